@@ -1,0 +1,3 @@
+module github.com/hushmsg/hush
+
+go 1.26
