@@ -296,6 +296,10 @@ func (d *Decoder) Decoded() ([]byte, bool) {
 	}
 	out := make([]byte, 2*d.nsym)
 	var lastXs, lastW []uint16
+	// Coefficient vectors per missing position, valid while the node set
+	// (lastXs) stays the same; with whole chunks it is the same for all 16
+	// polynomials.
+	var coefs [][]uint16
 	for j := 0; j < NumPolys; j++ {
 		need := pointsFor(d.nsym, j)
 		if need == 0 {
@@ -330,12 +334,20 @@ func (d *Decoder) Decoded() ([]byte, bool) {
 			} else {
 				w = weights(xs)
 				lastXs, lastW = xs, w
+				coefs = make([][]uint16, need)
 			}
 		}
 		for pos := 0; pos < need; pos++ {
 			v := vals[pos]
 			if !have[pos] {
-				c := evalCoefficients(xs, w, uint16(pos))
+				if len(coefs) != need {
+					coefs = make([][]uint16, need)
+				}
+				c := coefs[pos]
+				if c == nil {
+					c = evalCoefficients(xs, w, uint16(pos))
+					coefs[pos] = c
+				}
 				for i := range xs {
 					v ^= gf16.Mul(ys[i], c[i])
 				}
