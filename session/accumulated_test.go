@@ -38,8 +38,12 @@ func TestAccumulated(t *testing.T) {
 }
 
 var accumulatedDigests = map[string]string{
-	"spqr-off/100":   "594d28534a8da2db6e44c7063a9312ac80a6d16c4733deb4f4294e7528a67b1d",
-	"spqr-off/10000": "00776b5af7f2a05efa082a282856abff8e331dfa778d57601336b043b07109d5",
+	"spqr-required/10000": "618882c29c065a2a10f5a5b68bf5e279377e019d792edb33d1d84ab6e1b6e799",
+	"spqr-offered/10000":  "ef00747aff1e8a7f8ab9bd0fda5c43cddcc955d333e98db35723d3dd9772d659",
+	"spqr-required/100":   "daed86b83a3d57b46dda14ed66679fc92ff2ca6611e508b45bb5370230c16deb",
+	"spqr-offered/100":    "e21d98425b35f6b2ee2faba649e2602b37060cce8e6759446b751e579127787b",
+	"spqr-off/100":        "594d28534a8da2db6e44c7063a9312ac80a6d16c4733deb4f4294e7528a67b1d",
+	"spqr-off/10000":      "00776b5af7f2a05efa082a282856abff8e331dfa778d57601336b043b07109d5",
 }
 
 func accumulate(t *testing.T, mode PQRatchetMode, steps int) string {

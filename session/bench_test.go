@@ -136,6 +136,7 @@ func BenchmarkSetup(b *testing.B) {
 	}{
 		{"X3DH", false, PQOff},
 		{"PQXDH", true, PQOff},
+		{"PQXDH+SPQR", true, PQRequired},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -159,4 +160,5 @@ var benchModes = []struct {
 	mode PQRatchetMode
 }{
 	{"DoubleRatchet", PQOff},
+	{"TripleRatchet", PQRequired},
 }

@@ -13,7 +13,7 @@ import (
 var ctx = context.Background()
 
 // modes are the SPQR modes every conversation test runs under.
-var modes = []PQRatchetMode{PQOff}
+var modes = []PQRatchetMode{PQRequired, PQOffered, PQOff}
 
 func modeName(m PQRatchetMode) string {
 	return [...]string{"spqr-required", "spqr-offered", "spqr-off"}[m]

@@ -7,6 +7,7 @@ import (
 	"github.com/hushmsg/hush/internal/signalpb"
 	"github.com/hushmsg/hush/key"
 	"github.com/hushmsg/hush/ratchet"
+	"github.com/hushmsg/hush/spqr"
 )
 
 // MaxUnacknowledgedAge is how long an initiator keeps sending PreKey
@@ -29,8 +30,9 @@ type State struct {
 	// AliceBaseKey is the initiator's base key: it identifies the session,
 	// so that a repeated PreKey message finds the session it made.
 	AliceBaseKey key.ECPublic
-	// PQ is the serialized SPQR state; empty for a session without SPQR.
-	PQ []byte
+	// PQ is the SPQR state; nil for a session without SPQR. It is
+	// immutable, so State copies may share it.
+	PQ *spqr.State
 }
 
 // PendingPreKey is what the initiator repeats in every PreKey message.
@@ -62,7 +64,13 @@ func (s *State) toProto() *signalpb.SessionStructure {
 		RemoteRegistrationId: uint32(s.RemoteRegistrationID),
 		LocalRegistrationId:  uint32(s.LocalRegistrationID),
 		AliceBaseKey:         s.AliceBaseKey.Bytes(),
-		PqRatchetState:       s.PQ,
+	}
+	if s.PQ != nil {
+		b, err := s.PQ.MarshalBinary()
+		if err != nil {
+			panic("session: internal error: " + err.Error())
+		}
+		pb.PqRatchetState = b
 	}
 	if sc := s.Ratchet.Sender; sc != nil {
 		pb.SenderChain = &signalpb.SessionStructure_Chain{
@@ -121,13 +129,17 @@ func stateFromProto(pb *signalpb.SessionStructure) (*State, error) {
 	s := &State{
 		LocalRegistrationID:  key.RegistrationID(pb.LocalRegistrationId),
 		RemoteRegistrationID: key.RegistrationID(pb.RemoteRegistrationId),
-		PQ:                   pb.PqRatchetState,
 	}
 	if pb.SessionVersion != 3 && pb.SessionVersion != 4 {
 		return nil, invalid("unknown session version")
 	}
 	s.Version = uint8(pb.SessionVersion)
 	var err error
+	if len(pb.PqRatchetState) > 0 {
+		if s.PQ, err = spqr.ParseState(pb.PqRatchetState); err != nil {
+			return nil, invalid("SPQR state")
+		}
+	}
 	if s.LocalIdentity, err = key.ParseIdentityKey(pb.LocalIdentityPublic); err != nil {
 		return nil, invalid("local identity key")
 	}

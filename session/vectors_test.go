@@ -120,3 +120,30 @@ func TestRecordedConversations(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordedSPQR decrypts libsignal 0.103.0's first message, a PQXDH
+// PreKey message carrying SPQR's first header chunk: its message key is
+// salted with the SPQR key of chain epoch 0, index 1.
+func TestRecordedSPQR(t *testing.T) {
+	var bobKeys testvec.Keys
+	testvec.JSON(t, testvec.SPQR0103, "bob.keys.json", &bobKeys)
+	for _, mode := range []PQRatchetMode{PQRequired, PQOffered} {
+		bob := &Cipher{Store: storeFromKeys(t, &bobKeys), Local: Address{"bob", 1}, PQRatchet: mode}
+		var m testvec.Message
+		testvec.JSON(t, testvec.SPQR0103, "msg1.prekey.json", &m)
+		pt, err := bob.Decrypt(context.Background(), Address{"alice", 1}, m.Type, m.Body)
+		if err != nil {
+			t.Fatalf("%s: %v", modeName(mode), err)
+		}
+		if string(pt) != "hello" {
+			t.Fatalf("%s: got %q", modeName(mode), pt)
+		}
+	}
+	// Without SPQR the message key has no salt: the MAC fails.
+	bob := &Cipher{Store: storeFromKeys(t, &bobKeys), Local: Address{"bob", 1}, PQRatchet: PQOff}
+	var m testvec.Message
+	testvec.JSON(t, testvec.SPQR0103, "msg1.prekey.json", &m)
+	if _, err := bob.Decrypt(context.Background(), Address{"alice", 1}, m.Type, m.Body); err == nil {
+		t.Fatal("an SPQR message decrypted without SPQR")
+	}
+}

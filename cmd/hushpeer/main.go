@@ -4,11 +4,11 @@
 // on stdout, exit 0 on success, 1 on a protocol error (one line on stderr)
 // and 2 on a usage error. A failed call leaves the state file as it was.
 //
-//	hushpeer init    --state S --name NAME [--device N] [--no-prekey] [--no-kyber] [--pq-ratchet on|off]
+//	hushpeer init    --state S --name NAME [--device N] [--no-prekey] [--no-kyber] [--pq-ratchet on|off|offered]
 //	hushpeer bundle  --state S
-//	hushpeer start   --state S --peer NAME --bundle FILE|- [--pq-ratchet on|off]
+//	hushpeer start   --state S --peer NAME --bundle FILE|- [--pq-ratchet on|off|offered]
 //	hushpeer encrypt --state S --peer NAME [--peer-device N] (--text T | --plaintext B64 | stdin JSON)
-//	hushpeer decrypt --state S --peer NAME [--peer-device N] (--type T --body B64 | stdin JSON) [--pq-ratchet on|off]
+//	hushpeer decrypt --state S --peer NAME [--peer-device N] (--type T --body B64 | stdin JSON) [--pq-ratchet on|off|offered]
 //	hushpeer info
 package main
 
@@ -53,13 +53,23 @@ func main() {
 const usage = `usage: hushpeer init|bundle|start|encrypt|decrypt|info [flags]
 see docs/interop.md for the contract`
 
+// pqModes maps --pq-ratchet to the session's SPQR mode. "on" runs SPQR and
+// requires it of the peer (libsignal >= 0.92); "off" runs none (libsignal
+// before 0.74); "offered", an extension of the contract, runs SPQR but falls
+// back to none for a peer that sends none (libsignal 0.74 to 0.91).
+var pqModes = map[string]session.PQRatchetMode{
+	"on":      session.PQRequired,
+	"offered": session.PQOffered,
+	"off":     session.PQOff,
+}
+
 // pqFlag holds --pq-ratchet.
 type pqFlag struct{ v string }
 
 func (p *pqFlag) String() string { return p.v }
 func (p *pqFlag) Set(s string) error {
 	switch s {
-	case "on", "off":
+	case "on", "off", "offered":
 		p.v = s
 		return nil
 	}
@@ -95,12 +105,9 @@ func run(args []string, stdin io.Reader) (any, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if pq.v == "on" {
-		return nil, usagef("--pq-ratchet on: this hushpeer has no SPQR yet")
-	}
-
 	if cmd == "info" {
-		return map[string]any{"implementation": "hush", "x3dh": true, "pqxdh": true, "pqRatchet": "off"}, nil
+		return map[string]any{"implementation": "hush", "x3dh": true, "pqxdh": true,
+			"pqRatchet": "selectable", "spqrMinVersion": "V1 (on), V0 (offered)"}, nil
 	}
 	if *statePath == "" {
 		return nil, usagef("%s: --state is required", cmd)
@@ -141,9 +148,8 @@ func run(args []string, stdin io.Reader) (any, error) {
 		Store:     st,
 		Local:     session.Address{Name: st.Name, Device: key.DeviceID(st.DeviceID)},
 		AllowX3DH: true,
-		PQRatchet: session.PQOff,
+		PQRatchet: pqModes[mode],
 	}
-	_ = mode
 	remote := session.Address{Name: *peer, Device: key.DeviceID(*peerDevice)}
 
 	var out any
@@ -259,7 +265,7 @@ func initState(name string, device uint32, withPreKey, withKyber bool, pq string
 		return nil, err
 	}
 	if pq == "" {
-		pq = "off"
+		pq = "on"
 	}
 	st := &peerState{
 		Name: name, DeviceID: device, RegistrationID: uint32(reg), PQRatchet: pq,
