@@ -26,6 +26,66 @@ var pairings = []pairing{
 		callFlags: []string{"--pq-ratchet", "off"}, turns: 12, shortTurns: 3},
 	{name: "pqxdh-v4-spqr-off", lib: "0.79.0", initFlags: []string{"--pq-ratchet", "off"},
 		callFlags: []string{"--pq-ratchet", "off"}, turns: 12, shortTurns: 3},
+	{name: "spqr-on", lib: "0.79.0", initFlags: []string{"--pq-ratchet", "on"},
+		callFlags: []string{"--pq-ratchet", "on"}, turns: 12, shortTurns: 3},
+	// SPQR is mandatory in 0.103.0. The long conversation runs both parties
+	// through several SPQR epochs in both roles (about 43 round trips each).
+	{name: "spqr", lib: "0.103.0", turns: 150, shortTurns: 3},
+}
+
+// TestSPQRFallback: libsignal 0.79.0 with SPQR off talks to hush, which
+// offers SPQR (--pq-ratchet offered) and falls back to none; hush with
+// SPQR off talks to 0.79.0 with SPQR on, which falls back; and hush with
+// SPQR required refuses a peer that sends none.
+func TestSPQRFallback(t *testing.T) {
+	const lib = "0.79.0"
+	nodePeer(t, lib)
+	for _, c := range []struct {
+		name          string
+		hushPQ, libPQ string
+		hushInitiates bool
+	}{
+		{"hush-offered-to-lib-off", "offered", "off", true},
+		{"lib-off-to-hush-offered", "offered", "off", false},
+		{"hush-off-to-lib-on", "off", "on", true},
+		{"lib-on-to-hush-off", "off", "on", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			h, l := newParty(t, "hush", "hush"), newParty(t, lib, "lib")
+			hf, lf := []string{"--pq-ratchet", c.hushPQ}, []string{"--pq-ratchet", c.libPQ}
+			hb, lb := h.init(hf...), l.init(lf...)
+			a, b, af, bf := h, l, hf, lf
+			if c.hushInitiates {
+				h.start(l, lb, hf...)
+			} else {
+				l.start(h, hb, lf...)
+				a, b, af, bf = l, h, lf, hf
+			}
+			for i := range 4 {
+				m := a.encrypt(b, text("a%d", i))
+				if got, code := b.decrypt(a, m, bf...); code != 0 || string(got) != fmt.Sprintf("a%d", i) {
+					t.Fatalf("message a%d: exit %d", i, code)
+				}
+				m = b.encrypt(a, text("b%d", i))
+				if got, code := a.decrypt(b, m, af...); code != 0 || string(got) != fmt.Sprintf("b%d", i) {
+					t.Fatalf("message b%d: exit %d", i, code)
+				}
+			}
+		})
+	}
+	t.Run("hush-required-refuses-lib-off", func(t *testing.T) {
+		t.Parallel()
+		h, l := newParty(t, "hush", "hush"), newParty(t, lib, "lib")
+		h.init("--pq-ratchet", "on")
+		hb := h.init("--pq-ratchet", "on")
+		l.init("--pq-ratchet", "off")
+		l.start(h, hb, "--pq-ratchet", "off")
+		m := l.encrypt(h, text("no spqr"))
+		if _, code := h.decrypt(l, m, "--pq-ratchet", "on"); code != 1 {
+			t.Fatalf("hush with SPQR required accepted a message without SPQR (exit %d)", code)
+		}
+	})
 }
 
 // TestInterop runs every scenario for every pairing, with hush as the
