@@ -42,17 +42,16 @@ func (k stateKind) String() string {
 	return "invalid"
 }
 
-// Payload sizes of the four chunked streams.
+// Payload sizes of the four chunked streams and of the stored secrets.
 const (
-	hdrMsgSize = braid.HeaderSize + 32   // hdr || mac
-	ct2MsgSize = braid.Ct2Size + 32      // ct2 || mac
-	ekMsgSize  = braid.EKSize            // ek vector
-	ct1MsgSize = braid.Ct1Size           // ct1
-	seedSize   = braid.SeedSize          // ML-KEM key-generation seed
-	mSize      = braid.MSize             // ML-KEM encapsulation randomness
-	hdrSize    = braid.HeaderSize        //
-	macSize    = 32                      //
-	_          = hdrMsgSize + ct2MsgSize // keep the names together
+	hdrMsgSize = braid.HeaderSize + macSize // hdr || mac
+	ct2MsgSize = braid.Ct2Size + macSize    // ct2 || mac
+	ekMsgSize  = braid.EKSize               // ek vector
+	ct1MsgSize = braid.Ct1Size              // ct1
+	seedSize   = braid.SeedSize             // ML-KEM key-generation seed
+	mSize      = braid.MSize                // ML-KEM encapsulation randomness
+	hdrSize    = braid.HeaderSize           // rho || H(ek)
+	macSize    = 32                         // HMAC-SHA256
 )
 
 // braidState is one of the 11 states. Which fields are meaningful depends on

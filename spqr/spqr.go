@@ -249,3 +249,20 @@ func (s *State) Recv(msg []byte) (next *State, key []byte, err error) {
 	// Receiving ends the version negotiation.
 	return &State{v1: true, chain: ch, br: br}, key, nil
 }
+
+// String describes the state without any key material: its version, braid
+// state and epoch. It keeps states that end up in logs or %v output from
+// leaking secrets.
+func (s State) String() string {
+	if !s.v1 {
+		return "spqr.State{V0}"
+	}
+	neg := ""
+	if s.neg != nil {
+		neg = " negotiating"
+	}
+	return fmt.Sprintf("spqr.State{V1 %v epoch=%d%s}", s.br.kind, s.br.epoch, neg)
+}
+
+// GoString is String, so that %#v does not print key material either.
+func (s State) GoString() string { return s.String() }

@@ -3,6 +3,8 @@ package spqr
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -140,5 +142,18 @@ func TestSendRecvDoNotModify(t *testing.T) {
 		a, b = a2, b2
 		b, m, _ = mustSend(t, b, rb)
 		a, _ = mustRecv(t, a, m)
+	}
+}
+
+func TestStringHasNoSecrets(t *testing.T) {
+	a, _ := newPair(t, "string", V1, V1)
+	a, _, _ = mustSend(t, a, shakeRand("s"))
+	for _, out := range []string{fmt.Sprint(a), fmt.Sprintf("%+v", a), fmt.Sprintf("%#v", a), fmt.Sprintf("%v", *a)} {
+		if len(out) > 80 || strings.Contains(out, fmt.Sprint(a.br.auth.root[0])+" ") {
+			t.Fatalf("state printed as %q", out)
+		}
+	}
+	if got := fmt.Sprint(a); got != "spqr.State{V1 KeysSampled epoch=1 negotiating}" {
+		t.Fatalf("String() = %q", got)
 	}
 }
