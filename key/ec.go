@@ -162,6 +162,9 @@ func NewECPrivate(b []byte) (ECPrivate, error) {
 // Bytes returns the 32 private key bytes. They are secret.
 func (k *ECPrivate) Bytes() []byte { return append([]byte(nil), k.k[:]...) }
 
+// AppendBytes appends the 32 private key bytes to b.
+func (k *ECPrivate) AppendBytes(b []byte) []byte { return append(b, k.k[:]...) }
+
 // IsZero reports whether k is the zero value (no key).
 func (k *ECPrivate) IsZero() bool {
 	var zero [32]byte

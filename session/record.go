@@ -1,11 +1,6 @@
 package session
 
-import (
-	"google.golang.org/protobuf/proto"
-
-	"github.com/hushmsg/hush/internal/signalpb"
-	"github.com/hushmsg/hush/key"
-)
+import "github.com/hushmsg/hush/key"
 
 // MaxArchivedStates is how many earlier sessions a record keeps, so that
 // messages from a session replaced by simultaneous initiation or a reset
@@ -31,39 +26,13 @@ func (r *Record) ArchivedCount() int { return len(r.previous) }
 
 // ParseRecord decodes a serialized record. The current session is checked
 // now; archived ones when they are tried.
-func ParseRecord(b []byte) (*Record, error) {
-	var pb signalpb.RecordStructure
-	if err := proto.Unmarshal(b, &pb); err != nil {
-		return nil, invalid("record encoding")
-	}
-	r := &Record{previous: pb.PreviousSessions}
-	if pb.CurrentSession != nil {
-		s, err := stateFromProto(pb.CurrentSession)
-		if err != nil {
-			return nil, err
-		}
-		r.current = s
-	}
-	return r, nil
-}
+func ParseRecord(b []byte) (*Record, error) { return decodeRecord(b) }
 
 // MarshalBinary encodes the record. The result holds private keys.
-func (r *Record) MarshalBinary() ([]byte, error) {
-	pb := &signalpb.RecordStructure{PreviousSessions: r.previous}
-	if r.current != nil {
-		pb.CurrentSession = r.current.toProto()
-	}
-	return proto.Marshal(pb)
-}
+func (r *Record) MarshalBinary() ([]byte, error) { return encodeRecord(r), nil }
 
 // archived decodes archived session i.
-func (r *Record) archived(i int) (*State, error) {
-	var pb signalpb.SessionStructure
-	if err := proto.Unmarshal(r.previous[i], &pb); err != nil {
-		return nil, invalid("archived session encoding")
-	}
-	return stateFromProto(&pb)
-}
+func (r *Record) archived(i int) (*State, error) { return decodeState(r.previous[i]) }
 
 // promote makes s the current session, archiving the one it replaces
 // (libsignal SessionRecord::promote_state).
@@ -92,10 +61,7 @@ func (r *Record) archiveCurrent() error {
 	}
 	s := *r.current
 	s.Pending = nil // an archived session is never used to send
-	b, err := proto.Marshal(s.toProto())
-	if err != nil {
-		return err
-	}
+	b := appendState(nil, &s)
 	if len(r.previous) >= MaxArchivedStates {
 		r.previous = r.previous[:MaxArchivedStates-1]
 	}

@@ -71,7 +71,7 @@ const skip = math.MinInt
 func walk(b []byte, f func(num protowire.Number, typ protowire.Type, b []byte) int) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
+		if n < 0 || num > protowire.MaxValidNumber {
 			return ErrInvalidProtobuf
 		}
 		b = b[n:]
