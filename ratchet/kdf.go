@@ -54,19 +54,35 @@ type ChainKey struct {
 
 // Next is KDF_CK's chain output: HMAC-SHA256(CK, 0x02).
 func (ck *ChainKey) Next() ChainKey {
-	return ChainKey{Key: hmacSHA256(&ck.Key, chainKeySeed), Index: ck.Index + 1}
+	h := hmac.New(sha256.New, ck.Key[:])
+	next := ChainKey{Index: ck.Index + 1}
+	h.Write(chainKeySeed)
+	h.Sum(next.Key[:0])
+	return next
 }
 
 // Seed is KDF_CK's message output: HMAC-SHA256(CK, 0x01), the input from
 // which the message keys are derived.
-func (ck *ChainKey) Seed() [32]byte { return hmacSHA256(&ck.Key, messageKeySeed) }
+func (ck *ChainKey) Seed() [32]byte {
+	seed, _ := ck.step(false)
+	return seed
+}
 
-func hmacSHA256(k *[32]byte, msg []byte) [32]byte {
-	h := hmac.New(sha256.New, k[:])
-	h.Write(msg)
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
+// Step returns both KDF_CK outputs, the message key seed and the next chain
+// key, keying HMAC once for the two.
+func (ck *ChainKey) Step() (seed [32]byte, next ChainKey) { return ck.step(true) }
+
+func (ck *ChainKey) step(withNext bool) (seed [32]byte, next ChainKey) {
+	h := hmac.New(sha256.New, ck.Key[:])
+	h.Write(messageKeySeed)
+	h.Sum(seed[:0])
+	if withNext {
+		h.Reset()
+		h.Write(chainKeySeed)
+		h.Sum(next.Key[:0])
+		next.Index = ck.Index + 1
+	}
+	return seed, next
 }
 
 // MessageKeys encrypt and authenticate one message.

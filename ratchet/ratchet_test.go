@@ -214,3 +214,13 @@ func TestReceiverChainsBounded(t *testing.T) {
 		t.Fatalf("%d and %d receiver chains", len(alice.Receivers), len(bob.Receivers))
 	}
 }
+
+func TestStepMatchesSeedAndNext(t *testing.T) {
+	var ck ChainKey
+	rand.Read(ck.Key[:])
+	ck.Index = 41
+	seed, next := ck.Step()
+	if seed != ck.Seed() || next != ck.Next() || next.Index != 42 {
+		t.Fatal("Step differs from Seed and Next")
+	}
+}

@@ -78,9 +78,8 @@ func (s *State) NextSend() (ratchetKey key.ECPublic, counter, previousCounter ui
 		return key.ECPublic{}, 0, 0, seed, ErrNoSenderChain
 	}
 	ck := &s.Sender.ChainKey
-	seed = ck.Seed()
 	counter = ck.Index
-	*ck = ck.Next()
+	seed, *ck = ck.Step()
 	return s.Sender.RatchetKey.Public, counter, s.PreviousCounter, seed, nil
 }
 
@@ -135,14 +134,17 @@ func (s *State) Receive(their key.ECPublic, counter uint32, maxJump uint32, rand
 		first := counter - uint32(keep)
 		for ck.Index < counter {
 			if ck.Index >= first {
-				skipped = append(skipped, SkippedKey{Index: ck.Index, Seed: ck.Seed()})
+				k := SkippedKey{Index: ck.Index}
+				k.Seed, ck = ck.Step()
+				skipped = append(skipped, k)
+			} else {
+				ck = ck.Next()
 			}
-			ck = ck.Next()
 		}
 		rc.Skipped = skipped
 	}
-	r := Received{Seed: ck.Seed()}
-	rc.ChainKey = ck.Next()
+	var r Received
+	r.Seed, rc.ChainKey = ck.Step()
 	return r, nil
 }
 
