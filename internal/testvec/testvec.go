@@ -18,9 +18,9 @@ var files embed.FS
 
 // Recordings, by the libsignal release that made them.
 const (
-	X3DH072   = "libsignal-0.72.1-x3dh-v3"  // X3DH, session version 3
-	PQXDH079  = "libsignal-0.79.0-pqxdh-v4" // PQXDH, version 4, no SPQR
-	SPQR0103  = "libsignal-0.103.0"         // PQXDH + SPQR
+	X3DH072  = "libsignal-0.72.1-x3dh-v3"  // X3DH, session version 3
+	PQXDH079 = "libsignal-0.79.0-pqxdh-v4" // PQXDH, version 4, no SPQR
+	SPQR0103 = "libsignal-0.103.0"         // PQXDH + SPQR
 )
 
 // Bundle is a published prekey bundle in the interop contract's JSON form.

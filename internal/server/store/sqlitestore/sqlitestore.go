@@ -143,6 +143,13 @@ func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlitestore: %w", err)
 	}
+	// SQLite gives the -wal and -shm files the database file's mode: make
+	// it private before SQLite creates it.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	f.Close()
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)"
 	wdb, err := sql.Open("sqlite", dsn)
@@ -714,13 +721,20 @@ func (s *Store) Blocked(ctx context.Context, blocker int64) ([]int64, error) {
 // ---- messages ----
 
 // queueLen returns the cached queue length of ref, loading it if needed.
+// A device that does not exist has no entry (RemoveDevice drops it) and
+// gets ErrNotFound.
 func (w *wtx) queueLen(ref store.DeviceRef) (int, error) {
 	if n, ok := w.s.counts[ref]; ok {
 		return n, nil
 	}
 	var n int
-	if err := w.row(`SELECT COUNT(*) FROM messages WHERE account = ? AND device = ?`, ref.Account, ref.Device).Scan(&n); err != nil {
+	var exists bool
+	if err := w.row(`SELECT (SELECT COUNT(*) FROM messages WHERE account = ?1 AND device = ?2),
+		EXISTS (SELECT 1 FROM devices WHERE account = ?1 AND device = ?2)`, ref.Account, ref.Device).Scan(&n, &exists); err != nil {
 		return 0, err
+	}
+	if !exists {
+		return 0, store.ErrNotFound
 	}
 	w.s.counts[ref] = n
 	return n, nil
@@ -732,7 +746,10 @@ func (s *Store) EnqueueBatch(ctx context.Context, msgs []*store.Message, maxQueu
 	err := s.do(ctx, true, func(w *wtx) error {
 		for i, m := range msgs {
 			n, err := w.queueLen(m.To)
-			if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				res[i].Err = err
+				continue
+			} else if err != nil {
 				return err
 			}
 			if n >= maxQueue {

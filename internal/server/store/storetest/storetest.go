@@ -385,10 +385,16 @@ func testMessages(t *testing.T, s store.Store) {
 	if r2[0].ID <= res[4].ID {
 		t.Fatalf("id %d reused after %d", r2[0].ID, res[4].ID)
 	}
-	// Removing a device drops its mailbox.
+	// Removing a device drops its mailbox, and nothing more is queued for it.
 	ok(t, s.RemoveDevice(ctx, to))
 	if n := must(s.QueueDepth(ctx)); n != 0 {
 		t.Fatalf("QueueDepth after RemoveDevice = %d", n)
+	}
+	r3 := must(s.EnqueueBatch(ctx, []*store.Message{msg(from, to, "gone", 100), msg(from, store.DeviceRef{Account: b.ID, Device: 7}, "never", 100)}, 100))
+	for i, r := range r3 {
+		if !errors.Is(r.Err, store.ErrNotFound) {
+			t.Fatalf("enqueue %d to a missing device: %+v", i, r)
+		}
 	}
 }
 
