@@ -1,8 +1,8 @@
 package httpapi_test
 
 import (
-	"encoding/json"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"testing"
 
