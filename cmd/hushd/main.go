@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -61,6 +62,8 @@ type config struct {
 	messageTTL                time.Duration
 	shutdownTimeout           time.Duration
 	limits                    server.Limits
+	argon2Time, argon2Memory  int
+	cpuProfile                string
 }
 
 func defaultDataDir() string {
@@ -86,6 +89,7 @@ func flags(fs *flag.FlagSet, c *config) {
 	fs.BoolVar(&c.insecurePlaintext, "insecure-plaintext", false,
 		"serve plain HTTP without TLS; only allowed on a loopback address, for tests (env HUSHD_INSECURE_PLAINTEXT)")
 	envs["insecure-plaintext"] = "HUSHD_INSECURE_PLAINTEXT"
+	str(&c.cpuProfile, "cpu-profile", "HUSHD_CPU_PROFILE", "", "write a CPU profile to `file` until shutdown (for performance work)")
 	str(&c.logLevel, "log-level", "HUSHD_LOG_LEVEL", "info", "log `level`: debug, info, warn, error")
 	str(&c.logFormat, "log-format", "HUSHD_LOG_FORMAT", "text", "log `format`: text or json")
 	num := func(p *int, name, env string, def int, usage string) {
@@ -95,6 +99,8 @@ func flags(fs *flag.FlagSet, c *config) {
 	num(&c.maxMessageBytes, "max-message-bytes", "HUSHD_MAX_MESSAGE_BYTES", 256<<10, "largest message content in `bytes`")
 	num(&c.maxQueue, "max-queue", "HUSHD_MAX_QUEUE", 10000, "most undelivered `messages` per device")
 	num(&c.maxDevices, "max-devices", "HUSHD_MAX_DEVICES", 16, "most `devices` per account")
+	num(&c.argon2Time, "argon2-time", "HUSHD_ARGON2_TIME", 2, "Argon2id passes for password hashes (lower only for load tests)")
+	num(&c.argon2Memory, "argon2-memory", "HUSHD_ARGON2_MEMORY", 19*1024, "Argon2id memory in `KiB` for password hashes (lower only for load tests)")
 	dur := func(p *time.Duration, name, env string, def time.Duration, usage string) {
 		fs.DurationVar(p, name, def, usage+" (env "+env+")")
 		envs[name] = env
@@ -195,6 +201,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := parse("hushd", args, stderr, &c, flags); err != nil {
 		return err
 	}
+	if c.argon2Time < 1 || c.argon2Memory < 8 || c.maxMessageBytes < 1 || c.maxQueue < 1 || c.maxDevices < 1 {
+		return errors.New("--argon2-time, --argon2-memory (>= 8), --max-message-bytes, --max-queue and --max-devices must be positive")
+	}
 	log, err := newLogger(stderr, c.logLevel, c.logFormat)
 	if err != nil {
 		return err
@@ -227,6 +236,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	srv := server.New(st, server.Config{
 		MaxContentBytes: c.maxMessageBytes, MaxQueue: c.maxQueue, MessageTTL: c.messageTTL, MaxDevices: c.maxDevices,
 		Limits: c.limits, Logger: log, Registerer: reg,
+		Argon2Time: uint32(c.argon2Time), Argon2MemoryKiB: uint32(c.argon2Memory),
 	})
 	h := httpapi.New(srv, httpapi.Options{Logger: log, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
 
@@ -251,6 +261,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "listening: %s://%s\n", scheme, ln.Addr())
 	log.Info("hushd serving", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "data", c.data)
 
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	served := make(chan error, 1)

@@ -273,7 +273,8 @@ func (c *Client) Blocked(ctx context.Context) (api.Blocks, error) {
 // Conn is the device's WebSocket: it receives messages and may send them.
 // Read from one goroutine; writes may come from any.
 type Conn struct {
-	c *websocket.Conn
+	c       *websocket.Conn
+	pending []api.Frame // frames of the last WebSocket message not yet returned
 }
 
 // Connect opens the WebSocket. Queued messages arrive at once, then
@@ -289,19 +290,45 @@ func (c *Client) Connect(ctx context.Context) (*Conn, error) {
 		}
 		return nil, err
 	}
-	ws.SetReadLimit(1 << 20)
+	ws.SetReadLimit(4 << 20)
 	return &Conn{c: ws}, nil
 }
 
 // Next returns the next frame from the server.
 func (c *Conn) Next(ctx context.Context) (api.Frame, error) {
-	var f api.Frame
+	if len(c.pending) == 0 {
+		fs, err := c.NextBatch(ctx)
+		if err != nil {
+			return api.Frame{}, err
+		}
+		c.pending = fs
+	}
+	f := c.pending[0]
+	c.pending = c.pending[1:]
+	return f, nil
+}
+
+// NextBatch returns the frames of the next WebSocket message (the server
+// puts several frames in one message under load). Do not mix it with Next.
+func (c *Conn) NextBatch(ctx context.Context) ([]api.Frame, error) {
 	_, b, err := c.c.Read(ctx)
 	if err != nil {
-		return f, err
+		return nil, err
 	}
-	err = json.Unmarshal(b, &f)
-	return f, err
+	var out []api.Frame
+	for len(b) > 0 {
+		var line []byte
+		line, b, _ = bytes.Cut(b, []byte{'\n'})
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var f api.Frame
+		if err := json.Unmarshal(line, &f); err != nil {
+			return nil, fmt.Errorf("apiclient: bad frame from the server: %w", err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 // Ack acknowledges delivered messages; the server then deletes them.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,8 +16,14 @@ import (
 )
 
 const (
-	maxFrame    = 512 << 10 // a 256 KiB message in base64 plus its envelope
-	maxInflight = 1024      // unanswered sends per connection
+	// maxWSMessage bounds one WebSocket message (in either direction),
+	// which holds one or more frames separated by '\n'. A 256 KiB content
+	// in base64 with its envelope takes about 350 KiB.
+	maxWSMessage = 1 << 20
+	// batchBytes is where the server starts a new WebSocket message when it
+	// batches frames.
+	batchBytes  = 512 << 10
+	maxInflight = 1024 // unanswered sends per connection
 )
 
 // wsConn is one device's WebSocket. Its reader goroutine is the only one it
@@ -37,7 +44,7 @@ func (h *Handler) websocket(w http.ResponseWriter, r *http.Request, p server.Pri
 	if err != nil {
 		return // Accept has answered
 	}
-	c.SetReadLimit(maxFrame)
+	c.SetReadLimit(maxWSMessage)
 	wc := &wsConn{h: h, c: c, p: p}
 	se, err := h.srv.Connect(p, wc)
 	if err != nil {
@@ -60,21 +67,32 @@ func (wc *wsConn) readLoop() {
 			wc.c.Close(websocket.StatusUnsupportedData, "frames are JSON text")
 			return
 		}
-		f, err := Decode[api.Frame](data)
-		if err != nil {
-			wc.writeError(0, err)
-			continue
-		}
-		switch f.Type {
-		case api.FrameAck:
-			if err := wc.se.Ack(f.IDs); err != nil {
-				wc.writeError(f.ReqID, err)
+		for len(data) > 0 {
+			var line []byte
+			line, data, _ = bytes.Cut(data, []byte{'\n'})
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
 			}
-		case api.FrameSend:
-			wc.enqueueSend(f)
-		default:
-			wc.writeError(f.ReqID, badRequest("unknown frame type %q", f.Type))
+			wc.handleFrame(line)
 		}
+	}
+}
+
+func (wc *wsConn) handleFrame(b []byte) {
+	f, err := Decode[api.Frame](b)
+	if err != nil {
+		wc.writeError(0, err)
+		return
+	}
+	switch f.Type {
+	case api.FrameAck:
+		if err := wc.se.Ack(f.IDs); err != nil {
+			wc.writeError(f.ReqID, err)
+		}
+	case api.FrameSend:
+		wc.enqueueSend(f)
+	default:
+		wc.writeError(f.ReqID, badRequest("unknown frame type %q", f.Type))
 	}
 }
 
@@ -126,48 +144,66 @@ func (wc *wsConn) processSends() {
 			out[i] = server.Outgoing{To: f.To, Device: f.Device, Msg: *f.Send}
 		}
 		res := wc.h.srv.Send(context.Background(), wc.p, out)
+		frames := make([]api.Frame, len(res))
 		for i, r := range res {
 			if r.Err != nil {
-				wc.writeError(batch[i].ReqID, r.Err)
+				frames[i] = errorFrame(batch[i].ReqID, r.Err)
 			} else {
 				result := r.Result
-				wc.write(api.Frame{Type: api.FrameSent, ReqID: batch[i].ReqID, Result: &result})
+				frames[i] = api.Frame{Type: api.FrameSent, ReqID: batch[i].ReqID, Result: &result}
 			}
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		wc.writeFrames(ctx, frames)
+		cancel()
 		wc.h.inflight.Add(-len(batch))
 	}
 }
 
-func (wc *wsConn) write(f api.Frame) error {
-	b, err := json.Marshal(f)
-	if err != nil {
-		return err
+// writeFrames writes frames, as few WebSocket messages as batchBytes
+// allows: one write (and one system call) carries many frames under load.
+func (wc *wsConn) writeFrames(ctx context.Context, frames []api.Frame) error {
+	var buf bytes.Buffer
+	for i := range frames {
+		if buf.Len() > 0 {
+			buf.WriteByte('\n')
+		}
+		b, err := json.Marshal(&frames[i])
+		if err != nil {
+			return err
+		}
+		buf.Write(b)
+		if buf.Len() >= batchBytes || i == len(frames)-1 {
+			if err := wc.c.Write(ctx, websocket.MessageText, buf.Bytes()); err != nil {
+				return err
+			}
+			buf.Reset()
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return wc.c.Write(ctx, websocket.MessageText, b)
+	return nil
 }
 
-func (wc *wsConn) writeError(reqID uint64, err error) {
+func errorFrame(reqID uint64, err error) api.Frame {
 	var e *server.Error
 	if !errors.As(err, &e) {
 		e = &server.Error{Status: 500, Code: api.CodeInternal, Message: "internal error"}
 	}
-	wc.write(api.Frame{Type: api.FrameError, ReqID: reqID, Error: &api.ErrorBody{Code: e.Code, Message: e.Message}})
+	return api.Frame{Type: api.FrameError, ReqID: reqID, Error: &api.ErrorBody{Code: e.Code, Message: e.Message}}
+}
+
+func (wc *wsConn) writeError(reqID uint64, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wc.writeFrames(ctx, []api.Frame{errorFrame(reqID, err)})
 }
 
 // Deliver implements server.Sink.
 func (wc *wsConn) Deliver(ctx context.Context, msgs []api.Message) error {
+	frames := make([]api.Frame, len(msgs))
 	for i := range msgs {
-		b, err := json.Marshal(api.Frame{Type: api.FrameMessage, Msg: &msgs[i]})
-		if err != nil {
-			return err
-		}
-		if err := wc.c.Write(ctx, websocket.MessageText, b); err != nil {
-			return err
-		}
+		frames[i] = api.Frame{Type: api.FrameMessage, Msg: &msgs[i]}
 	}
-	return nil
+	return wc.writeFrames(ctx, frames)
 }
 
 // Empty implements server.Sink.
