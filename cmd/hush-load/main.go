@@ -1,0 +1,201 @@
+// Command hush-load measures a hushd: message throughput and latency with
+// N sender/receiver pairs, and the server memory taken by idle
+// authenticated WebSocket connections. The comparison with NATS JetStream
+// is in the bench module (bench/), which runs the same workloads.
+//
+// Usage:
+//
+//	hush-load run  [--hushd-bin BIN | --url URL --fingerprint HEX] [--pairs N] [--messages M] [--size B] [--window W] [--rate R --duration D]
+//	hush-load idle --hushd-bin BIN --conns N [--sources 127.0.0.2,127.0.0.3,...]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hushmsg/hush/internal/apiclient"
+	"github.com/hushmsg/hush/internal/loadtest"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: hush-load run|idle [flags]; hush-load run --help")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "run":
+		err = run(os.Args[2:])
+	case "idle":
+		err = idle(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hush-load: error:", err)
+		os.Exit(1)
+	}
+}
+
+// RaiseFileLimit lifts the open-file limit (as root, past the hard limit),
+// so that many connections fit; a hushd started by this tool inherits it.
+func raiseFileLimit(n uint64) {
+	var l syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l)
+	if l.Cur >= n {
+		return
+	}
+	want := syscall.Rlimit{Cur: n, Max: max(n, l.Max)}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
+		want = syscall.Rlimit{Cur: l.Max, Max: l.Max}
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want)
+		fmt.Fprintf(os.Stderr, "hush-load: open files limited to %d (%v)\n", l.Max, err)
+	}
+}
+
+// server returns the hushd to test: started from bin, or at url.
+func server(bin, url, fp string, extra ...string) (*loadtest.Process, string, string, error) {
+	if bin == "" {
+		if url == "" {
+			return nil, "", "", fmt.Errorf("give --hushd-bin, or --url and --fingerprint")
+		}
+		return nil, url, fp, nil
+	}
+	dir, err := os.MkdirTemp("", "hush-load-")
+	if err != nil {
+		return nil, "", "", err
+	}
+	args := append([]string{"--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data"), "--log-level", "warn",
+		"--limit-register", "0", "--limit-messages", "0", "--limit-bytes", "0", "--argon2-time", "1", "--argon2-memory", "8",
+		"--max-queue", "1000000"}, extra...)
+	p, err := loadtest.StartHushd(bin, os.Stderr, args...)
+	if err != nil {
+		return nil, "", "", err
+	}
+	return p, p.URL, p.Fingerprint, nil
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("hush-load run", flag.ExitOnError)
+	bin := fs.String("hushd-bin", "", "start this hushd binary on a fresh data folder")
+	url := fs.String("url", "", "URL of a running hushd (started with --limit-register 0 --limit-messages 0 --limit-bytes 0)")
+	fp := fs.String("fingerprint", "", "its certificate fingerprint")
+	var w loadtest.Workload
+	fs.IntVar(&w.Pairs, "pairs", 100, "sender/receiver pairs")
+	fs.IntVar(&w.Messages, "messages", 200000, "messages in all (without --rate)")
+	fs.IntVar(&w.Size, "size", 256, "message size in bytes")
+	fs.IntVar(&w.Window, "window", 32, "unacknowledged sends per sender")
+	fs.Float64Var(&w.Rate, "rate", 0, "total messages per second (0: as fast as possible)")
+	fs.DurationVar(&w.Duration, "duration", 30*time.Second, "run time with --rate")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up after")
+	plaintext := fs.Bool("plaintext", false, "with --hushd-bin: run hushd with --insecure-plaintext (no TLS)")
+	profile := fs.String("cpu-profile", "", "with --hushd-bin: hushd writes a CPU profile here")
+	fs.Parse(args)
+	raiseFileLimit(uint64(4*w.Pairs + 1000))
+	var extra []string
+	if *plaintext {
+		extra = append(extra, "--insecure-plaintext")
+	}
+	if *profile != "" {
+		extra = append(extra, "--cpu-profile", *profile)
+	}
+	p, u, f, err := server(*bin, *url, *fp, extra...)
+	if err != nil {
+		return err
+	}
+	if p != nil {
+		defer p.Stop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	r, err := loadtest.Run(ctx, &loadtest.Hushd{URL: u, Fingerprint: f}, w)
+	fmt.Println(r)
+	return err
+}
+
+// idle opens n authenticated WebSocket connections that then do nothing,
+// and reports the server's resident memory per connection.
+func idle(args []string) error {
+	fs := flag.NewFlagSet("hush-load idle", flag.ExitOnError)
+	bin := fs.String("hushd-bin", "", "start this hushd binary on a fresh data folder (needed to read its memory)")
+	n := fs.Int("conns", 10000, "connections")
+	sources := fs.String("sources", "127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9", "local source addresses, comma-separated")
+	plaintext := fs.Bool("plaintext", false, "run hushd with --insecure-plaintext (no TLS)")
+	hold := fs.Duration("hold", 10*time.Second, "keep the connections open this long before measuring")
+	fs.Parse(args)
+	if *bin == "" {
+		return fmt.Errorf("--hushd-bin is needed: the tool reads the server's memory from /proc")
+	}
+	raiseFileLimit(uint64(2**n + 10000))
+	var extra []string
+	if *plaintext {
+		extra = append(extra, "--insecure-plaintext")
+	}
+	p, u, f, err := server(*bin, "", "", extra...)
+	if err != nil {
+		return err
+	}
+	defer p.Stop()
+	ctx := context.Background()
+	h := &loadtest.Hushd{URL: u, Fingerprint: f, SourceAddrs: strings.Split(*sources, ","), Prefix: "idle"}
+	start := time.Now()
+	creds, err := h.Register(ctx, "c", *n)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("registered %d accounts in %.1fs\n", *n, time.Since(start).Seconds())
+	time.Sleep(2 * time.Second)
+	runtime.GC()
+	before, err := loadtest.RSS(p.Cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	start = time.Now()
+	conns := make([]*apiclient.Conn, *n)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i := range *n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			c, err := h.Client(i, creds[i])
+			if err == nil {
+				conns[i], err = c.Connect(ctx)
+			}
+			if err != nil {
+				if failed.Add(1) < 5 {
+					fmt.Fprintln(os.Stderr, "connect:", err)
+				}
+				return
+			}
+			// Read the "empty" frame, then leave the connection idle.
+			conns[i].Next(ctx)
+		})
+	}
+	wg.Wait()
+	open := int64(*n) - failed.Load()
+	fmt.Printf("opened %d connections (%d failed) in %.1fs\n", open, failed.Load(), time.Since(start).Seconds())
+	time.Sleep(*hold)
+	after, err := loadtest.RSS(p.Cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("hushd RSS: %.1f MiB before, %.1f MiB with %d idle connections: %.2f KiB per connection (tls=%v)\n",
+		float64(before)/(1<<20), float64(after)/(1<<20), open, float64(after-before)/float64(max(open, 1))/1024, !*plaintext)
+	for _, c := range conns {
+		if c != nil {
+			c.CloseNow()
+		}
+	}
+	return nil
+}

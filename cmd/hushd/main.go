@@ -1,0 +1,366 @@
+// Command hushd is hush's server: accounts, the prekey directory and
+// durable mailboxes for end-to-end encrypted messages, over HTTPS and
+// WebSocket, with its state in one SQLite database in its data folder.
+//
+// Usage:
+//
+//	hushd [flags]                   serve
+//	hushd fingerprint --data DIR    print the certificate's SHA-256
+//
+// Every flag can also be set with the environment variable named in
+// `hushd --help`; a flag given on the command line wins.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hushmsg/hush/internal/server"
+	"github.com/hushmsg/hush/internal/server/httpapi"
+	"github.com/hushmsg/hush/internal/server/ratelimit"
+	"github.com/hushmsg/hush/internal/server/store/sqlitestore"
+	"github.com/hushmsg/hush/internal/server/tlscert"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "hushd: error:", err)
+		os.Exit(1)
+	}
+}
+
+// config is every setting, filled by flags and environment variables.
+type config struct {
+	addr, data                string
+	tlsCert, tlsKey           string
+	insecurePlaintext         bool
+	logLevel, logFormat       string
+	maxMessageBytes, maxQueue int
+	maxDevices                int
+	messageTTL                time.Duration
+	shutdownTimeout           time.Duration
+	limits                    server.Limits
+	argon2Time, argon2Memory  int
+	cpuProfile                string
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "hushd")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "hushd")
+	}
+	return "hushd-data"
+}
+
+// flags declares every flag on fs with its environment variable.
+func flags(fs *flag.FlagSet, c *config) {
+	str := func(p *string, name, env, def, usage string) {
+		fs.StringVar(p, name, def, usage+" (env "+env+")")
+		envs[name] = env
+	}
+	str(&c.addr, "addr", "HUSHD_ADDR", ":8443", "listen on `HOST:PORT`")
+	str(&c.data, "data", "HUSHD_DATA", defaultDataDir(), "data `folder`: database and self-signed certificate")
+	str(&c.tlsCert, "tls-cert", "HUSHD_TLS_CERT", "", "TLS certificate `file` (PEM); default: self-signed, in the data folder")
+	str(&c.tlsKey, "tls-key", "HUSHD_TLS_KEY", "", "TLS private key `file` (PEM), with --tls-cert")
+	fs.BoolVar(&c.insecurePlaintext, "insecure-plaintext", false,
+		"serve plain HTTP without TLS; only allowed on a loopback address, for tests (env HUSHD_INSECURE_PLAINTEXT)")
+	envs["insecure-plaintext"] = "HUSHD_INSECURE_PLAINTEXT"
+	str(&c.cpuProfile, "cpu-profile", "HUSHD_CPU_PROFILE", "", "write a CPU profile to `file` until shutdown (for performance work)")
+	str(&c.logLevel, "log-level", "HUSHD_LOG_LEVEL", "info", "log `level`: debug, info, warn, error")
+	str(&c.logFormat, "log-format", "HUSHD_LOG_FORMAT", "text", "log `format`: text or json")
+	num := func(p *int, name, env string, def int, usage string) {
+		fs.IntVar(p, name, def, usage+" (env "+env+")")
+		envs[name] = env
+	}
+	num(&c.maxMessageBytes, "max-message-bytes", "HUSHD_MAX_MESSAGE_BYTES", 256<<10, "largest message content in `bytes`")
+	num(&c.maxQueue, "max-queue", "HUSHD_MAX_QUEUE", 10000, "most undelivered `messages` per device")
+	num(&c.maxDevices, "max-devices", "HUSHD_MAX_DEVICES", 16, "most `devices` per account")
+	num(&c.argon2Time, "argon2-time", "HUSHD_ARGON2_TIME", 2, "Argon2id passes for password hashes (lower only for load tests)")
+	num(&c.argon2Memory, "argon2-memory", "HUSHD_ARGON2_MEMORY", 19*1024, "Argon2id memory in `KiB` for password hashes (lower only for load tests)")
+	dur := func(p *time.Duration, name, env string, def time.Duration, usage string) {
+		fs.DurationVar(p, name, def, usage+" (env "+env+")")
+		envs[name] = env
+	}
+	dur(&c.messageTTL, "message-ttl", "HUSHD_MESSAGE_TTL", 30*24*time.Hour, "how long an undelivered message is kept (`duration`)")
+	dur(&c.shutdownTimeout, "shutdown-timeout", "HUSHD_SHUTDOWN_TIMEOUT", 30*time.Second, "how long a graceful shutdown may take (`duration`)")
+	lim := func(p *ratelimit.Limit, name, env string, def ratelimit.Limit, usage string) {
+		*p = def
+		fs.Var((*limitFlag)(p), name, usage+"; RATE/UNIT,BURST with UNIT s, m or h, or 0 for none (env "+env+")")
+		envs[name] = env
+	}
+	d := server.DefaultLimits
+	lim(&c.limits.RegisterPerIP, "limit-register", "HUSHD_LIMIT_REGISTER", d.RegisterPerIP, "registrations per client IP")
+	lim(&c.limits.LoginPerIP, "limit-login-ip", "HUSHD_LIMIT_LOGIN_IP", d.LoginPerIP, "password checks per client IP")
+	lim(&c.limits.LoginPerUser, "limit-login-user", "HUSHD_LIMIT_LOGIN_USER", d.LoginPerUser, "password checks per username")
+	lim(&c.limits.BundlePerPair, "limit-bundle-pair", "HUSHD_LIMIT_BUNDLE_PAIR", d.BundlePerPair, "prekey bundle fetches per requester and target")
+	lim(&c.limits.BundlePerUser, "limit-bundle-user", "HUSHD_LIMIT_BUNDLE_USER", d.BundlePerUser, "prekey bundle fetches per requester")
+	lim(&c.limits.LookupPerUser, "limit-lookup", "HUSHD_LIMIT_LOOKUP", d.LookupPerUser, "directory lookups per requester")
+	lim(&c.limits.MessagesPerDev, "limit-messages", "HUSHD_LIMIT_MESSAGES", d.MessagesPerDev, "messages per sending device")
+	lim(&c.limits.BytesPerDev, "limit-bytes", "HUSHD_LIMIT_BYTES", d.BytesPerDev, "message bytes per sending device")
+}
+
+// envs maps flag names to their environment variables.
+var envs = map[string]string{}
+
+// limitFlag parses "RATE/UNIT,BURST", e.g. "10/m,20".
+type limitFlag ratelimit.Limit
+
+func (l *limitFlag) String() string {
+	if l == nil || l.Rate == 0 {
+		return "0"
+	}
+	rate, unit := l.Rate, "s"
+	if rate < 1 {
+		rate, unit = rate*60, "m"
+	}
+	if rate < 1 {
+		rate, unit = rate*60, "h"
+	}
+	return strconv.FormatFloat(rate, 'f', -1, 64) + "/" + unit + "," + strconv.FormatFloat(l.Burst, 'f', -1, 64)
+}
+
+func (l *limitFlag) Set(s string) error {
+	if s == "0" {
+		*l = limitFlag{}
+		return nil
+	}
+	rate, burst, ok := strings.Cut(s, ",")
+	n, unit, ok2 := strings.Cut(rate, "/")
+	if !ok || !ok2 {
+		return errors.New("want RATE/UNIT,BURST, e.g. 10/m,20")
+	}
+	r, err1 := strconv.ParseFloat(n, 64)
+	b, err2 := strconv.ParseFloat(burst, 64)
+	per := map[string]float64{"s": 1, "m": 60, "h": 3600}[unit]
+	if err1 != nil || err2 != nil || per == 0 || r <= 0 || b < 1 {
+		return errors.New("want RATE/UNIT,BURST with UNIT s, m or h, e.g. 10/m,20")
+	}
+	*l = limitFlag{Rate: r / per, Burst: b}
+	return nil
+}
+
+// parse fills c from args and the environment.
+func parse(name string, args []string, stderr io.Writer, c *config, declare func(*flag.FlagSet, *config)) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	declare(fs, c)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage:\n  %s [flags]\n  hushd fingerprint --data DIR\n\nFlags (a flag given on the command line wins over its environment variable):\n", name)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := envs[f.Name]
+		if v, ok := os.LookupEnv(env); ok && !given[f.Name] && err == nil {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s=%q: %v", env, v, e)
+			}
+		}
+	})
+	return err
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "fingerprint" {
+		return fingerprint(args[1:], stdout, stderr)
+	}
+	var c config
+	if err := parse("hushd", args, stderr, &c, flags); err != nil {
+		return err
+	}
+	if c.argon2Time < 1 || c.argon2Memory < 8 || c.maxMessageBytes < 1 || c.maxQueue < 1 || c.maxDevices < 1 {
+		return errors.New("--argon2-time, --argon2-memory (>= 8), --max-message-bytes, --max-queue and --max-devices must be positive")
+	}
+	log, err := newLogger(stderr, c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+
+	if err := os.MkdirAll(c.data, 0o700); err != nil {
+		return err
+	}
+	var tlsCfg *tls.Config
+	if c.insecurePlaintext {
+		if err := checkLoopback(c.addr); err != nil {
+			return err
+		}
+	} else {
+		cert, fp, err := certificate(c)
+		if err != nil {
+			return err
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		fmt.Fprintf(stdout, "fingerprint: %s\n", fp)
+	}
+
+	st, err := sqlitestore.Open(filepath.Join(c.data, "hushd.db"))
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := server.New(st, server.Config{
+		MaxContentBytes: c.maxMessageBytes, MaxQueue: c.maxQueue, MessageTTL: c.messageTTL, MaxDevices: c.maxDevices,
+		Limits: c.limits, Logger: log, Registerer: reg,
+		Argon2Time: uint32(c.argon2Time), Argon2MemoryKiB: uint32(c.argon2Memory),
+	})
+	h := httpapi.New(srv, httpapi.Options{Logger: log, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		srv.Close()
+		st.Close()
+		return err
+	}
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	fmt.Fprintf(stdout, "listening: %s://%s\n", scheme, ln.Addr())
+	log.Info("hushd serving", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "data", c.data)
+
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err = <-served:
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+	}
+
+	// Graceful shutdown: stop accepting, finish HTTP requests, answer the
+	// WebSocket sends in flight, end the sessions, and let the store commit
+	// what is queued. Anything acknowledged is on disk already.
+	ctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if e := hs.Shutdown(ctx); e != nil {
+		log.Warn("http shutdown", "err", e)
+	}
+	if e := h.Shutdown(ctx); e != nil {
+		log.Warn("websocket shutdown", "err", e)
+	}
+	srv.Close()
+	if e := st.Close(); e != nil {
+		log.Error("closing store", "err", e)
+	}
+	log.Info("stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func certificate(c config) (tls.Certificate, string, error) {
+	if c.tlsCert != "" || c.tlsKey != "" {
+		if c.tlsCert == "" || c.tlsKey == "" {
+			return tls.Certificate{}, "", errors.New("--tls-cert and --tls-key go together")
+		}
+		return tlscert.Load(c.tlsCert, c.tlsKey)
+	}
+	return tlscert.LoadOrCreate(c.data)
+}
+
+// checkLoopback refuses plain HTTP on anything but a loopback address.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %v", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("--insecure-plaintext is only allowed on a loopback address (127.0.0.1, ::1), not %q", addr)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %v", level, err)
+	}
+	o := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// fingerprint prints the SHA-256 of the certificate hushd serves.
+func fingerprint(args []string, stdout, stderr io.Writer) error {
+	var c config
+	err := parse("hushd fingerprint", args, stderr, &c, func(fs *flag.FlagSet, c *config) {
+		fs.StringVar(&c.data, "data", defaultDataDir(), "data `folder` (env HUSHD_DATA)")
+		envs["data"] = "HUSHD_DATA"
+		fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate `file`, if not self-signed (env HUSHD_TLS_CERT)")
+		envs["tls-cert"] = "HUSHD_TLS_CERT"
+		fs.StringVar(&c.tlsKey, "tls-key", "", "TLS key `file`, with --tls-cert (env HUSHD_TLS_KEY)")
+		envs["tls-key"] = "HUSHD_TLS_KEY"
+	})
+	if err != nil {
+		return err
+	}
+	_, fp, err := certificate(c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "fingerprint: %s\n", fp)
+	return nil
+}

@@ -1,0 +1,265 @@
+// Package api holds the JSON request and response types of hushd's HTTP and
+// WebSocket API, version 1, shared by the server (internal/server/httpapi)
+// and its clients (internal/apiclient). docs/api.md describes every endpoint.
+//
+// Byte fields ([]byte) travel as standard base64 with padding, as
+// encoding/json writes them. End-to-end payloads ([SendMessage.Content]) are
+// opaque to the server: it stores and forwards them and never parses them.
+//
+// # Version history
+//
+//   - 1: 2026-11-25, first version: accounts, devices, secret device,
+//     directory, prekey directory, mailboxes over HTTP and WebSocket, blocks.
+package api
+
+// Version is the API version served under /v1.
+const Version = 1
+
+// Limits every client may rely on.
+const (
+	MaxUsernameLen    = 32
+	MinUsernameLen    = 3
+	MinPasswordLen    = 8
+	MaxPasswordLen    = 256
+	MaxDisplayNameLen = 64
+	MaxDeviceNameLen  = 64
+	// MaxContentBytes is the largest message content, before base64.
+	MaxContentBytes = 256 << 10
+	// MaxKeysPerUpload is the most one-time keys of one kind in one upload.
+	MaxKeysPerUpload = 100
+	// MaxDevices is the most devices an account may have at once.
+	MaxDevices = 16
+)
+
+// Error is the body of every error response: {"error": {...}}.
+type Error struct {
+	Err ErrorBody `json:"error"`
+}
+
+// ErrorBody says what went wrong. Code is stable and meant for programs;
+// Message is for people.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error codes.
+const (
+	CodeBadRequest      = "bad_request"       // 400: malformed JSON, field out of range
+	CodeBadSignature    = "bad_signature"     // 400: a prekey signature does not verify
+	CodeUnauthorized    = "unauthorized"      // 401: missing or wrong credential
+	CodeForbidden       = "forbidden"         // 403: authenticated, but not allowed
+	CodeNotFound        = "not_found"         // 404
+	CodeUsernameTaken   = "username_taken"    // 409
+	CodeMailboxFull     = "mailbox_full"      // 409: recipient device's queue is full
+	CodeNotSecretDevice = "not_secret_device" // 409: operation needs the secret device
+	CodeTooManyDevices  = "too_many_devices"  // 409
+	CodeTooLarge        = "too_large"         // 413
+	CodeRateLimited     = "rate_limited"      // 429
+	CodeUnavailable     = "unavailable"       // 503: shutting down
+	CodeInternal        = "internal"          // 500
+)
+
+// Register is the body of POST /v1/accounts.
+type Register struct {
+	Username    string `json:"username"`
+	Password    string `json:"password"`
+	DisplayName string `json:"displayName,omitempty"`
+	DeviceName  string `json:"deviceName,omitempty"`
+}
+
+// AddDevice is the body of POST /v1/devices: a new device for an existing
+// account, authorized by the account's password.
+type AddDevice struct {
+	Username   string `json:"username"`
+	Password   string `json:"password"`
+	DeviceName string `json:"deviceName,omitempty"`
+}
+
+// Login is the body of POST /v1/login: a fresh credential for an existing
+// device, authorized by the account's password. The old credential stops
+// working.
+type Login struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	DeviceID uint32 `json:"deviceId"`
+}
+
+// DeviceCredential answers register, add-device and login. Credential goes
+// into every later request as "Authorization: Bearer <credential>"; the
+// server keeps only its hash and cannot show it again.
+type DeviceCredential struct {
+	AccountID  int64  `json:"accountId"`
+	Username   string `json:"username"`
+	DeviceID   uint32 `json:"deviceId"`
+	Credential string `json:"credential"`
+}
+
+// Account answers GET /v1/account.
+type Account struct {
+	AccountID      int64   `json:"accountId"`
+	Username       string  `json:"username"`
+	DisplayName    string  `json:"displayName"`
+	DeviceID       uint32  `json:"deviceId"` // the calling device
+	SecretDeviceID *uint32 `json:"secretDeviceId"`
+	IdentityKey    []byte  `json:"identityKey"`
+}
+
+// Device describes one device of the caller's own account.
+type Device struct {
+	ID       uint32 `json:"id"`
+	Name     string `json:"name"`
+	Secret   bool   `json:"secret"`
+	Created  int64  `json:"created"`  // Unix milliseconds
+	LastSeen int64  `json:"lastSeen"` // Unix milliseconds, day precision
+}
+
+// Devices answers GET /v1/devices.
+type Devices struct {
+	Devices []Device `json:"devices"`
+}
+
+// MakeSecret is the body of PUT /v1/devices/self/secret: the calling device
+// becomes the account's secret device with a new identity key. All prekeys
+// of the account are removed; Keys, if given, are uploaded in the same step
+// (verified against the new identity key), so that the device can be
+// reached at once.
+type MakeSecret struct {
+	RegistrationID uint32     `json:"registrationId"`
+	IdentityKey    []byte     `json:"identityKey"`
+	Keys           *KeyUpload `json:"keys,omitempty"`
+}
+
+// DirectoryEntry answers GET /v1/directory/{username}.
+type DirectoryEntry struct {
+	Username    string       `json:"username"`
+	DisplayName string       `json:"displayName"`
+	Devices     []PeerDevice `json:"devices"`
+	// CanReceiveSecret is true when the secret device has an identity key, a
+	// signed prekey and a Kyber prekey, so that a bundle can be fetched.
+	CanReceiveSecret bool    `json:"canReceiveSecret"`
+	SecretDeviceID   *uint32 `json:"secretDeviceId"`
+	IdentityKey      []byte  `json:"identityKey"`
+}
+
+// PeerDevice is what others may see of a device.
+type PeerDevice struct {
+	ID     uint32 `json:"id"`
+	Secret bool   `json:"secret"`
+}
+
+// SignedKey is a signed Curve25519 prekey or a Kyber1024 prekey: the
+// serialized public key (33 or 1569 bytes) and the identity key's XEdDSA
+// signature over exactly those bytes.
+type SignedKey struct {
+	KeyID     uint32 `json:"keyId"`
+	PublicKey []byte `json:"publicKey"`
+	Signature []byte `json:"signature"`
+}
+
+// PreKey is a one-time Curve25519 prekey (33 bytes).
+type PreKey struct {
+	KeyID     uint32 `json:"keyId"`
+	PublicKey []byte `json:"publicKey"`
+}
+
+// KeyUpload is the body of PUT /v1/keys. Each present part replaces what
+// the server has of that kind (as Signal-Server does); absent parts are left
+// alone. Every signature is checked against the account's identity key.
+type KeyUpload struct {
+	SignedPreKey    *SignedKey  `json:"signedPreKey,omitempty"`
+	PreKeys         []PreKey    `json:"preKeys,omitempty"`
+	KyberPreKeys    []SignedKey `json:"kyberPreKeys,omitempty"`
+	KyberLastResort *SignedKey  `json:"kyberLastResort,omitempty"`
+}
+
+// KeyCounts answers GET /v1/keys: how many one-time keys remain, so that
+// the client knows when to upload more.
+type KeyCounts struct {
+	PreKeys         int     `json:"preKeys"`
+	KyberPreKeys    int     `json:"kyberPreKeys"`
+	SignedPreKeyID  *uint32 `json:"signedPreKeyId"`
+	KyberLastResort *uint32 `json:"kyberLastResortId"`
+}
+
+// Bundle answers GET /v1/keys/{username}[/{deviceId}], in the shape the
+// interop peers use. One one-time EC prekey and one one-time Kyber prekey
+// are consumed; when no one-time Kyber key is left the last-resort one is
+// returned (and not consumed); when no one-time EC key is left, PreKeyID and
+// PreKey are null.
+type Bundle struct {
+	RegistrationID        uint32  `json:"registrationId"`
+	DeviceID              uint32  `json:"deviceId"`
+	IdentityKey           []byte  `json:"identityKey"`
+	SignedPreKeyID        uint32  `json:"signedPreKeyId"`
+	SignedPreKey          []byte  `json:"signedPreKey"`
+	SignedPreKeySignature []byte  `json:"signedPreKeySignature"`
+	PreKeyID              *uint32 `json:"preKeyId"`
+	PreKey                []byte  `json:"preKey"`
+	KyberPreKeyID         *uint32 `json:"kyberPreKeyId"`
+	KyberPreKey           []byte  `json:"kyberPreKey"`
+	KyberPreKeySignature  []byte  `json:"kyberPreKeySignature"`
+}
+
+// SendMessage is the body of POST /v1/messages/{username}/{deviceId}, and
+// the payload of a WebSocket "send" frame.
+type SendMessage struct {
+	// Type is the end-to-end message type (e.g. 2 SignalMessage, 3
+	// PreKeySignalMessage); the server only stores it.
+	Type int32 `json:"type"`
+	// Content is the opaque ciphertext, at most MaxContentBytes.
+	Content []byte `json:"content"`
+	// ExpiresIn, in seconds, shortens the undelivered message's lifetime
+	// below the server's default (a disappearing-message hint). 0: default.
+	ExpiresIn int64 `json:"expiresIn,omitempty"`
+	// FrankingTag is reserved for message franking (a later version); the
+	// server refuses it now so that clients do not rely on it silently.
+	FrankingTag []byte `json:"frankingTag,omitempty"`
+}
+
+// SendResult answers a send: the server id and timestamp the message got.
+// It is only sent once the message is on disk.
+type SendResult struct {
+	ID        int64 `json:"id"`
+	Timestamp int64 `json:"timestamp"` // Unix milliseconds
+}
+
+// Message is a queued message as delivered to its recipient device.
+type Message struct {
+	ID         int64  `json:"id"`
+	Timestamp  int64  `json:"timestamp"` // Unix milliseconds, when the server accepted it
+	From       string `json:"from"`
+	FromDevice uint32 `json:"fromDevice"`
+	Type       int32  `json:"type"`
+	Content    []byte `json:"content"`
+	ExpiresAt  int64  `json:"expiresAt"` // Unix milliseconds
+}
+
+// Blocks answers GET /v1/blocks.
+type Blocks struct {
+	Usernames []string `json:"usernames"`
+}
+
+// WebSocket frames. Every frame is one JSON text message with a "type".
+const (
+	FrameMessage = "message" // server → client: Msg
+	FrameEmpty   = "empty"   // server → client: the backlog present at connect has been sent
+	FrameSent    = "sent"    // server → client: ReqID, Result
+	FrameError   = "error"   // server → client: ReqID (if any), Error
+	FrameAck     = "ack"     // client → server: IDs
+	FrameSend    = "send"    // client → server: ReqID, To, Device, Send
+)
+
+// Frame is one WebSocket message in either direction; which fields are set
+// depends on Type.
+type Frame struct {
+	Type   string       `json:"type"`
+	ReqID  uint64       `json:"reqId,omitempty"`
+	Msg    *Message     `json:"msg,omitempty"`
+	IDs    []int64      `json:"ids,omitempty"`
+	To     string       `json:"to,omitempty"`
+	Device uint32       `json:"device,omitempty"`
+	Send   *SendMessage `json:"send,omitempty"`
+	Result *SendResult  `json:"result,omitempty"`
+	Error  *ErrorBody   `json:"error,omitempty"`
+}

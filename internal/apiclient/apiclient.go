@@ -1,0 +1,359 @@
+// Package apiclient is a small Go client of hushd's API (docs/api.md): one
+// method per endpoint, and [Conn] for the WebSocket. It pins the server's
+// certificate by its SHA-256 fingerprint, as hushd prints it.
+package apiclient
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/hushmsg/hush/internal/api"
+)
+
+// Error is an error answer from the server.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("hushd: %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// IsCode reports whether err is an *Error with the given API code.
+func IsCode(err error, code string) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
+}
+
+// Options configure a Client.
+type Options struct {
+	// Fingerprint is the hex SHA-256 of the server's certificate. When set,
+	// that certificate is accepted and no other; when empty, the system's
+	// roots verify it.
+	Fingerprint string
+	// Credential is the device credential sent with every request.
+	Credential string
+	// LocalAddr, if set, is the source address of every connection (the
+	// load tool spreads connections over 127.0.0.x with it).
+	LocalAddr net.Addr
+	// Timeout of each HTTP request; default 30 s.
+	Timeout time.Duration
+}
+
+// Client talks to one hushd. Its methods are safe for concurrent use,
+// except SetCredential.
+type Client struct {
+	base string // e.g. https://127.0.0.1:8443
+	cred string
+	hc   *http.Client
+}
+
+// New returns a client of the server at base ("https://host:port").
+func New(base string, o Options) (*Client, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("apiclient: bad server URL %q", base)
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS13}
+	if o.Fingerprint != "" {
+		want, err := hex.DecodeString(strings.ReplaceAll(o.Fingerprint, ":", ""))
+		if err != nil || len(want) != sha256.Size {
+			return nil, errors.New("apiclient: fingerprint must be 64 hex digits")
+		}
+		// Pinning replaces chain verification: the certificate is
+		// self-signed, and its hash is what the user trusts.
+		tc.InsecureSkipVerify = true
+		tc.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("apiclient: server sent no certificate")
+			}
+			got := sha256.Sum256(cs.PeerCertificates[0].Raw)
+			if subtle.ConstantTimeCompare(got[:], want) != 1 {
+				return fmt.Errorf("apiclient: server certificate fingerprint is %x, not the pinned one", got)
+			}
+			return nil
+		}
+	}
+	d := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: o.LocalAddr}
+	tr := &http.Transport{
+		DialContext:         d.DialContext,
+		TLSClientConfig:     tc,
+		ForceAttemptHTTP2:   false,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     60 * time.Second,
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Second
+	}
+	return &Client{base: strings.TrimRight(base, "/"), cred: o.Credential, hc: &http.Client{Transport: tr, Timeout: o.Timeout}}, nil
+}
+
+// SetCredential sets the device credential used from now on.
+func (c *Client) SetCredential(cred string) { c.cred = cred }
+
+// Credential returns the device credential in use.
+func (c *Client) Credential() string { return c.cred }
+
+// CloseIdle closes idle connections.
+func (c *Client) CloseIdle() { c.hc.CloseIdleConnections() }
+
+// Do sends one request with body (JSON-encoded unless nil) and decodes the
+// answer into out (unless nil). It is exported for tests that need
+// endpoints in unusual ways.
+func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	return c.DoRaw(ctx, method, path, rd, out)
+}
+
+// DoRaw is Do with a raw body.
+func (c *Client) DoRaw(ctx context.Context, method, path string, body io.Reader, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.cred != "" {
+		req.Header.Set("Authorization", "Bearer "+c.cred)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e api.Error
+		if json.Unmarshal(b, &e) != nil || e.Err.Code == "" {
+			return &Error{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(b))}
+		}
+		return &Error{Status: resp.StatusCode, Code: e.Err.Code, Message: e.Err.Message}
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("apiclient: decoding %s %s answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// Register creates an account and its first device, and uses the new
+// device's credential from then on.
+func (c *Client) Register(ctx context.Context, r api.Register) (api.DeviceCredential, error) {
+	var out api.DeviceCredential
+	err := c.Do(ctx, "POST", "/v1/accounts", r, &out)
+	if err == nil {
+		c.cred = out.Credential
+	}
+	return out, err
+}
+
+// AddDevice creates a new device of an account and uses its credential.
+func (c *Client) AddDevice(ctx context.Context, r api.AddDevice) (api.DeviceCredential, error) {
+	var out api.DeviceCredential
+	err := c.Do(ctx, "POST", "/v1/devices", r, &out)
+	if err == nil {
+		c.cred = out.Credential
+	}
+	return out, err
+}
+
+// Login gets a new credential for an existing device and uses it.
+func (c *Client) Login(ctx context.Context, r api.Login) (api.DeviceCredential, error) {
+	var out api.DeviceCredential
+	err := c.Do(ctx, "POST", "/v1/login", r, &out)
+	if err == nil {
+		c.cred = out.Credential
+	}
+	return out, err
+}
+
+// Account describes the caller's account.
+func (c *Client) Account(ctx context.Context) (api.Account, error) {
+	var out api.Account
+	return out, c.Do(ctx, "GET", "/v1/account", nil, &out)
+}
+
+// Devices lists the caller's devices.
+func (c *Client) Devices(ctx context.Context) (api.Devices, error) {
+	var out api.Devices
+	return out, c.Do(ctx, "GET", "/v1/devices", nil, &out)
+}
+
+// RemoveDevice removes one of the caller's devices.
+func (c *Client) RemoveDevice(ctx context.Context, id uint32) error {
+	return c.Do(ctx, "DELETE", "/v1/devices/"+strconv.FormatUint(uint64(id), 10), nil, nil)
+}
+
+// MakeSecret makes the calling device the secret device.
+func (c *Client) MakeSecret(ctx context.Context, r api.MakeSecret) error {
+	return c.Do(ctx, "PUT", "/v1/devices/self/secret", r, nil)
+}
+
+// Directory looks a person up.
+func (c *Client) Directory(ctx context.Context, username string) (api.DirectoryEntry, error) {
+	var out api.DirectoryEntry
+	return out, c.Do(ctx, "GET", "/v1/directory/"+url.PathEscape(username), nil, &out)
+}
+
+// UploadKeys uploads prekeys of the (secret) calling device.
+func (c *Client) UploadKeys(ctx context.Context, k api.KeyUpload) error {
+	return c.Do(ctx, "PUT", "/v1/keys", k, nil)
+}
+
+// KeyCounts tells how many one-time keys the calling device has left.
+func (c *Client) KeyCounts(ctx context.Context) (api.KeyCounts, error) {
+	var out api.KeyCounts
+	return out, c.Do(ctx, "GET", "/v1/keys", nil, &out)
+}
+
+// Bundle fetches a prekey bundle of username's secret device (device 0:
+// whichever it is).
+func (c *Client) Bundle(ctx context.Context, username string, device uint32) (api.Bundle, error) {
+	var out api.Bundle
+	p := "/v1/keys/" + url.PathEscape(username)
+	if device != 0 {
+		p += "/" + strconv.FormatUint(uint64(device), 10)
+	}
+	return out, c.Do(ctx, "GET", p, nil, &out)
+}
+
+// Send posts a message; it returns once the server has it on disk.
+func (c *Client) Send(ctx context.Context, username string, device uint32, m api.SendMessage) (api.SendResult, error) {
+	var out api.SendResult
+	p := "/v1/messages/" + url.PathEscape(username) + "/" + strconv.FormatUint(uint64(device), 10)
+	return out, c.Do(ctx, "POST", p, m, &out)
+}
+
+// Block makes the server drop what username sends to the caller.
+func (c *Client) Block(ctx context.Context, username string) error {
+	return c.Do(ctx, "PUT", "/v1/blocks/"+url.PathEscape(username), nil, nil)
+}
+
+// Unblock undoes Block.
+func (c *Client) Unblock(ctx context.Context, username string) error {
+	return c.Do(ctx, "DELETE", "/v1/blocks/"+url.PathEscape(username), nil, nil)
+}
+
+// Blocked lists whom the caller blocks.
+func (c *Client) Blocked(ctx context.Context) (api.Blocks, error) {
+	var out api.Blocks
+	return out, c.Do(ctx, "GET", "/v1/blocks", nil, &out)
+}
+
+// Conn is the device's WebSocket: it receives messages and may send them.
+// Read from one goroutine; writes may come from any.
+type Conn struct {
+	c       *websocket.Conn
+	pending []api.Frame // frames of the last WebSocket message not yet returned
+}
+
+// Connect opens the WebSocket. Queued messages arrive at once, then
+// {"type":"empty"}, then new messages as they come.
+func (c *Client) Connect(ctx context.Context) (*Conn, error) {
+	u := "ws" + strings.TrimPrefix(c.base, "http") + "/v1/ws"
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+c.cred)
+	ws, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: &http.Client{Transport: c.hc.Transport}, HTTPHeader: h})
+	if err != nil {
+		if resp != nil && resp.StatusCode >= 300 {
+			return nil, &Error{Status: resp.StatusCode, Code: "websocket", Message: err.Error()}
+		}
+		return nil, err
+	}
+	ws.SetReadLimit(4 << 20)
+	return &Conn{c: ws}, nil
+}
+
+// Next returns the next frame from the server.
+func (c *Conn) Next(ctx context.Context) (api.Frame, error) {
+	if len(c.pending) == 0 {
+		fs, err := c.NextBatch(ctx)
+		if err != nil {
+			return api.Frame{}, err
+		}
+		c.pending = fs
+	}
+	f := c.pending[0]
+	c.pending = c.pending[1:]
+	return f, nil
+}
+
+// NextBatch returns the frames of the next WebSocket message (the server
+// puts several frames in one message under load). Do not mix it with Next.
+func (c *Conn) NextBatch(ctx context.Context) ([]api.Frame, error) {
+	_, b, err := c.c.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []api.Frame
+	for len(b) > 0 {
+		var line []byte
+		line, b, _ = bytes.Cut(b, []byte{'\n'})
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var f api.Frame
+		if err := json.Unmarshal(line, &f); err != nil {
+			return nil, fmt.Errorf("apiclient: bad frame from the server: %w", err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// Ack acknowledges delivered messages; the server then deletes them.
+func (c *Conn) Ack(ctx context.Context, ids ...int64) error {
+	return c.write(ctx, api.Frame{Type: api.FrameAck, IDs: ids})
+}
+
+// Send sends a message over the WebSocket; the server answers with a
+// "sent" (or "error") frame carrying reqID once it is durable.
+func (c *Conn) Send(ctx context.Context, reqID uint64, to string, device uint32, m api.SendMessage) error {
+	return c.write(ctx, api.Frame{Type: api.FrameSend, ReqID: reqID, To: to, Device: device, Send: &m})
+}
+
+func (c *Conn) write(ctx context.Context, f api.Frame) error {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	return c.c.Write(ctx, websocket.MessageText, b)
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error {
+	return c.c.Close(websocket.StatusNormalClosure, "")
+}
+
+// CloseNow closes the connection without the closing handshake.
+func (c *Conn) CloseNow() error { return c.c.CloseNow() }

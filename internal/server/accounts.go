@@ -1,0 +1,396 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/server/store"
+	"github.com/hushmsg/hush/key"
+)
+
+// ValidUsername reports whether u is a valid username: 3 to 32 characters
+// from a-z, 0-9 and '_', starting with a letter. Usernames are compared as
+// given; clients should lower-case what people type.
+func ValidUsername(u string) bool {
+	if len(u) < api.MinUsernameLen || len(u) > api.MaxUsernameLen || u[0] < 'a' || u[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		c := u[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func validText(s string, max int) bool {
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func validPassword(p string) bool {
+	return len(p) >= api.MinPasswordLen && len(p) <= api.MaxPasswordLen
+}
+
+// Register creates an account with its first device. ip is the client's
+// address, for rate limiting.
+func (s *Server) Register(ctx context.Context, ip string, r api.Register) (api.DeviceCredential, error) {
+	switch {
+	case !ValidUsername(r.Username):
+		return api.DeviceCredential{}, badRequest("username must be 3-32 characters of a-z, 0-9 and _, starting with a letter")
+	case !validPassword(r.Password):
+		return api.DeviceCredential{}, badRequest("password must be %d-%d bytes", api.MinPasswordLen, api.MaxPasswordLen)
+	case !validText(r.DisplayName, api.MaxDisplayNameLen):
+		return api.DeviceCredential{}, badRequest("display name must be at most %d characters, no control characters", api.MaxDisplayNameLen)
+	case !validText(r.DeviceName, api.MaxDeviceNameLen):
+		return api.DeviceCredential{}, badRequest("device name must be at most %d characters, no control characters", api.MaxDeviceNameLen)
+	}
+	if !s.limRegister.Allow(ip, 1) {
+		return api.DeviceCredential{}, errRateLimited
+	}
+	ph, err := s.hashPassword(ctx, r.Password)
+	if err != nil {
+		return api.DeviceCredential{}, s.internal("hash password", err)
+	}
+	now := s.nowMs()
+	// The credential names the account id, which the store picks: make the
+	// device with a placeholder hash, then set the real one.
+	acc, dev, err := s.st.CreateAccount(ctx, store.NewAccount{Username: r.Username, DisplayName: r.DisplayName, PasswordHash: ph, Created: now},
+		store.NewDevice{Name: r.DeviceName, TokenHash: randomBytes(32), Created: now})
+	if errors.Is(err, store.ErrUsernameTaken) {
+		return api.DeviceCredential{}, newError(409, api.CodeUsernameTaken, "username is taken")
+	} else if err != nil {
+		return api.DeviceCredential{}, s.internal("create account", err)
+	}
+	cred, hash := newCredential(dev.Ref)
+	if err := s.st.SetDeviceToken(ctx, dev.Ref, hash); err != nil {
+		return api.DeviceCredential{}, s.internal("set token", err)
+	}
+	s.m.registrations.Inc()
+	s.log.Info("account registered", "account", acc.ID)
+	return api.DeviceCredential{AccountID: acc.ID, Username: acc.Username, DeviceID: dev.Ref.Device, Credential: cred}, nil
+}
+
+// checkLogin verifies a username and password, rate limited per IP and
+// per username. Every failure is the same 401.
+func (s *Server) checkLogin(ctx context.Context, ip, username, password string) (store.Account, error) {
+	if !s.limLoginIP.Allow(ip, 1) || !s.limLoginUser.Allow(username, 1) {
+		return store.Account{}, errRateLimited
+	}
+	if !ValidUsername(username) || !validPassword(password) {
+		return store.Account{}, errUnauthorized
+	}
+	acc, err := s.st.AccountByUsername(ctx, username)
+	hash := acc.PasswordHash
+	if errors.Is(err, store.ErrNotFound) {
+		hash = dummyHash
+	} else if err != nil {
+		return store.Account{}, s.internal("login", err)
+	}
+	ok, err := s.checkPassword(ctx, hash, password)
+	if err != nil {
+		return store.Account{}, s.internal("check password", err)
+	}
+	if !ok || acc.ID == 0 {
+		return store.Account{}, errUnauthorized
+	}
+	return acc, nil
+}
+
+// AddDevice gives an account a new device, authorized by its password.
+func (s *Server) AddDevice(ctx context.Context, ip string, r api.AddDevice) (api.DeviceCredential, error) {
+	if !validText(r.DeviceName, api.MaxDeviceNameLen) {
+		return api.DeviceCredential{}, badRequest("device name must be at most %d characters, no control characters", api.MaxDeviceNameLen)
+	}
+	acc, err := s.checkLogin(ctx, ip, r.Username, r.Password)
+	if err != nil {
+		return api.DeviceCredential{}, err
+	}
+	dev, err := s.st.AddDevice(ctx, acc.ID, store.NewDevice{Name: r.DeviceName, TokenHash: randomBytes(32), Created: s.nowMs()}, s.cfg.MaxDevices)
+	if errors.Is(err, store.ErrTooManyDevices) {
+		return api.DeviceCredential{}, newError(409, api.CodeTooManyDevices, "the account has %d devices already", s.cfg.MaxDevices)
+	} else if err != nil {
+		return api.DeviceCredential{}, s.internal("add device", err)
+	}
+	cred, hash := newCredential(dev.Ref)
+	if err := s.st.SetDeviceToken(ctx, dev.Ref, hash); err != nil {
+		return api.DeviceCredential{}, s.internal("set token", err)
+	}
+	s.users.forget(acc.Username)
+	return api.DeviceCredential{AccountID: acc.ID, Username: acc.Username, DeviceID: dev.Ref.Device, Credential: cred}, nil
+}
+
+// Login issues a new credential for an existing device; the old one stops
+// working at once.
+func (s *Server) Login(ctx context.Context, ip string, r api.Login) (api.DeviceCredential, error) {
+	acc, err := s.checkLogin(ctx, ip, r.Username, r.Password)
+	if err != nil {
+		return api.DeviceCredential{}, err
+	}
+	ref := store.DeviceRef{Account: acc.ID, Device: r.DeviceID}
+	cred, hash := newCredential(ref)
+	if err := s.st.SetDeviceToken(ctx, ref, hash); errors.Is(err, store.ErrNotFound) {
+		return api.DeviceCredential{}, errNoDevice
+	} else if err != nil {
+		return api.DeviceCredential{}, s.internal("set token", err)
+	}
+	s.auth.forget(ref)
+	s.hub.disconnect(ref) // a session on the old credential ends
+	return api.DeviceCredential{AccountID: acc.ID, Username: acc.Username, DeviceID: ref.Device, Credential: cred}, nil
+}
+
+// Account describes the caller's account.
+func (s *Server) Account(ctx context.Context, p Principal) (api.Account, error) {
+	acc, err := s.st.AccountByID(ctx, p.Account)
+	if err != nil {
+		return api.Account{}, s.internal("account", err)
+	}
+	out := api.Account{AccountID: acc.ID, Username: acc.Username, DisplayName: acc.DisplayName, DeviceID: p.Device, IdentityKey: acc.IdentityKey}
+	if acc.SecretDevice != 0 {
+		out.SecretDeviceID = &acc.SecretDevice
+	}
+	return out, nil
+}
+
+// Devices lists the caller's devices.
+func (s *Server) Devices(ctx context.Context, p Principal) (api.Devices, error) {
+	acc, err := s.st.AccountByID(ctx, p.Account)
+	if err != nil {
+		return api.Devices{}, s.internal("account", err)
+	}
+	ds, err := s.st.Devices(ctx, p.Account)
+	if err != nil {
+		return api.Devices{}, s.internal("devices", err)
+	}
+	out := api.Devices{Devices: []api.Device{}}
+	for _, d := range ds {
+		out.Devices = append(out.Devices, api.Device{ID: d.Ref.Device, Name: d.Name, Secret: d.Ref.Device == acc.SecretDevice,
+			Created: d.Created, LastSeen: d.LastSeen})
+	}
+	return out, nil
+}
+
+// RemoveDevice removes one of the caller's devices (possibly itself), with
+// its keys and mailbox.
+func (s *Server) RemoveDevice(ctx context.Context, p Principal, device uint32) error {
+	ref := store.DeviceRef{Account: p.Account, Device: device}
+	if err := s.st.RemoveDevice(ctx, ref); errors.Is(err, store.ErrNotFound) {
+		return errNoDevice
+	} else if err != nil {
+		return s.internal("remove device", err)
+	}
+	s.auth.forget(ref)
+	s.users.forget(p.Username)
+	s.hub.disconnect(ref)
+	return nil
+}
+
+// MakeSecret makes the caller's device the secret device with a new
+// identity key, removing the account's old prekeys.
+func (s *Server) MakeSecret(ctx context.Context, p Principal, r api.MakeSecret) error {
+	ik, err := key.ParseIdentityKey(r.IdentityKey)
+	if err != nil {
+		return badRequest("identityKey: %v", err)
+	}
+	if r.RegistrationID == 0 || r.RegistrationID > key.MaxRegistrationID {
+		return badRequest("registrationId must be 1-%d", key.MaxRegistrationID)
+	}
+	var keys *store.Keys
+	if r.Keys != nil {
+		k, err := checkKeys(ik, *r.Keys)
+		if err != nil {
+			return err
+		}
+		keys = &k
+	}
+	if err := s.st.MakeSecretDevice(ctx, p.DeviceRef, ik.Bytes(), r.RegistrationID, keys); errors.Is(err, store.ErrNotFound) {
+		return errNoDevice
+	} else if err != nil {
+		return s.internal("make secret device", err)
+	}
+	s.log.Info("secret device changed", "account", p.Account, "device", p.Device)
+	return nil
+}
+
+// Directory looks a person up by username.
+func (s *Server) Directory(ctx context.Context, p Principal, username string) (api.DirectoryEntry, error) {
+	if !s.limLookup.Allow(accountKey(p.Account), 1) {
+		return api.DirectoryEntry{}, errRateLimited
+	}
+	if !ValidUsername(username) {
+		return api.DirectoryEntry{}, errNoUser
+	}
+	acc, err := s.st.AccountByUsername(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return api.DirectoryEntry{}, errNoUser
+	} else if err != nil {
+		return api.DirectoryEntry{}, s.internal("directory", err)
+	}
+	ds, err := s.st.Devices(ctx, acc.ID)
+	if err != nil {
+		return api.DirectoryEntry{}, s.internal("directory", err)
+	}
+	e := api.DirectoryEntry{Username: acc.Username, DisplayName: acc.DisplayName, Devices: []api.PeerDevice{}}
+	for _, d := range ds {
+		e.Devices = append(e.Devices, api.PeerDevice{ID: d.Ref.Device, Secret: d.Ref.Device == acc.SecretDevice})
+	}
+	if acc.SecretDevice != 0 {
+		e.SecretDeviceID = &acc.SecretDevice
+		e.IdentityKey = acc.IdentityKey
+		c, err := s.st.KeyCounts(ctx, store.DeviceRef{Account: acc.ID, Device: acc.SecretDevice})
+		if err != nil {
+			return api.DirectoryEntry{}, s.internal("directory", err)
+		}
+		e.CanReceiveSecret = c.SignedPreKeyID != nil && (c.KyberPreKeys > 0 || c.KyberLastResort != nil)
+	}
+	return e, nil
+}
+
+func accountKey(id int64) string {
+	var b [20]byte
+	n := len(b)
+	for {
+		n--
+		b[n] = byte('0' + id%10)
+		id /= 10
+		if id == 0 {
+			break
+		}
+	}
+	return string(b[n:])
+}
+
+// userCache maps usernames to account ids and device numbers for the send
+// path. Entries are dropped when the account's devices change.
+type userCache struct {
+	mu sync.RWMutex
+	m  map[string]*userEntry
+}
+
+type userEntry struct {
+	id      int64
+	devices map[uint32]bool
+}
+
+func (c *userCache) init() { c.m = make(map[string]*userEntry) }
+
+func (c *userCache) forget(username string) {
+	c.mu.Lock()
+	delete(c.m, username)
+	c.mu.Unlock()
+}
+
+func (s *Server) lookupUser(ctx context.Context, username string) (*userEntry, error) {
+	s.users.mu.RLock()
+	e := s.users.m[username]
+	s.users.mu.RUnlock()
+	if e != nil {
+		return e, nil
+	}
+	if !ValidUsername(username) {
+		return nil, errNoUser
+	}
+	acc, err := s.st.AccountByUsername(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNoUser
+	} else if err != nil {
+		return nil, s.internal("lookup user", err)
+	}
+	ds, err := s.st.Devices(ctx, acc.ID)
+	if err != nil {
+		return nil, s.internal("lookup user", err)
+	}
+	e = &userEntry{id: acc.ID, devices: make(map[uint32]bool, len(ds))}
+	for _, d := range ds {
+		e.devices[d.Ref.Device] = true
+	}
+	s.users.mu.Lock()
+	if len(s.users.m) > 100000 {
+		clear(s.users.m)
+	}
+	s.users.m[username] = e
+	s.users.mu.Unlock()
+	return e, nil
+}
+
+// blockCache holds, per account that was asked about, the set of accounts
+// it blocks.
+type blockCache struct {
+	mu sync.RWMutex
+	m  map[int64]map[int64]bool
+}
+
+func (c *blockCache) init() { c.m = make(map[int64]map[int64]bool) }
+
+func (s *Server) blockedBy(ctx context.Context, recipient, sender int64) (bool, error) {
+	s.blocks.mu.RLock()
+	set, ok := s.blocks.m[recipient]
+	s.blocks.mu.RUnlock()
+	if !ok {
+		ids, err := s.st.Blocked(ctx, recipient)
+		if err != nil {
+			return false, s.internal("blocks", err)
+		}
+		set = make(map[int64]bool, len(ids))
+		for _, id := range ids {
+			set[id] = true
+		}
+		s.blocks.mu.Lock()
+		if len(s.blocks.m) > 100000 {
+			clear(s.blocks.m)
+		}
+		s.blocks.m[recipient] = set
+		s.blocks.mu.Unlock()
+	}
+	return set[sender], nil
+}
+
+// Block makes the server drop what username sends to the caller.
+func (s *Server) Block(ctx context.Context, p Principal, username string, block bool) error {
+	u, err := s.lookupUser(ctx, username)
+	if err != nil {
+		return err
+	}
+	if block {
+		err = s.st.Block(ctx, p.Account, u.id)
+	} else {
+		err = s.st.Unblock(ctx, p.Account, u.id)
+	}
+	if err != nil {
+		return s.internal("block", err)
+	}
+	// Drop the cached set: it is reloaded from the store on next use.
+	s.blocks.mu.Lock()
+	delete(s.blocks.m, p.Account)
+	s.blocks.mu.Unlock()
+	return nil
+}
+
+// Blocked lists the usernames the caller blocks.
+func (s *Server) Blocked(ctx context.Context, p Principal) (api.Blocks, error) {
+	ids, err := s.st.Blocked(ctx, p.Account)
+	if err != nil {
+		return api.Blocks{}, s.internal("blocks", err)
+	}
+	out := api.Blocks{Usernames: []string{}}
+	for _, id := range ids {
+		a, err := s.st.AccountByID(ctx, id)
+		if err != nil {
+			return api.Blocks{}, s.internal("blocks", err)
+		}
+		out.Usernames = append(out.Usernames, a.Username)
+	}
+	return out, nil
+}

@@ -1,0 +1,159 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/hushmsg/hush/internal/server/store"
+)
+
+// Principal is an authenticated device.
+type Principal struct {
+	store.DeviceRef
+	Username string
+}
+
+// Device credentials are "<account>.<device>.<secret>" with a 32-byte random
+// secret in unpadded base64url. The server stores SHA-256(secret) only: the
+// secret has 256 bits of entropy, so a fast hash is enough, and every
+// request can be checked without Argon2's cost.
+const tokenSecretLen = 32
+
+func newCredential(ref store.DeviceRef) (credential string, hash []byte) {
+	secret := randomBytes(tokenSecretLen)
+	h := sha256.Sum256(secret)
+	return fmt.Sprintf("%d.%d.%s", ref.Account, ref.Device, base64.RawURLEncoding.EncodeToString(secret)), h[:]
+}
+
+func parseCredential(c string) (store.DeviceRef, [32]byte, bool) {
+	var ref store.DeviceRef
+	a, rest, ok1 := strings.Cut(c, ".")
+	d, sec, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 {
+		return ref, [32]byte{}, false
+	}
+	acct, err1 := strconv.ParseInt(a, 10, 64)
+	dev, err2 := strconv.ParseUint(d, 10, 32)
+	secret, err3 := base64.RawURLEncoding.DecodeString(sec)
+	if err1 != nil || err2 != nil || err3 != nil || len(secret) != tokenSecretLen || acct <= 0 || dev == 0 {
+		return ref, [32]byte{}, false
+	}
+	return store.DeviceRef{Account: acct, Device: uint32(dev)}, sha256.Sum256(secret), true
+}
+
+// authCache remembers the credential hashes of devices that authenticated,
+// so that each request costs no database read. Entries are dropped when a
+// credential changes or a device is removed (only this process writes).
+type authCache struct {
+	mu sync.RWMutex
+	m  map[store.DeviceRef]authEntry
+}
+
+type authEntry struct {
+	hash     [32]byte
+	username string
+}
+
+func (c *authCache) init() { c.m = make(map[store.DeviceRef]authEntry) }
+
+func (c *authCache) forget(ref store.DeviceRef) {
+	c.mu.Lock()
+	delete(c.m, ref)
+	c.mu.Unlock()
+}
+
+// Authenticate checks a device credential. Every failure is the same
+// error, and the comparison takes constant time.
+func (s *Server) Authenticate(ctx context.Context, credential string) (Principal, error) {
+	ref, hash, ok := parseCredential(credential)
+	if !ok {
+		return Principal{}, errUnauthorized
+	}
+	s.auth.mu.RLock()
+	e, hit := s.auth.m[ref]
+	s.auth.mu.RUnlock()
+	if !hit {
+		d, err := s.st.Device(ctx, ref)
+		if errors.Is(err, store.ErrNotFound) {
+			// Compare anyway, so that an unknown device costs the same.
+			subtle.ConstantTimeCompare(hash[:], make([]byte, 32))
+			return Principal{}, errUnauthorized
+		} else if err != nil {
+			return Principal{}, s.internal("authenticate", err)
+		}
+		a, err := s.st.AccountByID(ctx, ref.Account)
+		if err != nil {
+			return Principal{}, s.internal("authenticate", err)
+		}
+		copy(e.hash[:], d.TokenHash)
+		e.username = a.Username
+		s.auth.mu.Lock()
+		s.auth.m[ref] = e
+		s.auth.mu.Unlock()
+	}
+	if subtle.ConstantTimeCompare(hash[:], e.hash[:]) != 1 {
+		return Principal{}, errUnauthorized
+	}
+	return Principal{DeviceRef: ref, Username: e.username}, nil
+}
+
+// Passwords are hashed with Argon2id and stored as
+// "$argon2id$v=19$m=<KiB>,t=<time>,p=<threads>$<salt>$<hash>" (unpadded
+// standard base64), the usual PHC-style encoding.
+func (s *Server) hashPassword(ctx context.Context, password string) (string, error) {
+	if err := s.acquireHash(ctx); err != nil {
+		return "", err
+	}
+	defer func() { <-s.hashSem }()
+	salt := randomBytes(16)
+	t, m := s.cfg.Argon2Time, s.cfg.Argon2MemoryKiB
+	h := argon2.IDKey([]byte(password), salt, t, m, 1, 32)
+	enc := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=1$%s$%s", m, t, enc.EncodeToString(salt), enc.EncodeToString(h)), nil
+}
+
+func (s *Server) acquireHash(ctx context.Context) error {
+	select {
+	case s.hashSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// dummyHash is checked against when the username does not exist, so that
+// the answer takes as long as for a wrong password.
+var dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+func (s *Server) checkPassword(ctx context.Context, encoded, password string) (bool, error) {
+	var m, t uint32
+	var p uint8
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" || parts[2] != "v=19" {
+		return false, fmt.Errorf("malformed password hash")
+	}
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return false, fmt.Errorf("malformed password hash parameters")
+	}
+	enc := base64.RawStdEncoding
+	salt, err1 := enc.DecodeString(parts[4])
+	want, err2 := enc.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(want) == 0 {
+		return false, fmt.Errorf("malformed password hash encoding")
+	}
+	if err := s.acquireHash(ctx); err != nil {
+		return false, err
+	}
+	defer func() { <-s.hashSem }()
+	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}

@@ -1,0 +1,433 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/apiclient"
+	"github.com/hushmsg/hush/internal/server"
+	"github.com/hushmsg/hush/internal/server/servertest"
+	"github.com/hushmsg/hush/key"
+)
+
+var ctx = context.Background()
+
+const wait = 10 * time.Second
+
+func check(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantCode(t *testing.T, err error, status int, code string) {
+	t.Helper()
+	e, ok := err.(*apiclient.Error)
+	if !ok || e.Status != status || e.Code != code {
+		t.Fatalf("got %v, want %d %s", err, status, code)
+	}
+}
+
+// verifyBundle checks a bundle's signatures the way a client would.
+func verifyBundle(t *testing.T, b api.Bundle) {
+	t.Helper()
+	ik, err := key.ParseIdentityKey(b.IdentityKey)
+	check(t, err)
+	if !ik.Verify(b.SignedPreKeySignature, b.SignedPreKey) {
+		t.Fatal("signed prekey signature does not verify")
+	}
+	if !ik.Verify(b.KyberPreKeySignature, b.KyberPreKey) {
+		t.Fatal("Kyber prekey signature does not verify")
+	}
+	if _, err := key.ParseKEMPublic(b.KyberPreKey); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEndToEnd(t *testing.T) {
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	alice := env.NewUser(t, "alice", 0)
+	bob := env.NewUser(t, "bob", 3)
+
+	// Directory.
+	d, err := alice.C.Directory(ctx, "bob")
+	check(t, err)
+	if d.Username != "bob" || d.DisplayName != "The bob" || !d.CanReceiveSecret || d.SecretDeviceID == nil || *d.SecretDeviceID != 1 ||
+		!bytes.Equal(d.IdentityKey, bob.Identity.Public.Bytes()) || len(d.Devices) != 1 || !d.Devices[0].Secret {
+		t.Fatalf("directory entry %+v", d)
+	}
+	if d, err := bob.C.Directory(ctx, "alice"); err != nil || d.CanReceiveSecret || d.SecretDeviceID != nil || d.IdentityKey != nil {
+		t.Fatalf("alice without secret device: %+v %v", d, err)
+	}
+	_, err = alice.C.Directory(ctx, "nobody")
+	wantCode(t, err, 404, api.CodeNotFound)
+
+	// Bundles consume one-time keys, then fall back to the last resort.
+	seen := map[uint32]bool{}
+	for i := range 4 {
+		b, err := alice.C.Bundle(ctx, "bob", 0)
+		check(t, err)
+		verifyBundle(t, b)
+		if b.DeviceID != 1 || b.RegistrationID != 4242 || b.SignedPreKeyID != 1 || b.KyberPreKeyID == nil {
+			t.Fatalf("bundle %d: %+v", i, b)
+		}
+		if i < 3 {
+			if b.PreKeyID == nil || seen[*b.PreKeyID] || *b.KyberPreKeyID != 1000+*b.PreKeyID && seen[*b.KyberPreKeyID] {
+				t.Fatalf("bundle %d reuses a one-time key: %+v", i, b)
+			}
+			seen[*b.PreKeyID], seen[*b.KyberPreKeyID] = true, true
+		} else if b.PreKeyID != nil || b.PreKey != nil || *b.KyberPreKeyID != 5001 {
+			t.Fatalf("bundle after the one-time keys ran out: preKeyId %v kyberPreKeyId %d", b.PreKeyID, *b.KyberPreKeyID)
+		}
+	}
+	c, err := bob.C.KeyCounts(ctx)
+	check(t, err)
+	if c.PreKeys != 0 || c.KyberPreKeys != 0 || *c.SignedPreKeyID != 1 || *c.KyberLastResort != 5001 {
+		t.Fatalf("counts %+v", c)
+	}
+	check(t, bob.C.UploadKeys(ctx, servertest.Keys(t, bob.Identity, 100, 5)))
+	if c, _ := bob.C.KeyCounts(ctx); c.PreKeys != 5 || c.KyberPreKeys != 5 || *c.SignedPreKeyID != 100 {
+		t.Fatalf("counts after replenishing %+v", c)
+	}
+
+	// Offline delivery: queued messages arrive in order on connect.
+	var ids []int64
+	for i := range 10 {
+		r, err := alice.C.Send(ctx, "bob", 1, api.SendMessage{Type: 3, Content: fmt.Appendf(nil, "m%d", i)})
+		check(t, err)
+		if len(ids) > 0 && r.ID <= ids[len(ids)-1] || r.Timestamp == 0 {
+			t.Fatalf("send result %+v after %v", r, ids)
+		}
+		ids = append(ids, r.ID)
+	}
+	conn, err := bob.C.Connect(ctx)
+	check(t, err)
+	for i := range 10 {
+		f := servertest.Recv(t, conn, wait)
+		m := f.Msg
+		if f.Type != api.FrameMessage || m.ID != ids[i] || string(m.Content) != fmt.Sprint("m", i) || m.From != "alice" ||
+			m.FromDevice != 1 || m.Type != 3 || m.Timestamp == 0 || m.ExpiresAt <= m.Timestamp {
+			t.Fatalf("frame %d: %+v %+v", i, f, m)
+		}
+	}
+	if f := servertest.Recv(t, conn, wait); f.Type != api.FrameEmpty {
+		t.Fatalf("after the backlog: %+v", f)
+	}
+	check(t, conn.Ack(ctx, ids[:5]...))
+
+	// Live delivery, over HTTP and over the WebSocket.
+	r, err := alice.C.Send(ctx, "bob", 1, api.SendMessage{Type: 2, Content: []byte("live")})
+	check(t, err)
+	if f := servertest.Recv(t, conn, wait); f.Msg == nil || f.Msg.ID != r.ID || string(f.Msg.Content) != "live" {
+		t.Fatalf("live message: %+v", f)
+	}
+	aconn, err := alice.C.Connect(ctx)
+	check(t, err)
+	if f := servertest.Recv(t, aconn, wait); f.Type != api.FrameEmpty {
+		t.Fatalf("alice's empty mailbox: %+v", f)
+	}
+	check(t, aconn.Send(ctx, 7, "bob", 1, api.SendMessage{Type: 2, Content: []byte("over ws")}))
+	sent, err := aconn.Next(ctx)
+	check(t, err)
+	if sent.Type != api.FrameSent || sent.ReqID != 7 || sent.Result == nil || sent.Result.ID <= r.ID {
+		t.Fatalf("sent frame %+v", sent)
+	}
+	if f := servertest.Recv(t, conn, wait); f.Msg == nil || f.Msg.ID != sent.Result.ID || string(f.Msg.Content) != "over ws" {
+		t.Fatalf("message sent over the WebSocket: %+v", f)
+	}
+	check(t, aconn.Send(ctx, 8, "nobody", 1, api.SendMessage{Type: 2, Content: []byte("x")}))
+	if f, err := aconn.Next(ctx); err != nil || f.Type != api.FrameError || f.ReqID != 8 || f.Error.Code != api.CodeNotFound {
+		t.Fatalf("send to nobody over ws: %+v %v", f, err)
+	}
+	aconn.Close()
+
+	// Reconnect: the unacknowledged messages come again, the acked do not.
+	conn.Close()
+	conn, err = bob.C.Connect(ctx)
+	check(t, err)
+	want := append(append([]int64{}, ids[5:]...), r.ID, sent.Result.ID)
+	for i, id := range want {
+		f := servertest.Recv(t, conn, wait)
+		if f.Msg == nil || f.Msg.ID != id {
+			t.Fatalf("backlog frame %d: %+v, want id %d", i, f, id)
+		}
+	}
+	if f := servertest.Recv(t, conn, wait); f.Type != api.FrameEmpty {
+		t.Fatalf("after the backlog: %+v", f)
+	}
+	check(t, conn.Ack(ctx, want...))
+	conn.Close()
+	// Acks are committed with the next write; wait for the queue to drain.
+	deadline := time.Now().Add(wait)
+	for {
+		n, err := env.Store.QueueDepth(ctx)
+		check(t, err)
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages still queued after every ack", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	conn, err = bob.C.Connect(ctx)
+	check(t, err)
+	if f := servertest.Recv(t, conn, wait); f.Type != api.FrameEmpty {
+		t.Fatalf("acked messages delivered again: %+v", f)
+	}
+	conn.Close()
+}
+
+// TestOrderPerSender has several senders stream to one connected device
+// over their WebSockets; each sender's messages must arrive in order.
+func TestOrderPerSender(t *testing.T) {
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	bob := env.NewUser(t, "bob", 0)
+	conn, err := bob.C.Connect(ctx)
+	check(t, err)
+	defer conn.Close()
+	if f := servertest.Recv(t, conn, wait); f.Type != api.FrameEmpty {
+		t.Fatal(f)
+	}
+	const senders, each = 5, 200
+	var wg sync.WaitGroup
+	for s := range senders {
+		u := env.NewUser(t, fmt.Sprintf("sender%d", s), 0)
+		wg.Go(func() {
+			sc, err := u.C.Connect(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer sc.Close()
+			go func() {
+				for {
+					if _, err := sc.Next(ctx); err != nil {
+						return
+					}
+				}
+			}()
+			for i := range each {
+				if err := sc.Send(ctx, uint64(i), "bob", 1, api.SendMessage{Type: 1, Content: fmt.Appendf(nil, "%d", i)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	next := map[string]int{}
+	var lastID int64
+	for range senders * each {
+		f := servertest.Recv(t, conn, wait)
+		m := f.Msg
+		if m == nil {
+			t.Fatalf("unexpected frame %+v", f)
+		}
+		if string(m.Content) != fmt.Sprint(next[m.From]) {
+			t.Fatalf("from %s: got %s, want %d", m.From, m.Content, next[m.From])
+		}
+		if m.ID <= lastID {
+			t.Fatalf("id %d after %d", m.ID, lastID)
+		}
+		lastID = m.ID
+		next[m.From]++
+		check(t, conn.Ack(ctx, m.ID))
+	}
+	wg.Wait()
+}
+
+func TestConcurrentBundleFetches(t *testing.T) {
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	const keys = 40
+	bob := env.NewUser(t, "bob", keys)
+	var fetchers []*servertest.User
+	for i := range 6 {
+		fetchers = append(fetchers, env.NewUser(t, fmt.Sprintf("fetcher%d", i), 0))
+	}
+	var mu sync.Mutex
+	ec, kem := map[uint32]int{}, map[uint32]int{}
+	var wg sync.WaitGroup
+	for _, f := range fetchers {
+		for range 10 {
+			wg.Go(func() {
+				b, err := f.C.Bundle(ctx, "bob", 1)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if b.PreKeyID != nil {
+					ec[*b.PreKeyID]++
+				}
+				kem[*b.KyberPreKeyID]++
+			})
+		}
+	}
+	wg.Wait()
+	for id, n := range ec {
+		if n > 1 {
+			t.Errorf("EC prekey %d handed out %d times", id, n)
+		}
+	}
+	for id, n := range kem {
+		if n > 1 && id != 5001 {
+			t.Errorf("Kyber prekey %d handed out %d times", id, n)
+		}
+	}
+	if len(ec) != keys || kem[5001] != 60-keys {
+		t.Errorf("%d EC keys handed out, last resort %d times; want %d and %d", len(ec), kem[5001], keys, 60-keys)
+	}
+	_ = bob
+}
+
+func TestSecretDeviceChange(t *testing.T) {
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	bob := env.NewUser(t, "bob", 2)
+	alice := env.NewUser(t, "alice", 0)
+	laptop := env.Client(t, "")
+	cred, err := laptop.AddDevice(ctx, api.AddDevice{Username: "bob", Password: "password-bob", DeviceName: "laptop"})
+	check(t, err)
+	if cred.DeviceID != 2 {
+		t.Fatalf("second device got id %d", cred.DeviceID)
+	}
+	// The laptop is not the secret device: it cannot upload keys.
+	err = laptop.UploadKeys(ctx, servertest.Keys(t, bob.Identity, 10, 1))
+	wantCode(t, err, 409, api.CodeNotSecretDevice)
+
+	ik2 := servertest.NewIdentity(t)
+	check(t, laptop.MakeSecret(ctx, api.MakeSecret{RegistrationID: 7, IdentityKey: ik2.Public.Bytes()}))
+	d, err := alice.C.Directory(ctx, "bob")
+	check(t, err)
+	if *d.SecretDeviceID != 2 || !bytes.Equal(d.IdentityKey, ik2.Public.Bytes()) || d.CanReceiveSecret || len(d.Devices) != 2 || d.Devices[0].Secret || !d.Devices[1].Secret {
+		t.Fatalf("directory after the change: %+v", d)
+	}
+	_, err = alice.C.Bundle(ctx, "bob", 0)
+	wantCode(t, err, 404, api.CodeNotFound)
+	_, err = alice.C.Bundle(ctx, "bob", 1) // the old secret device
+	wantCode(t, err, 404, api.CodeNotFound)
+	// Keys signed by the old identity are refused now.
+	err = laptop.UploadKeys(ctx, servertest.Keys(t, bob.Identity, 10, 1))
+	wantCode(t, err, 400, api.CodeBadSignature)
+	err = bob.C.UploadKeys(ctx, servertest.Keys(t, bob.Identity, 10, 1))
+	wantCode(t, err, 409, api.CodeNotSecretDevice)
+	check(t, laptop.UploadKeys(ctx, servertest.Keys(t, ik2, 10, 1)))
+	b, err := alice.C.Bundle(ctx, "bob", 0)
+	check(t, err)
+	verifyBundle(t, b)
+	if b.DeviceID != 2 || b.RegistrationID != 7 || !bytes.Equal(b.IdentityKey, ik2.Public.Bytes()) {
+		t.Fatalf("bundle after the change: %+v", b)
+	}
+	// Login re-issues the credential; the old one stops working.
+	old := laptop.Credential()
+	_, err = laptop.Login(ctx, api.Login{Username: "bob", Password: "password-bob", DeviceID: 2})
+	check(t, err)
+	_, err = env.Client(t, old).Account(ctx)
+	wantCode(t, err, 401, api.CodeUnauthorized)
+	acc, err := laptop.Account(ctx)
+	check(t, err)
+	if acc.DeviceID != 2 || *acc.SecretDeviceID != 2 {
+		t.Fatalf("account %+v", acc)
+	}
+	// Removing the secret device removes the identity.
+	check(t, bob.C.RemoveDevice(ctx, 2))
+	_, err = laptop.Account(ctx)
+	wantCode(t, err, 401, api.CodeUnauthorized)
+	d, err = alice.C.Directory(ctx, "bob")
+	check(t, err)
+	if d.SecretDeviceID != nil || d.IdentityKey != nil || len(d.Devices) != 1 {
+		t.Fatalf("directory after removing the secret device: %+v", d)
+	}
+	devs, err := bob.C.Devices(ctx)
+	check(t, err)
+	if len(devs.Devices) != 1 || devs.Devices[0].ID != 1 || devs.Devices[0].Name != "phone" {
+		t.Fatalf("devices %+v", devs)
+	}
+}
+
+func TestBlock(t *testing.T) {
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	alice := env.NewUser(t, "alice", 0)
+	bob := env.NewUser(t, "bob", 0)
+	check(t, alice.C.Block(ctx, "bob"))
+	bl, err := alice.C.Blocked(ctx)
+	check(t, err)
+	if len(bl.Usernames) != 1 || bl.Usernames[0] != "bob" {
+		t.Fatalf("blocked %+v", bl)
+	}
+	// Bob cannot tell: the send succeeds. Alice gets nothing.
+	if _, err := bob.C.Send(ctx, "alice", 1, api.SendMessage{Type: 1, Content: []byte("spam")}); err != nil {
+		t.Fatal(err)
+	}
+	check(t, alice.C.Unblock(ctx, "bob"))
+	r, err := bob.C.Send(ctx, "alice", 1, api.SendMessage{Type: 1, Content: []byte("hi again")})
+	check(t, err)
+	conn, err := alice.C.Connect(ctx)
+	check(t, err)
+	defer conn.Close()
+	if f := servertest.Recv(t, conn, wait); f.Msg == nil || f.Msg.ID != r.ID || string(f.Msg.Content) != "hi again" {
+		t.Fatalf("first message after unblocking: %+v", f)
+	}
+	err = alice.C.Block(ctx, "nobody")
+	wantCode(t, err, 404, api.CodeNotFound)
+}
+
+func TestLimits(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	lim := servertest.Generous
+	lim.BundlePerPair.Rate, lim.BundlePerPair.Burst = 1.0/60, 2
+	lim.RegisterPerIP.Rate, lim.RegisterPerIP.Burst = 1.0/60, 4
+	env := servertest.Start(t, server.Config{Limits: lim, Now: clock, MaxQueue: 3, MaxContentBytes: 1000})
+	alice := env.NewUser(t, "alice", 0)
+	bob := env.NewUser(t, "bob", 5)
+	carol := env.NewUser(t, "carol", 0)
+
+	_, err := env.Client(t, "").Register(ctx, api.Register{Username: "dave", Password: "password"})
+	check(t, err)
+	_, err = env.Client(t, "").Register(ctx, api.Register{Username: "erin", Password: "password"})
+	wantCode(t, err, 429, api.CodeRateLimited)
+
+	for range 2 {
+		_, err = alice.C.Bundle(ctx, "bob", 0)
+		check(t, err)
+	}
+	_, err = alice.C.Bundle(ctx, "bob", 0)
+	wantCode(t, err, 429, api.CodeRateLimited)
+	_, err = carol.C.Bundle(ctx, "bob", 0) // another requester has its own bucket
+	check(t, err)
+
+	// Size and mailbox limits.
+	_, err = alice.C.Send(ctx, "bob", 1, api.SendMessage{Type: 1, Content: make([]byte, 1001)})
+	wantCode(t, err, 413, api.CodeTooLarge)
+	for range 3 {
+		_, err = alice.C.Send(ctx, "bob", 1, api.SendMessage{Type: 1, Content: []byte("x"), ExpiresIn: 5})
+		check(t, err)
+	}
+	_, err = alice.C.Send(ctx, "bob", 1, api.SendMessage{Type: 1, Content: []byte("x")})
+	wantCode(t, err, 409, api.CodeMailboxFull)
+
+	// The sender's disappearing timer shortens the expiry; expired
+	// messages are not delivered, and are deleted.
+	mu.Lock()
+	now = now.Add(6 * time.Second)
+	mu.Unlock()
+	conn, err := bob.C.Connect(ctx)
+	check(t, err)
+	if f := servertest.Recv(t, conn, wait); f.Type != api.FrameEmpty {
+		t.Fatalf("expired message delivered: %+v", f)
+	}
+	conn.Close()
+	if n, err := env.Store.DeleteExpired(ctx, clock().UnixMilli()); err != nil || n != 3 {
+		t.Fatalf("DeleteExpired = %d, %v", n, err)
+	}
+	_, err = alice.C.Send(ctx, "bob", 1, api.SendMessage{Type: 1, Content: []byte("x")})
+	check(t, err)
+}

@@ -1,0 +1,426 @@
+// Package httpapi serves hushd's API (docs/api.md) over HTTP and WebSocket:
+// it decodes requests, authenticates devices, and calls internal/server.
+// It holds no logic of its own beyond the transport.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/server"
+)
+
+// maxBody bounds every request body; the largest legitimate ones are a
+// 256 KiB message in base64 and a full key upload (~220 KiB).
+const maxBody = 1 << 20
+
+// Options configure a Handler.
+type Options struct {
+	Logger *slog.Logger
+	// Metrics, if set, is served at /metrics to loopback clients only.
+	Metrics http.Handler
+	// Registerer receives the HTTP metrics; may be nil.
+	Registerer prometheus.Registerer
+}
+
+// Handler is the http.Handler of the API.
+type Handler struct {
+	srv *server.Server
+	log *slog.Logger
+	mux *http.ServeMux
+
+	reqDur *prometheus.HistogramVec
+
+	mu       sync.Mutex
+	closing  bool
+	inflight sync.WaitGroup // WebSocket send batches being processed
+}
+
+// New returns the API handler for srv.
+func New(srv *server.Server, o Options) *Handler {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	h := &Handler{srv: srv, log: o.Logger, mux: http.NewServeMux()}
+	h.reqDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "hushd_http_request_seconds",
+		Help: "HTTP request latency by route and status.", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}},
+		[]string{"route", "code"})
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(h.reqDur)
+	}
+	m := h.mux
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "ok\n")
+	})
+	if o.Metrics != nil {
+		m.Handle("GET /metrics", loopbackOnly(o.Metrics))
+	}
+	m.HandleFunc("POST /v1/accounts", h.register)
+	m.HandleFunc("POST /v1/devices", h.addDevice)
+	m.HandleFunc("POST /v1/login", h.login)
+	m.HandleFunc("GET /v1/account", h.authed(h.account))
+	m.HandleFunc("GET /v1/devices", h.authed(h.devices))
+	m.HandleFunc("DELETE /v1/devices/{id}", h.authed(h.removeDevice))
+	m.HandleFunc("PUT /v1/devices/self/secret", h.authed(h.makeSecret))
+	m.HandleFunc("GET /v1/directory/{username}", h.authed(h.directory))
+	m.HandleFunc("PUT /v1/keys", h.authed(h.uploadKeys))
+	m.HandleFunc("GET /v1/keys", h.authed(h.keyCounts))
+	m.HandleFunc("GET /v1/keys/{username}", h.authed(h.bundle))
+	m.HandleFunc("GET /v1/keys/{username}/{device}", h.authed(h.bundle))
+	m.HandleFunc("POST /v1/messages/{username}/{device}", h.authed(h.send))
+	m.HandleFunc("GET /v1/ws", h.authed(h.websocket))
+	m.HandleFunc("GET /v1/blocks", h.authed(h.blocked))
+	m.HandleFunc("PUT /v1/blocks/{username}", h.authed(h.block))
+	m.HandleFunc("DELETE /v1/blocks/{username}", h.authed(h.unblock))
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &server.Error{Status: 404, Code: api.CodeNotFound, Message: "no such endpoint"})
+	})
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, code: 200}
+	h.mux.ServeHTTP(sw, r)
+	if r.Pattern != "GET /v1/ws" {
+		route := r.Pattern
+		if route == "" || route == "/" {
+			route = "other"
+		}
+		h.reqDur.WithLabelValues(route, strconv.Itoa(sw.code)).Observe(time.Since(start).Seconds())
+	}
+}
+
+// Shutdown stops taking WebSocket sends and waits for those being
+// processed to be answered, so that nothing acknowledged is lost. Call it
+// after http.Server.Shutdown and before closing the server.
+func (h *Handler) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.closing = true
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() { h.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController (and the WebSocket hijack) reach the
+// underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func loopbackOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			writeError(w, &server.Error{Status: 403, Code: api.CodeForbidden, Message: "metrics are served to loopback clients only"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var e *server.Error
+	if !errors.As(err, &e) {
+		e = &server.Error{Status: 500, Code: api.CodeInternal, Message: "internal error"}
+	}
+	if e.Status == 401 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="hushd"`)
+	}
+	if e.Status == 429 {
+		w.Header().Set("Retry-After", "60")
+	}
+	writeJSON(w, e.Status, api.Error{Err: api.ErrorBody{Code: e.Code, Message: e.Message}})
+}
+
+func badRequest(format string, args ...any) *server.Error {
+	return &server.Error{Status: 400, Code: api.CodeBadRequest, Message: fmt.Sprintf(format, args...)}
+}
+
+// Decode reads one JSON value of type T from b, strictly: unknown fields,
+// trailing data and wrong types are errors. It is what every handler uses,
+// and what the fuzz tests exercise.
+func Decode[T any](b []byte) (T, error) {
+	var v T
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&v); err != nil {
+		return v, badRequest("malformed JSON body: %v", jsonError(err))
+	}
+	if d.More() {
+		return v, badRequest("malformed JSON body: data after the JSON value")
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return v, badRequest("malformed JSON body: data after the JSON value")
+	}
+	return v, nil
+}
+
+// jsonError keeps decoder errors short and free of the input's bytes.
+func jsonError(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %q has the wrong type", te.Field)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated"
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+	return "invalid"
+}
+
+func readBody[T any](w http.ResponseWriter, r *http.Request) (T, error) {
+	var zero T
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return zero, &server.Error{Status: 415, Code: api.CodeBadRequest, Message: "Content-Type must be application/json"}
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return zero, &server.Error{Status: 413, Code: api.CodeTooLarge, Message: fmt.Sprintf("body larger than %d bytes", maxBody)}
+		}
+		return zero, badRequest("reading body: %v", err)
+	}
+	return Decode[T](b)
+}
+
+func (h *Handler) authed(fn func(w http.ResponseWriter, r *http.Request, p server.Principal)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		cred, ok := strings.CutPrefix(auth, "Bearer ")
+		if !ok {
+			writeError(w, &server.Error{Status: 401, Code: api.CodeUnauthorized, Message: "missing or invalid credential"})
+			return
+		}
+		p, err := h.srv.Authenticate(r.Context(), strings.TrimSpace(cred))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		fn(w, r, p)
+	}
+}
+
+func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
+	req, err := readBody[api.Register](w, r)
+	if err == nil {
+		var out api.DeviceCredential
+		if out, err = h.srv.Register(r.Context(), clientIP(r), req); err == nil {
+			writeJSON(w, 201, out)
+			return
+		}
+	}
+	writeError(w, err)
+}
+
+func (h *Handler) addDevice(w http.ResponseWriter, r *http.Request) {
+	req, err := readBody[api.AddDevice](w, r)
+	if err == nil {
+		var out api.DeviceCredential
+		if out, err = h.srv.AddDevice(r.Context(), clientIP(r), req); err == nil {
+			writeJSON(w, 201, out)
+			return
+		}
+	}
+	writeError(w, err)
+}
+
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	req, err := readBody[api.Login](w, r)
+	if err == nil {
+		var out api.DeviceCredential
+		if out, err = h.srv.Login(r.Context(), clientIP(r), req); err == nil {
+			writeJSON(w, 200, out)
+			return
+		}
+	}
+	writeError(w, err)
+}
+
+func (h *Handler) account(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	out, err := h.srv.Account(r.Context(), p)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, 200, out)
+}
+
+func (h *Handler) devices(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	out, err := h.srv.Devices(r.Context(), p)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, 200, out)
+}
+
+func parseDevice(s string) (uint32, error) {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || n == 0 {
+		return 0, badRequest("device id must be a positive integer")
+	}
+	return uint32(n), nil
+}
+
+func (h *Handler) removeDevice(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	id, err := parseDevice(r.PathValue("id"))
+	if err == nil {
+		if err = h.srv.RemoveDevice(r.Context(), p, id); err == nil {
+			w.WriteHeader(204)
+			return
+		}
+	}
+	writeError(w, err)
+}
+
+func (h *Handler) makeSecret(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	req, err := readBody[api.MakeSecret](w, r)
+	if err == nil {
+		if err = h.srv.MakeSecret(r.Context(), p, req); err == nil {
+			w.WriteHeader(204)
+			return
+		}
+	}
+	writeError(w, err)
+}
+
+func (h *Handler) directory(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	out, err := h.srv.Directory(r.Context(), p, r.PathValue("username"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, 200, out)
+}
+
+func (h *Handler) uploadKeys(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	req, err := readBody[api.KeyUpload](w, r)
+	if err == nil {
+		if err = h.srv.UploadKeys(r.Context(), p, req); err == nil {
+			w.WriteHeader(204)
+			return
+		}
+	}
+	writeError(w, err)
+}
+
+func (h *Handler) keyCounts(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	out, err := h.srv.KeyCounts(r.Context(), p)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, 200, out)
+}
+
+func (h *Handler) bundle(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	var dev uint32
+	var err error
+	if d := r.PathValue("device"); d != "" {
+		if dev, err = parseDevice(d); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	out, err := h.srv.FetchBundle(r.Context(), p, r.PathValue("username"), dev)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, 200, out)
+}
+
+func (h *Handler) send(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	dev, err := parseDevice(r.PathValue("device"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	req, err := readBody[api.SendMessage](w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	res := h.srv.Send(r.Context(), p, []server.Outgoing{{To: r.PathValue("username"), Device: dev, Msg: req}})
+	if res[0].Err != nil {
+		writeError(w, res[0].Err)
+		return
+	}
+	writeJSON(w, 200, res[0].Result)
+}
+
+func (h *Handler) blocked(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	out, err := h.srv.Blocked(r.Context(), p)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, 200, out)
+}
+
+func (h *Handler) block(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	if err := h.srv.Block(r.Context(), p, r.PathValue("username"), true); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(204)
+}
+
+func (h *Handler) unblock(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	if err := h.srv.Block(r.Context(), p, r.PathValue("username"), false); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(204)
+}

@@ -1,0 +1,217 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/server"
+)
+
+const (
+	// maxWSMessage bounds one WebSocket message (in either direction),
+	// which holds one or more frames separated by '\n'. A 256 KiB content
+	// in base64 with its envelope takes about 350 KiB.
+	maxWSMessage = 1 << 20
+	// batchBytes is where the server starts a new WebSocket message when it
+	// batches frames.
+	batchBytes  = 512 << 10
+	maxInflight = 1024 // unanswered sends per connection
+)
+
+// wsConn is one device's WebSocket. Its reader goroutine is the only one it
+// keeps while idle; sends are processed by a goroutine started on demand.
+type wsConn struct {
+	h  *Handler
+	c  *websocket.Conn
+	p  server.Principal
+	se *server.Session
+
+	mu      sync.Mutex
+	pending []api.Frame // send frames not yet processed
+	running bool
+}
+
+func (h *Handler) websocket(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return // Accept has answered
+	}
+	c.SetReadLimit(maxWSMessage)
+	wc := &wsConn{h: h, c: c, p: p}
+	se, err := h.srv.Connect(p, wc)
+	if err != nil {
+		c.Close(websocket.StatusTryAgainLater, "server is shutting down")
+		return
+	}
+	wc.se = se
+	defer se.Close()
+	wc.readLoop()
+}
+
+func (wc *wsConn) readLoop() {
+	ctx := context.Background()
+	for {
+		typ, data, err := wc.c.Read(ctx)
+		if err != nil {
+			return
+		}
+		if typ != websocket.MessageText {
+			wc.c.Close(websocket.StatusUnsupportedData, "frames are JSON text")
+			return
+		}
+		for len(data) > 0 {
+			var line []byte
+			line, data, _ = bytes.Cut(data, []byte{'\n'})
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			wc.handleFrame(line)
+		}
+	}
+}
+
+func (wc *wsConn) handleFrame(b []byte) {
+	f, err := Decode[api.Frame](b)
+	if err != nil {
+		wc.writeError(0, err)
+		return
+	}
+	switch f.Type {
+	case api.FrameAck:
+		if err := wc.se.Ack(f.IDs); err != nil {
+			wc.writeError(f.ReqID, err)
+		}
+	case api.FrameSend:
+		wc.enqueueSend(f)
+	default:
+		wc.writeError(f.ReqID, badRequest("unknown frame type %q", f.Type))
+	}
+}
+
+func (wc *wsConn) enqueueSend(f api.Frame) {
+	if f.Send == nil {
+		wc.writeError(f.ReqID, badRequest("send frame without send"))
+		return
+	}
+	wc.h.mu.Lock()
+	closing := wc.h.closing
+	if !closing {
+		wc.h.inflight.Add(1)
+	}
+	wc.h.mu.Unlock()
+	if closing {
+		wc.writeError(f.ReqID, &server.Error{Status: 503, Code: api.CodeUnavailable, Message: "server is shutting down"})
+		return
+	}
+	wc.mu.Lock()
+	if len(wc.pending) >= maxInflight {
+		wc.mu.Unlock()
+		wc.h.inflight.Done()
+		wc.writeError(f.ReqID, &server.Error{Status: 429, Code: api.CodeRateLimited, Message: "too many unanswered sends"})
+		return
+	}
+	wc.pending = append(wc.pending, f)
+	if !wc.running {
+		wc.running = true
+		go wc.processSends()
+	}
+	wc.mu.Unlock()
+}
+
+// processSends hands every waiting send to the server as one batch, in
+// order, answers each once it is durable, and repeats until none is left.
+func (wc *wsConn) processSends() {
+	for {
+		wc.mu.Lock()
+		batch := wc.pending
+		wc.pending = nil
+		if len(batch) == 0 {
+			wc.running = false
+			wc.mu.Unlock()
+			return
+		}
+		wc.mu.Unlock()
+		out := make([]server.Outgoing, len(batch))
+		for i, f := range batch {
+			out[i] = server.Outgoing{To: f.To, Device: f.Device, Msg: *f.Send}
+		}
+		res := wc.h.srv.Send(context.Background(), wc.p, out)
+		frames := make([]api.Frame, len(res))
+		for i, r := range res {
+			if r.Err != nil {
+				frames[i] = errorFrame(batch[i].ReqID, r.Err)
+			} else {
+				result := r.Result
+				frames[i] = api.Frame{Type: api.FrameSent, ReqID: batch[i].ReqID, Result: &result}
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		wc.writeFrames(ctx, frames)
+		cancel()
+		wc.h.inflight.Add(-len(batch))
+	}
+}
+
+// writeFrames writes frames, as few WebSocket messages as batchBytes
+// allows: one write (and one system call) carries many frames under load.
+func (wc *wsConn) writeFrames(ctx context.Context, frames []api.Frame) error {
+	var buf bytes.Buffer
+	for i := range frames {
+		if buf.Len() > 0 {
+			buf.WriteByte('\n')
+		}
+		b, err := json.Marshal(&frames[i])
+		if err != nil {
+			return err
+		}
+		buf.Write(b)
+		if buf.Len() >= batchBytes || i == len(frames)-1 {
+			if err := wc.c.Write(ctx, websocket.MessageText, buf.Bytes()); err != nil {
+				return err
+			}
+			buf.Reset()
+		}
+	}
+	return nil
+}
+
+func errorFrame(reqID uint64, err error) api.Frame {
+	var e *server.Error
+	if !errors.As(err, &e) {
+		e = &server.Error{Status: 500, Code: api.CodeInternal, Message: "internal error"}
+	}
+	return api.Frame{Type: api.FrameError, ReqID: reqID, Error: &api.ErrorBody{Code: e.Code, Message: e.Message}}
+}
+
+func (wc *wsConn) writeError(reqID uint64, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wc.writeFrames(ctx, []api.Frame{errorFrame(reqID, err)})
+}
+
+// Deliver implements server.Sink.
+func (wc *wsConn) Deliver(ctx context.Context, msgs []api.Message) error {
+	frames := make([]api.Frame, len(msgs))
+	for i := range msgs {
+		frames[i] = api.Frame{Type: api.FrameMessage, Msg: &msgs[i]}
+	}
+	return wc.writeFrames(ctx, frames)
+}
+
+// Empty implements server.Sink.
+func (wc *wsConn) Empty(ctx context.Context) error {
+	return wc.c.Write(ctx, websocket.MessageText, []byte(`{"type":"empty"}`))
+}
+
+// Close implements server.Sink.
+func (wc *wsConn) Close(reason string) {
+	go wc.c.Close(websocket.StatusGoingAway, reason)
+}

@@ -1,0 +1,168 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/server/store"
+	"github.com/hushmsg/hush/key"
+)
+
+func errBadSignature(what string) *Error {
+	return newError(400, api.CodeBadSignature, "%s: signature does not verify with the identity key", what)
+}
+
+func checkSignedEC(ik key.IdentityKey, sk *api.SignedKey, what string) (*store.SignedKey, error) {
+	pk, err := key.ParseECPublic(sk.PublicKey)
+	if err != nil {
+		return nil, badRequest("%s: %v", what, err)
+	}
+	if !ik.Verify(sk.Signature, pk.Bytes()) {
+		return nil, errBadSignature(what)
+	}
+	return &store.SignedKey{ID: sk.KeyID, PublicKey: pk.Bytes(), Signature: sk.Signature}, nil
+}
+
+func checkSignedKEM(ik key.IdentityKey, sk *api.SignedKey, what string) (*store.SignedKey, error) {
+	pk, err := key.ParseKEMPublic(sk.PublicKey)
+	if err != nil {
+		return nil, badRequest("%s: %v", what, err)
+	}
+	if !ik.Verify(sk.Signature, pk.Bytes()) {
+		return nil, errBadSignature(what)
+	}
+	return &store.SignedKey{ID: sk.KeyID, PublicKey: pk.Bytes(), Signature: sk.Signature}, nil
+}
+
+// checkKeys parses every key of an upload and verifies every signature
+// against ik, refusing the whole upload on the first problem.
+func checkKeys(ik key.IdentityKey, u api.KeyUpload) (store.Keys, error) {
+	var k store.Keys
+	var err error
+	if u.SignedPreKey == nil && len(u.PreKeys) == 0 && len(u.KyberPreKeys) == 0 && u.KyberLastResort == nil {
+		return k, badRequest("the upload has no keys")
+	}
+	if len(u.PreKeys) > api.MaxKeysPerUpload || len(u.KyberPreKeys) > api.MaxKeysPerUpload {
+		return k, badRequest("at most %d one-time keys of each kind per upload", api.MaxKeysPerUpload)
+	}
+	if u.SignedPreKey != nil {
+		if k.SignedPreKey, err = checkSignedEC(ik, u.SignedPreKey, "signedPreKey"); err != nil {
+			return k, err
+		}
+	}
+	if u.KyberLastResort != nil {
+		if k.KyberLastResort, err = checkSignedKEM(ik, u.KyberLastResort, "kyberLastResort"); err != nil {
+			return k, err
+		}
+	}
+	seen := make(map[uint32]bool)
+	for i, p := range u.PreKeys {
+		pk, err := key.ParseECPublic(p.PublicKey)
+		if err != nil {
+			return k, badRequest("preKeys[%d]: %v", i, err)
+		}
+		if seen[p.KeyID] {
+			return k, badRequest("preKeys[%d]: key id %d repeated", i, p.KeyID)
+		}
+		seen[p.KeyID] = true
+		k.PreKeys = append(k.PreKeys, store.PreKey{ID: p.KeyID, PublicKey: pk.Bytes()})
+	}
+	clear(seen)
+	for i := range u.KyberPreKeys {
+		what := fmt.Sprintf("kyberPreKeys[%d]", i)
+		sk, err := checkSignedKEM(ik, &u.KyberPreKeys[i], what)
+		if err != nil {
+			return k, err
+		}
+		if seen[sk.ID] {
+			return k, badRequest("%s: key id %d repeated", what, sk.ID)
+		}
+		seen[sk.ID] = true
+		k.KyberPreKeys = append(k.KyberPreKeys, *sk)
+	}
+	return k, nil
+}
+
+var errNotSecret = newError(409, api.CodeNotSecretDevice, "only the secret device has prekeys; make this device the secret device first")
+
+// UploadKeys stores the caller's prekeys; the caller must be the secret
+// device, and every signature must verify with the account's identity key.
+func (s *Server) UploadKeys(ctx context.Context, p Principal, u api.KeyUpload) error {
+	acc, err := s.st.AccountByID(ctx, p.Account)
+	if err != nil {
+		return s.internal("upload keys", err)
+	}
+	if acc.SecretDevice != p.Device {
+		return errNotSecret
+	}
+	ik, err := key.ParseIdentityKey(acc.IdentityKey)
+	if err != nil {
+		return s.internal("upload keys: stored identity key", err)
+	}
+	k, err := checkKeys(ik, u)
+	if err != nil {
+		return err
+	}
+	// The store checks again, in the transaction, that p is still the
+	// secret device: a concurrent MakeSecret must not get our keys.
+	if err := s.st.SetKeys(ctx, p.DeviceRef, k); errors.Is(err, store.ErrNotSecretDevice) {
+		return errNotSecret
+	} else if err != nil {
+		return s.internal("upload keys", err)
+	}
+	return nil
+}
+
+// KeyCounts tells the caller how many one-time keys it has left.
+func (s *Server) KeyCounts(ctx context.Context, p Principal) (api.KeyCounts, error) {
+	c, err := s.st.KeyCounts(ctx, p.DeviceRef)
+	if err != nil {
+		return api.KeyCounts{}, s.internal("key counts", err)
+	}
+	return api.KeyCounts{PreKeys: c.PreKeys, KyberPreKeys: c.KyberPreKeys, SignedPreKeyID: c.SignedPreKeyID, KyberLastResort: c.KyberLastResort}, nil
+}
+
+// FetchBundle hands out a prekey bundle of username's secret device
+// (device 0: whichever it is), consuming one-time keys. It is rate limited
+// per requester and target, and per requester.
+func (s *Server) FetchBundle(ctx context.Context, p Principal, username string, device uint32) (api.Bundle, error) {
+	u, err := s.lookupUser(ctx, username)
+	if err != nil {
+		return api.Bundle{}, err
+	}
+	if !s.limBundleUser.Allow(accountKey(p.Account), 1) || !s.limBundlePair.Allow(accountKey(p.Account)+">"+accountKey(u.id), 1) {
+		return api.Bundle{}, errRateLimited
+	}
+	if device == 0 {
+		acc, err := s.st.AccountByID(ctx, u.id)
+		if err != nil {
+			return api.Bundle{}, s.internal("fetch bundle", err)
+		}
+		if acc.SecretDevice == 0 {
+			return api.Bundle{}, newError(404, api.CodeNotFound, "%s has no secret device", username)
+		}
+		device = acc.SecretDevice
+	}
+	b, err := s.st.TakeBundle(ctx, store.DeviceRef{Account: u.id, Device: device})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return api.Bundle{}, newError(404, api.CodeNotFound, "device %d of %s is not a secret device", device, username)
+	case errors.Is(err, store.ErrNoKeys):
+		return api.Bundle{}, newError(404, api.CodeNotFound, "%s has not published prekeys", username)
+	case err != nil:
+		return api.Bundle{}, s.internal("fetch bundle", err)
+	}
+	s.m.bundles.Inc()
+	out := api.Bundle{
+		RegistrationID: b.RegistrationID, DeviceID: b.Device, IdentityKey: b.IdentityKey,
+		SignedPreKeyID: b.SignedPreKey.ID, SignedPreKey: b.SignedPreKey.PublicKey, SignedPreKeySignature: b.SignedPreKey.Signature,
+		KyberPreKeyID: &b.KyberPreKey.ID, KyberPreKey: b.KyberPreKey.PublicKey, KyberPreKeySignature: b.KyberPreKey.Signature,
+	}
+	if b.PreKey != nil {
+		out.PreKeyID = &b.PreKey.ID
+		out.PreKey = b.PreKey.PublicKey
+	}
+	return out, nil
+}

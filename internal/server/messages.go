@@ -1,0 +1,142 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/server/store"
+)
+
+// Outgoing is one message a device sends.
+type Outgoing struct {
+	To     string // username
+	Device uint32
+	Msg    api.SendMessage
+}
+
+// SendOutcome is what became of one Outgoing: a result once it is durable,
+// or an error.
+type SendOutcome struct {
+	Result api.SendResult
+	Err    error
+}
+
+// Send queues messages from p, in order, and returns once those accepted
+// are on disk. Messages to a person who blocks p are dropped but answered
+// like the others, so that a blocked sender cannot tell.
+func (s *Server) Send(ctx context.Context, p Principal, out []Outgoing) []SendOutcome {
+	start := time.Now()
+	res := make([]SendOutcome, len(out))
+	if s.closing() {
+		for i := range res {
+			res[i].Err = errClosing
+		}
+		return res
+	}
+	now := s.now()
+	nowMs := now.UnixMilli()
+	var batch []*store.Message
+	var idx []int
+	for i := range out {
+		m, err := s.checkOutgoing(ctx, p, &out[i], now)
+		switch {
+		case err != nil:
+			res[i].Err = err
+		case m == nil: // blocked: drop, answer as usual
+			res[i].Result = api.SendResult{ID: fakeID(), Timestamp: nowMs}
+			s.m.blocked.Inc()
+		default:
+			batch = append(batch, m)
+			idx = append(idx, i)
+		}
+	}
+	if len(batch) == 0 {
+		return res
+	}
+	results, err := s.st.EnqueueBatch(ctx, batch, s.cfg.MaxQueue)
+	if err != nil {
+		err = s.internal("enqueue", err)
+		for _, i := range idx {
+			res[i].Err = err
+		}
+		return res
+	}
+	d := time.Since(start).Seconds()
+	for j, r := range results {
+		i := idx[j]
+		switch {
+		case r.Err == nil:
+			res[i].Result = api.SendResult{ID: r.ID, Timestamp: batch[j].Timestamp}
+			s.m.received.Inc()
+			s.m.sendLatency.Observe(d)
+		case errors.Is(r.Err, store.ErrMailboxFull):
+			res[i].Err = newError(409, api.CodeMailboxFull, "the recipient device's mailbox is full")
+		case errors.Is(r.Err, store.ErrNotFound):
+			res[i].Err = errNoDevice
+		default:
+			res[i].Err = s.internal("enqueue", r.Err)
+		}
+	}
+	return res
+}
+
+// checkOutgoing validates one message and turns it into a store.Message;
+// it returns nil, nil when the recipient blocks the sender.
+func (s *Server) checkOutgoing(ctx context.Context, p Principal, o *Outgoing, now time.Time) (*store.Message, error) {
+	m := &o.Msg
+	switch {
+	case len(m.Content) == 0:
+		return nil, badRequest("content is empty")
+	case len(m.Content) > s.cfg.MaxContentBytes:
+		return nil, newError(413, api.CodeTooLarge, "content is %d bytes, more than %d", len(m.Content), s.cfg.MaxContentBytes)
+	case m.ExpiresIn < 0:
+		return nil, badRequest("expiresIn must not be negative")
+	case len(m.FrankingTag) > 0:
+		return nil, badRequest("frankingTag is not supported yet")
+	case o.Device == 0:
+		return nil, badRequest("device must be given")
+	}
+	dev := accountKey(p.Account) + "." + accountKey(int64(p.Device))
+	if !s.limMsgs.Allow(dev, 1) || !s.limBytes.Allow(dev, float64(len(m.Content))) {
+		return nil, errRateLimited
+	}
+	u, err := s.lookupUser(ctx, o.To)
+	if err != nil {
+		return nil, err
+	}
+	if !u.devices[o.Device] {
+		return nil, errNoDevice
+	}
+	if blocked, err := s.blockedBy(ctx, u.id, p.Account); err != nil {
+		return nil, err
+	} else if blocked {
+		return nil, nil
+	}
+	ttl := s.cfg.MessageTTL
+	if m.ExpiresIn > 0 && time.Duration(m.ExpiresIn) < ttl/time.Second {
+		ttl = time.Duration(m.ExpiresIn) * time.Second
+	}
+	return &store.Message{
+		To:           store.DeviceRef{Account: u.id, Device: o.Device},
+		From:         p.DeviceRef,
+		FromUsername: p.Username,
+		Type:         m.Type,
+		Content:      m.Content,
+		Timestamp:    now.UnixMilli(),
+		ExpiresAt:    now.Add(ttl).UnixMilli(),
+	}, nil
+}
+
+// fakeID makes the id a dropped message is answered with.
+func fakeID() int64 {
+	return int64(binary.BigEndian.Uint64(randomBytes(8)) >> 2)
+}
+
+// ToAPI converts a stored message to its API form.
+func ToAPI(m *store.Message) api.Message {
+	return api.Message{ID: m.ID, Timestamp: m.Timestamp, From: m.FromUsername, FromDevice: m.From.Device,
+		Type: m.Type, Content: m.Content, ExpiresAt: m.ExpiresAt}
+}

@@ -1,0 +1,222 @@
+// Package server is hushd's logic, apart from any transport: accounts and
+// device credentials, the directory, the prekey directory, mailboxes with
+// their live delivery sessions, blocks and rate limits. The HTTP and
+// WebSocket layer is internal/server/httpapi; persistence is a
+// store.Store.
+//
+// The server is a blind relay: message contents are opaque bytes to it,
+// and it imports none of the session, ratchet or key agreement packages
+// (deps_test.go checks this). It imports package key only to verify prekey
+// signatures on upload.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/server/ratelimit"
+	"github.com/hushmsg/hush/internal/server/store"
+)
+
+// Config tunes a Server. The zero value of each field means its default.
+type Config struct {
+	MaxContentBytes int           // default api.MaxContentBytes
+	MaxQueue        int           // messages queued per device; default 10000
+	MessageTTL      time.Duration // undelivered message lifetime; default 30 days
+	MaxDevices      int           // default api.MaxDevices
+	Limits          Limits
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the metrics; default none.
+	Registerer prometheus.Registerer
+	// Argon2 cost; defaults are Argon2id t=2, m=19 MiB, p=1 (OWASP).
+	Argon2Time, Argon2MemoryKiB uint32
+}
+
+// Limits are the token buckets for what a stranger can trigger.
+type Limits struct {
+	RegisterPerIP  ratelimit.Limit // POST /v1/accounts per client IP
+	LoginPerIP     ratelimit.Limit // password checks per client IP
+	LoginPerUser   ratelimit.Limit // password checks per username
+	BundlePerPair  ratelimit.Limit // bundle fetches per requester and target account
+	BundlePerUser  ratelimit.Limit // bundle fetches per requester account
+	LookupPerUser  ratelimit.Limit // directory lookups per requester account
+	MessagesPerDev ratelimit.Limit // messages per sending device
+	BytesPerDev    ratelimit.Limit // content bytes per sending device
+}
+
+// DefaultLimits are the limits hushd uses unless told otherwise.
+var DefaultLimits = Limits{
+	RegisterPerIP:  ratelimit.Limit{Rate: 1.0 / 60, Burst: 10},
+	LoginPerIP:     ratelimit.Limit{Rate: 1.0 / 6, Burst: 20},
+	LoginPerUser:   ratelimit.Limit{Rate: 1.0 / 60, Burst: 10},
+	BundlePerPair:  ratelimit.Limit{Rate: 1.0 / 60, Burst: 10},
+	BundlePerUser:  ratelimit.Limit{Rate: 1, Burst: 100},
+	LookupPerUser:  ratelimit.Limit{Rate: 2, Burst: 100},
+	MessagesPerDev: ratelimit.Limit{Rate: 1000, Burst: 2000},
+	BytesPerDev:    ratelimit.Limit{Rate: 16 << 20, Burst: 32 << 20},
+}
+
+// Error is an error a client caused or may see: it carries the API error
+// code and the HTTP status that goes with it.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func newError(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func badRequest(format string, args ...any) *Error {
+	return newError(400, api.CodeBadRequest, format, args...)
+}
+
+var (
+	errUnauthorized = newError(401, api.CodeUnauthorized, "missing or invalid credential")
+	errRateLimited  = newError(429, api.CodeRateLimited, "too many requests, slow down")
+	errNoUser       = newError(404, api.CodeNotFound, "no such user")
+	errNoDevice     = newError(404, api.CodeNotFound, "no such device")
+	errClosing      = newError(503, api.CodeUnavailable, "server is shutting down")
+)
+
+// Server is hushd's logic. Make one with New; it is safe for concurrent use.
+type Server struct {
+	st  store.Store
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+	m   *metrics
+
+	limRegister, limLoginIP, limLoginUser, limBundlePair, limBundleUser, limLookup, limMsgs, limBytes *ratelimit.Limiter
+
+	hashSem chan struct{} // bounds concurrent Argon2id computations
+
+	auth   authCache
+	users  userCache
+	blocks blockCache
+	hub    hub
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	bg       sync.WaitGroup
+}
+
+// New returns a Server over st. Call Close when done; it does not close st.
+func New(st store.Store, cfg Config) *Server {
+	if cfg.MaxContentBytes == 0 {
+		cfg.MaxContentBytes = api.MaxContentBytes
+	}
+	if cfg.MaxQueue == 0 {
+		cfg.MaxQueue = 10000
+	}
+	if cfg.MessageTTL == 0 {
+		cfg.MessageTTL = 30 * 24 * time.Hour
+	}
+	if cfg.MaxDevices == 0 {
+		cfg.MaxDevices = api.MaxDevices
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Argon2Time == 0 {
+		cfg.Argon2Time = 2
+	}
+	if cfg.Argon2MemoryKiB == 0 {
+		cfg.Argon2MemoryKiB = 19 * 1024
+	}
+	l := cfg.Limits
+	s := &Server{
+		st: st, cfg: cfg, log: cfg.Logger, now: cfg.Now,
+		limRegister:   ratelimit.New(l.RegisterPerIP, cfg.Now),
+		limLoginIP:    ratelimit.New(l.LoginPerIP, cfg.Now),
+		limLoginUser:  ratelimit.New(l.LoginPerUser, cfg.Now),
+		limBundlePair: ratelimit.New(l.BundlePerPair, cfg.Now),
+		limBundleUser: ratelimit.New(l.BundlePerUser, cfg.Now),
+		limLookup:     ratelimit.New(l.LookupPerUser, cfg.Now),
+		limMsgs:       ratelimit.New(l.MessagesPerDev, cfg.Now),
+		limBytes:      ratelimit.New(l.BytesPerDev, cfg.Now),
+		hashSem:       make(chan struct{}, runtime.GOMAXPROCS(0)),
+		stop:          make(chan struct{}),
+	}
+	s.auth.init()
+	s.users.init()
+	s.blocks.init()
+	s.hub.init(s)
+	s.m = newMetrics(cfg.Registerer, s)
+	st.SetNotify(s.hub.notify)
+	s.bg.Go(s.expireLoop)
+	return s
+}
+
+// Close ends every live session (their unacknowledged messages stay
+// queued) and stops background work. The store stays open.
+func (s *Server) Close() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.hub.closeAll()
+	s.bg.Wait()
+}
+
+func (s *Server) closing() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Server) nowMs() int64 { return s.now().UnixMilli() }
+
+// expireLoop deletes expired messages every minute.
+func (s *Server) expireLoop() {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			n, err := s.st.DeleteExpired(context.Background(), s.nowMs())
+			if err != nil && !errors.Is(err, store.ErrClosed) {
+				s.log.Error("deleting expired messages", "err", err)
+			} else if n > 0 {
+				s.log.Info("deleted expired messages", "count", n)
+				s.m.expired.Add(float64(n))
+			}
+		}
+	}
+}
+
+// internal logs err and returns the generic 500 error, so that nothing
+// internal (paths, SQL) reaches a client.
+func (s *Server) internal(op string, err error) error {
+	if errors.Is(err, store.ErrClosed) {
+		return errClosing
+	}
+	s.log.Error(op, "err", err)
+	return newError(500, api.CodeInternal, "internal error")
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return b
+}

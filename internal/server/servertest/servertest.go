@@ -1,0 +1,177 @@
+// Package servertest starts hushd in-process for tests, over real TLS
+// sockets (httptest), and makes users with real keys.
+package servertest
+
+import (
+	"context"
+	"crypto/rand"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/apiclient"
+	"github.com/hushmsg/hush/internal/server"
+	"github.com/hushmsg/hush/internal/server/httpapi"
+	"github.com/hushmsg/hush/internal/server/ratelimit"
+	"github.com/hushmsg/hush/internal/server/store/sqlitestore"
+	"github.com/hushmsg/hush/internal/server/tlscert"
+	"github.com/hushmsg/hush/key"
+)
+
+// Env is a running server.
+type Env struct {
+	URL         string
+	Fingerprint string
+	Server      *server.Server
+	Store       *sqlitestore.Store
+	Handler     *httpapi.Handler
+	HTTP        *httptest.Server
+}
+
+// NoLimits lifts every rate limit, for tests that are not about them.
+var NoLimits = server.Limits{}
+
+// Generous are limits no ordinary test reaches.
+var Generous = server.Limits{
+	RegisterPerIP: ratelimit.Limit{Rate: 1000, Burst: 1000}, LoginPerIP: ratelimit.Limit{Rate: 1000, Burst: 1000},
+	LoginPerUser: ratelimit.Limit{Rate: 1000, Burst: 1000}, BundlePerPair: ratelimit.Limit{Rate: 1000, Burst: 1000},
+	BundlePerUser: ratelimit.Limit{Rate: 1000, Burst: 1000}, LookupPerUser: ratelimit.Limit{Rate: 1000, Burst: 1000},
+	MessagesPerDev: ratelimit.Limit{Rate: 1e6, Burst: 1e6}, BytesPerDev: ratelimit.Limit{Rate: 1e9, Burst: 1e9},
+}
+
+// Start runs a server until the test ends. cfg's Argon2 cost defaults to a
+// cheap one; its limits are taken as given (use Generous or NoLimits).
+func Start(t testing.TB, cfg server.Config) *Env {
+	t.Helper()
+	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "hushd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Argon2Time == 0 {
+		cfg.Argon2Time, cfg.Argon2MemoryKiB = 1, 1024
+	}
+	srv := server.New(st, cfg)
+	h := httpapi.New(srv, httpapi.Options{})
+	ts := httptest.NewUnstartedServer(h)
+	ts.StartTLS()
+	e := &Env{URL: ts.URL, Fingerprint: tlscert.Fingerprint(ts.Certificate().Raw), Server: srv, Store: st, Handler: h, HTTP: ts}
+	t.Cleanup(func() {
+		ts.CloseClientConnections()
+		ts.Close()
+		srv.Close()
+		st.Close()
+	})
+	return e
+}
+
+// Client returns a client pinned to the server, with cred (may be empty).
+func (e *Env) Client(t testing.TB, cred string) *apiclient.Client {
+	t.Helper()
+	c, err := apiclient.New(e.URL, apiclient.Options{Fingerprint: e.Fingerprint, Credential: cred})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.CloseIdle)
+	return c
+}
+
+// User is a registered account with one device.
+type User struct {
+	Name     string
+	Cred     api.DeviceCredential
+	C        *apiclient.Client
+	Identity *key.IdentityKeyPair
+}
+
+// NewUser registers name. With keys > 0 its device becomes the secret
+// device and uploads keys one-time keys of each kind.
+func (e *Env) NewUser(t testing.TB, name string, keys int) *User {
+	t.Helper()
+	ctx := context.Background()
+	c := e.Client(t, "")
+	cred, err := c.Register(ctx, api.Register{Username: name, Password: "password-" + name, DisplayName: "The " + name, DeviceName: "phone"})
+	if err != nil {
+		t.Fatalf("register %s: %v", name, err)
+	}
+	u := &User{Name: name, Cred: cred, C: c}
+	if keys > 0 {
+		u.Identity = NewIdentity(t)
+		ku := Keys(t, u.Identity, 1, keys)
+		if err := c.MakeSecret(ctx, api.MakeSecret{RegistrationID: 4242, IdentityKey: u.Identity.Public.Bytes(), Keys: &ku}); err != nil {
+			t.Fatalf("make secret %s: %v", name, err)
+		}
+	}
+	return u
+}
+
+// NewIdentity draws an identity key pair.
+func NewIdentity(t testing.TB) *key.IdentityKeyPair {
+	t.Helper()
+	ik, err := key.GenerateIdentityKeyPair(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ik
+}
+
+// Keys makes a full, correctly signed upload: a signed prekey with id
+// first, n one-time EC prekeys with ids first..first+n-1, n one-time Kyber
+// prekeys with ids first+1000.., and a last-resort Kyber prekey with id
+// first+5000.
+func Keys(t testing.TB, ik *key.IdentityKeyPair, first uint32, n int) api.KeyUpload {
+	t.Helper()
+	sign := func(b []byte) []byte {
+		sig, err := ik.Sign(rand.Reader, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sig
+	}
+	ec := func() []byte {
+		kp, err := key.GenerateECKeyPair(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kp.Public.Bytes()
+	}
+	kem := func() []byte {
+		kp, err := key.GenerateKEMKeyPair(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kp.Public.Bytes()
+	}
+	spk, lr := ec(), kem()
+	u := api.KeyUpload{
+		SignedPreKey:    &api.SignedKey{KeyID: first, PublicKey: spk, Signature: sign(spk)},
+		KyberLastResort: &api.SignedKey{KeyID: first + 5000, PublicKey: lr, Signature: sign(lr)},
+	}
+	for i := range uint32(n) {
+		u.PreKeys = append(u.PreKeys, api.PreKey{KeyID: first + i, PublicKey: ec()})
+		k := kem()
+		u.KyberPreKeys = append(u.KyberPreKeys, api.SignedKey{KeyID: first + 1000 + i, PublicKey: k, Signature: sign(k)})
+	}
+	return u
+}
+
+// Recv reads frames until a message or "empty" frame, skipping others,
+// with a deadline.
+func Recv(t testing.TB, c *apiclient.Conn, d time.Duration) api.Frame {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for {
+		f, err := c.Next(ctx)
+		if err != nil {
+			t.Fatalf("reading the WebSocket: %v", err)
+		}
+		if f.Type == api.FrameMessage || f.Type == api.FrameEmpty {
+			return f
+		}
+		if f.Type == api.FrameError {
+			t.Fatalf("error frame: %+v", f.Error)
+		}
+	}
+}

@@ -1,0 +1,275 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/server/store"
+)
+
+// Sink is a connected device, as the transport (the WebSocket handler)
+// presents it to a Session. Deliver and Empty are called from one goroutine
+// at a time; Close may be called from any.
+type Sink interface {
+	// Deliver writes messages to the device, in order.
+	Deliver(ctx context.Context, msgs []api.Message) error
+	// Empty tells the device that the backlog it had at connect is sent.
+	Empty(ctx context.Context) error
+	// Close ends the connection; reason is for the peer.
+	Close(reason string)
+}
+
+const (
+	sessionQueueMax = 1024 // messages held in memory per session before reading from the store
+	pendingBatch    = 256  // messages read from the store at once
+	writeTimeout    = 30 * time.Second
+)
+
+// Session delivers a device's mailbox to its live connection: first the
+// backlog from the store, then each message as soon as it is committed, in
+// id order (hence in order per sender). Messages stay queued until the
+// device acknowledges them.
+//
+// A session holds no goroutine while it has nothing to send: one is
+// started when messages arrive and ends when they are written.
+type Session struct {
+	s    *Server
+	ref  store.DeviceRef
+	sink Sink
+
+	mu        sync.Mutex
+	queue     []*store.Message // committed, not yet written
+	fromStore bool             // the queue overflowed (or we just connected): read the store
+	running   bool             // a goroutine is delivering
+	closed    bool
+	lastSent  int64 // highest id written; touched only by the delivering goroutine
+	sentEmpty bool
+}
+
+type hub struct {
+	s        *Server
+	mu       sync.RWMutex
+	sessions map[store.DeviceRef]*Session
+}
+
+func (h *hub) init(s *Server) {
+	h.s = s
+	h.sessions = make(map[store.DeviceRef]*Session)
+}
+
+// Connect starts delivering p's mailbox to sink. A session the device
+// already had is closed: the newest connection wins.
+func (s *Server) Connect(p Principal, sink Sink) (*Session, error) {
+	if s.closing() {
+		return nil, errClosing
+	}
+	se := &Session{s: s, ref: p.DeviceRef, sink: sink, fromStore: true, running: true}
+	s.hub.mu.Lock()
+	old := s.hub.sessions[p.DeviceRef]
+	s.hub.sessions[p.DeviceRef] = se
+	s.hub.mu.Unlock()
+	if old != nil {
+		old.end("replaced by a newer connection")
+	} else {
+		s.m.connections.Inc()
+	}
+	_ = s.st.TouchDevice(context.Background(), p.DeviceRef, s.nowMs())
+	go se.run()
+	return se, nil
+}
+
+// notify is the store's commit hook: it hands committed messages to the
+// sessions of their recipients. It runs in commit order and must not block.
+func (h *hub) notify(msgs []*store.Message) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, m := range msgs {
+		if se := h.sessions[m.To]; se != nil {
+			se.push(m)
+		}
+	}
+}
+
+// disconnect ends ref's session, if any.
+func (h *hub) disconnect(ref store.DeviceRef) {
+	h.mu.Lock()
+	se := h.sessions[ref]
+	delete(h.sessions, ref)
+	h.mu.Unlock()
+	if se != nil {
+		h.s.m.connections.Dec()
+		se.end("device logged out or removed")
+	}
+}
+
+func (h *hub) closeAll() {
+	h.mu.Lock()
+	all := h.sessions
+	h.sessions = make(map[store.DeviceRef]*Session)
+	h.mu.Unlock()
+	for _, se := range all {
+		h.s.m.connections.Dec()
+		se.end("server shutting down")
+	}
+}
+
+// Sessions returns how many devices are connected.
+func (s *Server) Sessions() int {
+	s.hub.mu.RLock()
+	defer s.hub.mu.RUnlock()
+	return len(s.hub.sessions)
+}
+
+func (se *Session) push(m *store.Message) {
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	if se.closed {
+		return
+	}
+	if !se.fromStore {
+		if len(se.queue) >= sessionQueueMax {
+			se.fromStore = true
+			se.queue = nil
+		} else {
+			se.queue = append(se.queue, m)
+		}
+	}
+	if !se.running {
+		se.running = true
+		go se.run()
+	}
+}
+
+// run delivers until there is nothing left, then returns.
+func (se *Session) run() {
+	for {
+		se.mu.Lock()
+		if se.closed {
+			se.running = false
+			se.mu.Unlock()
+			return
+		}
+		var msgs []*store.Message
+		sendEmpty := false
+		if se.fromStore {
+			se.fromStore = false
+			se.mu.Unlock()
+			var err error
+			msgs, err = se.s.st.Pending(context.Background(), se.ref, se.lastSent, se.s.nowMs(), pendingBatch)
+			if err != nil {
+				se.s.log.Error("reading mailbox", "err", err)
+				se.fail("server error")
+				return
+			}
+			if len(msgs) == pendingBatch {
+				se.mu.Lock()
+				se.fromStore = true // more to read
+				se.mu.Unlock()
+			} else if !se.sentEmpty {
+				sendEmpty = true
+			}
+		} else {
+			msgs = se.queue
+			se.queue = nil
+			if len(msgs) == 0 {
+				se.running = false
+				se.mu.Unlock()
+				return
+			}
+			se.mu.Unlock()
+		}
+		if err := se.deliver(msgs, sendEmpty); err != nil {
+			se.fail("write failed")
+			return
+		}
+	}
+}
+
+func (se *Session) deliver(msgs []*store.Message, sendEmpty bool) error {
+	now := se.s.now()
+	nowMs := now.UnixMilli()
+	out := make([]api.Message, 0, len(msgs))
+	for _, m := range msgs {
+		// The store's reads and the commit hook can overlap: skip what was
+		// written already. Expired messages are not delivered.
+		if m.ID <= se.lastSent || m.ExpiresAt <= nowMs {
+			continue
+		}
+		out = append(out, ToAPI(m))
+		se.lastSent = m.ID
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	if len(out) > 0 {
+		if err := se.sink.Deliver(ctx, out); err != nil {
+			return err
+		}
+		se.s.m.delivered.Add(float64(len(out)))
+		for _, m := range out {
+			se.s.m.deliveryLatency.Observe(float64(nowMs-m.Timestamp) / 1000)
+		}
+	}
+	if sendEmpty {
+		se.sentEmpty = true
+		return se.sink.Empty(ctx)
+	}
+	return nil
+}
+
+// fail ends a session whose delivery broke.
+func (se *Session) fail(reason string) {
+	se.mu.Lock()
+	se.running = false
+	se.mu.Unlock()
+	se.Close()
+	se.sink.Close(reason)
+}
+
+// end marks the session closed and closes its sink.
+func (se *Session) end(reason string) {
+	se.mu.Lock()
+	already := se.closed
+	se.closed = true
+	se.queue = nil
+	se.mu.Unlock()
+	if !already {
+		se.sink.Close(reason)
+	}
+}
+
+// Ack deletes delivered messages from the device's mailbox.
+func (se *Session) Ack(ids []int64) error {
+	if len(ids) == 0 || len(ids) > 1000 {
+		return badRequest("ack 1 to 1000 ids at a time")
+	}
+	if err := se.s.st.Ack(context.Background(), se.ref, ids); err != nil {
+		return se.s.internal("ack", err)
+	}
+	se.s.m.acked.Add(float64(len(ids)))
+	return nil
+}
+
+// Close ends the session (the transport calls it when the connection
+// ends). Unacknowledged messages stay queued.
+func (se *Session) Close() {
+	se.mu.Lock()
+	se.closed = true
+	se.queue = nil
+	se.mu.Unlock()
+	h := &se.s.hub
+	h.mu.Lock()
+	if h.sessions[se.ref] == se {
+		delete(h.sessions, se.ref)
+		se.s.m.connections.Dec()
+	}
+	h.mu.Unlock()
+}
+
+// Closed reports whether the session was ended.
+func (se *Session) Closed() bool {
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	return se.closed
+}

@@ -1,0 +1,848 @@
+// Package sqlitestore is the default [store.Store]: one embedded SQLite
+// database (modernc.org/sqlite, no cgo) in WAL mode with synchronous=FULL,
+// so that a committed transaction has been fsynced.
+//
+// Every write goes through one writer goroutine that owns the only write
+// connection. It takes all the operations that are waiting, runs them in one
+// transaction (each multi-statement operation inside its own savepoint, so
+// that one failing operation does not undo the others), commits once, and
+// only then releases each caller with its result. This group commit makes
+// one fsync cover many callers, which is what keeps durable writes fast.
+// Reads use a separate pool of connections and never wait for the writer.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/hushmsg/hush/internal/server/store"
+)
+
+// maxBatch bounds how many operations share one transaction.
+const maxBatch = 1024
+
+// Store is a SQLite-backed store.Store. Open makes one.
+type Store struct {
+	rdb   *sql.DB // readers
+	wdb   *sql.DB // the writer's database handle (one connection)
+	wconn *sql.Conn
+
+	mu     sync.RWMutex // guards closed against sends on ops
+	closed bool
+	ops    chan *op
+	done   chan struct{}
+
+	notify atomic.Pointer[func([]*store.Message)]
+
+	// Owned by the writer goroutine.
+	counts map[store.DeviceRef]int // queue length per device, cached
+	ins    *sql.Stmt
+	del    *sql.Stmt
+
+	// Stats, read by metrics.
+	commits   atomic.Int64
+	batchOps  atomic.Int64
+	lastBatch atomic.Int64
+	OnCommit  func(ops int, d time.Duration) // optional, set before use
+}
+
+var _ store.Store = (*Store)(nil)
+
+// op is one unit of work for the writer. fn runs inside the batch's
+// transaction; done (nil for fire-and-forget operations) gets its error after
+// the commit.
+type op struct {
+	fn    func(w *wtx) error
+	multi bool // fn runs several statements: wrap it in a savepoint
+	done  chan error
+}
+
+// wtx is what an op's fn gets: the writer connection inside a transaction.
+type wtx struct {
+	s         *Store
+	ctx       context.Context
+	committed []*store.Message // messages inserted by this batch
+}
+
+func (w *wtx) exec(q string, args ...any) (sql.Result, error) {
+	return w.s.wconn.ExecContext(w.ctx, q, args...)
+}
+
+func (w *wtx) row(q string, args ...any) *sql.Row {
+	return w.s.wconn.QueryRowContext(w.ctx, q, args...)
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS accounts (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	username TEXT NOT NULL UNIQUE,
+	display_name TEXT NOT NULL,
+	password_hash TEXT NOT NULL,
+	secret_device INTEGER,
+	identity_key BLOB,
+	next_device INTEGER NOT NULL,
+	created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS devices (
+	account INTEGER NOT NULL REFERENCES accounts(id),
+	device INTEGER NOT NULL,
+	name TEXT NOT NULL,
+	token_hash BLOB NOT NULL,
+	registration_id INTEGER NOT NULL DEFAULT 0,
+	created INTEGER NOT NULL,
+	last_seen INTEGER NOT NULL,
+	PRIMARY KEY (account, device)
+);
+CREATE TABLE IF NOT EXISTS signed_prekeys (
+	account INTEGER NOT NULL, device INTEGER NOT NULL,
+	key_id INTEGER NOT NULL, public_key BLOB NOT NULL, signature BLOB NOT NULL,
+	PRIMARY KEY (account, device)
+);
+CREATE TABLE IF NOT EXISTS prekeys (
+	account INTEGER NOT NULL, device INTEGER NOT NULL,
+	key_id INTEGER NOT NULL, public_key BLOB NOT NULL,
+	PRIMARY KEY (account, device, key_id)
+);
+CREATE TABLE IF NOT EXISTS kyber_prekeys (
+	account INTEGER NOT NULL, device INTEGER NOT NULL,
+	key_id INTEGER NOT NULL, public_key BLOB NOT NULL, signature BLOB NOT NULL,
+	PRIMARY KEY (account, device, key_id)
+);
+CREATE TABLE IF NOT EXISTS kyber_last_resort (
+	account INTEGER NOT NULL, device INTEGER NOT NULL,
+	key_id INTEGER NOT NULL, public_key BLOB NOT NULL, signature BLOB NOT NULL,
+	PRIMARY KEY (account, device)
+);
+CREATE TABLE IF NOT EXISTS blocks (
+	account INTEGER NOT NULL, blocked INTEGER NOT NULL,
+	PRIMARY KEY (account, blocked)
+);
+CREATE TABLE IF NOT EXISTS messages (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	account INTEGER NOT NULL, device INTEGER NOT NULL,
+	from_account INTEGER NOT NULL, from_device INTEGER NOT NULL, from_username TEXT NOT NULL,
+	type INTEGER NOT NULL, content BLOB NOT NULL,
+	created INTEGER NOT NULL, expires INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_device ON messages(account, device, id);
+CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(expires);
+PRAGMA user_version = 1;
+`
+
+// Open opens (creating if needed) the database file at path.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	// SQLite gives the -wal and -shm files the database file's mode: make
+	// it private before SQLite creates it.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	f.Close()
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)"
+	wdb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	ctx := context.Background()
+	if _, err := wdb.ExecContext(ctx, schema); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlitestore: creating schema: %w", err)
+	}
+	wconn, err := wdb.Conn(ctx)
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	rdb, err := sql.Open("sqlite", dsn+"&_pragma=query_only(ON)")
+	if err != nil {
+		wconn.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	rdb.SetMaxOpenConns(4)
+	rdb.SetMaxIdleConns(4)
+	s := &Store{
+		rdb: rdb, wdb: wdb, wconn: wconn,
+		ops:    make(chan *op, 4*maxBatch),
+		done:   make(chan struct{}),
+		counts: make(map[store.DeviceRef]int),
+	}
+	if s.ins, err = wconn.PrepareContext(ctx, `INSERT INTO messages
+		(account, device, from_account, from_device, from_username, type, content, created, expires)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`); err == nil {
+		s.del, err = wconn.PrepareContext(ctx, `DELETE FROM messages WHERE id = ? AND account = ? AND device = ?`)
+	}
+	if err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	go s.writer()
+	return s, nil
+}
+
+func (s *Store) closeDBs() {
+	if s.ins != nil {
+		s.ins.Close()
+	}
+	if s.del != nil {
+		s.del.Close()
+	}
+	s.wconn.Close()
+	s.wdb.Close()
+	s.rdb.Close()
+}
+
+// Close lets the writer finish every queued operation, then closes.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.ops)
+	s.mu.Unlock()
+	<-s.done
+	_, _ = s.wconn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)")
+	s.closeDBs()
+	return nil
+}
+
+// SetNotify implements store.Store.
+func (s *Store) SetNotify(f func([]*store.Message)) { s.notify.Store(&f) }
+
+// submit queues o for the writer.
+func (s *Store) submit(o *op) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	s.ops <- o
+	return nil
+}
+
+// do runs fn in the writer and waits until its transaction is committed.
+func (s *Store) do(ctx context.Context, multi bool, fn func(w *wtx) error) error {
+	o := &op{fn: fn, multi: multi, done: make(chan error, 1)}
+	if err := s.submit(o); err != nil {
+		return err
+	}
+	// Once submitted the operation will run; waiting for it even when ctx is
+	// done keeps "returned nil" equal to "durable".
+	return <-o.done
+}
+
+// async runs fn in the writer without waiting.
+func (s *Store) async(fn func(w *wtx) error) error {
+	return s.submit(&op{fn: fn, multi: true})
+}
+
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]*op, 0, maxBatch)
+	for first := range s.ops {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case o, ok := <-s.ops:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		s.runBatch(batch)
+	}
+}
+
+func (s *Store) runBatch(batch []*op) {
+	start := time.Now()
+	ctx := context.Background()
+	w := &wtx{s: s, ctx: ctx}
+	errs := make([]error, len(batch))
+	if _, err := w.exec("BEGIN IMMEDIATE"); err != nil {
+		for _, o := range batch {
+			if o.done != nil {
+				o.done <- fmt.Errorf("sqlitestore: begin: %w", err)
+			}
+		}
+		return
+	}
+	for i, o := range batch {
+		if !o.multi {
+			errs[i] = o.fn(w)
+			continue
+		}
+		mark := len(w.committed)
+		if _, err := w.exec("SAVEPOINT op"); err != nil {
+			errs[i] = err
+			continue
+		}
+		err := o.fn(w)
+		if err != nil {
+			_, _ = w.exec("ROLLBACK TO op")
+			w.committed = w.committed[:mark]
+			if !isDomainError(err) {
+				// The cached queue lengths may have counted undone work.
+				clear(s.counts)
+			}
+		}
+		_, _ = w.exec("RELEASE op")
+		errs[i] = err
+	}
+	if _, err := w.exec("COMMIT"); err != nil {
+		_, _ = w.exec("ROLLBACK")
+		clear(s.counts)
+		err = fmt.Errorf("sqlitestore: commit: %w", err)
+		for i := range errs {
+			errs[i] = err
+		}
+		w.committed = nil
+	}
+	s.commits.Add(1)
+	s.batchOps.Add(int64(len(batch)))
+	if f := s.OnCommit; f != nil {
+		f(len(batch), time.Since(start))
+	}
+	if len(w.committed) > 0 {
+		if f := s.notify.Load(); f != nil && *f != nil {
+			(*f)(w.committed)
+		}
+	}
+	for i, o := range batch {
+		if o.done != nil {
+			o.done <- errs[i]
+		}
+	}
+}
+
+func isDomainError(err error) bool {
+	for _, e := range []error{store.ErrNotFound, store.ErrUsernameTaken, store.ErrTooManyDevices,
+		store.ErrMailboxFull, store.ErrNotSecretDevice, store.ErrNoKeys} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+// ---- accounts and devices ----
+
+const accountCols = `id, username, display_name, password_hash, COALESCE(secret_device, 0), identity_key, created`
+
+func scanAccount(r interface{ Scan(...any) error }) (store.Account, error) {
+	var a store.Account
+	err := r.Scan(&a.ID, &a.Username, &a.DisplayName, &a.PasswordHash, &a.SecretDevice, &a.IdentityKey, &a.Created)
+	return a, notFound(err)
+}
+
+const deviceCols = `account, device, name, token_hash, registration_id, created, last_seen`
+
+func scanDevice(r interface{ Scan(...any) error }) (store.Device, error) {
+	var d store.Device
+	err := r.Scan(&d.Ref.Account, &d.Ref.Device, &d.Name, &d.TokenHash, &d.RegistrationID, &d.Created, &d.LastSeen)
+	return d, notFound(err)
+}
+
+// CreateAccount implements store.Store.
+func (s *Store) CreateAccount(ctx context.Context, a store.NewAccount, d store.NewDevice) (store.Account, store.Device, error) {
+	var acc store.Account
+	var dev store.Device
+	err := s.do(ctx, true, func(w *wtx) error {
+		var one int
+		switch err := w.row(`SELECT 1 FROM accounts WHERE username = ?`, a.Username).Scan(&one); {
+		case err == nil:
+			return store.ErrUsernameTaken
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		res, err := w.exec(`INSERT INTO accounts (username, display_name, password_hash, next_device, created)
+			VALUES (?, ?, ?, 2, ?)`, a.Username, a.DisplayName, a.PasswordHash, a.Created)
+		if err != nil {
+			return err
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		if _, err := w.exec(`INSERT INTO devices (account, device, name, token_hash, created, last_seen)
+			VALUES (?, 1, ?, ?, ?, ?)`, id, d.Name, d.TokenHash, d.Created, d.Created); err != nil {
+			return err
+		}
+		acc = store.Account{ID: id, Username: a.Username, DisplayName: a.DisplayName,
+			PasswordHash: a.PasswordHash, Created: a.Created}
+		dev = store.Device{Ref: store.DeviceRef{Account: id, Device: 1}, Name: d.Name,
+			TokenHash: d.TokenHash, Created: d.Created, LastSeen: d.Created}
+		return nil
+	})
+	return acc, dev, err
+}
+
+// AccountByUsername implements store.Store.
+func (s *Store) AccountByUsername(ctx context.Context, username string) (store.Account, error) {
+	return scanAccount(s.rdb.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE username = ?`, username))
+}
+
+// AccountByID implements store.Store.
+func (s *Store) AccountByID(ctx context.Context, id int64) (store.Account, error) {
+	return scanAccount(s.rdb.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
+}
+
+// AddDevice implements store.Store.
+func (s *Store) AddDevice(ctx context.Context, account int64, d store.NewDevice, max int) (store.Device, error) {
+	var dev store.Device
+	err := s.do(ctx, true, func(w *wtx) error {
+		var next uint32
+		if err := w.row(`SELECT next_device FROM accounts WHERE id = ?`, account).Scan(&next); err != nil {
+			return notFound(err)
+		}
+		var n int
+		if err := w.row(`SELECT COUNT(*) FROM devices WHERE account = ?`, account).Scan(&n); err != nil {
+			return err
+		}
+		if n >= max {
+			return store.ErrTooManyDevices
+		}
+		if _, err := w.exec(`UPDATE accounts SET next_device = ? WHERE id = ?`, next+1, account); err != nil {
+			return err
+		}
+		if _, err := w.exec(`INSERT INTO devices (account, device, name, token_hash, created, last_seen)
+			VALUES (?, ?, ?, ?, ?, ?)`, account, next, d.Name, d.TokenHash, d.Created, d.Created); err != nil {
+			return err
+		}
+		dev = store.Device{Ref: store.DeviceRef{Account: account, Device: next}, Name: d.Name,
+			TokenHash: d.TokenHash, Created: d.Created, LastSeen: d.Created}
+		return nil
+	})
+	return dev, err
+}
+
+// Device implements store.Store.
+func (s *Store) Device(ctx context.Context, ref store.DeviceRef) (store.Device, error) {
+	return scanDevice(s.rdb.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE account = ? AND device = ?`,
+		ref.Account, ref.Device))
+}
+
+// Devices implements store.Store.
+func (s *Store) Devices(ctx context.Context, account int64) ([]store.Device, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE account = ? ORDER BY device`, account)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ds []store.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, err
+		}
+		ds = append(ds, d)
+	}
+	return ds, rows.Err()
+}
+
+func mustAffect(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// SetDeviceToken implements store.Store.
+func (s *Store) SetDeviceToken(ctx context.Context, ref store.DeviceRef, tokenHash []byte) error {
+	return s.do(ctx, false, func(w *wtx) error {
+		return mustAffect(w.exec(`UPDATE devices SET token_hash = ? WHERE account = ? AND device = ?`,
+			tokenHash, ref.Account, ref.Device))
+	})
+}
+
+// TouchDevice implements store.Store; it does not wait for the commit.
+func (s *Store) TouchDevice(ctx context.Context, ref store.DeviceRef, t int64) error {
+	return s.async(func(w *wtx) error {
+		_, err := w.exec(`UPDATE devices SET last_seen = ? WHERE account = ? AND device = ?`, t, ref.Account, ref.Device)
+		return err
+	})
+}
+
+func deleteKeys(w *wtx, account int64, device *uint32) error {
+	for _, t := range []string{"signed_prekeys", "prekeys", "kyber_prekeys", "kyber_last_resort"} {
+		var err error
+		if device == nil {
+			_, err = w.exec(`DELETE FROM `+t+` WHERE account = ?`, account)
+		} else {
+			_, err = w.exec(`DELETE FROM `+t+` WHERE account = ? AND device = ?`, account, *device)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RemoveDevice implements store.Store.
+func (s *Store) RemoveDevice(ctx context.Context, ref store.DeviceRef) error {
+	return s.do(ctx, true, func(w *wtx) error {
+		if err := mustAffect(w.exec(`DELETE FROM devices WHERE account = ? AND device = ?`, ref.Account, ref.Device)); err != nil {
+			return err
+		}
+		if err := deleteKeys(w, ref.Account, &ref.Device); err != nil {
+			return err
+		}
+		if _, err := w.exec(`DELETE FROM messages WHERE account = ? AND device = ?`, ref.Account, ref.Device); err != nil {
+			return err
+		}
+		delete(s.counts, ref)
+		_, err := w.exec(`UPDATE accounts SET secret_device = NULL, identity_key = NULL
+			WHERE id = ? AND secret_device = ?`, ref.Account, ref.Device)
+		return err
+	})
+}
+
+// ---- prekeys ----
+
+// MakeSecretDevice implements store.Store.
+func (s *Store) MakeSecretDevice(ctx context.Context, ref store.DeviceRef, identityKey []byte, registrationID uint32, keys *store.Keys) error {
+	return s.do(ctx, true, func(w *wtx) error {
+		if err := mustAffect(w.exec(`UPDATE devices SET registration_id = ? WHERE account = ? AND device = ?`,
+			registrationID, ref.Account, ref.Device)); err != nil {
+			return err
+		}
+		if _, err := w.exec(`UPDATE accounts SET secret_device = ?, identity_key = ? WHERE id = ?`,
+			ref.Device, identityKey, ref.Account); err != nil {
+			return err
+		}
+		if err := deleteKeys(w, ref.Account, nil); err != nil {
+			return err
+		}
+		if keys != nil {
+			return setKeys(w, ref, *keys)
+		}
+		return nil
+	})
+}
+
+// SetKeys implements store.Store.
+func (s *Store) SetKeys(ctx context.Context, ref store.DeviceRef, keys store.Keys) error {
+	return s.do(ctx, true, func(w *wtx) error {
+		var secret uint32
+		if err := w.row(`SELECT COALESCE(secret_device, 0) FROM accounts WHERE id = ?`, ref.Account).Scan(&secret); err != nil {
+			return notFound(err)
+		}
+		if secret == 0 || secret != ref.Device {
+			return store.ErrNotSecretDevice
+		}
+		return setKeys(w, ref, keys)
+	})
+}
+
+func setKeys(w *wtx, ref store.DeviceRef, k store.Keys) error {
+	a, d := ref.Account, ref.Device
+	if sk := k.SignedPreKey; sk != nil {
+		if _, err := w.exec(`INSERT OR REPLACE INTO signed_prekeys (account, device, key_id, public_key, signature)
+			VALUES (?, ?, ?, ?, ?)`, a, d, sk.ID, sk.PublicKey, sk.Signature); err != nil {
+			return err
+		}
+	}
+	if lr := k.KyberLastResort; lr != nil {
+		if _, err := w.exec(`INSERT OR REPLACE INTO kyber_last_resort (account, device, key_id, public_key, signature)
+			VALUES (?, ?, ?, ?, ?)`, a, d, lr.ID, lr.PublicKey, lr.Signature); err != nil {
+			return err
+		}
+	}
+	if len(k.PreKeys) > 0 {
+		if _, err := w.exec(`DELETE FROM prekeys WHERE account = ? AND device = ?`, a, d); err != nil {
+			return err
+		}
+		for _, p := range k.PreKeys {
+			if _, err := w.exec(`INSERT OR REPLACE INTO prekeys (account, device, key_id, public_key) VALUES (?, ?, ?, ?)`,
+				a, d, p.ID, p.PublicKey); err != nil {
+				return err
+			}
+		}
+	}
+	if len(k.KyberPreKeys) > 0 {
+		if _, err := w.exec(`DELETE FROM kyber_prekeys WHERE account = ? AND device = ?`, a, d); err != nil {
+			return err
+		}
+		for _, p := range k.KyberPreKeys {
+			if _, err := w.exec(`INSERT OR REPLACE INTO kyber_prekeys (account, device, key_id, public_key, signature)
+				VALUES (?, ?, ?, ?, ?)`, a, d, p.ID, p.PublicKey, p.Signature); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// KeyCounts implements store.Store.
+func (s *Store) KeyCounts(ctx context.Context, ref store.DeviceRef) (store.KeyCounts, error) {
+	var c store.KeyCounts
+	var spk, lr sql.NullInt64
+	err := s.rdb.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM prekeys WHERE account = ?1 AND device = ?2),
+		(SELECT COUNT(*) FROM kyber_prekeys WHERE account = ?1 AND device = ?2),
+		(SELECT key_id FROM signed_prekeys WHERE account = ?1 AND device = ?2),
+		(SELECT key_id FROM kyber_last_resort WHERE account = ?1 AND device = ?2)`,
+		ref.Account, ref.Device).Scan(&c.PreKeys, &c.KyberPreKeys, &spk, &lr)
+	if spk.Valid {
+		v := uint32(spk.Int64)
+		c.SignedPreKeyID = &v
+	}
+	if lr.Valid {
+		v := uint32(lr.Int64)
+		c.KyberLastResort = &v
+	}
+	return c, err
+}
+
+// TakeBundle implements store.Store.
+func (s *Store) TakeBundle(ctx context.Context, ref store.DeviceRef) (store.Bundle, error) {
+	var b store.Bundle
+	err := s.do(ctx, true, func(w *wtx) error {
+		a, d := ref.Account, ref.Device
+		var secret uint32
+		if err := w.row(`SELECT COALESCE(secret_device, 0), identity_key FROM accounts WHERE id = ?`, a).
+			Scan(&secret, &b.IdentityKey); err != nil {
+			return notFound(err)
+		}
+		if secret == 0 || secret != d {
+			return store.ErrNotFound
+		}
+		b.Device = d
+		if err := w.row(`SELECT registration_id FROM devices WHERE account = ? AND device = ?`, a, d).
+			Scan(&b.RegistrationID); err != nil {
+			return notFound(err)
+		}
+		err := w.row(`SELECT key_id, public_key, signature FROM signed_prekeys WHERE account = ? AND device = ?`, a, d).
+			Scan(&b.SignedPreKey.ID, &b.SignedPreKey.PublicKey, &b.SignedPreKey.Signature)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNoKeys
+		} else if err != nil {
+			return err
+		}
+		var pk store.PreKey
+		err = w.row(`DELETE FROM prekeys WHERE rowid = (SELECT rowid FROM prekeys WHERE account = ? AND device = ?
+			ORDER BY key_id LIMIT 1) RETURNING key_id, public_key`, a, d).Scan(&pk.ID, &pk.PublicKey)
+		switch {
+		case err == nil:
+			b.PreKey = &pk
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		err = w.row(`DELETE FROM kyber_prekeys WHERE rowid = (SELECT rowid FROM kyber_prekeys WHERE account = ? AND device = ?
+			ORDER BY key_id LIMIT 1) RETURNING key_id, public_key, signature`, a, d).
+			Scan(&b.KyberPreKey.ID, &b.KyberPreKey.PublicKey, &b.KyberPreKey.Signature)
+		if errors.Is(err, sql.ErrNoRows) {
+			b.KyberLastResort = true
+			err = w.row(`SELECT key_id, public_key, signature FROM kyber_last_resort WHERE account = ? AND device = ?`, a, d).
+				Scan(&b.KyberPreKey.ID, &b.KyberPreKey.PublicKey, &b.KyberPreKey.Signature)
+			if errors.Is(err, sql.ErrNoRows) {
+				return store.ErrNoKeys
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return store.Bundle{}, err
+	}
+	return b, nil
+}
+
+// ---- blocks ----
+
+// Block implements store.Store.
+func (s *Store) Block(ctx context.Context, blocker, blocked int64) error {
+	return s.do(ctx, false, func(w *wtx) error {
+		_, err := w.exec(`INSERT OR IGNORE INTO blocks (account, blocked) VALUES (?, ?)`, blocker, blocked)
+		return err
+	})
+}
+
+// Unblock implements store.Store.
+func (s *Store) Unblock(ctx context.Context, blocker, blocked int64) error {
+	return s.do(ctx, false, func(w *wtx) error {
+		_, err := w.exec(`DELETE FROM blocks WHERE account = ? AND blocked = ?`, blocker, blocked)
+		return err
+	})
+}
+
+// Blocked implements store.Store.
+func (s *Store) Blocked(ctx context.Context, blocker int64) ([]int64, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT blocked FROM blocks WHERE account = ? ORDER BY blocked`, blocker)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// ---- messages ----
+
+// queueLen returns the cached queue length of ref, loading it if needed.
+// A device that does not exist has no entry (RemoveDevice drops it) and
+// gets ErrNotFound.
+func (w *wtx) queueLen(ref store.DeviceRef) (int, error) {
+	if n, ok := w.s.counts[ref]; ok {
+		return n, nil
+	}
+	var n int
+	var exists bool
+	if err := w.row(`SELECT (SELECT COUNT(*) FROM messages WHERE account = ?1 AND device = ?2),
+		EXISTS (SELECT 1 FROM devices WHERE account = ?1 AND device = ?2)`, ref.Account, ref.Device).Scan(&n, &exists); err != nil {
+		return 0, err
+	}
+	if !exists {
+		return 0, store.ErrNotFound
+	}
+	w.s.counts[ref] = n
+	return n, nil
+}
+
+// EnqueueBatch implements store.Store.
+func (s *Store) EnqueueBatch(ctx context.Context, msgs []*store.Message, maxQueue int) ([]store.EnqueueResult, error) {
+	res := make([]store.EnqueueResult, len(msgs))
+	err := s.do(ctx, true, func(w *wtx) error {
+		for i, m := range msgs {
+			n, err := w.queueLen(m.To)
+			if errors.Is(err, store.ErrNotFound) {
+				res[i].Err = err
+				continue
+			} else if err != nil {
+				return err
+			}
+			if n >= maxQueue {
+				res[i].Err = store.ErrMailboxFull
+				continue
+			}
+			r, err := w.s.ins.ExecContext(w.ctx, m.To.Account, m.To.Device, m.From.Account, m.From.Device,
+				m.FromUsername, m.Type, m.Content, m.Timestamp, m.ExpiresAt)
+			if err != nil {
+				return err
+			}
+			id, err := r.LastInsertId()
+			if err != nil {
+				return err
+			}
+			w.s.counts[m.To] = n + 1
+			res[i].ID = id
+			cp := *m
+			cp.ID = id
+			w.committed = append(w.committed, &cp)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, m := range msgs {
+		m.ID = res[i].ID
+	}
+	return res, nil
+}
+
+// Pending implements store.Store.
+func (s *Store) Pending(ctx context.Context, to store.DeviceRef, after, now int64, limit int) ([]*store.Message, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, from_account, from_device, from_username, type, content, created, expires
+		FROM messages WHERE account = ? AND device = ? AND id > ? AND expires > ? ORDER BY id LIMIT ?`,
+		to.Account, to.Device, after, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ms []*store.Message
+	for rows.Next() {
+		m := &store.Message{To: to}
+		if err := rows.Scan(&m.ID, &m.From.Account, &m.From.Device, &m.FromUsername, &m.Type, &m.Content,
+			&m.Timestamp, &m.ExpiresAt); err != nil {
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	return ms, rows.Err()
+}
+
+// Ack implements store.Store. The deletion is committed with the next batch
+// and Ack does not wait for it.
+func (s *Store) Ack(ctx context.Context, to store.DeviceRef, ids []int64) error {
+	ids = append([]int64(nil), ids...)
+	return s.async(func(w *wtx) error {
+		for _, id := range ids {
+			r, err := w.s.del.ExecContext(w.ctx, id, to.Account, to.Device)
+			if err != nil {
+				return err
+			}
+			if n, _ := r.RowsAffected(); n > 0 {
+				if c, ok := w.s.counts[to]; ok {
+					w.s.counts[to] = c - int(n)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteExpired implements store.Store.
+func (s *Store) DeleteExpired(ctx context.Context, now int64) (int, error) {
+	var n int64
+	err := s.do(ctx, false, func(w *wtx) error {
+		r, err := w.exec(`DELETE FROM messages WHERE expires <= ?`, now)
+		if err != nil {
+			return err
+		}
+		n, err = r.RowsAffected()
+		if n > 0 {
+			clear(w.s.counts)
+		}
+		return err
+	})
+	return int(n), err
+}
+
+// QueueDepth implements store.Store.
+func (s *Store) QueueDepth(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages`).Scan(&n)
+	return n, err
+}

@@ -1,0 +1,200 @@
+// Package store defines what hushd keeps on disk, behind one small
+// interface, [Store], so that backends can be swapped: sqlitestore (the
+// default, embedded) now, PostgreSQL later. The conformance suite in
+// storetest runs the same tests against every backend.
+//
+// Every method that changes something returns only once the change is
+// durable (on disk, fsynced). Methods are safe for concurrent use.
+// Validation of keys and signatures is the caller's job; a Store checks
+// only what needs its data (uniqueness, limits, existence).
+package store
+
+import (
+	"context"
+	"errors"
+)
+
+// Errors callers branch on.
+var (
+	ErrNotFound        = errors.New("store: not found")
+	ErrUsernameTaken   = errors.New("store: username taken")
+	ErrTooManyDevices  = errors.New("store: too many devices")
+	ErrMailboxFull     = errors.New("store: mailbox full")
+	ErrNotSecretDevice = errors.New("store: not the secret device")
+	ErrNoKeys          = errors.New("store: no prekeys")
+	ErrClosed          = errors.New("store: closed")
+)
+
+// DeviceRef names a device: an account and the device's number in it.
+type DeviceRef struct {
+	Account int64
+	Device  uint32
+}
+
+// Account is a person.
+type Account struct {
+	ID           int64
+	Username     string // unique, lower case
+	DisplayName  string
+	PasswordHash string // encoded Argon2id hash (see internal/server)
+	// SecretDevice is the device holding the identity for secret
+	// conversations, 0 if none.
+	SecretDevice uint32
+	IdentityKey  []byte // serialized, nil if no secret device
+	Created      int64  // Unix ms
+}
+
+// Device is one device of an account.
+type Device struct {
+	Ref            DeviceRef
+	Name           string
+	TokenHash      []byte // SHA-256 of the device's secret token
+	RegistrationID uint32
+	Created        int64 // Unix ms
+	LastSeen       int64 // Unix ms
+}
+
+// NewAccount is what CreateAccount needs.
+type NewAccount struct {
+	Username     string
+	DisplayName  string
+	PasswordHash string
+	Created      int64
+}
+
+// NewDevice is what a device starts with.
+type NewDevice struct {
+	Name      string
+	TokenHash []byte
+	Created   int64
+}
+
+// SignedKey is a signed prekey (EC or Kyber), serialized.
+type SignedKey struct {
+	ID        uint32
+	PublicKey []byte
+	Signature []byte
+}
+
+// PreKey is a one-time EC prekey, serialized.
+type PreKey struct {
+	ID        uint32
+	PublicKey []byte
+}
+
+// Keys is a prekey upload. A nil or empty part is left as it is; a present
+// part replaces what is stored of its kind.
+type Keys struct {
+	SignedPreKey    *SignedKey
+	PreKeys         []PreKey
+	KyberPreKeys    []SignedKey
+	KyberLastResort *SignedKey
+}
+
+// KeyCounts tells how many one-time keys a device has left.
+type KeyCounts struct {
+	PreKeys         int
+	KyberPreKeys    int
+	SignedPreKeyID  *uint32
+	KyberLastResort *uint32
+}
+
+// Bundle is what TakeBundle hands out.
+type Bundle struct {
+	Device          uint32
+	RegistrationID  uint32
+	IdentityKey     []byte
+	SignedPreKey    SignedKey
+	PreKey          *PreKey   // nil when none is left
+	KyberPreKey     SignedKey // one-time, or the last resort
+	KyberLastResort bool
+}
+
+// Message is a queued message. The store never looks inside Content.
+type Message struct {
+	ID           int64 // assigned by the store, increasing in commit order
+	To           DeviceRef
+	From         DeviceRef
+	FromUsername string
+	Type         int32
+	Content      []byte
+	Timestamp    int64 // Unix ms
+	ExpiresAt    int64 // Unix ms
+}
+
+// EnqueueResult is the outcome for one message of an EnqueueBatch.
+type EnqueueResult struct {
+	ID  int64
+	Err error // nil, ErrMailboxFull, or ErrNotFound (no such device)
+}
+
+// Store is hushd's persistent state.
+type Store interface {
+	// CreateAccount creates an account with its first device (number 1).
+	// It fails with ErrUsernameTaken.
+	CreateAccount(ctx context.Context, a NewAccount, d NewDevice) (Account, Device, error)
+	// AccountByUsername and AccountByID fail with ErrNotFound.
+	AccountByUsername(ctx context.Context, username string) (Account, error)
+	AccountByID(ctx context.Context, id int64) (Account, error)
+
+	// AddDevice gives the account a new device with the next unused number.
+	// It fails with ErrTooManyDevices when the account has max devices.
+	AddDevice(ctx context.Context, account int64, d NewDevice, max int) (Device, error)
+	Device(ctx context.Context, ref DeviceRef) (Device, error)
+	Devices(ctx context.Context, account int64) ([]Device, error)
+	// SetDeviceToken replaces a device's credential hash.
+	SetDeviceToken(ctx context.Context, ref DeviceRef, tokenHash []byte) error
+	// TouchDevice records that the device was seen at t (Unix ms). It may be
+	// lazy: it need not be durable when it returns.
+	TouchDevice(ctx context.Context, ref DeviceRef, t int64) error
+	// RemoveDevice deletes a device, its keys and its mailbox. If it was the
+	// secret device, the account loses its identity key.
+	RemoveDevice(ctx context.Context, ref DeviceRef) error
+
+	// MakeSecretDevice makes ref the account's secret device with the given
+	// identity key and registration id, removes every prekey of the
+	// account, and then stores keys (which may be nil) for ref, all in one
+	// transaction.
+	MakeSecretDevice(ctx context.Context, ref DeviceRef, identityKey []byte, registrationID uint32, keys *Keys) error
+	// SetKeys stores a prekey upload for ref, which must be the secret
+	// device (else ErrNotSecretDevice).
+	SetKeys(ctx context.Context, ref DeviceRef, keys Keys) error
+	KeyCounts(ctx context.Context, ref DeviceRef) (KeyCounts, error)
+	// TakeBundle returns the bundle of ref, the account's secret device,
+	// removing the one-time EC and Kyber prekeys it hands out, atomically:
+	// no two calls get the same one-time key. It fails with ErrNotFound
+	// when ref is not the secret device and with ErrNoKeys when it lacks a
+	// signed prekey or any Kyber prekey.
+	TakeBundle(ctx context.Context, ref DeviceRef) (Bundle, error)
+
+	// Block makes blocker drop what blocked sends; Unblock undoes it.
+	Block(ctx context.Context, blocker, blocked int64) error
+	Unblock(ctx context.Context, blocker, blocked int64) error
+	// Blocked lists the accounts blocker has blocked.
+	Blocked(ctx context.Context, blocker int64) ([]int64, error)
+
+	// EnqueueBatch stores messages (ID left zero) and returns once they are
+	// durable, one result per message, in order. Messages of one batch get
+	// increasing ids in batch order. A device whose queue holds maxQueue
+	// messages gets ErrMailboxFull.
+	EnqueueBatch(ctx context.Context, msgs []*Message, maxQueue int) ([]EnqueueResult, error)
+	// Pending returns up to limit unexpired messages of to with an id
+	// greater than after, in id order.
+	Pending(ctx context.Context, to DeviceRef, after int64, now int64, limit int) ([]*Message, error)
+	// Ack deletes delivered messages of to. Ids that are not (or no longer)
+	// queued for to are ignored. Ack may be lazy: a message acknowledged
+	// just before a crash may be delivered again, never lost.
+	Ack(ctx context.Context, to DeviceRef, ids []int64) error
+	// DeleteExpired removes messages that expired before now and returns
+	// how many.
+	DeleteExpired(ctx context.Context, now int64) (int, error)
+	// QueueDepth returns how many messages are queued in all.
+	QueueDepth(ctx context.Context) (int64, error)
+
+	// SetNotify installs a function called after each commit with the
+	// messages that became durable, in id order. It must not block.
+	SetNotify(func(msgs []*Message))
+
+	// Close waits for pending writes and releases the store.
+	Close() error
+}
