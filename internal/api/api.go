@@ -10,6 +10,9 @@
 //
 //   - 1: 2026-11-25, first version: accounts, devices, secret device,
 //     directory, prekey directory, mailboxes over HTTP and WebSocket, blocks.
+//   - 1: 2026-11-26, SendMessage.RecipientIdentity (optional; older servers
+//     ignore it): secret-conversation messages go only between secret
+//     devices, to the identity key the sender expects.
 package api
 
 // Version is the API version served under /v1.
@@ -53,6 +56,10 @@ const (
 	CodeUsernameTaken   = "username_taken"    // 409
 	CodeMailboxFull     = "mailbox_full"      // 409: recipient device's queue is full
 	CodeNotSecretDevice = "not_secret_device" // 409: operation needs the secret device
+	// CodeStaleSecretDevice (409) refuses a secret-conversation message
+	// whose recipient device is no longer the recipient's secret device, or
+	// whose identity key changed: fetch the directory entry again.
+	CodeStaleSecretDevice = "stale_secret_device"
 	CodeTooManyDevices  = "too_many_devices"  // 409
 	CodeTooLarge        = "too_large"         // 413
 	CodeRateLimited     = "rate_limited"      // 429
@@ -215,6 +222,14 @@ type SendMessage struct {
 	// FrankingTag is reserved for message franking (a later version); the
 	// server refuses it now so that clients do not rely on it silently.
 	FrankingTag []byte `json:"frankingTag,omitempty"`
+	// RecipientIdentity marks a secret-conversation message: it is the
+	// identity key (33 bytes) the sender's session has for the recipient.
+	// The server then accepts the message only if the sending device is
+	// its account's secret device (else 409 not_secret_device) and the
+	// recipient device is the recipient's secret device with that identity
+	// key (else 409 stale_secret_device), as Signal-Server refuses messages
+	// for stale devices. Since API version 1, 2026-11-26.
+	RecipientIdentity []byte `json:"recipientIdentity,omitempty"`
 }
 
 // SendResult answers a send: the server id and timestamp the message got.

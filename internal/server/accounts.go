@@ -220,6 +220,7 @@ func (s *Server) MakeSecret(ctx context.Context, p Principal, r api.MakeSecret) 
 	} else if err != nil {
 		return s.internal("make secret device", err)
 	}
+	s.users.forget(p.Username)
 	s.log.Info("secret device changed", "account", p.Account, "device", p.Device)
 	return nil
 }
@@ -280,8 +281,10 @@ type userCache struct {
 }
 
 type userEntry struct {
-	id      int64
-	devices map[uint32]bool
+	id       int64
+	devices  map[uint32]bool
+	secret   uint32 // the secret device, 0 if none
+	identity []byte // its identity key
 }
 
 func (c *userCache) init() { c.m = make(map[string]*userEntry) }
@@ -312,7 +315,7 @@ func (s *Server) lookupUser(ctx context.Context, username string) (*userEntry, e
 	if err != nil {
 		return nil, s.internal("lookup user", err)
 	}
-	e = &userEntry{id: acc.ID, devices: make(map[uint32]bool, len(ds))}
+	e = &userEntry{id: acc.ID, devices: make(map[uint32]bool, len(ds)), secret: acc.SecretDevice, identity: acc.IdentityKey}
 	for _, d := range ds {
 		e.devices[d.Ref.Device] = true
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -110,6 +111,11 @@ func (s *Server) checkOutgoing(ctx context.Context, p Principal, o *Outgoing, no
 	if !u.devices[o.Device] {
 		return nil, errNoDevice
 	}
+	if len(m.RecipientIdentity) > 0 {
+		if err := s.checkSecret(ctx, p, u, o); err != nil {
+			return nil, err
+		}
+	}
 	if blocked, err := s.blockedBy(ctx, u.id, p.Account); err != nil {
 		return nil, err
 	} else if blocked {
@@ -128,6 +134,28 @@ func (s *Server) checkOutgoing(ctx context.Context, p Principal, o *Outgoing, no
 		Timestamp:    now.UnixMilli(),
 		ExpiresAt:    now.Add(ttl).UnixMilli(),
 	}, nil
+}
+
+var (
+	errSenderNotSecret = newError(409, api.CodeNotSecretDevice, "secret-conversation messages must come from the sender's secret device")
+	errStaleSecret     = newError(409, api.CodeStaleSecretDevice, "the recipient's secret device or identity key changed")
+)
+
+// checkSecret enforces [api.SendMessage.RecipientIdentity]: a secret
+// conversation runs between the two secret devices, and the sender must
+// hold the recipient's current identity key.
+func (s *Server) checkSecret(ctx context.Context, p Principal, to *userEntry, o *Outgoing) error {
+	from, err := s.lookupUser(ctx, p.Username)
+	if err != nil {
+		return err
+	}
+	if from.secret != p.Device {
+		return errSenderNotSecret
+	}
+	if to.secret != o.Device || !bytes.Equal(to.identity, o.Msg.RecipientIdentity) {
+		return errStaleSecret
+	}
+	return nil
 }
 
 // fakeID makes the id a dropped message is answered with.

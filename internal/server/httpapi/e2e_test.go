@@ -431,3 +431,61 @@ func TestLimits(t *testing.T) {
 	_, err = alice.C.Send(ctx, "bob", 1, api.SendMessage{Type: 1, Content: []byte("x")})
 	check(t, err)
 }
+
+// TestSecretSendCheck covers SendMessage.RecipientIdentity: secret messages
+// go only from a secret device to the recipient's current secret device and
+// identity key, over HTTP and the WebSocket.
+func TestSecretSendCheck(t *testing.T) {
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	bob := env.NewUser(t, "bob", 1)
+	alice := env.NewUser(t, "alice", 1)
+	carol := env.NewUser(t, "carol", 0) // no secret device
+	secret := func(ik *key.IdentityKeyPair) api.SendMessage {
+		return api.SendMessage{Type: 3, Content: []byte("x"), RecipientIdentity: ik.Public.Bytes()}
+	}
+	_, err := alice.C.Send(ctx, "bob", 1, secret(bob.Identity))
+	check(t, err)
+	_, err = alice.C.Send(ctx, "bob", 1, secret(alice.Identity)) // wrong key
+	wantCode(t, err, 409, api.CodeStaleSecretDevice)
+	_, err = carol.C.Send(ctx, "bob", 1, secret(bob.Identity)) // sender has no secret device
+	wantCode(t, err, 409, api.CodeNotSecretDevice)
+	_, err = carol.C.Send(ctx, "bob", 1, api.SendMessage{Type: 1, Content: []byte("x")}) // not secret: no check
+	check(t, err)
+
+	// Bob moves his secret device to a laptop with a new identity.
+	laptop := env.Client(t, "")
+	_, err = laptop.AddDevice(ctx, api.AddDevice{Username: "bob", Password: "password-bob", DeviceName: "laptop"})
+	check(t, err)
+	ik2 := servertest.NewIdentity(t)
+	check(t, laptop.MakeSecret(ctx, api.MakeSecret{RegistrationID: 7, IdentityKey: ik2.Public.Bytes()}))
+	_, err = alice.C.Send(ctx, "bob", 1, secret(bob.Identity))
+	wantCode(t, err, 409, api.CodeStaleSecretDevice)
+	_, err = alice.C.Send(ctx, "bob", 2, secret(bob.Identity))
+	wantCode(t, err, 409, api.CodeStaleSecretDevice)
+	_, err = alice.C.Send(ctx, "bob", 2, secret(ik2))
+	check(t, err)
+	// The old device cannot speak in secret conversations any more.
+	_, err = bob.C.Send(ctx, "alice", 1, secret(alice.Identity))
+	wantCode(t, err, 409, api.CodeNotSecretDevice)
+	_, err = laptop.Send(ctx, "alice", 1, secret(alice.Identity))
+	check(t, err)
+
+	// The same check on the WebSocket.
+	ws, err := alice.C.Connect(ctx)
+	check(t, err)
+	defer ws.CloseNow()
+	check(t, ws.Send(ctx, 9, "bob", 2, secret(bob.Identity)))
+	for {
+		f, err := ws.Next(ctx)
+		check(t, err)
+		if f.Type == api.FrameError {
+			if f.ReqID != 9 || f.Error.Code != api.CodeStaleSecretDevice {
+				t.Fatalf("error frame %+v", f)
+			}
+			break
+		}
+		if f.Type == api.FrameSent {
+			t.Fatal("stale secret message accepted over the WebSocket")
+		}
+	}
+}
