@@ -60,11 +60,11 @@ const (
 	// whose recipient device is no longer the recipient's secret device, or
 	// whose identity key changed: fetch the directory entry again.
 	CodeStaleSecretDevice = "stale_secret_device"
-	CodeTooManyDevices  = "too_many_devices"  // 409
-	CodeTooLarge        = "too_large"         // 413
-	CodeRateLimited     = "rate_limited"      // 429
-	CodeUnavailable     = "unavailable"       // 503: shutting down
-	CodeInternal        = "internal"          // 500
+	CodeTooManyDevices    = "too_many_devices" // 409
+	CodeTooLarge          = "too_large"        // 413
+	CodeRateLimited       = "rate_limited"     // 429
+	CodeUnavailable       = "unavailable"      // 503: shutting down
+	CodeInternal          = "internal"         // 500
 )
 
 // Register is the body of POST /v1/accounts.
