@@ -1,0 +1,320 @@
+// Package client is the hush client engine: everything but presentation.
+// It registers this device with a hushd, keeps its prekeys stocked, starts
+// secret conversations (PQXDH, then the triple ratchet), sends and
+// receives their messages, runs disappearing-message timers, and tracks
+// whether each peer's identity is verified. The command line (cmd/hush)
+// and the terminal UI (internal/tui) are thin layers over it.
+//
+// The entry points are [Register] (a new account, this device its secret
+// device), [Link] (a further device of an account), [Open] (an existing
+// home), then [Client.Send], [Client.Receive], [Client.History] and the
+// trust operations ([Client.SafetyNumber], [Client.Verify],
+// [Client.Trust], [Client.MakeSecret]).
+//
+// Durability: receiving decrypts, stores the message and advances the
+// ratchet in one SQLite transaction, and acknowledges the message to the
+// server only after it commits; sending commits the ratchet step together
+// with an outbox row holding the ciphertext, and sends after. A process
+// killed at any point therefore loses no message and leaves no session
+// half-advanced: an unacknowledged message comes again and is recognized
+// as a duplicate; a queued one is sent again and the recipient drops the
+// copy.
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/apiclient"
+	"github.com/hushmsg/hush/internal/client/store"
+	"github.com/hushmsg/hush/key"
+	"github.com/hushmsg/hush/session"
+)
+
+// Options tune a Client. The zero value is the default.
+type Options struct {
+	// Passphrase is asked for when the store is protected by one.
+	Passphrase func() ([]byte, error)
+	// PreKeys is how many one-time keys of each kind are uploaded at a
+	// time (default 100, the server's most).
+	PreKeys int
+	// PreKeysLow is the server count below which more are uploaded
+	// (default 25).
+	PreKeysLow int
+	// RotateEvery is how often the signed prekey and the last-resort Kyber
+	// prekey are replaced (default 7 days).
+	RotateEvery time.Duration
+	// KeepRetired is how long replaced prekeys are kept for messages in
+	// flight (default 30 days, the server's message lifetime).
+	KeepRetired time.Duration
+	// CheckKeysEvery is the least time between two looks at the server's
+	// prekey counts (default 10 minutes).
+	CheckKeysEvery time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.PreKeys <= 0 || o.PreKeys > api.MaxKeysPerUpload {
+		o.PreKeys = api.MaxKeysPerUpload
+	}
+	if o.PreKeysLow <= 0 {
+		o.PreKeysLow = 25
+	}
+	if o.RotateEvery <= 0 {
+		o.RotateEvery = 7 * 24 * time.Hour
+	}
+	if o.KeepRetired <= 0 {
+		o.KeepRetired = 30 * 24 * time.Hour
+	}
+	if o.CheckKeysEvery <= 0 {
+		o.CheckKeysEvery = 10 * time.Minute
+	}
+}
+
+// Client is an open hush home. Its methods are safe for concurrent use.
+type Client struct {
+	st   *store.Store
+	api  *apiclient.Client
+	acct *store.Account
+	opts Options
+
+	// sendMu serializes sending (one ratchet step and post at a time, in
+	// order); the store serializes everything else.
+	sendMu sync.Mutex
+	wake   chan struct{} // pokes the expiry loop
+}
+
+// Errors a person may see.
+var (
+	ErrNotRegistered = errors.New("this home has no hush account yet: run hush register")
+	ErrRegistered    = errors.New("this home already has a hush account")
+	ErrNotSecret     = errors.New("this device is not your secret device: secret conversations live on one device (hush device make-secret moves them here)")
+)
+
+// Open opens the registered home.
+func Open(ctx context.Context, home string, o Options) (*Client, error) {
+	o.defaults()
+	st, err := store.Open(ctx, home, store.Options{Passphrase: o.Passphrase})
+	if errors.Is(err, store.ErrNoStore) {
+		return nil, ErrNotRegistered
+	} else if err != nil {
+		return nil, err
+	}
+	acct := st.Account()
+	if acct == nil {
+		st.Close()
+		return nil, ErrNotRegistered
+	}
+	c, err := newClient(st, acct, o)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	// Whatever expired while no hush ran goes first.
+	if _, err := c.Expire(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func newClient(st *store.Store, acct *store.Account, o Options) (*Client, error) {
+	ac, err := apiclient.New(acct.Server, apiclient.Options{Fingerprint: acct.Fingerprint, Credential: acct.Credential, Timeout: 20 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	return &Client{st: st, api: ac, acct: acct, opts: o, wake: make(chan struct{}, 1)}, nil
+}
+
+// Close closes the store.
+func (c *Client) Close() error {
+	c.api.CloseIdle()
+	return c.st.Close()
+}
+
+// Store gives access to the store (for tests and the UI's reads).
+func (c *Client) Store() *store.Store { return c.st }
+
+// Account describes this device's registration.
+func (c *Client) Account() store.Account { return *c.acct }
+
+// Self is this device's session address.
+func (c *Client) Self() session.Address {
+	return session.Address{Name: c.acct.Username, Device: key.DeviceID(c.acct.DeviceID)}
+}
+
+// IsSecret reports whether this device is its account's secret device, as
+// far as this device knows.
+func (c *Client) IsSecret(ctx context.Context) (bool, error) {
+	v, err := c.st.Read().MetaInt(ctx, "secret", 0)
+	return v == 1, err
+}
+
+func (c *Client) cipher(tx *store.Tx) *session.Cipher {
+	return &session.Cipher{Store: tx, Local: c.Self(), PQRatchet: session.PQRequired, AllowX3DH: false}
+}
+
+// ProbeFingerprint connects to the server at serverURL and returns the
+// SHA-256 fingerprint of its certificate, unverified: for a person to
+// compare with what the server's operator published, before trusting it.
+func ProbeFingerprint(ctx context.Context, serverURL string) (string, error) {
+	u, err := url.Parse(serverURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return "", fmt.Errorf("server must be https://HOST:PORT, not %q", serverURL)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "443")
+	}
+	d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}}
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return "", fmt.Errorf("cannot reach %s: %w", host, err)
+	}
+	defer conn.Close()
+	cs := conn.(*tls.Conn).ConnectionState()
+	if len(cs.PeerCertificates) == 0 {
+		return "", errors.New("the server sent no certificate")
+	}
+	sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// RegisterParams are what Register needs.
+type RegisterParams struct {
+	Server      string // https://HOST:PORT
+	Fingerprint string // hex SHA-256 of the server's certificate
+	Username    string
+	Password    string
+	DisplayName string
+	DeviceName  string
+}
+
+// NormalizeUsername lower-cases a username as people type it.
+func NormalizeUsername(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+func openNew(ctx context.Context, home string, o Options) (*store.Store, error) {
+	st, err := store.Open(ctx, home, store.Options{Create: true, Passphrase: o.Passphrase})
+	if err != nil {
+		return nil, err
+	}
+	if a := st.Account(); a != nil {
+		st.Close()
+		return nil, fmt.Errorf("%w (%s on %s)", ErrRegistered, a.Username, a.Server)
+	}
+	return st, nil
+}
+
+// Register creates an account on the server with this device as its first
+// device and its secret device: a new identity, and prekeys uploaded.
+func Register(ctx context.Context, home string, p RegisterParams, o Options) (*Client, error) {
+	o.defaults()
+	p.Username = NormalizeUsername(p.Username)
+	if p.Fingerprint == "" {
+		return nil, errors.New("the server's certificate fingerprint is needed")
+	}
+	st, err := openNew(ctx, home, o)
+	if err != nil {
+		return nil, err
+	}
+	ac, err := apiclient.New(p.Server, apiclient.Options{Fingerprint: p.Fingerprint, Timeout: 30 * time.Second})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	cred, err := ac.Register(ctx, api.Register{Username: p.Username, Password: p.Password, DisplayName: p.DisplayName, DeviceName: p.DeviceName})
+	if err != nil {
+		st.Close()
+		return nil, explain(err)
+	}
+	c, err := saveNewAccount(ctx, st, p, cred, o)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := c.MakeSecret(ctx); err != nil {
+		return c, fmt.Errorf("the account is registered, but this device could not become its secret device: %w (run hush device make-secret to finish)", err)
+	}
+	return c, nil
+}
+
+// Link adds this home as a further device of an existing account. It is
+// not the secret device until MakeSecret.
+func Link(ctx context.Context, home string, p RegisterParams, o Options) (*Client, error) {
+	o.defaults()
+	p.Username = NormalizeUsername(p.Username)
+	st, err := openNew(ctx, home, o)
+	if err != nil {
+		return nil, err
+	}
+	ac, err := apiclient.New(p.Server, apiclient.Options{Fingerprint: p.Fingerprint, Timeout: 30 * time.Second})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	cred, err := ac.AddDevice(ctx, api.AddDevice{Username: p.Username, Password: p.Password, DeviceName: p.DeviceName})
+	if err != nil {
+		st.Close()
+		return nil, explain(err)
+	}
+	c, err := saveNewAccount(ctx, st, p, cred, o)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// saveNewAccount records a new device's credential. The identity saved
+// here is a placeholder until MakeSecret publishes one.
+func saveNewAccount(ctx context.Context, st *store.Store, p RegisterParams, cred api.DeviceCredential, o Options) (*Client, error) {
+	ik, err := key.GenerateIdentityKeyPair(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := key.GenerateRegistrationID(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	acct := &store.Account{Server: p.Server, Fingerprint: p.Fingerprint, Username: cred.Username,
+		DeviceID: cred.DeviceID, Credential: cred.Credential, RegistrationID: reg}
+	if err := st.Update(ctx, func(tx *store.Tx) error { return tx.SetAccount(ctx, acct, ik) }); err != nil {
+		return nil, err
+	}
+	return newClient(st, st.Account(), o)
+}
+
+// explain turns server errors into sentences for people.
+func explain(err error) error {
+	var e *apiclient.Error
+	if !errors.As(err, &e) {
+		var ne net.Error
+		if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("cannot reach the server: %w", err)
+		}
+		return err
+	}
+	switch e.Code {
+	case api.CodeUsernameTaken:
+		return errors.New("that username is taken")
+	case api.CodeUnauthorized:
+		return errors.New("the server refused the credentials (wrong username or password, or this device was removed)")
+	case api.CodeRateLimited:
+		return errors.New("the server asks to slow down (rate limited); try again in a minute")
+	case api.CodeNotFound:
+		return fmt.Errorf("not found: %s", e.Message)
+	case api.CodeBadRequest:
+		return fmt.Errorf("the server refused the request: %s", e.Message)
+	}
+	return fmt.Errorf("the server answered %d %s: %s", e.Status, e.Code, e.Message)
+}

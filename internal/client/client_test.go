@@ -1,0 +1,166 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hushmsg/hush/internal/client"
+	"github.com/hushmsg/hush/internal/client/store"
+	"github.com/hushmsg/hush/internal/server"
+	"github.com/hushmsg/hush/internal/server/servertest"
+)
+
+var ctx = context.Background()
+
+func check(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// opts keeps tests fast: few prekeys.
+var opts = client.Options{PreKeys: 10, PreKeysLow: 3}
+
+type user struct {
+	name, home string
+	c          *client.Client
+}
+
+func register(t *testing.T, env *servertest.Env, name string) *user {
+	t.Helper()
+	home := filepath.Join(t.TempDir(), name)
+	c, err := client.Register(ctx, home, client.RegisterParams{Server: env.URL, Fingerprint: env.Fingerprint,
+		Username: name, Password: "password-" + name}, opts)
+	check(t, err)
+	u := &user{name: name, home: home, c: c}
+	t.Cleanup(func() { u.c.Close() })
+	return u
+}
+
+func (u *user) restart(t *testing.T) {
+	t.Helper()
+	check(t, u.c.Close())
+	c, err := client.Open(ctx, u.home, opts)
+	check(t, err)
+	u.c = c
+}
+
+func (u *user) send(t *testing.T, to, text string, timer time.Duration) *store.Message {
+	t.Helper()
+	m, err := u.c.Send(ctx, to, text, timer)
+	check(t, err)
+	if m.State != store.StateSent {
+		t.Fatalf("state %d after send", m.State)
+	}
+	return m
+}
+
+// recv receives what is waiting and marks it shown.
+func (u *user) recv(t *testing.T) []*store.Message {
+	t.Helper()
+	var got []*store.Message
+	err := u.c.Receive(ctx, client.ReceiveOptions{Wait: 5 * time.Second, Handle: func(m *store.Message) {
+		got = append(got, m)
+		check(t, u.c.MarkShown(ctx, m.ID))
+	}})
+	check(t, err)
+	return got
+}
+
+func wantTexts(t *testing.T, got []*store.Message, want ...string) {
+	t.Helper()
+	var texts []string
+	for _, m := range got {
+		if m.Kind == store.KindText {
+			texts = append(texts, m.Body)
+		}
+	}
+	if len(texts) != len(want) {
+		t.Fatalf("got %q, want %q", texts, want)
+	}
+	for i := range want {
+		if texts[i] != want[i] {
+			t.Fatalf("got %q, want %q", texts, want)
+		}
+	}
+}
+
+func TestConversation(t *testing.T) {
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	alice, bob := register(t, env, "alice"), register(t, env, "bob")
+	alice.send(t, "bob", "hi bob", 0)
+	alice.restart(t)
+	bob.restart(t)
+	wantTexts(t, bob.recv(t), "hi bob")
+	bob.send(t, "alice", "hi alice", 0)
+	bob.restart(t)
+	wantTexts(t, alice.recv(t), "hi alice")
+	for i := range 3 {
+		alice.restart(t)
+		alice.send(t, "bob", "again", 0)
+		bob.restart(t)
+		wantTexts(t, bob.recv(t), "again")
+		bob.send(t, "alice", "back", 0)
+		wantTexts(t, alice.recv(t), "back")
+		_ = i
+	}
+	h, err := alice.c.History(ctx, "bob", 0)
+	check(t, err)
+	if len(h) != 8 || h[0].Body != "hi bob" || !h[0].Outgoing || h[1].Body != "hi alice" || h[1].Outgoing {
+		t.Fatalf("history %+v", h)
+	}
+}
+
+func TestKeyChange(t *testing.T) {
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	alice, bob := register(t, env, "alice"), register(t, env, "bob")
+	alice.send(t, "bob", "one", 0)
+	wantTexts(t, bob.recv(t), "one")
+	sn, err := alice.c.SafetyNumber(ctx, "bob")
+	check(t, err)
+	sn2, err := bob.c.SafetyNumber(ctx, "alice")
+	check(t, err)
+	if sn.Digits != sn2.Digits || len(sn.Digits) != 60 {
+		t.Fatalf("safety numbers %s and %s", sn.Digits, sn2.Digits)
+	}
+	_, err = alice.c.Verify(ctx, "bob", "1234")
+	if !errors.Is(err, client.ErrNumberMismatch) {
+		t.Fatal(err)
+	}
+	_, err = alice.c.Verify(ctx, "bob", sn2.Grouped())
+	check(t, err)
+
+	// Bob gets a new identity.
+	check(t, bob.c.MakeSecret(ctx))
+	_, err = alice.c.Send(ctx, "bob", "two", 0)
+	var nc *client.NeedsConfirmError
+	if !errors.As(err, &nc) {
+		t.Fatalf("send after a verified key changed: %v", err)
+	}
+	sn3, err := alice.c.SafetyNumber(ctx, "bob")
+	check(t, err)
+	if sn3.Digits == sn.Digits || !sn3.Changed {
+		t.Fatalf("safety number after the change: %+v", sn3)
+	}
+	check(t, alice.c.Trust(ctx, "bob"))
+	alice.send(t, "bob", "three", 0)
+	wantTexts(t, bob.recv(t), "three")
+	bob.send(t, "alice", "four", 0)
+	got := alice.recv(t)
+	wantTexts(t, got, "four")
+	h, err := alice.c.History(ctx, "bob", 0)
+	check(t, err)
+	notices := 0
+	for _, m := range h {
+		if m.Kind == store.KindNotice {
+			notices++
+		}
+	}
+	if notices == 0 {
+		t.Fatalf("no notice in %+v", h)
+	}
+}

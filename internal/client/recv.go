@@ -1,0 +1,350 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/apiclient"
+	"github.com/hushmsg/hush/internal/client/store"
+	"github.com/hushmsg/hush/internal/content"
+	"github.com/hushmsg/hush/key"
+	"github.com/hushmsg/hush/session"
+)
+
+// ReceiveOptions say how long Receive listens.
+type ReceiveOptions struct {
+	// Follow keeps listening until ctx ends, reconnecting as needed.
+	Follow bool
+	// Wait, without Follow, waits up to this long (from the start) for a
+	// message when none was waiting.
+	Wait time.Duration
+	// Handle is called with each message and notice to show: first those
+	// stored but never shown, then new ones as they are committed and
+	// acknowledged. It runs on Receive's goroutine.
+	Handle func(*store.Message)
+	// Expired, if set, is called with the local ids of deleted messages
+	// (Follow only).
+	Expired func(ids []int64)
+	// Sent, if set, is called when a queued message was accepted.
+	Sent func(*store.Message)
+}
+
+// ErrBusy means another hush process is receiving in this home.
+var ErrBusy = errors.New("another hush process is receiving in this home (hush recv --follow or hush chat); stop it first")
+
+// lockHome takes the home's receive lock: one receiver at a time, since the
+// server keeps one connection per device.
+func (c *Client) lockHome() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(c.st.Home(), "recv.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, ErrBusy
+	}
+	return func() { f.Close() }, nil
+}
+
+// Receive fetches waiting messages over the device's WebSocket and hands
+// each to o.Handle after storing it. Without Follow it returns once the
+// backlog is done (and, with Wait, a message came or the wait ran out).
+func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
+	if secret, err := c.IsSecret(ctx); err != nil {
+		return err
+	} else if !secret {
+		return ErrNotSecret
+	}
+	unlock, err := c.lockHome()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	start := time.Now()
+	if err := c.showUnshown(ctx, o.Handle); err != nil {
+		return err
+	}
+	if !o.Follow {
+		got, err := c.receiveOnce(ctx, start.Add(o.Wait), o)
+		if err == nil {
+			// Queued messages and key upkeep ride on the same run.
+			if ferr := c.FlushOutbox(ctx); ferr != nil && !isQueued(ferr) {
+				err = ferr
+			}
+			if _, kerr := c.MaintainKeys(ctx, false); kerr != nil && err == nil {
+				err = kerr
+			}
+		}
+		_ = got
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go c.expiryLoop(ctx, o.Expired)
+	backoff := time.Second
+	for ctx.Err() == nil {
+		if err := c.FlushOutbox(ctx); err != nil && !isQueued(err) {
+			return err
+		}
+		_, _ = c.MaintainKeys(ctx, false)
+		err := c.listen(ctx, o)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, ErrNotSecret) || apiclient.IsCode(err, api.CodeUnauthorized) {
+			return explain(err)
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+	return nil
+}
+
+func isQueued(err error) bool {
+	var q *QueuedError
+	return errors.As(err, &q)
+}
+
+func (c *Client) showUnshown(ctx context.Context, handle func(*store.Message)) error {
+	ms, err := c.st.Read().Unshown(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if handle != nil {
+			handle(m)
+		}
+	}
+	return nil
+}
+
+// receiveOnce reads the backlog, and then waits until deadline for a
+// first message if none came.
+func (c *Client) receiveOnce(ctx context.Context, deadline time.Time, o ReceiveOptions) (int, error) {
+	conn, err := c.api.Connect(ctx)
+	if err != nil {
+		return 0, explain(err)
+	}
+	defer conn.CloseNow()
+	got, empty := 0, false
+	for {
+		rctx, cancel := ctx, context.CancelFunc(func() {})
+		if empty {
+			if got > 0 || !time.Now().Before(deadline) {
+				break
+			}
+			rctx, cancel = context.WithDeadline(ctx, deadline)
+		}
+		f, err := conn.Next(rctx)
+		cancel()
+		if err != nil {
+			if empty && ctx.Err() == nil {
+				break // the wait ran out
+			}
+			return got, explain(err)
+		}
+		switch f.Type {
+		case api.FrameMessage:
+			n, err := c.accept(ctx, conn, f.Msg, o.Handle)
+			if err != nil {
+				return got, err
+			}
+			got += n
+		case api.FrameEmpty:
+			empty = true
+		}
+	}
+	// A clean close: the server has handled every acknowledgement before
+	// it answers the close.
+	return got, conn.Close()
+}
+
+// listen runs one WebSocket connection until it fails or ctx ends.
+func (c *Client) listen(ctx context.Context, o ReceiveOptions) error {
+	conn, err := c.api.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.CloseNow()
+	keysTick := time.NewTicker(c.opts.CheckKeysEvery)
+	defer keysTick.Stop()
+	for {
+		f, err := conn.Next(ctx)
+		if err != nil {
+			return err
+		}
+		if f.Type == api.FrameMessage {
+			if _, err := c.accept(ctx, conn, f.Msg, o.Handle); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-keysTick.C:
+			go c.MaintainKeys(ctx, false)
+		default:
+		}
+	}
+}
+
+// accept stores one delivered message, acknowledges it, and hands what is
+// to be shown to handle.
+func (c *Client) accept(ctx context.Context, conn *apiclient.Conn, m *api.Message, handle func(*store.Message)) (int, error) {
+	ids, err := c.Decrypt(ctx, m)
+	if err != nil {
+		return 0, err
+	}
+	if err := conn.Ack(ctx, m.ID); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		sm, err := c.st.Read().Message(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return n, err
+		}
+		if handle != nil {
+			handle(sm)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Decrypt decrypts and stores one delivered message in one transaction and
+// returns the local ids of what it added to conversations (the message,
+// notices). A duplicate adds nothing. A message that cannot be decrypted
+// or read adds a notice. Only a local failure (the store) is an error: the
+// message must then not be acknowledged.
+func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
+	from := session.Address{Name: m.From, Device: key.DeviceID(m.FromDevice)}
+	var ids []int64
+	var decErr error
+	err := c.st.Update(ctx, func(tx *store.Tx) error {
+		ids, decErr = nil, nil
+		pt, err := c.cipher(tx).Decrypt(ctx, from, int(m.Type), m.Content)
+		if err != nil {
+			decErr = err
+			return errDecryptFailed
+		}
+		cm, err := content.Parse(pt)
+		if err != nil {
+			// The ratchet step is kept (the message authenticated), but its
+			// content is unreadable: say so.
+			if _, err := tx.AddNotice(ctx, from.Name, fmt.Sprintf("A message from %s could not be read (it may come from a newer hush).", from.Name)); err != nil {
+				return err
+			}
+			ids = tx.Notices
+			return nil
+		}
+		sm := &store.Message{Peer: from.Name, MsgID: cm.ID, Kind: store.KindText, Secret: !cm.Ordinary,
+			Body: cm.Body, SentAt: cm.SentAt, Timer: cm.Timer, State: store.StateReceived, ServerID: m.ID}
+		added, err := tx.AddMessage(ctx, sm)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, tx.Notices...)
+		if added {
+			ids = append(ids, sm.ID)
+		}
+		return nil
+	})
+	if errors.Is(err, errDecryptFailed) {
+		if errors.Is(decErr, session.ErrDuplicate) {
+			return nil, nil // stored before; only the acknowledgement was lost
+		}
+		// Whatever the cause, the message is useless: keep a notice and let
+		// the server drop it.
+		err = c.st.Update(ctx, func(tx *store.Tx) error {
+			_, err := tx.AddNotice(ctx, from.Name, fmt.Sprintf("A message from %s could not be decrypted.", from.Name))
+			ids = tx.Notices
+			return err
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.poke()
+	return ids, nil
+}
+
+var errDecryptFailed = errors.New("decryption failed")
+
+// MarkShown records that messages were shown to the person at now: the
+// countdown of those with a timer starts. It returns their expiry times
+// (zero for those without a timer).
+func (c *Client) MarkShown(ctx context.Context, ids ...int64) error {
+	err := c.st.Update(ctx, func(tx *store.Tx) error { return tx.MarkShown(ctx, ids...) })
+	c.poke()
+	return err
+}
+
+// poke wakes the expiry loop to look at the next expiry again.
+func (c *Client) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Expire deletes the messages whose time is up, then empties the WAL so
+// that no copy of them stays in any file of the home. It returns their ids.
+func (c *Client) Expire(ctx context.Context) ([]int64, error) {
+	var ids []int64
+	err := c.st.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		ids, err = tx.Expire(ctx, tx.Now)
+		return err
+	})
+	if err != nil || len(ids) == 0 {
+		return ids, err
+	}
+	return ids, c.st.Checkpoint(ctx)
+}
+
+// expiryLoop deletes messages as they expire, until ctx ends.
+func (c *Client) expiryLoop(ctx context.Context, notify func([]int64)) {
+	for {
+		next, err := c.st.Read().NextExpiry(ctx)
+		wait := time.Minute
+		if err == nil && !next.IsZero() {
+			wait = min(time.Until(next), time.Minute)
+		}
+		t := time.NewTimer(max(wait, 0))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-c.wake:
+			t.Stop()
+			continue
+		case <-t.C:
+		}
+		ids, err := c.Expire(ctx)
+		if err != nil {
+			// A checkpoint blocked by another process's reader: try again
+			// until it goes through.
+			for ctx.Err() == nil && c.st.Checkpoint(ctx) != nil {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		if len(ids) > 0 && notify != nil {
+			notify(ids)
+		}
+	}
+}
+
+// RunExpiry runs the expiry loop until ctx ends (for a UI that receives
+// with Follow, which runs it already, this is not needed).
+func (c *Client) RunExpiry(ctx context.Context, notify func([]int64)) { c.expiryLoop(ctx, notify) }

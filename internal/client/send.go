@@ -1,0 +1,320 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/apiclient"
+	"github.com/hushmsg/hush/internal/client/store"
+	"github.com/hushmsg/hush/internal/content"
+	"github.com/hushmsg/hush/key"
+	"github.com/hushmsg/hush/session"
+)
+
+// NeedsConfirmError refuses sending to a verified person whose identity key
+// changed, until the user checks the new safety number.
+type NeedsConfirmError struct{ Name string }
+
+func (e *NeedsConfirmError) Error() string {
+	return fmt.Sprintf("%s's safety number changed, and you had verified %s: compare the new number (hush safety-number %s), then run hush verify %s (or hush trust %s) and send again",
+		e.Name, e.Name, e.Name, e.Name, e.Name)
+}
+
+// QueuedError says a message was stored and encrypted but not yet accepted
+// by the server; it goes out with the next hush command that reaches it.
+type QueuedError struct {
+	Message *store.Message
+	Err     error
+}
+
+func (e *QueuedError) Error() string {
+	return fmt.Sprintf("not sent yet (%v); it is queued and goes out with the next hush command", e.Err)
+}
+
+func (e *QueuedError) Unwrap() error { return e.Err }
+
+// errNeedBundle: no usable session, fetch the peer's prekey bundle.
+var errNeedBundle = errors.New("need a bundle")
+
+// CheckText checks a message body and timer before sending.
+func CheckText(text string, timer time.Duration) error {
+	switch {
+	case strings.TrimSpace(text) == "":
+		return errors.New("the message is empty")
+	case !utf8.ValidString(text):
+		return errors.New("the message is not valid UTF-8 text")
+	case len(text) > content.MaxBody:
+		return fmt.Errorf("the message is %d bytes; the most is %d", len(text), content.MaxBody)
+	case timer != 0 && (timer < content.MinTimer || timer > content.MaxTimer):
+		return fmt.Errorf("a timer must be from %v to %v", content.MinTimer, content.MaxTimer)
+	case timer%time.Second != 0:
+		return errors.New("a timer is a whole number of seconds")
+	}
+	return nil
+}
+
+// Send sends text to the person to in a secret conversation, starting it
+// if there is none (PQXDH from a prekey bundle of their secret device).
+// timer, if not zero, makes the message disappear that long after it is
+// sent (here) and after it is first shown (there). It returns once the
+// server has the message; the message is stored either way, and a
+// [*QueuedError] says it waits in the outbox.
+func (c *Client) Send(ctx context.Context, to, text string, timer time.Duration) (*store.Message, error) {
+	to = NormalizeUsername(to)
+	if err := CheckText(text, timer); err != nil {
+		return nil, err
+	}
+	if to == c.acct.Username {
+		return nil, errors.New("a secret conversation is between two people: you cannot start one with yourself")
+	}
+	if secret, err := c.IsSecret(ctx); err != nil {
+		return nil, err
+	} else if !secret {
+		return nil, ErrNotSecret
+	}
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	// Older queued messages go first, in order.
+	if err := c.flushOutboxLocked(ctx); err != nil {
+		var q *QueuedError
+		if !errors.As(err, &q) {
+			return nil, err
+		}
+	}
+	cm := &content.Message{ID: content.NewID(), SentAt: time.Now().Truncate(time.Millisecond), Body: text, Timer: timer}
+	pt, err := cm.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	var row *store.Message
+	var bundle *session.Bundle
+	for attempt := 0; ; attempt++ {
+		out, err := c.encrypt(ctx, to, pt, cm, bundle, &row)
+		if errors.Is(err, errNeedBundle) && bundle == nil && attempt < 3 {
+			if bundle, err = c.fetchBundle(ctx, to); err != nil {
+				if row != nil {
+					c.fail(ctx, row.ID)
+				}
+				return row, err
+			}
+			continue
+		}
+		if err != nil {
+			return row, err
+		}
+		bundle = nil
+		err = c.post(ctx, out)
+		if errors.Is(err, errStale) && attempt < 3 {
+			// Their secret device or identity changed: start again from
+			// a fresh bundle, re-encrypting the same message.
+			if bundle, err = c.fetchBundle(ctx, to); err != nil {
+				c.fail(ctx, row.ID)
+				return row, err
+			}
+			continue
+		}
+		if err != nil {
+			return row, err
+		}
+		m, err := c.st.Read().Message(ctx, row.ID)
+		if err != nil {
+			return row, err
+		}
+		c.poke()
+		return m, nil
+	}
+}
+
+// encrypt runs one ratchet step for to and queues the ciphertext, in one
+// transaction, with the message row (made on the first call).
+func (c *Client) encrypt(ctx context.Context, to string, pt []byte, cm *content.Message, b *session.Bundle, row **store.Message) (*store.Outgoing, error) {
+	var out *store.Outgoing
+	var refused *session.UntrustedIdentityError
+	err := c.st.Update(ctx, func(tx *store.Tx) error {
+		out, refused = nil, nil
+		ct, err := tx.Contact(ctx, to)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if ct != nil && ct.NeedsConfirm {
+			return &NeedsConfirmError{Name: to}
+		}
+		ci := c.cipher(tx)
+		var addr session.Address
+		switch {
+		case b != nil:
+			addr = session.Address{Name: to, Device: b.DeviceID}
+			if err := ci.ProcessBundle(ctx, addr, b); err != nil {
+				if errors.As(err, &refused) {
+					// A verified person's new key: keep it for trust or
+					// verify, and commit that.
+					return tx.SetPending(ctx, to, refused.Received, uint32(b.DeviceID))
+				}
+				return fmt.Errorf("starting a secret conversation with %s: %w", to, err)
+			}
+		case ct == nil:
+			return errNeedBundle
+		default:
+			addr = session.Address{Name: to, Device: key.DeviceID(ct.Device)}
+		}
+		ctext, err := ci.Encrypt(ctx, addr, pt)
+		if errors.Is(err, session.ErrNoSession) {
+			return errNeedBundle
+		}
+		if errors.As(err, &refused) {
+			refused = nil
+			if ct != nil && ct.Identity != nil && *ct.Identity == refusedKey(err) {
+				return &NeedsConfirmError{Name: to}
+			}
+			return errNeedBundle // a session with an old key of theirs
+		}
+		if err != nil {
+			return err
+		}
+		rec, err := tx.LoadSession(ctx, addr)
+		if err != nil {
+			return err
+		}
+		if *row == nil {
+			m := &store.Message{Peer: to, MsgID: cm.ID, Outgoing: true, Kind: store.KindText, Secret: true,
+				Body: cm.Body, SentAt: cm.SentAt, Timer: cm.Timer, Shown: true, State: store.StatePending}
+			if _, err := tx.AddMessage(ctx, m); err != nil {
+				return err
+			}
+			*row = m
+		}
+		out = &store.Outgoing{Message: (*row).ID, Peer: to, Device: uint32(addr.Device),
+			Identity: rec.Current().RemoteIdentity.Bytes(), Type: ctext.Type, Ciphertext: ctext.Body}
+		return tx.AddOutgoing(ctx, out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if refused != nil {
+		if *row != nil {
+			c.fail(ctx, (*row).ID)
+		}
+		return nil, &NeedsConfirmError{Name: to}
+	}
+	return out, nil
+}
+
+func refusedKey(err error) key.IdentityKey {
+	var u *session.UntrustedIdentityError
+	if errors.As(err, &u) {
+		return u.Received
+	}
+	return key.IdentityKey{}
+}
+
+func (c *Client) fail(ctx context.Context, id int64) {
+	_ = c.st.Update(ctx, func(tx *store.Tx) error { return tx.SetFailed(ctx, id) })
+}
+
+// fetchBundle gets a prekey bundle of to's secret device.
+func (c *Client) fetchBundle(ctx context.Context, to string) (*session.Bundle, error) {
+	ab, err := c.api.Bundle(ctx, to, 0)
+	if err != nil {
+		if apiclient.IsCode(err, api.CodeNotFound) {
+			return nil, fmt.Errorf("%s cannot receive secret messages: no such person, or they have no secret device with keys", to)
+		}
+		return nil, explain(err)
+	}
+	j, err := json.Marshal(ab)
+	if err != nil {
+		return nil, err
+	}
+	var b session.Bundle
+	if err := json.Unmarshal(j, &b); err != nil {
+		return nil, fmt.Errorf("the server sent a bad prekey bundle for %s: %w", to, err)
+	}
+	return &b, nil
+}
+
+var errStale = errors.New("stale secret device")
+
+// post sends one queued message and records the result: sent, failed for
+// good, or still queued.
+func (c *Client) post(ctx context.Context, o *store.Outgoing) error {
+	res, err := c.api.Send(ctx, o.Peer, o.Device, api.SendMessage{Type: int32(o.Type), Content: o.Ciphertext,
+		ExpiresIn: o.ExpiresIn, RecipientIdentity: o.Identity})
+	if err == nil {
+		return c.st.Update(ctx, func(tx *store.Tx) error { return tx.SetSent(ctx, o.Message, res.ID) })
+	}
+	var e *apiclient.Error
+	if !errors.As(err, &e) || e.Status >= 500 || e.Code == api.CodeRateLimited || e.Code == api.CodeMailboxFull {
+		m, _ := c.st.Read().Message(ctx, o.Message)
+		return &QueuedError{Message: m, Err: explain(err)}
+	}
+	if e.Code == api.CodeStaleSecretDevice {
+		return errStale
+	}
+	c.fail(ctx, o.Message)
+	if e.Code == api.CodeNotSecretDevice {
+		_ = c.st.Update(ctx, func(tx *store.Tx) error { return tx.SetMetaInt(ctx, "secret", 0) })
+		return ErrNotSecret
+	}
+	return explain(err)
+}
+
+// FlushOutbox sends the queued messages, oldest first.
+func (c *Client) FlushOutbox(ctx context.Context) error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	return c.flushOutboxLocked(ctx)
+}
+
+func (c *Client) flushOutboxLocked(ctx context.Context) error {
+	out, err := c.st.Read().Outbox(ctx)
+	if err != nil || len(out) == 0 {
+		return err
+	}
+	defer c.poke()
+	for _, o := range out {
+		err := c.post(ctx, o)
+		if errors.Is(err, errStale) {
+			err = c.resend(ctx, o)
+		}
+		var q *QueuedError
+		if errors.As(err, &q) {
+			return err // the server is unreachable: keep the rest for later
+		}
+		// Other failures are recorded on the message; go on.
+	}
+	return nil
+}
+
+// resend re-encrypts a queued message whose recipient's secret device
+// changed, for the new one.
+func (c *Client) resend(ctx context.Context, o *store.Outgoing) error {
+	m, err := c.st.Read().Message(ctx, o.Message)
+	if err != nil {
+		return err
+	}
+	cm := &content.Message{ID: m.MsgID, SentAt: m.SentAt, Body: m.Body, Timer: m.Timer}
+	pt, err := cm.Marshal()
+	if err != nil {
+		return err
+	}
+	b, err := c.fetchBundle(ctx, o.Peer)
+	if err != nil {
+		c.fail(ctx, m.ID)
+		return err
+	}
+	out, err := c.encrypt(ctx, o.Peer, pt, cm, b, &m)
+	if err != nil {
+		return err
+	}
+	if err := c.post(ctx, out); errors.Is(err, errStale) {
+		c.fail(ctx, m.ID)
+		return err
+	} else {
+		return err
+	}
+}

@@ -1,0 +1,408 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/hushmsg/hush/internal/content"
+	"github.com/hushmsg/hush/key"
+)
+
+// Contact is what the store knows of a person.
+type Contact struct {
+	Name         string
+	Device       uint32           // their secret device, as last seen
+	Identity     *key.IdentityKey // their current identity key, nil if unknown
+	Verified     bool             // the user verified Identity (safety number)
+	NeedsConfirm bool             // the key changed after verification: sending waits for the user
+	// Pending is a new key seen when sending was refused (the person was
+	// verified); trust or verify accepts it.
+	Pending       *key.IdentityKey
+	PendingDevice uint32
+	Updated       time.Time
+}
+
+func parseKey(b []byte) *key.IdentityKey {
+	if b == nil {
+		return nil
+	}
+	k, err := key.ParseIdentityKey(b)
+	if err != nil {
+		return nil
+	}
+	return &k
+}
+
+const contactCols = "name, device, identity, verified, needs_confirm, pending_identity, pending_device, updated"
+
+func scanContact(sc interface{ Scan(...any) error }) (*Contact, error) {
+	var c Contact
+	var ik, pk []byte
+	var pd sql.NullInt64
+	var upd int64
+	if err := sc.Scan(&c.Name, &c.Device, &ik, &c.Verified, &c.NeedsConfirm, &pk, &pd, &upd); err != nil {
+		return nil, err
+	}
+	c.Identity, c.Pending, c.PendingDevice = parseKey(ik), parseKey(pk), uint32(pd.Int64)
+	c.Updated = time.UnixMilli(upd)
+	return &c, nil
+}
+
+// Contact returns the contact named name, or ErrNotFound.
+func (t *q) Contact(ctx context.Context, name string) (*Contact, error) {
+	c, err := scanContact(t.x.QueryRowContext(ctx, "SELECT "+contactCols+" FROM contacts WHERE name = ?", name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return c, err
+}
+
+// Contacts lists every contact by name.
+func (t *q) Contacts(ctx context.Context) ([]*Contact, error) {
+	rows, err := t.x.QueryContext(ctx, "SELECT "+contactCols+" FROM contacts ORDER BY name")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Contact
+	for rows.Next() {
+		c, err := scanContact(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// SetPending records a new key that sending refused, for Confirm.
+func (t *Tx) SetPending(ctx context.Context, name string, k key.IdentityKey, device uint32) error {
+	c, err := t.Contact(ctx, name)
+	if err != nil {
+		return err
+	}
+	if c.Pending != nil && *c.Pending == k {
+		return nil
+	}
+	if _, err := t.x.ExecContext(ctx, "UPDATE contacts SET pending_identity = ?, pending_device = ?, updated = ? WHERE name = ?",
+		k.Bytes(), device, t.Now.UnixMilli(), name); err != nil {
+		return err
+	}
+	_, err = t.AddNotice(ctx, name, name+"'s safety number changed, and you had verified them: sending waits until you check the new number (hush safety-number "+name+") and run hush verify "+name+" or hush trust "+name+".")
+	return err
+}
+
+// Confirm accepts the person's key k (the pending one or the current
+// one), marking it verified or not, and lets sending go on. A contact that
+// does not exist yet is created with device.
+func (t *Tx) Confirm(ctx context.Context, name string, k key.IdentityKey, device uint32, verified bool) error {
+	c, err := t.Contact(ctx, name)
+	if errors.Is(err, ErrNotFound) {
+		_, err := t.x.ExecContext(ctx, "INSERT INTO contacts (name, device, identity, verified, updated) VALUES (?, ?, ?, ?, ?)",
+			name, device, k.Bytes(), verified, t.Now.UnixMilli())
+		return err
+	} else if err != nil {
+		return err
+	}
+	if c.Identity != nil && *c.Identity == k {
+		device = c.Device
+	}
+	return t.replaceIdentity(ctx, c, k, device, true, verified)
+}
+
+// Message kinds.
+const (
+	KindText   = 0
+	KindNotice = 1 // a line from hush itself: a key change, an undecryptable message
+)
+
+// Message states.
+const (
+	StateReceived = 0 // incoming
+	StatePending  = 1 // outgoing, not yet accepted by the server
+	StateSent     = 2 // outgoing, the server has it
+	StateFailed   = 3 // outgoing, will not be sent
+)
+
+// Message is one line of a conversation.
+type Message struct {
+	ID        int64 // local, increasing
+	Peer      string
+	MsgID     content.ID // the sender's id; zero for notices
+	Outgoing  bool
+	Kind      int
+	Secret    bool
+	Body      string
+	SentAt    time.Time // the sender's clock
+	At        time.Time // when stored here
+	Timer     time.Duration
+	ExpiresAt time.Time // zero until the countdown starts
+	Shown     bool
+	State     int
+	ServerID  int64
+}
+
+const messageCols = "id, peer, msg_id, outgoing, kind, secret, body, sent_at, at, timer, expires_at, shown, state, server_id"
+
+func (t *q) scanMessage(sc interface{ Scan(...any) error }) (*Message, error) {
+	var m Message
+	var mid, body []byte
+	var sent, at, timer int64
+	var exp, sid sql.NullInt64
+	if err := sc.Scan(&m.ID, &m.Peer, &mid, &m.Outgoing, &m.Kind, &m.Secret, &body, &sent, &at, &timer, &exp, &m.Shown, &m.State, &sid); err != nil {
+		return nil, err
+	}
+	copy(m.MsgID[:], mid)
+	pt, err := t.s.seal.open(body, "messages", "body", rowID(m.ID))
+	if err != nil {
+		return nil, err
+	}
+	m.Body = string(pt)
+	m.SentAt, m.At, m.Timer = time.UnixMilli(sent), time.UnixMilli(at), time.Duration(timer)*time.Second
+	if exp.Valid {
+		m.ExpiresAt = time.UnixMilli(exp.Int64)
+	}
+	m.ServerID = sid.Int64
+	return &m, nil
+}
+
+func (t *q) messages(ctx context.Context, query string, args ...any) ([]*Message, error) {
+	rows, err := t.x.QueryContext(ctx, "SELECT "+messageCols+" FROM messages "+query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Message
+	for rows.Next() {
+		m, err := t.scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Message returns one message by local id.
+func (t *q) Message(ctx context.Context, id int64) (*Message, error) {
+	ms, err := t.messages(ctx, "WHERE id = ?", id)
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) == 0 {
+		return nil, ErrNotFound
+	}
+	return ms[0], nil
+}
+
+// History returns the last limit messages with peer (all if limit <= 0),
+// oldest first, leaving out those expired at now.
+func (t *q) History(ctx context.Context, peer string, limit int, now time.Time) ([]*Message, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	ms, err := t.messages(ctx, "WHERE peer = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY id DESC LIMIT ?", peer, now.UnixMilli(), limit)
+	for i, j := 0, len(ms)-1; i < j; i, j = i+1, j-1 {
+		ms[i], ms[j] = ms[j], ms[i]
+	}
+	return ms, err
+}
+
+// Unshown returns incoming messages and notices not yet shown, oldest first.
+func (t *q) Unshown(ctx context.Context) ([]*Message, error) {
+	return t.messages(ctx, "WHERE shown = 0 ORDER BY id")
+}
+
+// Conversation summarizes one conversation.
+type Conversation struct {
+	Peer     string
+	Last     time.Time
+	Messages int
+	Unshown  int
+}
+
+// Conversations lists conversations, most recent first: every contact and
+// every peer with messages.
+func (t *q) Conversations(ctx context.Context) ([]Conversation, error) {
+	rows, err := t.x.QueryContext(ctx, `
+		SELECT p, MAX(at), SUM(n), SUM(u) FROM (
+			SELECT peer AS p, MAX(at) AS at, COUNT(*) AS n, SUM(shown = 0) AS u FROM messages GROUP BY peer
+			UNION ALL
+			SELECT name, updated, 0, 0 FROM contacts)
+		GROUP BY p ORDER BY MAX(at) DESC, p`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Conversation
+	for rows.Next() {
+		var c Conversation
+		var at int64
+		if err := rows.Scan(&c.Peer, &at, &c.Messages, &c.Unshown); err != nil {
+			return nil, err
+		}
+		c.Last = time.UnixMilli(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (t *Tx) insertMessage(ctx context.Context, m *Message) (int64, error) {
+	var mid any
+	if m.MsgID != (content.ID{}) {
+		mid = m.MsgID[:]
+	}
+	var exp any
+	if !m.ExpiresAt.IsZero() {
+		exp = m.ExpiresAt.UnixMilli()
+	}
+	// The id is needed for the body's additional data: take the next one
+	// first (AUTOINCREMENT never reuses ids).
+	var id int64
+	if err := t.x.QueryRowContext(ctx, `INSERT INTO messages
+		(peer, msg_id, outgoing, kind, secret, body, sent_at, at, timer, expires_at, shown, state)
+		VALUES (?, ?, ?, ?, ?, x'', ?, ?, ?, ?, ?, ?) RETURNING id`,
+		m.Peer, mid, m.Outgoing, m.Kind, m.Secret, m.SentAt.UnixMilli(), m.At.UnixMilli(),
+		int64(m.Timer/time.Second), exp, m.Shown, m.State).Scan(&id); err != nil {
+		return 0, err
+	}
+	_, err := t.x.ExecContext(ctx, "UPDATE messages SET body = ? WHERE id = ?",
+		t.s.seal.seal([]byte(m.Body), "messages", "body", rowID(id)), id)
+	m.ID = id
+	return id, err
+}
+
+// AddMessage stores a message; m.ID is set. It returns false, and stores
+// nothing, if a message with the same sender id is already there.
+func (t *Tx) AddMessage(ctx context.Context, m *Message) (bool, error) {
+	if m.MsgID != (content.ID{}) {
+		var one int
+		err := t.x.QueryRowContext(ctx, "SELECT 1 FROM messages WHERE peer = ? AND outgoing = ? AND msg_id = ?",
+			m.Peer, m.Outgoing, m.MsgID[:]).Scan(&one)
+		if err == nil {
+			return false, nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return false, err
+		}
+	}
+	if m.At.IsZero() {
+		m.At = t.Now
+	}
+	_, err := t.insertMessage(ctx, m)
+	return err == nil, err
+}
+
+// AddNotice puts a notice from hush into the conversation with peer.
+func (t *Tx) AddNotice(ctx context.Context, peer, text string) (int64, error) {
+	id, err := t.insertMessage(ctx, &Message{Peer: peer, Kind: KindNotice, Secret: true, Body: text, SentAt: t.Now, At: t.Now})
+	if err == nil {
+		t.Notices = append(t.Notices, id)
+	}
+	return id, err
+}
+
+// MarkShown records that messages were shown, starting the countdown of
+// those with a timer.
+func (t *Tx) MarkShown(ctx context.Context, ids ...int64) error {
+	for _, id := range ids {
+		if _, err := t.x.ExecContext(ctx, `UPDATE messages SET shown = 1,
+			expires_at = CASE WHEN timer > 0 AND expires_at IS NULL THEN ? + timer * 1000 ELSE expires_at END
+			WHERE id = ? AND shown = 0`, t.Now.UnixMilli(), id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetSent records the server's acceptance of an outgoing message: its
+// countdown starts now.
+func (t *Tx) SetSent(ctx context.Context, id, serverID int64) error {
+	_, err := t.x.ExecContext(ctx, `UPDATE messages SET state = ?, server_id = ?,
+		expires_at = CASE WHEN timer > 0 AND expires_at IS NULL THEN ? + timer * 1000 ELSE expires_at END
+		WHERE id = ?`, StateSent, serverID, t.Now.UnixMilli(), id)
+	if err != nil {
+		return err
+	}
+	_, err = t.x.ExecContext(ctx, "DELETE FROM outbox WHERE message = ?", id)
+	return err
+}
+
+// SetFailed marks an outgoing message as not sent and drops its outbox row.
+func (t *Tx) SetFailed(ctx context.Context, id int64) error {
+	if _, err := t.x.ExecContext(ctx, "UPDATE messages SET state = ? WHERE id = ?", StateFailed, id); err != nil {
+		return err
+	}
+	_, err := t.x.ExecContext(ctx, "DELETE FROM outbox WHERE message = ?", id)
+	return err
+}
+
+// Expire deletes the messages whose time is up at now and returns their
+// ids. The caller checkpoints the WAL afterwards.
+func (t *Tx) Expire(ctx context.Context, now time.Time) ([]int64, error) {
+	rows, err := t.x.QueryContext(ctx, "DELETE FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ? RETURNING id", now.UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// NextExpiry returns the earliest expiry time, or zero.
+func (t *q) NextExpiry(ctx context.Context) (time.Time, error) {
+	var exp sql.NullInt64
+	if err := t.x.QueryRowContext(ctx, "SELECT MIN(expires_at) FROM messages WHERE expires_at IS NOT NULL").Scan(&exp); err != nil {
+		return time.Time{}, err
+	}
+	if !exp.Valid {
+		return time.Time{}, nil
+	}
+	return time.UnixMilli(exp.Int64), nil
+}
+
+// Outgoing is an encrypted message waiting for the server's acceptance.
+type Outgoing struct {
+	Message    int64 // the messages row
+	Peer       string
+	Device     uint32
+	Identity   []byte // the recipient identity key it was encrypted for
+	Type       int
+	Ciphertext []byte
+	ExpiresIn  int64 // seconds, the server's expiry hint
+}
+
+// AddOutgoing queues an encrypted message.
+func (t *Tx) AddOutgoing(ctx context.Context, o *Outgoing) error {
+	_, err := t.x.ExecContext(ctx, `INSERT INTO outbox (message, peer, device, identity, type, ciphertext, expires_in)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message) DO UPDATE SET peer = excluded.peer, device = excluded.device,
+		identity = excluded.identity, type = excluded.type, ciphertext = excluded.ciphertext`,
+		o.Message, o.Peer, o.Device, o.Identity, o.Type, o.Ciphertext, o.ExpiresIn)
+	return err
+}
+
+// Outbox lists the queued messages, oldest first.
+func (t *q) Outbox(ctx context.Context) ([]*Outgoing, error) {
+	rows, err := t.x.QueryContext(ctx, "SELECT message, peer, device, identity, type, ciphertext, expires_in FROM outbox ORDER BY message")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Outgoing
+	for rows.Next() {
+		var o Outgoing
+		if err := rows.Scan(&o.Message, &o.Peer, &o.Device, &o.Identity, &o.Type, &o.Ciphertext, &o.ExpiresIn); err != nil {
+			return nil, err
+		}
+		out = append(out, &o)
+	}
+	return out, rows.Err()
+}

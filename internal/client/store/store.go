@@ -1,0 +1,481 @@
+// Package store is the hush client's persistence: one SQLite database in
+// the home folder (modernc.org/sqlite, no cgo) holding this device's
+// identity and prekeys, its sessions, its contacts and its messages.
+//
+// Secrets are sealed at rest (see crypt.go): private keys, session records,
+// the device credential and message bodies. The database runs in WAL mode
+// with synchronous=FULL and secure_delete=ON, so that a committed
+// transaction survives a crash and a deleted row leaves no copy in the
+// database file; [Store.Checkpoint] empties the WAL after deletions.
+//
+// Writes go through [Store.Update], which runs a function in one IMMEDIATE
+// transaction. Its [Tx] implements [session.Store], so that a session
+// operation (decrypting a message and advancing the ratchet) commits or
+// rolls back together with whatever else the caller does in the same
+// transaction (storing the message).
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/hushmsg/hush/key"
+)
+
+// DBFile is the database's name in the home folder.
+const DBFile = "hush.db"
+
+// ErrNoStore means the home folder has no store yet (not registered).
+var ErrNoStore = errors.New("store: no hush store in this home (run hush register first)")
+
+// ErrNotFound is returned for a missing key, contact or message.
+var ErrNotFound = errors.New("store: not found")
+
+const schemaVersion = 1
+
+const schema = `
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS prekeys (
+	id INTEGER PRIMARY KEY, record BLOB NOT NULL, created INTEGER NOT NULL, retired INTEGER);
+CREATE TABLE IF NOT EXISTS signed_prekeys (
+	id INTEGER PRIMARY KEY, record BLOB NOT NULL, created INTEGER NOT NULL, retired INTEGER);
+CREATE TABLE IF NOT EXISTS kyber_prekeys (
+	id INTEGER PRIMARY KEY, record BLOB NOT NULL, last_resort INTEGER NOT NULL,
+	created INTEGER NOT NULL, retired INTEGER);
+CREATE TABLE IF NOT EXISTS kyber_used (
+	kyber_id INTEGER NOT NULL, signed_id INTEGER NOT NULL, base_key BLOB NOT NULL,
+	PRIMARY KEY (kyber_id, signed_id, base_key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sessions (
+	name TEXT NOT NULL, device INTEGER NOT NULL, record BLOB NOT NULL,
+	PRIMARY KEY (name, device)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS contacts (
+	name TEXT PRIMARY KEY, device INTEGER NOT NULL, identity BLOB,
+	verified INTEGER NOT NULL DEFAULT 0, needs_confirm INTEGER NOT NULL DEFAULT 0,
+	pending_identity BLOB, pending_device INTEGER, updated INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS old_identities (
+	name TEXT NOT NULL, identity BLOB NOT NULL, PRIMARY KEY (name, identity)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	peer TEXT NOT NULL,
+	msg_id BLOB,
+	outgoing INTEGER NOT NULL,
+	kind INTEGER NOT NULL,
+	secret INTEGER NOT NULL,
+	body BLOB NOT NULL,
+	sent_at INTEGER NOT NULL,
+	at INTEGER NOT NULL,
+	timer INTEGER NOT NULL,
+	expires_at INTEGER,
+	shown INTEGER NOT NULL,
+	state INTEGER NOT NULL,
+	server_id INTEGER,
+	UNIQUE (peer, outgoing, msg_id));
+CREATE INDEX IF NOT EXISTS messages_by_peer ON messages(peer, id);
+CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_unshown ON messages(id) WHERE shown = 0;
+CREATE TABLE IF NOT EXISTS outbox (
+	message INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+	peer TEXT NOT NULL, device INTEGER NOT NULL, identity BLOB NOT NULL,
+	type INTEGER NOT NULL, ciphertext BLOB NOT NULL, expires_in INTEGER NOT NULL);
+`
+
+// Store is an open client store. Its methods are safe for concurrent use;
+// writes are serialized by SQLite (one connection in this process, and a
+// busy timeout against other processes on the same home).
+type Store struct {
+	db   *sql.DB
+	seal *sealer
+	home string
+
+	account  *Account
+	identity *key.IdentityKeyPair
+}
+
+// Account is this device's registration.
+type Account struct {
+	Server         string // https://host:port
+	Fingerprint    string // hex SHA-256 of the server's certificate
+	Username       string
+	DeviceID       uint32
+	Credential     string // the device's bearer credential (sealed at rest)
+	RegistrationID key.RegistrationID
+}
+
+// Options configure Open.
+type Options struct {
+	// Create makes the home folder, the database and the key file if they
+	// do not exist.
+	Create bool
+	// Passphrase is called when the store is protected by a passphrase.
+	Passphrase func() ([]byte, error)
+}
+
+// Open opens the store in home.
+func Open(ctx context.Context, home string, o Options) (*Store, error) {
+	dbPath := filepath.Join(home, DBFile)
+	if _, err := os.Stat(dbPath); errors.Is(err, os.ErrNotExist) {
+		if !o.Create {
+			return nil, ErrNoStore
+		}
+		if err := os.MkdirAll(home, 0o700); err != nil {
+			return nil, err
+		}
+		// SQLite gives the -wal and -shm files the database's mode.
+		f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		f.Close()
+	}
+	dsn := "file:" + dbPath + "?_txlock=immediate" +
+		"&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
+		"&_pragma=foreign_keys(ON)&_pragma=secure_delete(ON)&_pragma=temp_store(MEMORY)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	s := &Store{db: db, home: home}
+	if err := s.init(ctx, o); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context, o Options) error {
+	var v int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("store: opening %s: %w", filepath.Join(s.home, DBFile), err)
+	}
+	if v > schemaVersion {
+		return fmt.Errorf("store: the store was written by a newer hush (schema %d)", v)
+	}
+	if v < schemaVersion {
+		if _, err := s.db.ExecContext(ctx, schema+"PRAGMA user_version = "+strconv.Itoa(schemaVersion)); err != nil {
+			return fmt.Errorf("store: creating schema: %w", err)
+		}
+	}
+	m, err := s.allMeta(ctx)
+	if err != nil {
+		return err
+	}
+	var dk []byte
+	switch {
+	case m["wrapped_key"] != nil:
+		if o.Passphrase == nil {
+			return ErrNeedPassphrase
+		}
+		w, err := parseWrapped(m["wrapped_key"])
+		if err != nil {
+			return err
+		}
+		pass, err := o.Passphrase()
+		if err != nil {
+			return err
+		}
+		if dk, err = unwrapKey(w, pass); err != nil {
+			return err
+		}
+	case m["key_check"] == nil:
+		// A new store: make its data key.
+		dk = make([]byte, dataKeySize)
+		rand.Read(dk)
+		if err := writeKeyFile(s.home, dk); err != nil {
+			return fmt.Errorf("store: writing the key file: %w", err)
+		}
+	default:
+		if dk, err = readKeyFile(s.home); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("store: the key file %s is missing: the store cannot be opened without it", filepath.Join(s.home, KeyFile))
+		} else if err != nil {
+			return err
+		}
+	}
+	if s.seal, err = newSealer(dk); err != nil {
+		return err
+	}
+	if m["key_check"] == nil {
+		if _, err := s.db.ExecContext(ctx, "INSERT INTO meta (k, v) VALUES ('key_check', ?)",
+			s.seal.seal([]byte(keyCheck), "meta", "key_check", "")); err != nil {
+			return err
+		}
+	} else if err := checkKey(s.seal, m["key_check"]); err != nil {
+		return err
+	}
+	return s.loadAccount(m)
+}
+
+func (s *Store) allMeta(ctx context.Context) (map[string][]byte, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT k, v FROM meta")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	m := make(map[string][]byte)
+	for rows.Next() {
+		var k string
+		var v []byte
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
+		}
+		m[k] = v
+	}
+	return m, rows.Err()
+}
+
+func (s *Store) loadAccount(m map[string][]byte) error {
+	if m["identity"] == nil || m["credential"] == nil {
+		return nil
+	}
+	idb, err := s.seal.open(m["identity"], "meta", "v", "identity")
+	if err != nil {
+		return err
+	}
+	if s.identity, err = key.ParseIdentityKeyPair(idb); err != nil {
+		return fmt.Errorf("store: identity: %w", err)
+	}
+	cred, err := s.seal.open(m["credential"], "meta", "v", "credential")
+	if err != nil {
+		return err
+	}
+	dev, _ := strconv.ParseUint(string(m["device"]), 10, 32)
+	reg, _ := strconv.ParseUint(string(m["registration_id"]), 10, 32)
+	s.account = &Account{
+		Server:         string(m["server"]),
+		Fingerprint:    string(m["fingerprint"]),
+		Username:       string(m["username"]),
+		DeviceID:       uint32(dev),
+		Credential:     string(cred),
+		RegistrationID: key.RegistrationID(reg),
+	}
+	return nil
+}
+
+// Close closes the database, emptying the WAL into it first.
+func (s *Store) Close() error {
+	_ = s.Checkpoint(context.Background())
+	return s.db.Close()
+}
+
+// Home is the folder the store is in.
+func (s *Store) Home() string { return s.home }
+
+// Account returns this device's registration, or nil before registering.
+func (s *Store) Account() *Account {
+	if s.account == nil {
+		return nil
+	}
+	a := *s.account
+	return &a
+}
+
+// Identity returns this device's identity key pair, or nil.
+func (s *Store) Identity() *key.IdentityKeyPair { return s.identity }
+
+// Checkpoint copies the WAL into the database and truncates it to zero
+// bytes, so that deleted rows leave no copy in the WAL file.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	var busy, logFrames, done int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
+		return err
+	}
+	if busy != 0 {
+		return errors.New("store: WAL checkpoint blocked by another reader")
+	}
+	return nil
+}
+
+// Update runs fn in one write transaction, committed if fn returns nil.
+func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	sqlTx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	tx := &Tx{q: q{x: sqlTx, s: s}, Now: time.Now()}
+	if err := fn(tx); err != nil {
+		sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return err
+	}
+	if tx.newIdentity != nil {
+		s.identity = tx.newIdentity
+	}
+	if tx.newAccount != nil {
+		s.account = tx.newAccount
+	}
+	return nil
+}
+
+// Read returns a reader of the store outside any transaction.
+func (s *Store) Read() *q { return &q{x: s.db, s: s} }
+
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// q holds the queries shared by reads and transactions.
+type q struct {
+	x querier
+	s *Store
+}
+
+// Tx is a write transaction. It implements session.Store.
+type Tx struct {
+	q
+	// Now is the transaction's time, for every timestamp it writes.
+	Now time.Time
+	// Changes lists the identity changes SaveIdentity recorded.
+	Changes []IdentityChange
+	// Notices lists the notices added in this transaction.
+	Notices []int64
+
+	newIdentity *key.IdentityKeyPair
+	newAccount  *Account
+}
+
+// IdentityChange is a peer's identity key replaced by a new one.
+type IdentityChange struct {
+	Name        string
+	Old, New    key.IdentityKey
+	WasVerified bool // sending needs a new confirmation
+}
+
+func (t *q) meta(ctx context.Context, k string) ([]byte, error) {
+	var v []byte
+	err := t.x.QueryRowContext(ctx, "SELECT v FROM meta WHERE k = ?", k).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return v, err
+}
+
+func (t *Tx) setMeta(ctx context.Context, k string, v []byte) error {
+	_, err := t.x.ExecContext(ctx, "INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", k, v)
+	return err
+}
+
+// MetaInt returns an integer setting, or def.
+func (t *q) MetaInt(ctx context.Context, k string, def int64) (int64, error) {
+	v, err := t.meta(ctx, k)
+	if err != nil || v == nil {
+		return def, err
+	}
+	return strconv.ParseInt(string(v), 10, 64)
+}
+
+// SetMetaInt sets an integer setting.
+func (t *Tx) SetMetaInt(ctx context.Context, k string, v int64) error {
+	return t.setMeta(ctx, k, []byte(strconv.FormatInt(v, 10)))
+}
+
+// SetAccount records this device's registration and identity.
+func (t *Tx) SetAccount(ctx context.Context, a *Account, identity *key.IdentityKeyPair) error {
+	idb, err := identity.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	for k, v := range map[string][]byte{
+		"server":          []byte(a.Server),
+		"fingerprint":     []byte(a.Fingerprint),
+		"username":        []byte(a.Username),
+		"device":          []byte(strconv.FormatUint(uint64(a.DeviceID), 10)),
+		"registration_id": []byte(strconv.FormatUint(uint64(a.RegistrationID), 10)),
+		"credential":      t.s.seal.seal([]byte(a.Credential), "meta", "v", "credential"),
+		"identity":        t.s.seal.seal(idb, "meta", "v", "identity"),
+	} {
+		if err := t.setMeta(ctx, k, v); err != nil {
+			return err
+		}
+	}
+	acc := *a
+	t.newAccount, t.newIdentity = &acc, identity
+	return nil
+}
+
+// SetPendingIdentity keeps a new identity (and registration id) that
+// make-secret is about to install, so that a crash between the server's
+// answer and the local switch can be finished later.
+func (t *Tx) SetPendingIdentity(ctx context.Context, identity *key.IdentityKeyPair, reg key.RegistrationID) error {
+	if identity == nil {
+		_, err := t.x.ExecContext(ctx, "DELETE FROM meta WHERE k IN ('pending_identity', 'pending_registration_id')")
+		return err
+	}
+	idb, err := identity.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if err := t.setMeta(ctx, "pending_identity", t.s.seal.seal(idb, "meta", "v", "pending_identity")); err != nil {
+		return err
+	}
+	return t.setMeta(ctx, "pending_registration_id", []byte(strconv.FormatUint(uint64(reg), 10)))
+}
+
+// PendingIdentity returns what SetPendingIdentity kept, or nil.
+func (t *q) PendingIdentity(ctx context.Context) (*key.IdentityKeyPair, key.RegistrationID, error) {
+	v, err := t.meta(ctx, "pending_identity")
+	if err != nil || v == nil {
+		return nil, 0, err
+	}
+	b, err := t.s.seal.open(v, "meta", "v", "pending_identity")
+	if err != nil {
+		return nil, 0, err
+	}
+	ik, err := key.ParseIdentityKeyPair(b)
+	if err != nil {
+		return nil, 0, err
+	}
+	reg, err := t.MetaInt(ctx, "pending_registration_id", 0)
+	return ik, key.RegistrationID(reg), err
+}
+
+// SetPassphrase protects the data key with pass (Argon2id) and removes the
+// key file; a nil pass goes back to the key file.
+func (s *Store) SetPassphrase(ctx context.Context, pass []byte) error {
+	dk := s.dataKey()
+	if pass == nil {
+		if err := writeKeyFile(s.home, dk); err != nil {
+			return err
+		}
+		_, err := s.db.ExecContext(ctx, "DELETE FROM meta WHERE k = 'wrapped_key'")
+		if err == nil {
+			err = s.Checkpoint(ctx)
+		}
+		return err
+	}
+	w, err := wrapKey(dk, pass)
+	if err != nil {
+		return err
+	}
+	if _, err := s.db.ExecContext(ctx, "INSERT INTO meta (k, v) VALUES ('wrapped_key', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", w.marshal()); err != nil {
+		return err
+	}
+	if err := s.Checkpoint(ctx); err != nil {
+		return err
+	}
+	return removeKeyFile(s.home)
+}
+
+// HasPassphrase reports whether the store is protected by a passphrase.
+func (s *Store) HasPassphrase(ctx context.Context) (bool, error) {
+	v, err := s.Read().meta(ctx, "wrapped_key")
+	return v != nil, err
+}
+
+// dataKey recovers the data key from the sealer (it is kept only there).
+func (s *Store) dataKey() []byte { return s.seal.key }
