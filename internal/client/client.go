@@ -104,6 +104,7 @@ var (
 // Open opens the registered home.
 func Open(ctx context.Context, home string, o Options) (*Client, error) {
 	o.defaults()
+	trace("open")
 	st, err := store.Open(ctx, home, store.Options{Passphrase: o.Passphrase})
 	if errors.Is(err, store.ErrNoStore) {
 		return nil, ErrNotRegistered

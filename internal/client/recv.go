@@ -281,11 +281,15 @@ func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
 
 var errDecryptFailed = errors.New("decryption failed")
 
-// MarkShown records that messages were shown to the person at now: the
-// countdown of those with a timer starts. It returns their expiry times
-// (zero for those without a timer).
+// MarkShown records that messages were shown to the person now: the
+// countdown of those with a timer starts.
 func (c *Client) MarkShown(ctx context.Context, ids ...int64) error {
-	err := c.st.Update(ctx, func(tx *store.Tx) error { return tx.MarkShown(ctx, ids...) })
+	return c.MarkShownAt(ctx, time.Now(), ids...)
+}
+
+// MarkShownAt is MarkShown for messages shown at the given time.
+func (c *Client) MarkShownAt(ctx context.Context, at time.Time, ids ...int64) error {
+	err := c.st.Update(ctx, func(tx *store.Tx) error { return tx.MarkShown(ctx, at, ids...) })
 	c.poke()
 	return err
 }
@@ -301,6 +305,11 @@ func (c *Client) poke() {
 // Expire deletes the messages whose time is up, then empties the WAL so
 // that no copy of them stays in any file of the home. It returns their ids.
 func (c *Client) Expire(ctx context.Context) ([]int64, error) {
+	// A read first: most of the time nothing is due, and a write
+	// transaction would take the database's write lock for nothing.
+	if next, err := c.st.Read().NextExpiry(ctx); err != nil || next.IsZero() || next.After(time.Now()) {
+		return nil, err
+	}
 	var ids []int64
 	err := c.st.Update(ctx, func(tx *store.Tx) error {
 		var err error

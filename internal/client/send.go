@@ -110,6 +110,7 @@ func (c *Client) Send(ctx context.Context, to, text string, timer time.Duration)
 		}
 		bundle = nil
 		err = c.post(ctx, out)
+		trace("send: posted and recorded")
 		if errors.Is(err, errStale) && attempt < 3 {
 			// Their secret device or identity changed: start again from
 			// a fresh bundle, re-encrypting the same message.
@@ -177,9 +178,10 @@ func (c *Client) encrypt(ctx context.Context, to string, pt []byte, cm *content.
 		if err != nil {
 			return err
 		}
-		rec, err := tx.LoadSession(ctx, addr)
-		if err != nil {
-			return err
+		// Encrypt saved the session's identity as the person's current one.
+		their, err := tx.Identity(ctx, addr)
+		if err != nil || their == nil {
+			return fmt.Errorf("no identity for %s after encrypting: %v", to, err)
 		}
 		if *row == nil {
 			m := &store.Message{Peer: to, MsgID: cm.ID, Outgoing: true, Kind: store.KindText, Secret: true,
@@ -190,7 +192,7 @@ func (c *Client) encrypt(ctx context.Context, to string, pt []byte, cm *content.
 			*row = m
 		}
 		out = &store.Outgoing{Message: (*row).ID, Peer: to, Device: uint32(addr.Device),
-			Identity: rec.Current().RemoteIdentity.Bytes(), Type: ctext.Type, Ciphertext: ctext.Body}
+			Identity: their.Bytes(), Type: ctext.Type, Ciphertext: ctext.Body}
 		return tx.AddOutgoing(ctx, out)
 	})
 	if err != nil {
@@ -244,6 +246,7 @@ var errStale = errors.New("stale secret device")
 func (c *Client) post(ctx context.Context, o *store.Outgoing) error {
 	res, err := c.api.Send(ctx, o.Peer, o.Device, api.SendMessage{Type: int32(o.Type), Content: o.Ciphertext,
 		ExpiresIn: o.ExpiresIn, RecipientIdentity: o.Identity})
+	trace("post: the server answered")
 	if err == nil {
 		return c.st.Update(ctx, func(tx *store.Tx) error { return tx.SetSent(ctx, o.Message, res.ID) })
 	}

@@ -303,13 +303,13 @@ func (t *Tx) AddNotice(ctx context.Context, peer, text string) (int64, error) {
 	return id, err
 }
 
-// MarkShown records that messages were shown, starting the countdown of
-// those with a timer.
-func (t *Tx) MarkShown(ctx context.Context, ids ...int64) error {
+// MarkShown records that messages were shown at the given time, starting
+// the countdown of those with a timer.
+func (t *Tx) MarkShown(ctx context.Context, at time.Time, ids ...int64) error {
 	for _, id := range ids {
 		if _, err := t.x.ExecContext(ctx, `UPDATE messages SET shown = 1,
 			expires_at = CASE WHEN timer > 0 AND expires_at IS NULL THEN ? + timer * 1000 ELSE expires_at END
-			WHERE id = ? AND shown = 0`, t.Now.UnixMilli(), id); err != nil {
+			WHERE id = ? AND shown = 0`, at.UnixMilli(), id); err != nil {
 			return err
 		}
 	}

@@ -262,11 +262,9 @@ func (s *Store) loadAccount(m map[string][]byte) error {
 	return nil
 }
 
-// Close closes the database, emptying the WAL into it first.
-func (s *Store) Close() error {
-	_ = s.Checkpoint(context.Background())
-	return s.db.Close()
-}
+// Close closes the database. (SQLite checkpoints the WAL when the last
+// connection to it closes.)
+func (s *Store) Close() error { return s.db.Close() }
 
 // Home is the folder the store is in.
 func (s *Store) Home() string { return s.home }

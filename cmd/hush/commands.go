@@ -1,0 +1,722 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/x/term"
+
+	"github.com/hushmsg/hush/internal/client"
+	"github.com/hushmsg/hush/internal/client/store"
+	"github.com/hushmsg/hush/internal/tui"
+)
+
+func init() {
+	commands = []*command{
+		{name: "register", args: "--server URL [--server-fingerprint HEX] --user NAME",
+			summary: "create an account on a hushd; this device becomes its secret device",
+			help: `The password comes from HUSH_PASSWORD, or is asked for. The server's
+certificate is pinned: give --server-fingerprint (hushd prints it at start,
+and 'hushd fingerprint' prints it again), or confirm the fingerprint shown
+when asked.`,
+			flags: func(fs *flag.FlagSet) any {
+				fs.String("server", "", "the server, `https://HOST:PORT`")
+				fs.String("server-fingerprint", "", "SHA-256 fingerprint of the server's certificate (`hex`)")
+				fs.String("user", "", "the username to take (3-32 of a-z, 0-9, _)")
+				fs.String("display-name", "", "a display name")
+				fs.String("device-name", hostname(), "a name for this device")
+				return nil
+			}, run: runRegister},
+		{name: "link", args: "--server URL [--server-fingerprint HEX] --user NAME",
+			summary: "add this home as another device of your account",
+			help: `The new device is not your secret device: secret conversations stay on the
+secret device until you run 'hush device make-secret' here. The password
+comes from HUSH_PASSWORD, or is asked for.`,
+			flags: func(fs *flag.FlagSet) any {
+				fs.String("server", "", "the server, `https://HOST:PORT`")
+				fs.String("server-fingerprint", "", "SHA-256 fingerprint of the server's certificate (`hex`)")
+				fs.String("user", "", "your username")
+				fs.String("device-name", hostname(), "a name for this device")
+				return nil
+			}, run: runLink},
+		{name: "send", args: "--secret --to NAME [--timer DURATION] TEXT...",
+			summary: "send a message in a secret conversation",
+			help: `Starts the secret conversation with NAME if there is none (their prekey
+bundle, PQXDH). TEXT is the arguments joined by spaces, or standard input
+if TEXT is "-". With --timer (5s to 24h) the message disappears that long
+after it is sent, here, and after it is first shown, there.`,
+			flags: func(fs *flag.FlagSet) any {
+				fs.Bool("secret", false, "send in a secret conversation (the only kind for now)")
+				fs.String("to", "", "the recipient's `username`")
+				fs.Duration("timer", 0, "make the message disappear after this `duration` (5s to 24h)")
+				return nil
+			}, run: runSend},
+		{name: "recv", args: "[--wait DURATION] [--follow]",
+			summary: "receive waiting messages and print them",
+			help: `Prints each message once, when it is first shown; the recipient's
+countdown of a timed message starts then. With --follow, keeps listening
+(and deletes messages as they expire) until interrupted.`,
+			flags: func(fs *flag.FlagSet) any {
+				fs.Duration("wait", 0, "if nothing is waiting, wait up to this `duration` for a message")
+				fs.Bool("follow", false, "keep listening until interrupted")
+				return nil
+			}, run: runRecv},
+		{name: "history", args: "NAME", summary: "show the conversation with NAME",
+			flags: func(fs *flag.FlagSet) any {
+				fs.Int("limit", 0, "show only the last `n` messages")
+				return nil
+			}, run: runHistory},
+		{name: "list", args: "", summary: "list conversations", run: runList,
+			flags: func(fs *flag.FlagSet) any {
+				fs.Bool("names", false, "print only the names (for shell completion)")
+				return nil
+			}},
+		{name: "chat", args: "[NAME]", summary: "open the terminal UI (on the conversation with NAME)", run: runChat},
+		{name: "safety-number", args: "NAME", summary: "print the safety number with NAME and its QR code",
+			help: `Compare the 60 digits with NAME in person or over another channel you
+trust (or let them scan the QR code); if they match, run 'hush verify NAME'.`,
+			flags: func(fs *flag.FlagSet) any {
+				fs.Bool("no-qr", false, "do not print the QR code")
+				return nil
+			}, run: runSafetyNumber},
+		{name: "verify", args: "NAME [SAFETY-NUMBER]", summary: "mark NAME's safety number verified",
+			help: `Marks the key whose safety number 'hush safety-number NAME' shows as
+verified. Given SAFETY-NUMBER (the 60 digits, spaces allowed), checks it
+first. If a verified person's key changes later, sending to them waits
+until you verify again or run 'hush trust NAME'.`,
+			run: runVerify},
+		{name: "trust", args: "NAME", summary: "accept NAME's changed safety number without verifying it", run: runTrust},
+		{name: "device", args: "make-secret | list", summary: "make this device the secret device, or list your devices",
+			help: `make-secret gives this device a new identity key and makes it your
+secret device: your secret conversations move here, and the device that
+had them can no longer take part. People you talk to see your safety
+number change.`,
+			run: runDevice},
+		{name: "passphrase", args: "set | remove", summary: "protect this home's keys with a passphrase, or stop",
+			help: `By default the key that seals this home's secrets is in the file "key"
+(mode 0600) beside the database. 'set' derives a key from a passphrase
+(Argon2id) to protect it instead, and removes the file; hush then asks for
+the passphrase (or reads HUSH_PASSPHRASE). 'remove' goes back to the file.`,
+			run: runPassphrase},
+		{name: "status", args: "", summary: "show this device's account", run: runStatus},
+		{name: "completion", args: "bash | zsh | fish", summary: "print a shell completion script", run: runCompletion},
+		{name: "help", args: "[COMMAND]", summary: "show help", run: runHelp},
+	}
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || len(h) > 64 {
+		return "hush"
+	}
+	return h
+}
+
+func str(fs *flag.FlagSet, name string) string { return fs.Lookup(name).Value.String() }
+func boolean(fs *flag.FlagSet, name string) bool {
+	return fs.Lookup(name).Value.(flag.Getter).Get().(bool)
+}
+func dur(fs *flag.FlagSet, name string) time.Duration {
+	return fs.Lookup(name).Value.(flag.Getter).Get().(time.Duration)
+}
+func integer(fs *flag.FlagSet, name string) int { return fs.Lookup(name).Value.(flag.Getter).Get().(int) }
+
+func noArgs(args []string) error {
+	if len(args) > 0 {
+		return usagef("unexpected argument %q", args[0])
+	}
+	return nil
+}
+
+// options are the engine's options for e.
+func (e *env) options() client.Options {
+	return client.Options{Passphrase: e.passphrase}
+}
+
+func (e *env) open(ctx context.Context) (*client.Client, error) {
+	return client.Open(ctx, e.home, e.options())
+}
+
+// passphrase reads HUSH_PASSPHRASE or asks on the terminal.
+func (e *env) passphrase() ([]byte, error) {
+	if p := e.getenv("HUSH_PASSPHRASE"); p != "" {
+		return []byte(p), nil
+	}
+	p, err := e.secretPrompt("Passphrase for " + e.home + ": ")
+	if err != nil {
+		return nil, fmt.Errorf("this home is protected by a passphrase: set HUSH_PASSPHRASE or run hush in a terminal (%w)", err)
+	}
+	return p, nil
+}
+
+// secretPrompt reads a line without echo from the terminal.
+func (e *env) secretPrompt(prompt string) ([]byte, error) {
+	f, ok := e.stdin.(*os.File)
+	if !ok || !term.IsTerminal(f.Fd()) {
+		return nil, errors.New("no terminal to ask on")
+	}
+	fmt.Fprint(e.stderr, prompt)
+	b, err := term.ReadPassword(f.Fd())
+	fmt.Fprintln(e.stderr)
+	return b, err
+}
+
+// line reads one line of standard input.
+func (e *env) line() (string, error) {
+	r := bufio.NewReader(e.stdin)
+	s, err := r.ReadString('\n')
+	if err != nil && (s == "" || !errors.Is(err, io.EOF)) {
+		return "", err
+	}
+	return strings.TrimSpace(s), nil
+}
+
+// printJSON prints one JSON object per line.
+func (e *env) printJSON(v any) {
+	b, _ := json.Marshal(v)
+	fmt.Fprintf(e.stdout, "%s\n", b)
+}
+
+// serverParams reads --server, --server-fingerprint (or confirms one),
+// --user and the password.
+func serverParams(ctx context.Context, e *env, fs *flag.FlagSet) (client.RegisterParams, error) {
+	p := client.RegisterParams{Server: strings.TrimRight(str(fs, "server"), "/"), Fingerprint: strings.ToLower(strings.ReplaceAll(str(fs, "server-fingerprint"), ":", "")), Username: str(fs, "user")}
+	if p.Server == "" {
+		return p, usagef("--server is required")
+	}
+	if !strings.HasPrefix(p.Server, "https://") {
+		return p, usagef("--server must be https://HOST:PORT")
+	}
+	if p.Username == "" {
+		return p, usagef("--user is required")
+	}
+	if p.Fingerprint == "" {
+		fp, err := client.ProbeFingerprint(ctx, p.Server)
+		if err != nil {
+			return p, err
+		}
+		fmt.Fprintf(e.stderr, "The server's certificate fingerprint is\n\n    %s\n\n"+
+			"Compare it with the one its operator gave you (hushd prints it). Type \"yes\" to trust it: ", fp)
+		ans, err := e.line()
+		if err != nil || ans != "yes" {
+			return p, errors.New("the server was not confirmed; nothing was done (give --server-fingerprint to skip this question)")
+		}
+		p.Fingerprint = fp
+	}
+	if pw := e.getenv("HUSH_PASSWORD"); pw != "" {
+		p.Password = pw
+	} else {
+		pw, err := e.secretPrompt("Password for " + p.Username + ": ")
+		if err != nil {
+			return p, errors.New("set HUSH_PASSWORD, or run hush in a terminal to be asked for the password")
+		}
+		p.Password = string(pw)
+	}
+	return p, nil
+}
+
+func runRegister(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	p, err := serverParams(ctx, e, fs)
+	if err != nil {
+		return err
+	}
+	p.DisplayName, p.DeviceName = str(fs, "display-name"), str(fs, "device-name")
+	c, err := client.Register(ctx, e.home, p, e.options())
+	if c != nil {
+		defer c.Close()
+	}
+	if err != nil {
+		return err
+	}
+	return printStatus(e, c, true)
+}
+
+func runLink(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	p, err := serverParams(ctx, e, fs)
+	if err != nil {
+		return err
+	}
+	p.DeviceName = str(fs, "device-name")
+	c, err := client.Link(ctx, e.home, p, e.options())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return printStatus(e, c, false)
+}
+
+func printStatus(e *env, c *client.Client, secret bool) error {
+	a := c.Account()
+	if e.json {
+		e.printJSON(map[string]any{"user": a.Username, "device": a.DeviceID, "server": a.Server,
+			"server_fingerprint": a.Fingerprint, "secret": secret, "home": e.home})
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%s, device %d on %s", a.Username, a.DeviceID, a.Server)
+	if secret {
+		fmt.Fprintln(e.stdout, " (the secret device)")
+	} else {
+		fmt.Fprintln(e.stdout, " (not the secret device)")
+	}
+	return nil
+}
+
+func runStatus(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	c, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	secret, err := c.IsSecret(ctx)
+	if err != nil {
+		return err
+	}
+	return printStatus(e, c, secret)
+}
+
+func runSend(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	to := client.NormalizeUsername(str(fs, "to"))
+	if to == "" {
+		return usagef("--to NAME is required")
+	}
+	if len(args) == 0 {
+		return usagef("the message TEXT is missing")
+	}
+	if !boolean(fs, "secret") {
+		return errors.New("only secret conversations exist in this version of hush: add --secret (ordinary conversations come later)")
+	}
+	text := strings.Join(args, " ")
+	if len(args) == 1 && args[0] == "-" {
+		b, err := io.ReadAll(io.LimitReader(e.stdin, 1<<20))
+		if err != nil {
+			return err
+		}
+		text = strings.TrimRight(string(b), "\n")
+	}
+	timer := dur(fs, "timer")
+	if err := client.CheckText(text, timer); err != nil {
+		return usagef("%v", err)
+	}
+	c, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	m, err := c.Send(ctx, to, text, timer)
+	if m != nil && (err == nil || isQueued(err)) {
+		if m2, err2 := c.Store().Read().Message(ctx, m.ID); err2 == nil {
+			m = m2
+		}
+		printSent(e, m)
+	}
+	return err
+}
+
+func isQueued(err error) bool {
+	var q *client.QueuedError
+	return errors.As(err, &q)
+}
+
+func stateName(s int) string {
+	switch s {
+	case store.StatePending:
+		return "pending"
+	case store.StateSent:
+		return "sent"
+	case store.StateFailed:
+		return "failed"
+	}
+	return "received"
+}
+
+func printSent(e *env, m *store.Message) {
+	if e.json {
+		o := map[string]any{"id": m.MsgID.String(), "to": m.Peer, "text": m.Body, "secret": m.Secret,
+			"sent_at": ms(m.SentAt), "state": stateName(m.State)}
+		if m.Timer > 0 {
+			o["timer"] = int64(m.Timer / time.Second)
+		}
+		if !m.ExpiresAt.IsZero() {
+			o["expires_at"] = ms(m.ExpiresAt)
+		}
+		e.printJSON(o)
+		return
+	}
+	switch m.State {
+	case store.StateSent:
+		fmt.Fprintf(e.stdout, "sent to %s", m.Peer)
+	default:
+		fmt.Fprintf(e.stdout, "queued for %s", m.Peer)
+	}
+	if m.Timer > 0 {
+		fmt.Fprintf(e.stdout, " (disappears in %v)", m.Timer)
+	}
+	fmt.Fprintln(e.stdout)
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// messageJSON is the JSON form of a message, in recv and history.
+func messageJSON(m *store.Message, self string) map[string]any {
+	o := map[string]any{"seq": m.ID, "secret": m.Secret, "text": m.Body, "sent_at": ms(m.SentAt)}
+	if m.Kind == store.KindNotice {
+		o["id"] = fmt.Sprintf("notice-%d", m.ID)
+		o["kind"] = "notice"
+		o["from"] = "hush"
+		o["peer"] = m.Peer
+	} else {
+		o["id"] = m.MsgID.String()
+		o["kind"] = "message"
+		if m.Outgoing {
+			o["from"], o["to"] = self, m.Peer
+			o["state"] = stateName(m.State)
+		} else {
+			o["from"], o["to"] = m.Peer, self
+		}
+	}
+	if m.Timer > 0 {
+		o["timer"] = int64(m.Timer / time.Second)
+	}
+	if !m.ExpiresAt.IsZero() {
+		o["expires_at"] = ms(m.ExpiresAt)
+	}
+	return o
+}
+
+func messageText(m *store.Message, self string) string {
+	ts := m.At.Local().Format("2006-01-02 15:04:05")
+	if m.Kind == store.KindNotice {
+		return fmt.Sprintf("%s  * %s", ts, m.Body)
+	}
+	var b strings.Builder
+	if m.Outgoing {
+		fmt.Fprintf(&b, "%s  %s -> %s: %s", ts, self, m.Peer, m.Body)
+		switch m.State {
+		case store.StatePending:
+			b.WriteString("  [queued]")
+		case store.StateFailed:
+			b.WriteString("  [not sent]")
+		}
+	} else {
+		fmt.Fprintf(&b, "%s  %s: %s", ts, m.Peer, m.Body)
+	}
+	if !m.ExpiresAt.IsZero() {
+		fmt.Fprintf(&b, "  (disappears at %s)", m.ExpiresAt.Local().Format("15:04:05"))
+	} else if m.Timer > 0 {
+		fmt.Fprintf(&b, "  (disappears %v after it is shown)", m.Timer)
+	}
+	return b.String()
+}
+
+func runRecv(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	c, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	self := c.Account().Username
+	var herr error
+	o := client.ReceiveOptions{Follow: boolean(fs, "follow"), Wait: dur(fs, "wait")}
+	o.Handle = func(m *store.Message) {
+		// Shown now: the countdown of a timed message starts as it is
+		// printed. The line goes out before the shown mark is committed, so
+		// a crash in between prints it again (same id), never loses it.
+		now := time.Now().Truncate(time.Millisecond)
+		if m.Timer > 0 && m.ExpiresAt.IsZero() {
+			m.ExpiresAt = now.Add(m.Timer)
+		}
+		if e.json {
+			e.printJSON(messageJSON(m, self))
+		} else {
+			fmt.Fprintln(e.stdout, messageText(m, self))
+		}
+		if err := c.MarkShownAt(ctx, now, m.ID); err != nil && herr == nil {
+			herr = err
+		}
+	}
+	err = c.Receive(ctx, o)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return errors.Join(err, herr)
+}
+
+func runHistory(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if len(args) != 1 {
+		return usagef("give one NAME")
+	}
+	c, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ms, err := c.History(ctx, args[0], integer(fs, "limit"))
+	if err != nil {
+		return err
+	}
+	self := c.Account().Username
+	if len(ms) == 0 && !e.json {
+		fmt.Fprintf(e.stderr, "no messages with %s\n", client.NormalizeUsername(args[0]))
+	}
+	for _, m := range ms {
+		if e.json {
+			e.printJSON(messageJSON(m, self))
+		} else {
+			fmt.Fprintln(e.stdout, messageText(m, self))
+		}
+	}
+	return nil
+}
+
+func runList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
+	c, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	convs, err := c.Conversations(ctx)
+	if err != nil {
+		return err
+	}
+	for _, cv := range convs {
+		if boolean(fs, "names") {
+			fmt.Fprintln(e.stdout, cv.Peer)
+			continue
+		}
+		ct, _ := c.Contact(ctx, cv.Peer)
+		verified, changed := ct != nil && ct.Verified, ct != nil && (ct.NeedsConfirm || ct.Pending != nil)
+		if e.json {
+			e.printJSON(map[string]any{"peer": cv.Peer, "secret": true, "last": ms(cv.Last), "messages": cv.Messages,
+				"unshown": cv.Unshown, "verified": verified, "safety_number_changed": changed})
+			continue
+		}
+		flags := ""
+		if verified {
+			flags += " verified"
+		}
+		if changed {
+			flags += " SAFETY-NUMBER-CHANGED"
+		}
+		fmt.Fprintf(e.stdout, "%-20s secret  %3d messages  %3d new  last %s%s\n", cv.Peer, cv.Messages, cv.Unshown,
+			cv.Last.Local().Format("2006-01-02 15:04"), flags)
+	}
+	return nil
+}
+
+func runSafetyNumber(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if len(args) != 1 {
+		return usagef("give one NAME")
+	}
+	c, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	sn, err := c.SafetyNumber(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	if e.json {
+		e.printJSON(map[string]any{"name": sn.Name, "safety_number": sn.Digits, "verified": sn.Verified,
+			"changed": sn.Changed, "scannable": sn.Scannable})
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "Safety number with %s:\n\n", sn.Name)
+	g := strings.Fields(sn.Grouped())
+	for i := 0; i < len(g); i += 4 {
+		fmt.Fprintf(e.stdout, "    %s\n", strings.Join(g[i:min(i+4, len(g))], "  "))
+	}
+	fmt.Fprintln(e.stdout)
+	if !boolean(fs, "no-qr") {
+		q, err := qrText(sn.Scannable)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(e.stdout, q)
+	}
+	switch {
+	case sn.Changed:
+		fmt.Fprintf(e.stdout, "This is a NEW safety number: %s's key changed. If it matches theirs, run hush verify %s.\n", sn.Name, sn.Name)
+	case sn.Verified:
+		fmt.Fprintln(e.stdout, "You have verified this safety number.")
+	default:
+		fmt.Fprintf(e.stdout, "Not verified. If it matches %s's, run hush verify %s.\n", sn.Name, sn.Name)
+	}
+	return nil
+}
+
+func runVerify(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if len(args) < 1 {
+		return usagef("give a NAME")
+	}
+	c, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	sn, err := c.Verify(ctx, args[0], strings.Join(args[1:], ""))
+	if err != nil {
+		return err
+	}
+	if e.json {
+		e.printJSON(map[string]any{"name": sn.Name, "safety_number": sn.Digits, "verified": true})
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%s is verified (safety number %s).\n", sn.Name, sn.Grouped())
+	return nil
+}
+
+func runTrust(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if len(args) != 1 {
+		return usagef("give one NAME")
+	}
+	c, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Trust(ctx, args[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s's new safety number is accepted (not verified).\n", client.NormalizeUsername(args[0]))
+	return nil
+}
+
+func runDevice(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if len(args) != 1 || (args[0] != "make-secret" && args[0] != "list") {
+		return usagef("give make-secret or list")
+	}
+	c, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if args[0] == "make-secret" {
+		if err := c.MakeSecret(ctx); err != nil {
+			return err
+		}
+		if e.json {
+			e.printJSON(map[string]any{"device": c.Account().DeviceID, "secret": true})
+		} else {
+			fmt.Fprintf(e.stdout, "device %d is now your secret device, with a new identity key: the people you talk to will see your safety number change.\n", c.Account().DeviceID)
+		}
+		return nil
+	}
+	devs, err := c.Devices(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range devs {
+		if e.json {
+			e.printJSON(map[string]any{"id": d.ID, "name": d.Name, "secret": d.Secret, "this": d.ID == c.Account().DeviceID,
+				"created": d.Created, "last_seen": d.LastSeen})
+			continue
+		}
+		mark := ""
+		if d.Secret {
+			mark += " (secret)"
+		}
+		if d.ID == c.Account().DeviceID {
+			mark += " (this device)"
+		}
+		fmt.Fprintf(e.stdout, "%3d  %s%s\n", d.ID, d.Name, mark)
+	}
+	return nil
+}
+
+func runPassphrase(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if len(args) != 1 || (args[0] != "set" && args[0] != "remove") {
+		return usagef("give set or remove")
+	}
+	c, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if args[0] == "remove" {
+		if err := c.Store().SetPassphrase(ctx, nil); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, "The passphrase is removed: the key is in the key file again.")
+		return nil
+	}
+	var pass []byte
+	if p := e.getenv("HUSH_NEW_PASSPHRASE"); p != "" {
+		pass = []byte(p)
+	} else {
+		p1, err := e.secretPrompt("New passphrase: ")
+		if err != nil {
+			return errors.New("set HUSH_NEW_PASSPHRASE, or run hush in a terminal to be asked")
+		}
+		p2, err := e.secretPrompt("Again: ")
+		if err != nil || string(p1) != string(p2) {
+			return errors.New("the two passphrases differ")
+		}
+		pass = p1
+	}
+	if len(pass) < 8 {
+		return errors.New("a passphrase needs at least 8 characters")
+	}
+	if err := c.Store().SetPassphrase(ctx, pass); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "The passphrase is set; the key file is removed.")
+	return nil
+}
+
+func runChat(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if len(args) > 1 {
+		return usagef("give at most one NAME")
+	}
+	c, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	peer := ""
+	if len(args) == 1 {
+		peer = client.NormalizeUsername(args[0])
+	}
+	return tui.Run(ctx, c, peer)
+}
+
+func runHelp(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if len(args) == 0 {
+		printUsage(e.stdout)
+		return nil
+	}
+	c := lookup(args[0])
+	if c == nil {
+		return usagef("no command %q", args[0])
+	}
+	cfs := flag.NewFlagSet("hush "+c.name, flag.ContinueOnError)
+	cfs.Bool("json", false, "print data as JSON, one object per line")
+	if c.flags != nil {
+		c.flags(cfs)
+	}
+	commandUsage(e.stdout, c, cfs)
+	return nil
+}
