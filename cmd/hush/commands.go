@@ -127,7 +127,9 @@ func boolean(fs *flag.FlagSet, name string) bool {
 func dur(fs *flag.FlagSet, name string) time.Duration {
 	return fs.Lookup(name).Value.(flag.Getter).Get().(time.Duration)
 }
-func integer(fs *flag.FlagSet, name string) int { return fs.Lookup(name).Value.(flag.Getter).Get().(int) }
+func integer(fs *flag.FlagSet, name string) int {
+	return fs.Lookup(name).Value.(flag.Getter).Get().(int)
+}
 
 func noArgs(args []string) error {
 	if len(args) > 0 {
