@@ -322,13 +322,15 @@ func (c *Client) Expire(ctx context.Context) ([]int64, error) {
 	return ids, c.st.Checkpoint(ctx)
 }
 
-// expiryLoop deletes messages as they expire, until ctx ends.
+// expiryLoop deletes messages as they expire, until ctx ends. It looks
+// again at least every second, since other hush processes on the same
+// home (a send) start countdowns too.
 func (c *Client) expiryLoop(ctx context.Context, notify func([]int64)) {
 	for {
 		next, err := c.st.Read().NextExpiry(ctx)
-		wait := time.Minute
+		wait := time.Second
 		if err == nil && !next.IsZero() {
-			wait = min(time.Until(next), time.Minute)
+			wait = min(time.Until(next), time.Second)
 		}
 		t := time.NewTimer(max(wait, 0))
 		select {

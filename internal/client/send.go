@@ -137,6 +137,7 @@ func (c *Client) Send(ctx context.Context, to, text string, timer time.Duration)
 func (c *Client) encrypt(ctx context.Context, to string, pt []byte, cm *content.Message, b *session.Bundle, row **store.Message) (*store.Outgoing, error) {
 	var out *store.Outgoing
 	var refused *session.UntrustedIdentityError
+	orig := *row
 	err := c.st.Update(ctx, func(tx *store.Tx) error {
 		out, refused = nil, nil
 		ct, err := tx.Contact(ctx, to)
@@ -158,6 +159,14 @@ func (c *Client) encrypt(ctx context.Context, to string, pt []byte, cm *content.
 					return tx.SetPending(ctx, to, refused.Received, uint32(b.DeviceID))
 				}
 				return fmt.Errorf("starting a secret conversation with %s: %w", to, err)
+			}
+			if len(tx.Notices) > 0 && *row != nil {
+				// A notice of their key change: the message follows it.
+				m := **row
+				if err := tx.Renumber(ctx, &m); err != nil {
+					return err
+				}
+				*row = &m
 			}
 		case ct == nil:
 			return errNeedBundle
@@ -196,6 +205,7 @@ func (c *Client) encrypt(ctx context.Context, to string, pt []byte, cm *content.
 		return tx.AddOutgoing(ctx, out)
 	})
 	if err != nil {
+		*row = orig
 		return nil, err
 	}
 	if refused != nil {

@@ -294,6 +294,16 @@ func (t *Tx) AddMessage(ctx context.Context, m *Message) (bool, error) {
 	return err == nil, err
 }
 
+// Renumber gives a message a new, later local id (so that it comes after
+// a notice added since), keeping everything else; its outbox row goes.
+func (t *Tx) Renumber(ctx context.Context, m *Message) error {
+	if _, err := t.x.ExecContext(ctx, "DELETE FROM messages WHERE id = ?", m.ID); err != nil {
+		return err
+	}
+	_, err := t.insertMessage(ctx, m)
+	return err
+}
+
 // AddNotice puts a notice from hush into the conversation with peer.
 func (t *Tx) AddNotice(ctx context.Context, peer, text string) (int64, error) {
 	id, err := t.insertMessage(ctx, &Message{Peer: peer, Kind: KindNotice, Secret: true, Body: text, SentAt: t.Now, At: t.Now})

@@ -45,7 +45,14 @@ var Generous = server.Limits{
 // cheap one; its limits are taken as given (use Generous or NoLimits).
 func Start(t testing.TB, cfg server.Config) *Env {
 	t.Helper()
-	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "hushd.db"))
+	return StartIn(t, cfg, t.TempDir())
+}
+
+// StartIn is Start with the server's database in dir, for tests that look
+// at the server's files.
+func StartIn(t testing.TB, cfg server.Config, dir string) *Env {
+	t.Helper()
+	st, err := sqlitestore.Open(filepath.Join(dir, "hushd.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestConversation: register, a secret conversation both ways, every
+// process a fresh start (both clients restart between messages), and the
+// JSON fields scripts rely on.
+func TestConversation(t *testing.T) {
+	s := startServer(t)
+	alice, bob := newHome(t, "alice"), newHome(t, "bob")
+	alice.register(s)
+	bob.register(s)
+	var want []string
+	for i := range 4 {
+		a2b := fmt.Sprintf("alice to bob %d", i)
+		out := lines(t, alice.must("send", "--secret", "--to", "bob", "--json", a2b))
+		if len(out) != 1 || out[0]["state"] != "sent" || out[0]["to"] != "bob" || len(out[0]["id"].(string)) != 32 {
+			t.Fatalf("send output %v", out)
+		}
+		got := lines(t, bob.must("recv", "--wait", "5s", "--json"))
+		if len(got) != 1 {
+			t.Fatalf("bob got %v", got)
+		}
+		m := got[0]
+		if m["id"] != out[0]["id"] || m["from"] != "alice" || m["text"] != a2b || m["secret"] != true || m["sent_at"] == nil {
+			t.Fatalf("bob got %v for %v", m, out[0])
+		}
+		if _, ok := m["expires_at"]; ok {
+			t.Fatalf("expires_at without a timer: %v", m)
+		}
+		b2a := fmt.Sprintf("bob to alice %d", i)
+		bob.must("send", "--secret", "--to", "alice", b2a)
+		if got := texts(lines(t, alice.must("recv", "--wait", "5s", "--json"))); !equal(got, []string{b2a}) {
+			t.Fatalf("alice got %q", got)
+		}
+		want = append(want, a2b, b2a)
+	}
+	// Nothing is shown twice.
+	if got := lines(t, bob.must("recv", "--json")); len(got) != 0 {
+		t.Fatalf("second recv printed %v", got)
+	}
+	for _, h := range []*home{alice, bob} {
+		if got := texts(lines(t, h.must("history", "--json", map[string]string{"alice": "bob", "bob": "alice"}[h.name]))); !equal(got, want) {
+			t.Fatalf("%s's history %q, want %q", h.name, got, want)
+		}
+	}
+}
+
+// TestOfflineBacklog: three people; carol is offline while alice and bob
+// write to her, then gets everything in order, and answers both.
+func TestOfflineBacklog(t *testing.T) {
+	s := startServer(t)
+	alice, bob, carol := newHome(t, "alice"), newHome(t, "bob"), newHome(t, "carol")
+	for _, h := range []*home{alice, bob, carol} {
+		h.register(s)
+	}
+	var fromAlice, fromBob []string
+	for i := range 5 {
+		fromAlice = append(fromAlice, fmt.Sprintf("a%d", i))
+		alice.must("send", "--secret", "--to", "carol", fromAlice[i])
+		fromBob = append(fromBob, fmt.Sprintf("b%d", i))
+		bob.must("send", "--secret", "--to", "carol", fromBob[i])
+	}
+	got := lines(t, carol.must("recv", "--json"))
+	var ga, gb []string
+	for _, m := range got {
+		switch m["from"] {
+		case "alice":
+			ga = append(ga, m["text"].(string))
+		case "bob":
+			gb = append(gb, m["text"].(string))
+		}
+	}
+	if !equal(ga, fromAlice) || !equal(gb, fromBob) {
+		t.Fatalf("carol got %q from alice and %q from bob", ga, gb)
+	}
+	carol.must("send", "--secret", "--to", "alice", "hi alice")
+	carol.must("send", "--secret", "--to", "bob", "hi bob")
+	if got := texts(lines(t, alice.must("recv", "--json"))); !equal(got, []string{"hi alice"}) {
+		t.Fatalf("alice got %q", got)
+	}
+	if got := texts(lines(t, bob.must("recv", "--json"))); !equal(got, []string{"hi bob"}) {
+		t.Fatalf("bob got %q", got)
+	}
+	list := lines(t, carol.must("list", "--json"))
+	if len(list) != 2 {
+		t.Fatalf("carol's list %v", list)
+	}
+}
+
+// TestKeyChange: bob moves his secret device to a new one; alice, who had
+// verified him, sees the change and must confirm before sending; bob's old
+// device can no longer take part; carol, who had not verified, is told and
+// goes on.
+func TestKeyChange(t *testing.T) {
+	s := startServer(t)
+	alice, bob, carol, bob2 := newHome(t, "alice"), newHome(t, "bob"), newHome(t, "carol"), newHome(t, "bob")
+	alice.register(s)
+	bob.register(s)
+	carol.register(s)
+	alice.must("send", "--secret", "--to", "bob", "before")
+	carol.must("send", "--secret", "--to", "bob", "before from carol")
+	bob.must("recv")
+	bob.must("send", "--secret", "--to", "alice", "ok")
+	alice.must("recv")
+
+	// Alice and bob compare safety numbers; alice verifies.
+	snA := lines(t, alice.must("safety-number", "--json", "bob"))[0]
+	snB := lines(t, bob.must("safety-number", "--json", "alice"))[0]
+	if snA["safety_number"] != snB["safety_number"] || len(snA["safety_number"].(string)) != 60 {
+		t.Fatalf("safety numbers differ: %v %v", snA, snB)
+	}
+	if _, _, code := alice.run("verify", "bob", "12345"); code != 1 {
+		t.Fatal("verify accepted a wrong number")
+	}
+	alice.must("verify", "bob", snB["safety_number"].(string))
+	if sn := lines(t, alice.must("safety-number", "--json", "bob"))[0]; sn["verified"] != true {
+		t.Fatalf("after verify: %v", sn)
+	}
+
+	// Bob's laptop becomes his secret device.
+	bob2.must("link", "--server", s.URL, "--server-fingerprint", s.Fingerprint, "--user", "bob")
+	if _, e, code := bob2.run("send", "--secret", "--to", "alice", "too early"); code != 1 || !strings.Contains(e, "not your secret device") {
+		t.Fatalf("send from a linked device: %d %s", code, e)
+	}
+	bob2.must("device", "make-secret")
+
+	// Alice must confirm.
+	_, e, code := alice.run("send", "--secret", "--to", "bob", "are you there?")
+	if code != 1 || !strings.Contains(e, "safety number changed") || !strings.Contains(e, "hush verify bob") {
+		t.Fatalf("send to a changed verified key: exit %d, %s", code, e)
+	}
+	sn := lines(t, alice.must("safety-number", "--json", "bob"))[0]
+	if sn["changed"] != true || sn["verified"] == true || sn["safety_number"] == snA["safety_number"] {
+		t.Fatalf("safety number after the change: %v", sn)
+	}
+	hist := lines(t, alice.must("history", "--json", "bob"))
+	notices := 0
+	for _, m := range hist {
+		if m["kind"] == "notice" && strings.Contains(m["text"].(string), "safety number changed") {
+			notices++
+		}
+	}
+	if notices == 0 {
+		t.Fatalf("no key-change notice in alice's history: %v", hist)
+	}
+	snB2 := lines(t, bob2.must("safety-number", "--json", "alice"))[0]
+	if snB2["safety_number"] != sn["safety_number"] {
+		t.Fatal("alice's new safety number is not bob's new one")
+	}
+	alice.must("verify", "bob", snB2["safety_number"].(string))
+	alice.must("send", "--secret", "--to", "bob", "verified again")
+	if got := texts(lines(t, bob2.must("recv", "--wait", "5s", "--json"))); !equal(got, []string{"verified again"}) {
+		t.Fatalf("bob's new device got %q", got)
+	}
+	bob2.must("send", "--secret", "--to", "alice", "from the laptop")
+	if got := texts(lines(t, alice.must("recv", "--wait", "5s", "--json"))); !equal(got, []string{"from the laptop"}) {
+		t.Fatalf("alice got %q", got)
+	}
+
+	// The old device is out of secret conversations.
+	if _, e, code := bob.run("send", "--secret", "--to", "alice", "stale"); code != 1 || !strings.Contains(e, "secret device") {
+		t.Fatalf("send from the old secret device: %d %s", code, e)
+	}
+
+	// Carol had not verified bob: she is told, and her message goes to the
+	// new device.
+	carol.must("send", "--secret", "--to", "bob", "hello again")
+	got := lines(t, carol.must("history", "--json", "bob"))
+	if len(got) < 3 || got[len(got)-2]["kind"] != "notice" {
+		t.Fatalf("carol's history %v", got)
+	}
+	if got := texts(lines(t, bob2.must("recv", "--wait", "5s", "--json"))); !equal(got, []string{"hello again"}) {
+		t.Fatalf("bob's new device got %q from carol", got)
+	}
+}
