@@ -239,6 +239,9 @@ func (c *Client) MaintainKeys(ctx context.Context, force bool) (KeyReport, error
 				return err
 			}
 		}
+		if err := tx.DeleteRetired(ctx, tx.Now.Add(-c.opts.KeepRetired)); err != nil {
+			return err
+		}
 		return tx.SetMetaInt(ctx, "keys_checked_at", tx.Now.UnixMilli())
 	})
 	if err != nil || batch == nil {
