@@ -316,7 +316,9 @@ func runSend(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	if err := client.CheckText(text, timer); err != nil {
 		return usagef("%v", err)
 	}
-	c, err := e.open(ctx)
+	o := e.options()
+	o.Prewarm = true
+	c, err := client.Open(ctx, e.home, o)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +63,10 @@ type Options struct {
 	// CheckKeysEvery is the least time between two looks at the server's
 	// prekey counts (default 10 minutes).
 	CheckKeysEvery time.Duration
+	// Prewarm starts connecting to the server (TLS) before the home's
+	// database is even open, while the rest of the work goes on, for a
+	// command that will make a request soon (hush send).
+	Prewarm bool
 }
 
 func (o *Options) defaults() {
@@ -92,6 +98,9 @@ type Client struct {
 	// order); the store serializes everything else.
 	sendMu sync.Mutex
 	wake   chan struct{} // pokes the expiry loop
+
+	warm      chan struct{} // closed when the prewarming request is done
+	readyOnce sync.Once
 }
 
 // Errors a person may see.
@@ -104,7 +113,10 @@ var (
 // Open opens the registered home.
 func Open(ctx context.Context, home string, o Options) (*Client, error) {
 	o.defaults()
-	trace("open")
+	var warm *prewarmed
+	if o.Prewarm {
+		warm = prewarm(ctx, home)
+	}
 	st, err := store.Open(ctx, home, store.Options{Passphrase: o.Passphrase})
 	if errors.Is(err, store.ErrNoStore) {
 		return nil, ErrNotRegistered
@@ -121,6 +133,10 @@ func Open(ctx context.Context, home string, o Options) (*Client, error) {
 		st.Close()
 		return nil, err
 	}
+	if warm != nil && warm.server == acct.Server && warm.fingerprint == acct.Fingerprint {
+		// The connection being opened is to the pinned server: use it.
+		c.api, c.warm = warm.api, warm.done
+	}
 	// Whatever expired while no hush ran goes first.
 	if _, err := c.Expire(ctx); err != nil {
 		c.Close()
@@ -135,6 +151,58 @@ func newClient(st *store.Store, acct *store.Account, o Options) (*Client, error)
 		return nil, err
 	}
 	return &Client{st: st, api: ac, acct: acct, opts: o, wake: make(chan struct{}, 1)}, nil
+}
+
+// serverHint is a file in the home with the server's URL and certificate
+// fingerprint, neither of them secret, so that a command can start
+// connecting before the database is open. The database stays the
+// authority: a connection to anything else is not used.
+const serverHint = "server"
+
+type prewarmed struct {
+	server, fingerprint string
+	api                 *apiclient.Client
+	done                chan struct{}
+}
+
+// prewarm opens the TLS connection to the server named by the hint in the
+// background, with a request to /healthz (no credential) that leaves it in
+// the pool for the next request.
+func prewarm(ctx context.Context, home string) *prewarmed {
+	b, err := os.ReadFile(filepath.Join(home, serverHint))
+	if err != nil {
+		return nil
+	}
+	server, fp, ok := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	if !ok {
+		return nil
+	}
+	ac, err := apiclient.New(server, apiclient.Options{Fingerprint: fp, Timeout: 20 * time.Second})
+	if err != nil {
+		return nil
+	}
+	w := &prewarmed{server: server, fingerprint: fp, api: ac, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		_ = ac.Do(ctx, "GET", "/healthz", nil, nil)
+	}()
+	return w
+}
+
+func writeServerHint(home string, a *store.Account) {
+	_ = os.WriteFile(filepath.Join(home, serverHint), []byte(a.Server+"\n"+a.Fingerprint+"\n"), 0o600)
+}
+
+// apic returns the API client, once any prewarming request is done (so
+// that requests take its connection) and with the device's credential.
+func (c *Client) apic() *apiclient.Client {
+	c.readyOnce.Do(func() {
+		if c.warm != nil {
+			<-c.warm
+		}
+		c.api.SetCredential(c.acct.Credential)
+	})
+	return c.api
 }
 
 // Close closes the store.
@@ -292,6 +360,7 @@ func saveNewAccount(ctx context.Context, st *store.Store, p RegisterParams, cred
 	if err := st.Update(ctx, func(tx *store.Tx) error { return tx.SetAccount(ctx, acct, ik) }); err != nil {
 		return nil, err
 	}
+	writeServerHint(st.Home(), acct)
 	return newClient(st, st.Account(), o)
 }
 

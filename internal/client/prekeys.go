@@ -152,7 +152,7 @@ func (c *Client) MakeSecret(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := c.api.MakeSecret(ctx, api.MakeSecret{RegistrationID: uint32(reg), IdentityKey: ik.Public.Bytes(), Keys: &batch.upload}); err != nil {
+	if err := c.apic().MakeSecret(ctx, api.MakeSecret{RegistrationID: uint32(reg), IdentityKey: ik.Public.Bytes(), Keys: &batch.upload}); err != nil {
 		return explain(err)
 	}
 	acct := *c.acct
@@ -212,7 +212,7 @@ func (c *Client) MaintainKeys(ctx context.Context, force bool) (KeyReport, error
 	if !force && now.Sub(time.UnixMilli(checked)) < c.opts.CheckKeysEvery {
 		return rep, nil
 	}
-	counts, err := c.api.KeyCounts(ctx)
+	counts, err := c.apic().KeyCounts(ctx)
 	if err != nil {
 		return rep, explain(err)
 	}
@@ -249,7 +249,7 @@ func (c *Client) MaintainKeys(ctx context.Context, force bool) (KeyReport, error
 	}
 	// The server replaces each kind present in the upload: what it had of
 	// that kind is retired here, but kept for messages already on their way.
-	if err := c.api.UploadKeys(ctx, batch.upload); err != nil {
+	if err := c.apic().UploadKeys(ctx, batch.upload); err != nil {
 		return rep, explain(err)
 	}
 	rep.UploadedEC, rep.UploadedKEM, rep.Rotated = len(batch.ec), len(batch.kyber), rotate

@@ -131,7 +131,7 @@ func (c *Client) showUnshown(ctx context.Context, handle func(*store.Message)) e
 // receiveOnce reads the backlog, and then waits until deadline for a
 // first message if none came.
 func (c *Client) receiveOnce(ctx context.Context, deadline time.Time, o ReceiveOptions) (int, error) {
-	conn, err := c.api.Connect(ctx)
+	conn, err := c.apic().Connect(ctx)
 	if err != nil {
 		return 0, explain(err)
 	}
@@ -171,7 +171,7 @@ func (c *Client) receiveOnce(ctx context.Context, deadline time.Time, o ReceiveO
 
 // listen runs one WebSocket connection until it fails or ctx ends.
 func (c *Client) listen(ctx context.Context, o ReceiveOptions) error {
-	conn, err := c.api.Connect(ctx)
+	conn, err := c.apic().Connect(ctx)
 	if err != nil {
 		return err
 	}

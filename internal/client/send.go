@@ -110,7 +110,6 @@ func (c *Client) Send(ctx context.Context, to, text string, timer time.Duration)
 		}
 		bundle = nil
 		err = c.post(ctx, out)
-		trace("send: posted and recorded")
 		if errors.Is(err, errStale) && attempt < 3 {
 			// Their secret device or identity changed: start again from
 			// a fresh bundle, re-encrypting the same message.
@@ -231,7 +230,7 @@ func (c *Client) fail(ctx context.Context, id int64) {
 
 // fetchBundle gets a prekey bundle of to's secret device.
 func (c *Client) fetchBundle(ctx context.Context, to string) (*session.Bundle, error) {
-	ab, err := c.api.Bundle(ctx, to, 0)
+	ab, err := c.apic().Bundle(ctx, to, 0)
 	if err != nil {
 		if apiclient.IsCode(err, api.CodeNotFound) {
 			return nil, fmt.Errorf("%s cannot receive secret messages: no such person, or they have no secret device with keys", to)
@@ -254,9 +253,9 @@ var errStale = errors.New("stale secret device")
 // post sends one queued message and records the result: sent, failed for
 // good, or still queued.
 func (c *Client) post(ctx context.Context, o *store.Outgoing) error {
-	res, err := c.api.Send(ctx, o.Peer, o.Device, api.SendMessage{Type: int32(o.Type), Content: o.Ciphertext,
+	res, err := c.apic().Send(ctx, o.Peer, o.Device, api.SendMessage{Type: int32(o.Type), Content: o.Ciphertext,
 		ExpiresIn: o.ExpiresIn, RecipientIdentity: o.Identity})
-	trace("post: the server answered")
+	trace("server-answered")
 	if err == nil {
 		return c.st.Update(ctx, func(tx *store.Tx) error { return tx.SetSent(ctx, o.Message, res.ID) })
 	}

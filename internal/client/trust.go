@@ -51,7 +51,7 @@ func (c *Client) SafetyNumber(ctx context.Context, name string) (*SafetyNumber, 
 	case err == nil && ct.Identity != nil:
 		sn.Identity, sn.Device, sn.Verified, sn.Changed = *ct.Identity, ct.Device, ct.Verified, ct.NeedsConfirm
 	case err == nil || errors.Is(err, store.ErrNotFound):
-		d, err := c.api.Directory(ctx, name)
+		d, err := c.apic().Directory(ctx, name)
 		if err != nil {
 			return nil, explain(err)
 		}
@@ -132,7 +132,7 @@ func (c *Client) Contact(ctx context.Context, name string) (*store.Contact, erro
 
 // Devices lists this account's devices.
 func (c *Client) Devices(ctx context.Context) ([]api.Device, error) {
-	d, err := c.api.Devices(ctx)
+	d, err := c.apic().Devices(ctx)
 	if err != nil {
 		return nil, explain(err)
 	}
@@ -141,6 +141,6 @@ func (c *Client) Devices(ctx context.Context) ([]api.Device, error) {
 
 // Status is what the server says of this account.
 func (c *Client) Status(ctx context.Context) (api.Account, error) {
-	a, err := c.api.Account(ctx)
+	a, err := c.apic().Account(ctx)
 	return a, explain(err)
 }
