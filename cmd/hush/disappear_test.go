@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"database/sql"
 	"encoding/hex"
 	"io/fs"
@@ -210,5 +209,4 @@ func TestExpiryWhileStopped(t *testing.T) {
 	if f := filesContaining(t, [][]byte{[]byte(secret), sealed, bsealed}, alice.dir, bob.dir); len(f) != 0 {
 		t.Fatalf("after expiry and a command, the message is still in %v", f)
 	}
-	_ = context.Background
 }

@@ -71,7 +71,7 @@ func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 		return err
 	}
 	if !o.Follow {
-		got, err := c.receiveOnce(ctx, start.Add(o.Wait), o)
+		err := c.receiveOnce(ctx, start.Add(o.Wait), o)
 		if err == nil {
 			// Queued messages and key upkeep ride on the same run.
 			if ferr := c.FlushOutbox(ctx); ferr != nil && !isQueued(ferr) {
@@ -81,7 +81,6 @@ func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 				err = kerr
 			}
 		}
-		_ = got
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -130,10 +129,10 @@ func (c *Client) showUnshown(ctx context.Context, handle func(*store.Message)) e
 
 // receiveOnce reads the backlog, and then waits until deadline for a
 // first message if none came.
-func (c *Client) receiveOnce(ctx context.Context, deadline time.Time, o ReceiveOptions) (int, error) {
+func (c *Client) receiveOnce(ctx context.Context, deadline time.Time, o ReceiveOptions) error {
 	conn, err := c.apic().Connect(ctx)
 	if err != nil {
-		return 0, explain(err)
+		return explain(err)
 	}
 	defer conn.CloseNow()
 	got, empty := 0, false
@@ -151,13 +150,13 @@ func (c *Client) receiveOnce(ctx context.Context, deadline time.Time, o ReceiveO
 			if empty && ctx.Err() == nil {
 				break // the wait ran out
 			}
-			return got, explain(err)
+			return explain(err)
 		}
 		switch f.Type {
 		case api.FrameMessage:
 			n, err := c.accept(ctx, conn, f.Msg, o.Handle)
 			if err != nil {
-				return got, err
+				return err
 			}
 			got += n
 		case api.FrameEmpty:
@@ -166,7 +165,7 @@ func (c *Client) receiveOnce(ctx context.Context, deadline time.Time, o ReceiveO
 	}
 	// A clean close: the server has handled every acknowledgement before
 	// it answers the close.
-	return got, conn.Close()
+	return conn.Close()
 }
 
 // listen runs one WebSocket connection until it fails or ctx ends.

@@ -26,11 +26,13 @@ func Run(ctx context.Context, c *client.Client, peer string) error {
 	m := New(ctx, c, peer)
 	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx))
 	final, err := p.Run()
-	if fm, ok := final.(*Model); ok {
-		fm.stop()
-		if err == nil && fm.fatal != nil {
-			err = fm.fatal
-		}
+	m.stop()
+	select {
+	case <-m.recvDone: // the receive loop has let go of the store
+	case <-time.After(5 * time.Second):
+	}
+	if fm, ok := final.(*Model); ok && err == nil && fm.fatal != nil {
+		err = fm.fatal
 	}
 	if errors.Is(err, tea.ErrProgramKilled) {
 		err = nil
@@ -55,11 +57,12 @@ type (
 
 // Model is the UI's state.
 type Model struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	c      *client.Client
-	self   string
-	events chan tea.Msg
+	ctx      context.Context
+	cancel   context.CancelFunc
+	c        *client.Client
+	self     string
+	events   chan tea.Msg
+	recvDone chan struct{}
 
 	convs  []string // peers, most recent first
 	unread map[string]int
@@ -87,7 +90,7 @@ func New(ctx context.Context, c *client.Client, peer string) *Model {
 	in.Prompt = "> "
 	in.CharLimit = 4096
 	in.Focus()
-	m := &Model{ctx: ctx, cancel: cancel, c: c, self: c.Account().Username, events: make(chan tea.Msg, 256),
+	m := &Model{ctx: ctx, cancel: cancel, c: c, self: c.Account().Username, events: make(chan tea.Msg, 256), recvDone: make(chan struct{}),
 		unread: make(map[string]int), input: in, width: 80, height: 24, now: time.Now(), nextID: -1}
 	m.loadConversations()
 	if peer != "" {
@@ -112,12 +115,21 @@ func tick() tea.Cmd {
 // receive runs the engine's receive loop, forwarding what it hands over.
 func (m *Model) receive() tea.Cmd {
 	return func() tea.Msg {
+		defer close(m.recvDone)
 		err := m.c.Receive(m.ctx, client.ReceiveOptions{
 			Follow:  true,
-			Handle:  func(sm *store.Message) { m.events <- incomingMsg{sm} },
-			Expired: func(ids []int64) { m.events <- expiredMsg{ids} },
+			Handle:  func(sm *store.Message) { m.post(incomingMsg{sm}) },
+			Expired: func(ids []int64) { m.post(expiredMsg{ids}) },
 		})
 		return recvDoneMsg{err}
+	}
+}
+
+// post hands an event to the UI, unless it is gone.
+func (m *Model) post(ev tea.Msg) {
+	select {
+	case m.events <- ev:
+	case <-m.ctx.Done():
 	}
 }
 
