@@ -164,3 +164,44 @@ func TestKeyChange(t *testing.T) {
 		t.Fatalf("no notice in %+v", h)
 	}
 }
+
+// TestOutbox: a message the server does not take now (here bob's mailbox
+// is full) stays encrypted in the outbox and goes out, in order, with the
+// next command; the recipient gets each message once.
+func TestOutbox(t *testing.T) {
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous, MaxQueue: 2})
+	alice, bob := register(t, env, "alice"), register(t, env, "bob")
+	alice.send(t, "bob", "one", 0)
+	alice.send(t, "bob", "two", 0)
+	_, err := alice.c.Send(ctx, "bob", "three", 0)
+	var q *client.QueuedError
+	if !errors.As(err, &q) || q.Message == nil || q.Message.State != store.StatePending {
+		t.Fatalf("send to a full mailbox: %v", err)
+	}
+	alice.restart(t)
+	wantTexts(t, bob.recv(t), "one", "two")
+	// The next send sends the queued message first.
+	alice.send(t, "bob", "four", 0)
+	wantTexts(t, bob.recv(t), "three", "four")
+	// And so does a flush (as recv does).
+	alice.send(t, "bob", "five", 0)
+	alice.send(t, "bob", "six", 0)
+	if _, err = alice.c.Send(ctx, "bob", "seven", 0); !errors.As(err, &q) {
+		t.Fatalf("send to a full mailbox: %v", err)
+	}
+	wantTexts(t, bob.recv(t), "five", "six")
+	check(t, alice.c.FlushOutbox(ctx))
+	wantTexts(t, bob.recv(t), "seven")
+	h, err := alice.c.History(ctx, "bob", 0)
+	check(t, err)
+	for _, m := range h {
+		if m.State != store.StateSent {
+			t.Errorf("%q is in state %d", m.Body, m.State)
+		}
+	}
+	out, err := alice.c.Store().Read().Outbox(ctx)
+	check(t, err)
+	if len(out) != 0 {
+		t.Fatalf("outbox not empty: %v", out)
+	}
+}
