@@ -440,7 +440,8 @@ func runRecv(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	defer c.Close()
 	self := c.Account().Username
 	var herr error
-	o := client.ReceiveOptions{Follow: boolean(fs, "follow"), Wait: dur(fs, "wait")}
+	o := client.ReceiveOptions{Follow: boolean(fs, "follow"), Wait: dur(fs, "wait"),
+		Warn: func(err error) { fmt.Fprintf(e.stderr, "hush: warning: %v\n", err) }}
 	o.Handle = func(m *store.Message) {
 		// Shown now: the countdown of a timed message starts as it is
 		// printed. The line goes out before the shown mark is committed, so

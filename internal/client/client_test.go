@@ -15,7 +15,7 @@ import (
 
 var ctx = context.Background()
 
-func check(t *testing.T, err error) {
+func check(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +30,7 @@ type user struct {
 	c          *client.Client
 }
 
-func register(t *testing.T, env *servertest.Env, name string) *user {
+func register(t testing.TB, env *servertest.Env, name string) *user {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), name)
 	c, err := client.Register(ctx, home, client.RegisterParams{Server: env.URL, Fingerprint: env.Fingerprint,
@@ -41,7 +41,7 @@ func register(t *testing.T, env *servertest.Env, name string) *user {
 	return u
 }
 
-func (u *user) restart(t *testing.T) {
+func (u *user) restart(t testing.TB) {
 	t.Helper()
 	check(t, u.c.Close())
 	c, err := client.Open(ctx, u.home, opts)
@@ -49,7 +49,7 @@ func (u *user) restart(t *testing.T) {
 	u.c = c
 }
 
-func (u *user) send(t *testing.T, to, text string, timer time.Duration) *store.Message {
+func (u *user) send(t testing.TB, to, text string, timer time.Duration) *store.Message {
 	t.Helper()
 	m, err := u.c.Send(ctx, to, text, timer)
 	check(t, err)

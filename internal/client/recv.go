@@ -31,8 +31,15 @@ type ReceiveOptions struct {
 	// Expired, if set, is called with the local ids of deleted messages
 	// (Follow only).
 	Expired func(ids []int64)
-	// Sent, if set, is called when a queued message was accepted.
-	Sent func(*store.Message)
+	// Warn, if set, is told of problems that do not stop receiving (keeping
+	// the prekeys stocked failed, a queued message could not be sent yet).
+	Warn func(error)
+}
+
+func (o *ReceiveOptions) warn(err error) {
+	if err != nil && o.Warn != nil {
+		o.Warn(err)
+	}
 }
 
 // ErrBusy means another hush process is receiving in this home.
@@ -71,28 +78,24 @@ func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 		return err
 	}
 	if !o.Follow {
-		err := c.receiveOnce(ctx, start.Add(o.Wait), o)
-		if err == nil {
-			// Queued messages and key upkeep ride on the same run.
-			if ferr := c.FlushOutbox(ctx); ferr != nil && !isQueued(ferr) {
-				err = ferr
-			}
-			if _, kerr := c.MaintainKeys(ctx, false); kerr != nil && err == nil {
-				err = kerr
-			}
+		if err := c.receiveOnce(ctx, start.Add(o.Wait), o); err != nil {
+			return err
 		}
-		return err
+		// Queued messages and key upkeep ride on the same run.
+		o.warn(c.FlushOutbox(ctx))
+		_, err := c.MaintainKeys(ctx, false)
+		o.warn(err)
+		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go c.expiryLoop(ctx, o.Expired)
 	backoff := time.Second
 	for ctx.Err() == nil {
-		if err := c.FlushOutbox(ctx); err != nil && !isQueued(err) {
-			return err
-		}
-		_, _ = c.MaintainKeys(ctx, false)
-		err := c.listen(ctx, o)
+		o.warn(c.FlushOutbox(ctx))
+		_, err := c.MaintainKeys(ctx, false)
+		o.warn(err)
+		err = c.listen(ctx, o)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -107,11 +110,6 @@ func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 		backoff = min(2*backoff, 30*time.Second)
 	}
 	return nil
-}
-
-func isQueued(err error) bool {
-	var q *QueuedError
-	return errors.As(err, &q)
 }
 
 func (c *Client) showUnshown(ctx context.Context, handle func(*store.Message)) error {
@@ -189,7 +187,10 @@ func (c *Client) listen(ctx context.Context, o ReceiveOptions) error {
 		}
 		select {
 		case <-keysTick.C:
-			go c.MaintainKeys(ctx, false)
+			go func() {
+				_, err := c.MaintainKeys(ctx, false)
+				o.warn(err)
+			}()
 		default:
 		}
 	}

@@ -51,6 +51,7 @@ type (
 	}
 	shownMsg    struct{ ids []int64 }
 	recvDoneMsg struct{ err error }
+	warnMsg     struct{ err error }
 	tickMsg     time.Time
 	reloadMsg   struct{}
 )
@@ -120,6 +121,7 @@ func (m *Model) receive() tea.Cmd {
 			Follow:  true,
 			Handle:  func(sm *store.Message) { m.post(incomingMsg{sm}) },
 			Expired: func(ids []int64) { m.post(expiredMsg{ids}) },
+			Warn:    func(err error) { m.post(warnMsg{err}) },
 		})
 		return recvDoneMsg{err}
 	}
@@ -245,6 +247,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		m.loadConversations()
 		return m, nil
+	case warnMsg:
+		m.status = "warning: " + msg.err.Error()
+		return m, m.waitEvent()
 	case recvDoneMsg:
 		if msg.err != nil && m.ctx.Err() == nil {
 			m.fatal = msg.err
