@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestConversation: register, a secret conversation both ways, every
@@ -177,4 +178,28 @@ func TestKeyChange(t *testing.T) {
 	if got := texts(lines(t, bob2.must("recv", "--wait", "5s", "--json"))); !equal(got, []string{"hello again"}) {
 		t.Fatalf("bob's new device got %q from carol", got)
 	}
+}
+
+// TestOneReceiver: the server keeps one connection per device, so one
+// process per home receives; a second one says why it cannot, while
+// sending goes on beside the receiver.
+func TestOneReceiver(t *testing.T) {
+	s := startServer(t)
+	alice, bob := newHome(t, "alice"), newHome(t, "bob")
+	alice.register(s)
+	bob.register(s)
+	f := follow(t, bob)
+	alice.must("send", "--secret", "--to", "bob", "while bob follows")
+	if l := f.next(t, 10*time.Second); !strings.Contains(l, "while bob follows") {
+		t.Fatalf("follower printed %s", l)
+	}
+	if _, e, code := bob.run("recv"); code != 1 || !strings.Contains(e, "another hush process is receiving in this home") {
+		t.Fatalf("a second receiver: exit %d, %s", code, e)
+	}
+	bob.must("send", "--secret", "--to", "alice", "sent beside the follower")
+	if got := texts(lines(t, alice.must("recv", "--wait", "5s", "--json"))); !equal(got, []string{"sent beside the follower"}) {
+		t.Fatalf("alice got %q", got)
+	}
+	f.stop(t)
+	bob.must("recv")
 }
