@@ -233,6 +233,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	commitDur := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hushd_store_commit_seconds",
+		Help: "Duration of one group commit (transaction and fsync).", Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1}})
+	commitOps := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hushd_store_commit_operations",
+		Help: "Operations (callers) sharing one group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)})
+	reg.MustRegister(commitDur, commitOps)
+	st.OnCommit = func(ops int, d time.Duration) {
+		commitDur.Observe(d.Seconds())
+		commitOps.Observe(float64(ops))
+	}
 	srv := server.New(st, server.Config{
 		MaxContentBytes: c.maxMessageBytes, MaxQueue: c.maxQueue, MessageTTL: c.messageTTL, MaxDevices: c.maxDevices,
 		Limits: c.limits, Logger: log, Registerer: reg,
