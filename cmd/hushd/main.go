@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	pprofhttp "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -63,7 +64,7 @@ type config struct {
 	shutdownTimeout           time.Duration
 	limits                    server.Limits
 	argon2Time, argon2Memory  int
-	cpuProfile                string
+	cpuProfile, debugAddr     string
 }
 
 func defaultDataDir() string {
@@ -90,6 +91,7 @@ func flags(fs *flag.FlagSet, c *config) {
 		"serve plain HTTP without TLS; only allowed on a loopback address, for tests (env HUSHD_INSECURE_PLAINTEXT)")
 	envs["insecure-plaintext"] = "HUSHD_INSECURE_PLAINTEXT"
 	str(&c.cpuProfile, "cpu-profile", "HUSHD_CPU_PROFILE", "", "write a CPU profile to `file` until shutdown (for performance work)")
+	str(&c.debugAddr, "debug-addr", "HUSHD_DEBUG_ADDR", "", "serve Go's /debug/pprof on this loopback `HOST:PORT` (for performance work)")
 	str(&c.logLevel, "log-level", "HUSHD_LOG_LEVEL", "info", "log `level`: debug, info, warn, error")
 	str(&c.logFormat, "log-format", "HUSHD_LOG_FORMAT", "text", "log `format`: text or json")
 	num := func(p *int, name, env string, def int, usage string) {
@@ -279,6 +281,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if c.debugAddr != "" {
+		if err := checkLoopback(c.debugAddr); err != nil {
+			return fmt.Errorf("--debug-addr: %v", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprofhttp.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprofhttp.Profile)
+		dl, err := net.Listen("tcp", c.debugAddr)
+		if err != nil {
+			return err
+		}
+		defer dl.Close()
+		go http.Serve(dl, mux)
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
