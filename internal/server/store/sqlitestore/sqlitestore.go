@@ -39,6 +39,14 @@ type Store struct {
 
 	stopCkpt, ckptDone chan struct{}
 
+	// Acknowledgements wait here and are applied at the start of the next
+	// batch, so that they ride along with other writes instead of each
+	// taking a turn of the writer. ackKick is set while a wake-up op for
+	// them is queued.
+	ackMu   sync.Mutex
+	acks    []ackReq
+	ackKick bool
+
 	mu     sync.RWMutex // guards closed against sends on ops
 	closed bool
 	ops    chan *op
@@ -70,6 +78,11 @@ type op struct {
 	fn    func(w *wtx) error
 	multi bool // fn runs several statements: wrap it in a savepoint
 	done  chan error
+}
+
+type ackReq struct {
+	to  store.DeviceRef
+	ids []int64
 }
 
 // wtx is what an op's fn gets: the writer connection inside a transaction.
@@ -337,6 +350,7 @@ func (s *Store) runBatch(batch []*op) {
 		}
 		return
 	}
+	s.applyAcks(w)
 	for i, o := range batch {
 		if !o.multi {
 			errs[i] = o.fn(w)
@@ -855,21 +869,40 @@ func (s *Store) Pending(ctx context.Context, to store.DeviceRef, after, now int6
 // Ack implements store.Store. The deletion is committed with the next batch
 // and Ack does not wait for it.
 func (s *Store) Ack(ctx context.Context, to store.DeviceRef, ids []int64) error {
-	ids = append([]int64(nil), ids...)
-	return s.async(func(w *wtx) error {
-		for _, id := range ids {
-			r, err := w.s.del.ExecContext(w.ctx, id, to.Account, to.Device)
+	s.ackMu.Lock()
+	s.acks = append(s.acks, ackReq{to, append([]int64(nil), ids...)})
+	kick := !s.ackKick
+	s.ackKick = true
+	s.ackMu.Unlock()
+	if kick {
+		// Wake the writer in case no other write comes.
+		return s.submit(&op{fn: func(*wtx) error { return nil }})
+	}
+	return nil
+}
+
+// applyAcks deletes the acknowledged messages, in the writer's
+// transaction. A failed delete leaves the message queued: it will be
+// delivered again, which clients tolerate.
+func (s *Store) applyAcks(w *wtx) {
+	s.ackMu.Lock()
+	acks := s.acks
+	s.acks = nil
+	s.ackKick = false
+	s.ackMu.Unlock()
+	for _, a := range acks {
+		for _, id := range a.ids {
+			r, err := s.del.ExecContext(w.ctx, id, a.to.Account, a.to.Device)
 			if err != nil {
-				return err
+				continue
 			}
 			if n, _ := r.RowsAffected(); n > 0 {
-				if c, ok := w.s.counts[to]; ok {
-					w.s.counts[to] = c - int(n)
+				if c, ok := s.counts[a.to]; ok {
+					s.counts[a.to] = c - int(n)
 				}
 			}
 		}
-		return nil
-	})
+	}
 }
 
 // DeleteExpired implements store.Store.
