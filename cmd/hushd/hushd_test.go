@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +20,10 @@ import (
 
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/apiclient"
+	"github.com/hushmsg/hush/internal/server/tlscert"
 )
+
+var tlscertFingerprint = tlscert.Fingerprint
 
 var hushdBin string
 
@@ -182,6 +187,14 @@ func TestServe(t *testing.T) {
 		t.Fatalf("a client pinning another fingerprint connected: %v", err)
 	}
 
+	// Operations endpoints: health, and metrics for loopback clients.
+	for path, want := range map[string]string{"/healthz": "ok", "/metrics": "hushd_websocket_connections"} {
+		body := fetch(t, p, path)
+		if !strings.Contains(body, want) {
+			t.Fatalf("GET %s does not show %q: %.200s", path, want, body)
+		}
+	}
+
 	alice, bob := p.client(t), p.client(t)
 	if _, err := alice.Register(ctx, api.Register{Username: "alice", Password: "password1"}); err != nil {
 		t.Fatal(err)
@@ -246,6 +259,28 @@ func TestServe(t *testing.T) {
 	if s := p.stderr.String(); strings.Contains(s, "password") || strings.Contains(s, bob.Credential()) {
 		t.Errorf("the log shows a secret: %s", s)
 	}
+}
+
+// fetch GETs path from the server, pinning its certificate, and returns the
+// body.
+func fetch(t *testing.T, p *proc, path string) string {
+	t.Helper()
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
+		if tlscertFingerprint(cs.PeerCertificates[0].Raw) != p.fingerprint {
+			return fmt.Errorf("wrong certificate")
+		}
+		return nil
+	}}}
+	resp, err := (&http.Client{Transport: tr}).Get(p.url + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	return string(b)
 }
 
 func recvN(t *testing.T, c *apiclient.Conn, n int) []api.Message {

@@ -95,7 +95,7 @@ func (s *Server) checkLogin(ctx context.Context, ip, username, password string) 
 	acc, err := s.st.AccountByUsername(ctx, username)
 	hash := acc.PasswordHash
 	if errors.Is(err, store.ErrNotFound) {
-		hash = dummyHash
+		hash = s.dummyHash
 	} else if err != nil {
 		return store.Account{}, s.internal("login", err)
 	}
@@ -359,6 +359,9 @@ func (s *Server) blockedBy(ctx context.Context, recipient, sender int64) (bool, 
 
 // Block makes the server drop what username sends to the caller.
 func (s *Server) Block(ctx context.Context, p Principal, username string, block bool) error {
+	if !s.limLookup.Allow(accountKey(p.Account), 1) {
+		return errRateLimited
+	}
 	u, err := s.lookupUser(ctx, username)
 	if err != nil {
 		return err
