@@ -318,6 +318,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		log.Warn("websocket shutdown", "err", e)
 	}
 	srv.Close()
+	if e := h.WaitClosed(ctx); e != nil {
+		log.Warn("closing websockets", "err", e)
+	}
 	if e := st.Close(); e != nil {
 		log.Error("closing store", "err", e)
 	}

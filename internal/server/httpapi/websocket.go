@@ -46,14 +46,18 @@ func (h *Handler) websocket(w http.ResponseWriter, r *http.Request, p server.Pri
 	se, err := h.srv.Connect(p, wc)
 	if err != nil {
 		c.close(1013, "server is shutting down") // 1013: try again later
+		c.conn.Close()
 		return
 	}
 	wc.se = se
 	// Read on a new goroutine and let the handler return: the handler's
 	// stack grew during the TLS handshake and the HTTP parsing, and an idle
 	// connection should not keep it (nor the request) alive.
+	h.conns.Add(1)
 	go func() {
+		defer h.conns.Done()
 		defer se.Close()
+		defer c.conn.Close()
 		wc.readLoop()
 	}()
 }
@@ -65,10 +69,11 @@ func (wc *wsConn) readLoop() {
 			var ce *closeError
 			if errors.As(err, &ce) {
 				wc.c.close(ce.code, ce.reason)
-			} else {
-				wc.c.conn.Close()
 			}
 			return
+		}
+		if wc.c.closing() {
+			continue // draining until the peer answers our close
 		}
 		if typ != opText {
 			wc.c.close(closeUnsupported, "frames are JSON text")

@@ -279,7 +279,11 @@ func (c *wsServerConn) write(ctx context.Context, msg []byte) error {
 	return c.writeFrame(ctx, opText, msg)
 }
 
-// close sends a close frame (best effort) and closes the connection.
+// close starts the closing handshake: it sends a close frame (once) and
+// gives the peer closeWait to answer. The reading goroutine, which ignores
+// data from then on, closes the connection when the answer comes, when the
+// time is up, or when the connection fails; so that data the server wrote
+// just before (answers to sends) is not lost to a reset.
 func (c *wsServerConn) close(code int, reason string) {
 	c.closeMu.Lock()
 	if c.closed {
@@ -296,5 +300,15 @@ func (c *wsServerConn) close(code int, reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	c.writeFrame(ctx, opClose, p)
 	cancel()
-	c.conn.Close()
+	c.conn.SetReadDeadline(time.Now().Add(closeWait))
+}
+
+// closeWait is how long the peer has to answer a close frame.
+const closeWait = 2 * time.Second
+
+// closing reports whether close was called.
+func (c *wsServerConn) closing() bool {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	return c.closed
 }
