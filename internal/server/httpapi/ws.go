@@ -115,6 +115,9 @@ func wsUpgrade(w http.ResponseWriter, r *http.Request, readLimit int) (*wsServer
 	if err != nil {
 		return fail(http.StatusInternalServerError, "cannot take over the connection")
 	}
+	// The HTTP server's request deadlines must not end an idle WebSocket
+	// (net/http clears them on hijack; so do we, not to rest on that).
+	conn.SetDeadline(time.Time{})
 	c := &wsServerConn{conn: conn, r: conn, readLimit: readLimit}
 	// Keep what the HTTP server read past the request (a client may send
 	// its first frame at once), then let its buffers go.

@@ -97,3 +97,27 @@ func TestWebSocketProtocol(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleWebSocketOutlivesRequestTimeouts keeps a WebSocket idle for longer
+// than the HTTP server's request deadlines, then uses it.
+func TestIdleWebSocketOutlivesRequestTimeouts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the request timeout")
+	}
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	alice := env.NewUser(t, "alice", 0)
+	bob := env.NewUser(t, "bob", 0)
+	conn, err := bob.C.Connect(ctx)
+	check(t, err)
+	defer conn.Close()
+	if f := servertest.Recv(t, conn, wait); f.Type != api.FrameEmpty {
+		t.Fatal(f)
+	}
+	time.Sleep(servertest.RequestTimeout + time.Second)
+	r, err := alice.C.Send(ctx, "bob", 1, api.SendMessage{Type: 1, Content: []byte("still there?")})
+	check(t, err)
+	if f := servertest.Recv(t, conn, wait); f.Msg == nil || f.Msg.ID != r.ID {
+		t.Fatalf("after idling: %+v", f)
+	}
+	check(t, conn.Ack(ctx, r.ID))
+}
