@@ -139,6 +139,11 @@ func isTorsionFree(p *edwards25519.Point) bool {
 type ECPrivate struct {
 	_ [0]func() // not comparable: == would not be constant time
 	k [32]byte
+	// dh, when set, is the same key in crypto/ecdh form. crypto/ecdh
+	// computes the public key whenever it makes a private key, which costs
+	// as much as the agreement itself; keeping the form made at generation
+	// saves that for the first agreements of a new ratchet key.
+	dh *ecdh.PrivateKey
 }
 
 // clamp applies the X25519 clamping of RFC 7748 section 5.
@@ -161,6 +166,9 @@ func NewECPrivate(b []byte) (ECPrivate, error) {
 
 // Bytes returns the 32 private key bytes. They are secret.
 func (k *ECPrivate) Bytes() []byte { return append([]byte(nil), k.k[:]...) }
+
+// AppendBytes appends the 32 private key bytes to b.
+func (k *ECPrivate) AppendBytes(b []byte) []byte { return append(b, k.k[:]...) }
 
 // IsZero reports whether k is the zero value (no key).
 func (k *ECPrivate) IsZero() bool {
@@ -193,9 +201,12 @@ var errAgreement = errors.New("key: invalid key agreement")
 // order) is an error, as in libsignal.
 func (k *ECPrivate) Agree(their ECPublic) ([AgreementSize]byte, error) {
 	var out [AgreementSize]byte
-	priv, err := ecdh.X25519().NewPrivateKey(k.k[:])
-	if err != nil {
-		return out, errAgreement
+	priv := k.dh
+	if priv == nil {
+		var err error
+		if priv, err = ecdh.X25519().NewPrivateKey(k.k[:]); err != nil {
+			return out, errAgreement
+		}
 	}
 	pub, err := ecdh.X25519().NewPublicKey(their.u[:])
 	if err != nil {
@@ -215,21 +226,27 @@ type ECKeyPair struct {
 	Public  ECPublic
 }
 
-// GenerateECKeyPair draws a new key pair from rand.
+// GenerateECKeyPair draws a new key pair from rand: 32 bytes, clamped, as
+// libsignal's PrivateKey::new.
 func GenerateECKeyPair(rand io.Reader) (ECKeyPair, error) {
 	var b [32]byte
 	if _, err := io.ReadFull(rand, b[:]); err != nil {
 		return ECKeyPair{}, fmt.Errorf("key: reading randomness: %w", err)
 	}
-	priv, _ := NewECPrivate(b[:])
-	return ECKeyPair{Private: priv, Public: priv.Public()}, nil
+	return NewECKeyPair(b[:])
 }
 
-// NewECKeyPair rebuilds a key pair from its private key.
+// NewECKeyPair rebuilds a key pair from its private key. The pair keeps the
+// key in crypto/ecdh form, so its agreements cost one scalar multiplication.
 func NewECKeyPair(priv []byte) (ECKeyPair, error) {
 	k, err := NewECPrivate(priv)
 	if err != nil {
 		return ECKeyPair{}, err
 	}
-	return ECKeyPair{Private: k, Public: k.Public()}, nil
+	if k.dh, err = ecdh.X25519().NewPrivateKey(k.k[:]); err != nil {
+		return ECKeyPair{}, err
+	}
+	var pub ECPublic
+	copy(pub.u[:], k.dh.PublicKey().Bytes())
+	return ECKeyPair{Private: k, Public: pub}, nil
 }

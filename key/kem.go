@@ -1,7 +1,7 @@
 package key
 
 import (
-		"errors"
+	"errors"
 	"fmt"
 	"io"
 

@@ -86,14 +86,14 @@ func ParseIdentityKeyPair(b []byte) (*IdentityKeyPair, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errRecord, err)
 	}
-	priv, err := NewECPrivate(m.PrivateKey)
+	kp, err := NewECKeyPair(m.PrivateKey)
 	if err != nil {
 		return nil, errRecord
 	}
-	if priv.Public() != pub.ECPublic {
+	if kp.Public != pub.ECPublic {
 		return nil, fmt.Errorf("%w: public key does not match private key", errRecord)
 	}
-	return &IdentityKeyPair{Public: pub, Private: priv}, nil
+	return &IdentityKeyPair{Public: pub, Private: kp.Private}, nil
 }
 
 // Sign signs msg with the identity key (XEdDSA).
@@ -260,12 +260,12 @@ func parseECPair(pub, priv []byte) (ECKeyPair, error) {
 	if err != nil {
 		return ECKeyPair{}, fmt.Errorf("%w: %v", errRecord, err)
 	}
-	k, err := NewECPrivate(priv)
+	kp, err := NewECKeyPair(priv)
 	if err != nil {
 		return ECKeyPair{}, errRecord
 	}
-	if k.Public() != p {
+	if kp.Public != p {
 		return ECKeyPair{}, fmt.Errorf("%w: public key does not match private key", errRecord)
 	}
-	return ECKeyPair{Private: k, Public: p}, nil
+	return kp, nil
 }

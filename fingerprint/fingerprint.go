@@ -1,0 +1,133 @@
+// Package fingerprint computes safety numbers, libsignal's
+// NumericFingerprint (rust/protocol/src/fingerprint.rs): a 60-digit number
+// that two people compare to check that their sessions are not
+// intercepted, and its scannable form for a QR code.
+//
+// Each party's half is an iterated SHA-512 over its stable identifier and
+// identity key; the displayable number puts the two 30-digit halves in
+// sorted order, so that both see the same number. Signal uses 5200
+// iterations ([Iterations]) and scannable version 2.
+package fingerprint
+
+import (
+	"crypto/sha512"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hushmsg/hush/internal/signalpb"
+	"github.com/hushmsg/hush/key"
+)
+
+// Iterations is the hash iteration count Signal uses.
+const Iterations = 5200
+
+// ScannableVersion is the version Signal puts in scannable fingerprints.
+const ScannableVersion = 2
+
+var (
+	// ErrVersionMismatch: the scanned code is of another version.
+	ErrVersionMismatch = errors.New("fingerprint: scanned code has another version")
+	// ErrMalformed: the scanned code is not a fingerprint.
+	ErrMalformed  = errors.New("fingerprint: malformed scanned code")
+	errIterations = errors.New("fingerprint: iteration count must be in 2..1000000")
+)
+
+// Fingerprint is a safety number between a local and a remote identity.
+type Fingerprint struct {
+	version       uint32
+	local, remote [64]byte
+}
+
+// New computes the safety number between us (localID, localKey) and them.
+// The ids are stable identifiers of the two accounts (Signal uses the phone
+// number or service id; hush uses the account name).
+func New(version, iterations uint32, localID []byte, localKey key.IdentityKey, remoteID []byte, remoteKey key.IdentityKey) (*Fingerprint, error) {
+	if iterations <= 1 || iterations > 1_000_000 {
+		return nil, errIterations
+	}
+	return &Fingerprint{
+		version: version,
+		local:   digest(iterations, localID, localKey),
+		remote:  digest(iterations, remoteID, remoteKey),
+	}, nil
+}
+
+// digest is the per-party hash: SHA-512(0x0000 || key || id || key), then
+// iterations-1 more rounds of SHA-512(previous || key).
+func digest(iterations uint32, id []byte, k key.IdentityKey) [64]byte {
+	kb := k.Bytes()
+	h := sha512.New()
+	h.Write([]byte{0, 0})
+	h.Write(kb)
+	h.Write(id)
+	h.Write(kb)
+	var buf [64]byte
+	h.Sum(buf[:0])
+	for i := uint32(1); i < iterations; i++ {
+		h.Reset()
+		h.Write(buf[:])
+		h.Write(kb)
+		h.Sum(buf[:0])
+	}
+	return buf
+}
+
+// encode30 turns the first 30 bytes of a digest into 30 digits: six 5-byte
+// big-endian numbers, each mod 100000, zero-padded.
+func encode30(d *[64]byte) string {
+	s := make([]byte, 0, 30)
+	for i := 0; i < 30; i += 5 {
+		var x uint64
+		for _, c := range d[i : i+5] {
+			x = x<<8 | uint64(c)
+		}
+		s = fmt.Appendf(s, "%05d", x%100_000)
+	}
+	return string(s)
+}
+
+// Display returns the 60-digit safety number, the same on both sides.
+func (f *Fingerprint) Display() string {
+	l, r := encode30(&f.local), encode30(&f.remote)
+	if l < r {
+		return l + r
+	}
+	return r + l
+}
+
+// Scannable returns the bytes to put in a QR code: libsignal's
+// CombinedFingerprints protobuf with the first 32 bytes of each digest.
+func (f *Fingerprint) Scannable() []byte {
+	b, err := proto.Marshal(&signalpb.CombinedFingerprints{
+		Version:           proto.Uint32(f.version),
+		LocalFingerprint:  &signalpb.LogicalFingerprint{Content: f.local[:32]},
+		RemoteFingerprint: &signalpb.LogicalFingerprint{Content: f.remote[:32]},
+	})
+	if err != nil {
+		panic("fingerprint: internal error: " + err.Error())
+	}
+	return b
+}
+
+// Compare checks a code scanned from the other party's screen: its local
+// half must be our remote half and the other way round. Compared in
+// constant time.
+func (f *Fingerprint) Compare(scanned []byte) (bool, error) {
+	var c signalpb.CombinedFingerprints
+	if err := proto.Unmarshal(scanned, &c); err != nil {
+		return false, ErrMalformed
+	}
+	if c.GetVersion() != f.version {
+		return false, fmt.Errorf("%w: %d, ours %d", ErrVersionMismatch, c.GetVersion(), f.version)
+	}
+	if c.LocalFingerprint == nil || c.LocalFingerprint.Content == nil ||
+		c.RemoteFingerprint == nil || c.RemoteFingerprint.Content == nil {
+		return false, ErrMalformed
+	}
+	same1 := subtle.ConstantTimeCompare(c.LocalFingerprint.Content, f.remote[:32])
+	same2 := subtle.ConstantTimeCompare(c.RemoteFingerprint.Content, f.local[:32])
+	return same1&same2 == 1, nil
+}

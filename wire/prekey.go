@@ -1,0 +1,136 @@
+package wire
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/hushmsg/hush/key"
+)
+
+// PreKeySignalMessage starts a session: it names the recipient's prekeys
+// that were used, carries the initiator's identity and base key (and, for
+// version 4, the Kyber ciphertext), and wraps the first SignalMessage.
+type PreKeySignalMessage struct {
+	Version         uint8
+	RegistrationID  key.RegistrationID
+	PreKeyID        *key.PreKeyID // one-time prekey used, if any
+	SignedPreKeyID  key.SignedPreKeyID
+	KyberPreKeyID   *key.KyberPreKeyID // nil for X3DH (version 3)
+	KyberCiphertext []byte             // 0x08 || 1568 bytes
+	BaseKey         key.ECPublic
+	IdentityKey     key.IdentityKey
+	Message         *SignalMessage
+
+	serialized []byte
+}
+
+// Bytes returns the serialized message. Do not modify it.
+func (m *PreKeySignalMessage) Bytes() []byte { return m.serialized }
+
+// NewPreKeySignalMessage encodes m (libsignal PreKeySignalMessage::new).
+func NewPreKeySignalMessage(m PreKeySignalMessage) *PreKeySignalMessage {
+	inner := m.Message.Bytes()
+	b := make([]byte, 0, 64+len(inner)+len(m.KyberCiphertext))
+	b = append(b, versionByte(m.Version))
+	if m.PreKeyID != nil {
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(*m.PreKeyID))
+	}
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	b = protowire.AppendVarint(b, key.ECPublicSize)
+	b = m.BaseKey.AppendBytes(b)
+	b = protowire.AppendTag(b, 3, protowire.BytesType)
+	b = protowire.AppendVarint(b, key.ECPublicSize)
+	b = m.IdentityKey.AppendBytes(b)
+	b = protowire.AppendTag(b, 4, protowire.BytesType)
+	b = protowire.AppendBytes(b, inner)
+	b = protowire.AppendTag(b, 5, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(m.RegistrationID))
+	b = protowire.AppendTag(b, 6, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(m.SignedPreKeyID))
+	if m.KyberPreKeyID != nil {
+		b = protowire.AppendTag(b, 7, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(*m.KyberPreKeyID))
+		b = protowire.AppendTag(b, 8, protowire.BytesType)
+		b = protowire.AppendBytes(b, m.KyberCiphertext)
+	}
+	m.serialized = b
+	return &m
+}
+
+// ParsePreKeySignalMessage parses a serialized PreKeySignalMessage and the
+// SignalMessage inside it (libsignal PreKeySignalMessage::try_from). The
+// result aliases b.
+func ParsePreKeySignalMessage(b []byte) (*PreKeySignalMessage, error) {
+	if len(b) == 0 {
+		return nil, ErrTooShort
+	}
+	v, err := checkVersion(b[0])
+	if err != nil {
+		return nil, err
+	}
+	m := &PreKeySignalMessage{Version: v, serialized: b}
+	var (
+		regID, preKeyID, spkID, kyberID      uint32
+		havePreKey, haveSPK, haveKyberID     bool
+		baseKey, identityKey, inner, kyberCT []byte
+	)
+	err = walk(b[1:], func(num protowire.Number, typ protowire.Type, b []byte) int {
+		switch num {
+		case 1:
+			havePreKey = true
+			return consumeUint32(typ, b, &preKeyID)
+		case 2:
+			return consumeBytes(typ, b, &baseKey)
+		case 3:
+			return consumeBytes(typ, b, &identityKey)
+		case 4:
+			return consumeBytes(typ, b, &inner)
+		case 5:
+			return consumeUint32(typ, b, &regID)
+		case 6:
+			haveSPK = true
+			return consumeUint32(typ, b, &spkID)
+		case 7:
+			haveKyberID = true
+			return consumeUint32(typ, b, &kyberID)
+		case 8:
+			return consumeBytes(typ, b, &kyberCT)
+		}
+		return skip
+	})
+	if err != nil {
+		return nil, err
+	}
+	if baseKey == nil || identityKey == nil || inner == nil || !haveSPK {
+		return nil, fmt.Errorf("%w: missing field", ErrInvalidProtobuf)
+	}
+	if m.BaseKey, err = key.ParseECPublic(baseKey); err != nil {
+		return nil, err
+	}
+	switch {
+	case haveKyberID && kyberCT != nil:
+		id := key.KyberPreKeyID(kyberID)
+		m.KyberPreKeyID, m.KyberCiphertext = &id, kyberCT
+	case !haveKyberID && kyberCT == nil:
+		if v > PreKyberVersion {
+			return nil, ErrMissingKyber
+		}
+	default:
+		return nil, ErrPartialKyber
+	}
+	if m.IdentityKey, err = key.ParseIdentityKey(identityKey); err != nil {
+		return nil, err
+	}
+	if m.Message, err = ParseSignalMessage(inner); err != nil {
+		return nil, err
+	}
+	m.RegistrationID = key.RegistrationID(regID)
+	m.SignedPreKeyID = key.SignedPreKeyID(spkID)
+	if havePreKey {
+		id := key.PreKeyID(preKeyID)
+		m.PreKeyID = &id
+	}
+	return m, nil
+}
