@@ -21,6 +21,7 @@ import (
 
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/apiclient"
+	"github.com/hushmsg/hush/internal/server/servertest"
 	"github.com/hushmsg/hush/internal/server/tlscert"
 )
 
@@ -205,8 +206,8 @@ func TestServe(t *testing.T) {
 	if _, err := bob.Register(ctx, api.Register{Username: "bob", Password: "password2"}); err != nil {
 		t.Fatal(err)
 	}
-	ik := newIdentity(t)
-	ku := keys(t, ik, 3)
+	ik := servertest.NewIdentity(t)
+	ku := servertest.Keys(t, ik, 1, 3)
 	if err := bob.MakeSecret(ctx, api.MakeSecret{RegistrationID: 5, IdentityKey: ik.Public.Bytes(), Keys: &ku}); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"unicode"
 	"unicode/utf8"
@@ -258,19 +259,7 @@ func (s *Server) Directory(ctx context.Context, p Principal, username string) (a
 	return e, nil
 }
 
-func accountKey(id int64) string {
-	var b [20]byte
-	n := len(b)
-	for {
-		n--
-		b[n] = byte('0' + id%10)
-		id /= 10
-		if id == 0 {
-			break
-		}
-	}
-	return string(b[n:])
-}
+func accountKey(id int64) string { return strconv.FormatInt(id, 10) }
 
 // userCache maps usernames to account ids and device numbers for the send
 // path. Entries are dropped when the account's devices change.
