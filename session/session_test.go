@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hushmsg/hush/key"
+	"github.com/hushmsg/hush/wire"
 )
 
 var ctx = context.Background()
@@ -315,5 +316,41 @@ func TestUnknownType(t *testing.T) {
 	alice := newBenchParty(t, "alice", PQOff)
 	if _, err := alice.c.Decrypt(ctx, Address{"x", 1}, 7, []byte{1}); err == nil || errors.Is(err, ErrDecrypt) {
 		t.Fatalf("type 7: %v", err)
+	}
+}
+
+// TestHushSessionsRunSPQR: by default (PQRequired) every message between
+// two hush devices carries SPQR version 1 bytes, from the first on.
+func TestHushSessionsRunSPQR(t *testing.T) {
+	alice, bob := newBenchParty(t, "alice", PQRequired), newBenchParty(t, "bob", PQRequired)
+	if err := alice.c.ProcessBundle(ctx, bob.addr, bob.publish(t, true)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		from, to := alice, bob
+		if i%2 == 1 {
+			from, to = bob, alice
+		}
+		ct := mustEncrypt(t, from, to, "x")
+		body := ct.Body
+		if ct.Type == TypePreKey {
+			pm, err := wire.ParsePreKeySignalMessage(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body = pm.Message.Bytes()
+		}
+		m, err := wire.ParseSignalMessage(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.PQRatchet) == 0 || m.PQRatchet[0] != 1 {
+			t.Fatalf("message %d carries no SPQR v1 bytes: %x", i, m.PQRatchet)
+		}
+		mustDecrypt(t, to, from, ct, "x")
+	}
+	rec, _ := bob.st.LoadSession(ctx, alice.addr)
+	if rec.Current().PQ == nil {
+		t.Fatal("Bob's session has no SPQR state")
 	}
 }

@@ -131,6 +131,7 @@ func idle(args []string) error {
 	sources := fs.String("sources", "127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9", "local source addresses, comma-separated")
 	plaintext := fs.Bool("plaintext", false, "run hushd with --insecure-plaintext (no TLS)")
 	hold := fs.Duration("hold", 10*time.Second, "keep the connections open this long before measuring")
+	hushdArgs := fs.String("hushd-args", "", "more hushd flags, space-separated")
 	fs.Parse(args)
 	if *bin == "" {
 		return fmt.Errorf("--hushd-bin is needed: the tool reads the server's memory from /proc")
@@ -140,6 +141,7 @@ func idle(args []string) error {
 	if *plaintext {
 		extra = append(extra, "--insecure-plaintext")
 	}
+	extra = append(extra, strings.Fields(*hushdArgs)...)
 	p, u, f, err := server(*bin, "", "", extra...)
 	if err != nil {
 		return err

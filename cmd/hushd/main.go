@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	pprofhttp "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -63,7 +64,7 @@ type config struct {
 	shutdownTimeout           time.Duration
 	limits                    server.Limits
 	argon2Time, argon2Memory  int
-	cpuProfile                string
+	cpuProfile, debugAddr     string
 }
 
 func defaultDataDir() string {
@@ -90,6 +91,7 @@ func flags(fs *flag.FlagSet, c *config) {
 		"serve plain HTTP without TLS; only allowed on a loopback address, for tests (env HUSHD_INSECURE_PLAINTEXT)")
 	envs["insecure-plaintext"] = "HUSHD_INSECURE_PLAINTEXT"
 	str(&c.cpuProfile, "cpu-profile", "HUSHD_CPU_PROFILE", "", "write a CPU profile to `file` until shutdown (for performance work)")
+	str(&c.debugAddr, "debug-addr", "HUSHD_DEBUG_ADDR", "", "serve Go's /debug/pprof on this loopback `HOST:PORT` (for performance work)")
 	str(&c.logLevel, "log-level", "HUSHD_LOG_LEVEL", "info", "log `level`: debug, info, warn, error")
 	str(&c.logFormat, "log-format", "HUSHD_LOG_FORMAT", "text", "log `format`: text or json")
 	num := func(p *int, name, env string, def int, usage string) {
@@ -233,6 +235,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	commitDur := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hushd_store_commit_seconds",
+		Help: "Duration of one group commit (transaction and fsync).", Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1}})
+	commitOps := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hushd_store_commit_operations",
+		Help: "Operations (callers) sharing one group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)})
+	reg.MustRegister(commitDur, commitOps)
+	st.OnCommit = func(ops int, d time.Duration) {
+		commitDur.Observe(d.Seconds())
+		commitOps.Observe(float64(ops))
+	}
 	srv := server.New(st, server.Config{
 		MaxContentBytes: c.maxMessageBytes, MaxQueue: c.maxQueue, MessageTTL: c.messageTTL, MaxDevices: c.maxDevices,
 		Limits: c.limits, Logger: log, Registerer: reg,
@@ -249,6 +260,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	hs := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second, // whole request, so that a slow body cannot hold a connection
+		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -270,6 +283,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if c.debugAddr != "" {
+		if err := checkLoopback(c.debugAddr); err != nil {
+			return fmt.Errorf("--debug-addr: %v", err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprofhttp.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprofhttp.Profile)
+		dl, err := net.Listen("tcp", c.debugAddr)
+		if err != nil {
+			return err
+		}
+		defer dl.Close()
+		go http.Serve(dl, mux)
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -293,6 +320,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		log.Warn("websocket shutdown", "err", e)
 	}
 	srv.Close()
+	if e := h.WaitClosed(ctx); e != nil {
+		log.Warn("closing websockets", "err", e)
+	}
 	if e := st.Close(); e != nil {
 		log.Error("closing store", "err", e)
 	}

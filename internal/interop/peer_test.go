@@ -1,12 +1,14 @@
 package interop
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,6 +113,58 @@ func nodePeer(t *testing.T, ver string) string {
 	return p
 }
 
+// server is a long-running "node serve.mjs peer.mjs" (testdata/serve.mjs):
+// the same peer, called the same way, without a Node start-up per call.
+type server struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+func startServer(t *testing.T, peerScript string) *server {
+	t.Helper()
+	cmd := exec.Command("node", filepath.Join("testdata", "serve.mjs"), peerScript)
+	// serve.mjs imports the peer from its own folder (with its node_modules).
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<20)}
+	t.Cleanup(func() {
+		in.Close()
+		cmd.Wait()
+	})
+	return s
+}
+
+func (s *server) call(args []string, stdin []byte) (string, string, int, error) {
+	req, _ := json.Marshal(map[string]any{"args": args, "stdin": string(stdin)})
+	if _, err := s.in.Write(append(req, '\n')); err != nil {
+		return "", "", 0, err
+	}
+	line, err := s.out.ReadBytes('\n')
+	if err != nil {
+		return "", "", 0, err
+	}
+	var res struct {
+		Code   int    `json:"code"`
+		Stdout string `json:"stdout"`
+		Stderr string `json:"stderr"`
+	}
+	if err := json.Unmarshal(line, &res); err != nil {
+		return "", "", 0, fmt.Errorf("serve.mjs answered %q: %v", line, err)
+	}
+	return res.Stdout, res.Stderr, res.Code, nil
+}
+
 // party is one side of a conversation: hush or a libsignal release.
 type party struct {
 	t     *testing.T
@@ -118,6 +172,7 @@ type party struct {
 	name  string
 	state string
 	argv0 []string
+	srv   *server // for libsignal peers
 }
 
 func newParty(t *testing.T, impl, name string) *party {
@@ -126,7 +181,7 @@ func newParty(t *testing.T, impl, name string) *party {
 	if impl == "hush" {
 		p.argv0 = []string{hushpeerPath(t)}
 	} else {
-		p.argv0 = []string{"node", nodePeer(t, impl)}
+		p.srv = startServer(t, nodePeer(t, impl))
 	}
 	return p
 }
@@ -136,6 +191,13 @@ func (p *party) String() string { return p.impl + "/" + p.name }
 // run calls the peer and returns stdout, stderr and the exit code.
 func (p *party) run(stdin []byte, args ...string) (string, string, int) {
 	p.t.Helper()
+	if p.srv != nil {
+		out, errs, code, err := p.srv.call(args, stdin)
+		if err != nil {
+			p.t.Fatalf("%s %v: %v", p, args, err)
+		}
+		return out, errs, code
+	}
 	cmd := exec.Command(p.argv0[0], append(p.argv0[1:], args...)...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var out, errb bytes.Buffer

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"unicode"
 	"unicode/utf8"
@@ -95,7 +96,7 @@ func (s *Server) checkLogin(ctx context.Context, ip, username, password string) 
 	acc, err := s.st.AccountByUsername(ctx, username)
 	hash := acc.PasswordHash
 	if errors.Is(err, store.ErrNotFound) {
-		hash = dummyHash
+		hash = s.dummyHash
 	} else if err != nil {
 		return store.Account{}, s.internal("login", err)
 	}
@@ -259,19 +260,7 @@ func (s *Server) Directory(ctx context.Context, p Principal, username string) (a
 	return e, nil
 }
 
-func accountKey(id int64) string {
-	var b [20]byte
-	n := len(b)
-	for {
-		n--
-		b[n] = byte('0' + id%10)
-		id /= 10
-		if id == 0 {
-			break
-		}
-	}
-	return string(b[n:])
-}
+func accountKey(id int64) string { return strconv.FormatInt(id, 10) }
 
 // userCache maps usernames to account ids and device numbers for the send
 // path. Entries are dropped when the account's devices change.
@@ -362,6 +351,9 @@ func (s *Server) blockedBy(ctx context.Context, recipient, sender int64) (bool, 
 
 // Block makes the server drop what username sends to the caller.
 func (s *Server) Block(ctx context.Context, p Principal, username string, block bool) error {
+	if !s.limLookup.Allow(accountKey(p.Account), 1) {
+		return errRateLimited
+	}
 	u, err := s.lookupUser(ctx, username)
 	if err != nil {
 		return err

@@ -130,10 +130,6 @@ func (s *Server) acquireHash(ctx context.Context) error {
 	}
 }
 
-// dummyHash is checked against when the username does not exist, so that
-// the answer takes as long as for a wrong password.
-var dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-
 func (s *Server) checkPassword(ctx context.Context, encoded, password string) (bool, error) {
 	var m, t uint32
 	var p uint8

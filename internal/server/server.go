@@ -105,6 +105,9 @@ type Server struct {
 	limRegister, limLoginIP, limLoginUser, limBundlePair, limBundleUser, limLookup, limMsgs, limBytes *ratelimit.Limiter
 
 	hashSem chan struct{} // bounds concurrent Argon2id computations
+	// dummyHash is checked against when a username does not exist, so that
+	// the answer takes as long as for a wrong password.
+	dummyHash string
 
 	auth   authCache
 	users  userCache
@@ -156,6 +159,7 @@ func New(st store.Store, cfg Config) *Server {
 		hashSem:       make(chan struct{}, runtime.GOMAXPROCS(0)),
 		stop:          make(chan struct{}),
 	}
+	s.dummyHash, _ = s.hashPassword(context.Background(), "no such user")
 	s.auth.init()
 	s.users.init()
 	s.blocks.init()

@@ -48,6 +48,7 @@ type Handler struct {
 	mu       sync.Mutex
 	closing  bool
 	inflight sync.WaitGroup // WebSocket send batches being processed
+	conns    sync.WaitGroup // WebSocket reading goroutines
 }
 
 // New returns the API handler for srv.
@@ -116,6 +117,20 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	h.mu.Unlock()
 	done := make(chan struct{})
 	go func() { h.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// WaitClosed waits until every WebSocket connection has finished its
+// closing handshake (or ctx ends). Call it after closing the server, whose
+// sessions start those handshakes.
+func (h *Handler) WaitClosed(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { h.conns.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/server"
 )
@@ -30,7 +28,7 @@ const (
 // keeps while idle; sends are processed by a goroutine started on demand.
 type wsConn struct {
 	h  *Handler
-	c  *websocket.Conn
+	c  *wsServerConn
 	p  server.Principal
 	se *server.Session
 
@@ -40,31 +38,45 @@ type wsConn struct {
 }
 
 func (h *Handler) websocket(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	c, err := websocket.Accept(w, r, nil)
+	c, err := wsUpgrade(w, r, maxWSMessage)
 	if err != nil {
-		return // Accept has answered
+		return // wsUpgrade has answered
 	}
-	c.SetReadLimit(maxWSMessage)
 	wc := &wsConn{h: h, c: c, p: p}
 	se, err := h.srv.Connect(p, wc)
 	if err != nil {
-		c.Close(websocket.StatusTryAgainLater, "server is shutting down")
+		c.close(1013, "server is shutting down") // 1013: try again later
+		c.conn.Close()
 		return
 	}
 	wc.se = se
-	defer se.Close()
-	wc.readLoop()
+	// Read on a new goroutine and let the handler return: the handler's
+	// stack grew during the TLS handshake and the HTTP parsing, and an idle
+	// connection should not keep it (nor the request) alive.
+	h.conns.Add(1)
+	go func() {
+		defer h.conns.Done()
+		defer se.Close()
+		defer c.conn.Close()
+		wc.readLoop()
+	}()
 }
 
 func (wc *wsConn) readLoop() {
-	ctx := context.Background()
 	for {
-		typ, data, err := wc.c.Read(ctx)
+		typ, data, err := wc.c.readMessage()
 		if err != nil {
+			var ce *closeError
+			if errors.As(err, &ce) {
+				wc.c.close(ce.code, ce.reason)
+			}
 			return
 		}
-		if typ != websocket.MessageText {
-			wc.c.Close(websocket.StatusUnsupportedData, "frames are JSON text")
+		if wc.c.closing() {
+			continue // draining until the peer answers our close
+		}
+		if typ != opText {
+			wc.c.close(closeUnsupported, "frames are JSON text")
 			return
 		}
 		for len(data) > 0 {
@@ -174,7 +186,7 @@ func (wc *wsConn) writeFrames(ctx context.Context, frames []api.Frame) error {
 		}
 		buf.Write(b)
 		if buf.Len() >= batchBytes || i == len(frames)-1 {
-			if err := wc.c.Write(ctx, websocket.MessageText, buf.Bytes()); err != nil {
+			if err := wc.c.write(ctx, buf.Bytes()); err != nil {
 				return err
 			}
 			buf.Reset()
@@ -208,10 +220,10 @@ func (wc *wsConn) Deliver(ctx context.Context, msgs []api.Message) error {
 
 // Empty implements server.Sink.
 func (wc *wsConn) Empty(ctx context.Context) error {
-	return wc.c.Write(ctx, websocket.MessageText, []byte(`{"type":"empty"}`))
+	return wc.c.write(ctx, []byte(`{"type":"empty"}`))
 }
 
 // Close implements server.Sink.
 func (wc *wsConn) Close(reason string) {
-	go wc.c.Close(websocket.StatusGoingAway, reason)
+	go wc.c.close(closeGoingAway, reason)
 }

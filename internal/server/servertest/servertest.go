@@ -20,6 +20,9 @@ import (
 	"github.com/hushmsg/hush/key"
 )
 
+// RequestTimeout is the test server's read and write timeout per request.
+const RequestTimeout = 3 * time.Second
+
 // Env is a running server.
 type Env struct {
 	URL         string
@@ -62,6 +65,9 @@ func StartIn(t testing.TB, cfg server.Config, dir string) *Env {
 	srv := server.New(st, cfg)
 	h := httpapi.New(srv, httpapi.Options{})
 	ts := httptest.NewUnstartedServer(h)
+	// Short request deadlines, as hushd has long ones: WebSockets must
+	// outlive them (see RequestTimeout).
+	ts.Config.ReadTimeout, ts.Config.WriteTimeout = RequestTimeout, RequestTimeout
 	ts.StartTLS()
 	e := &Env{URL: ts.URL, Fingerprint: tlscert.Fingerprint(ts.Certificate().Raw), Server: srv, Store: st, Handler: h, HTTP: ts}
 	t.Cleanup(func() {

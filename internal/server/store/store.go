@@ -7,6 +7,14 @@
 // durable (on disk, fsynced). Methods are safe for concurrent use.
 // Validation of keys and signatures is the caller's job; a Store checks
 // only what needs its data (uniqueness, limits, existence).
+//
+// Nothing here assumes SQLite: every multi-step change is one method (one
+// transaction), one-time keys are handed out by TakeBundle atomically, and
+// ids come from the store. Two things a shared backend (PostgreSQL behind
+// several hushd processes) must add: SetNotify must also report commits
+// made by other processes (LISTEN/NOTIFY), and internal/server's caches of
+// credentials, usernames and blocks would need invalidation across
+// processes; today hushd is one process per database.
 package store
 
 import (

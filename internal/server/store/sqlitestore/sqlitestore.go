@@ -35,6 +35,17 @@ type Store struct {
 	rdb   *sql.DB // readers
 	wdb   *sql.DB // the writer's database handle (one connection)
 	wconn *sql.Conn
+	cdb   *sql.DB // the checkpointer's (one connection)
+
+	stopCkpt, ckptDone chan struct{}
+
+	// Acknowledgements wait here and are applied at the start of the next
+	// batch, so that they ride along with other writes instead of each
+	// taking a turn of the writer. ackKick is set while a wake-up op for
+	// them is queued.
+	ackMu   sync.Mutex
+	acks    []ackReq
+	ackKick bool
 
 	mu     sync.RWMutex // guards closed against sends on ops
 	closed bool
@@ -47,6 +58,9 @@ type Store struct {
 	counts map[store.DeviceRef]int // queue length per device, cached
 	ins    *sql.Stmt
 	del    *sql.Stmt
+	// Savepoint statements, prepared once: preparing them for every
+	// operation cost more than the operations.
+	spBegin, spRollback, spRelease *sql.Stmt
 
 	// Stats, read by metrics.
 	commits   atomic.Int64
@@ -64,6 +78,11 @@ type op struct {
 	fn    func(w *wtx) error
 	multi bool // fn runs several statements: wrap it in a savepoint
 	done  chan error
+}
+
+type ackReq struct {
+	to  store.DeviceRef
+	ids []int64
 }
 
 // wtx is what an op's fn gets: the writer connection inside a transaction.
@@ -160,7 +179,10 @@ func Open(path string) (*Store, error) {
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
 	ctx := context.Background()
-	if _, err := wdb.ExecContext(ctx, schema); err != nil {
+	// The writer does not checkpoint (that would stall a commit, and every
+	// caller waiting on it, for a whole checkpoint); the checkpointer
+	// goroutine does, on its own connection.
+	if _, err := wdb.ExecContext(ctx, schema+"PRAGMA wal_autocheckpoint = 0;"); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlitestore: creating schema: %w", err)
 	}
@@ -177,8 +199,16 @@ func Open(path string) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4)
+	cdb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		wconn.Close()
+		wdb.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	cdb.SetMaxOpenConns(1)
 	s := &Store{
-		rdb: rdb, wdb: wdb, wconn: wconn,
+		rdb: rdb, wdb: wdb, wconn: wconn, cdb: cdb, stopCkpt: make(chan struct{}), ckptDone: make(chan struct{}),
 		ops:    make(chan *op, 4*maxBatch),
 		done:   make(chan struct{}),
 		counts: make(map[store.DeviceRef]int),
@@ -188,24 +218,53 @@ func Open(path string) (*Store, error) {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`); err == nil {
 		s.del, err = wconn.PrepareContext(ctx, `DELETE FROM messages WHERE id = ? AND account = ? AND device = ?`)
 	}
+	for _, p := range []struct {
+		st **sql.Stmt
+		q  string
+	}{{&s.spBegin, "SAVEPOINT op"}, {&s.spRollback, "ROLLBACK TO op"}, {&s.spRelease, "RELEASE op"}} {
+		if err == nil {
+			*p.st, err = wconn.PrepareContext(ctx, p.q)
+		}
+	}
 	if err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("sqlitestore: %w", err)
 	}
 	go s.writer()
+	go s.checkpointer()
 	return s, nil
+}
+
+// checkpointer copies the WAL into the database file twice a second,
+// without blocking the writer (PASSIVE); SQLite then starts the WAL over
+// at the next transaction.
+func (s *Store) checkpointer() {
+	defer close(s.ckptDone)
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopCkpt:
+			return
+		case <-t.C:
+			_, _ = s.cdb.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
 }
 
 func (s *Store) closeDBs() {
 	if s.ins != nil {
 		s.ins.Close()
 	}
-	if s.del != nil {
-		s.del.Close()
+	for _, st := range []*sql.Stmt{s.del, s.spBegin, s.spRollback, s.spRelease} {
+		if st != nil {
+			st.Close()
+		}
 	}
 	s.wconn.Close()
 	s.wdb.Close()
 	s.rdb.Close()
+	s.cdb.Close()
 }
 
 // Close lets the writer finish every queued operation, then closes.
@@ -219,6 +278,8 @@ func (s *Store) Close() error {
 	close(s.ops)
 	s.mu.Unlock()
 	<-s.done
+	close(s.stopCkpt)
+	<-s.ckptDone
 	_, _ = s.wconn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)")
 	s.closeDBs()
 	return nil
@@ -249,9 +310,10 @@ func (s *Store) do(ctx context.Context, multi bool, fn func(w *wtx) error) error
 	return <-o.done
 }
 
-// async runs fn in the writer without waiting.
+// async runs fn in the writer without waiting. fn must leave nothing
+// half-done when it fails (no savepoint protects it).
 func (s *Store) async(fn func(w *wtx) error) error {
-	return s.submit(&op{fn: fn, multi: true})
+	return s.submit(&op{fn: fn})
 }
 
 func (s *Store) writer() {
@@ -288,26 +350,27 @@ func (s *Store) runBatch(batch []*op) {
 		}
 		return
 	}
+	s.applyAcks(w)
 	for i, o := range batch {
 		if !o.multi {
 			errs[i] = o.fn(w)
 			continue
 		}
 		mark := len(w.committed)
-		if _, err := w.exec("SAVEPOINT op"); err != nil {
+		if _, err := s.spBegin.ExecContext(ctx); err != nil {
 			errs[i] = err
 			continue
 		}
 		err := o.fn(w)
 		if err != nil {
-			_, _ = w.exec("ROLLBACK TO op")
+			_, _ = s.spRollback.ExecContext(ctx)
 			w.committed = w.committed[:mark]
 			if !isDomainError(err) {
 				// The cached queue lengths may have counted undone work.
 				clear(s.counts)
 			}
 		}
-		_, _ = w.exec("RELEASE op")
+		_, _ = s.spRelease.ExecContext(ctx)
 		errs[i] = err
 	}
 	if _, err := w.exec("COMMIT"); err != nil {
@@ -806,21 +869,40 @@ func (s *Store) Pending(ctx context.Context, to store.DeviceRef, after, now int6
 // Ack implements store.Store. The deletion is committed with the next batch
 // and Ack does not wait for it.
 func (s *Store) Ack(ctx context.Context, to store.DeviceRef, ids []int64) error {
-	ids = append([]int64(nil), ids...)
-	return s.async(func(w *wtx) error {
-		for _, id := range ids {
-			r, err := w.s.del.ExecContext(w.ctx, id, to.Account, to.Device)
+	s.ackMu.Lock()
+	s.acks = append(s.acks, ackReq{to, append([]int64(nil), ids...)})
+	kick := !s.ackKick
+	s.ackKick = true
+	s.ackMu.Unlock()
+	if kick {
+		// Wake the writer in case no other write comes.
+		return s.submit(&op{fn: func(*wtx) error { return nil }})
+	}
+	return nil
+}
+
+// applyAcks deletes the acknowledged messages, in the writer's
+// transaction. A failed delete leaves the message queued: it will be
+// delivered again, which clients tolerate.
+func (s *Store) applyAcks(w *wtx) {
+	s.ackMu.Lock()
+	acks := s.acks
+	s.acks = nil
+	s.ackKick = false
+	s.ackMu.Unlock()
+	for _, a := range acks {
+		for _, id := range a.ids {
+			r, err := s.del.ExecContext(w.ctx, id, a.to.Account, a.to.Device)
 			if err != nil {
-				return err
+				continue
 			}
 			if n, _ := r.RowsAffected(); n > 0 {
-				if c, ok := w.s.counts[to]; ok {
-					w.s.counts[to] = c - int(n)
+				if c, ok := s.counts[a.to]; ok {
+					s.counts[a.to] = c - int(n)
 				}
 			}
 		}
-		return nil
-	})
+	}
 }
 
 // DeleteExpired implements store.Store.

@@ -1,0 +1,317 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// This file is a small server-side WebSocket (RFC 6455) made for many idle
+// connections: an idle connection holds one goroutine blocked in a read of
+// the next frame header, and no buffer. (A general-purpose library keeps a
+// 4 KiB read and a 4 KiB write buffer per connection for its whole life,
+// which alone is most of the 10 KiB per connection hushd aims for.)
+// Extensions and subprotocols are not offered; clients must mask, as the
+// RFC requires.
+
+// Opcodes (RFC 6455 section 5.2).
+const (
+	opContinuation = 0x0
+	opText         = 0x1
+	opBinary       = 0x2
+	opClose        = 0x8
+	opPing         = 0x9
+	opPong         = 0xA
+)
+
+// Close status codes (RFC 6455 section 7.4.1).
+const (
+	closeNormal        = 1000
+	closeGoingAway     = 1001
+	closeProtocolError = 1002
+	closeUnsupported   = 1003
+	closeInvalidData   = 1007
+	closeTooBig        = 1009
+)
+
+// wsGUID is the fixed string of the opening handshake (section 1.3).
+const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+var errWSClosed = errors.New("websocket: connection closed")
+
+// closeError is how a read ends with a close: sent by the peer, or by us
+// because of a protocol error.
+type closeError struct {
+	code   int
+	reason string
+}
+
+func (e *closeError) Error() string { return fmt.Sprintf("websocket: closed %d %s", e.code, e.reason) }
+
+type wsServerConn struct {
+	conn      net.Conn
+	r         io.Reader // conn, after what the HTTP server had buffered
+	readLimit int
+
+	wmu     sync.Mutex // serializes writes
+	closeMu sync.Mutex
+	closed  bool
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// acceptKey computes Sec-WebSocket-Accept for a Sec-WebSocket-Key.
+func acceptKey(key string) string {
+	h := sha1.Sum([]byte(key + wsGUID))
+	return base64.StdEncoding.EncodeToString(h[:])
+}
+
+// wsUpgrade answers the opening handshake and takes over the connection.
+// On error it has written an HTTP error answer.
+func wsUpgrade(w http.ResponseWriter, r *http.Request, readLimit int) (*wsServerConn, error) {
+	fail := func(status int, msg string) (*wsServerConn, error) {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		http.Error(w, msg, status)
+		return nil, errors.New("websocket: " + msg)
+	}
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+		return fail(http.StatusUpgradeRequired, "this endpoint is a WebSocket")
+	}
+	if r.Header.Get("Sec-WebSocket-Version") != "13" {
+		return fail(http.StatusBadRequest, "unsupported WebSocket version")
+	}
+	key := r.Header.Get("Sec-WebSocket-Key")
+	if k, err := base64.StdEncoding.DecodeString(key); err != nil || len(k) != 16 {
+		return fail(http.StatusBadRequest, "bad Sec-WebSocket-Key")
+	}
+	// A browser page of another origin must not use the connection (the
+	// credential is not ambient, but refuse anyway).
+	if o := r.Header.Get("Origin"); o != "" {
+		if u, err := url.Parse(o); err != nil || !strings.EqualFold(u.Host, r.Host) {
+			return fail(http.StatusForbidden, "cross-origin WebSocket refused")
+		}
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return fail(http.StatusInternalServerError, "cannot take over the connection")
+	}
+	// The HTTP server's request deadlines must not end an idle WebSocket
+	// (net/http clears them on hijack; so do we, not to rest on that).
+	conn.SetDeadline(time.Time{})
+	c := &wsServerConn{conn: conn, r: conn, readLimit: readLimit}
+	// Keep what the HTTP server read past the request (a client may send
+	// its first frame at once), then let its buffers go.
+	if n := brw.Reader.Buffered(); n > 0 {
+		pre, _ := brw.Reader.Peek(n)
+		c.r = io.MultiReader(strings.NewReader(string(pre)), conn)
+	}
+	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+		acceptKey(key) + "\r\n\r\n"
+	conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, resp); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	conn.SetWriteDeadline(time.Time{})
+	return c, nil
+}
+
+// readMessage returns the next text or binary message, answering pings
+// and reassembling fragments. It returns a *closeError when the connection
+// was closed by a close frame or for a protocol error (after sending the
+// close frame), or another error when the connection failed.
+func (c *wsServerConn) readMessage() (opcode byte, msg []byte, err error) {
+	return readWSMessage(c.r, c.readLimit, c.control)
+}
+
+// control handles a control frame received between data frames.
+func (c *wsServerConn) control(op byte, payload []byte) error {
+	switch op {
+	case opPing:
+		return c.writeFrame(context.Background(), opPong, payload)
+	case opPong:
+		return nil
+	case opClose:
+		code, reason := closeNormal, ""
+		if len(payload) >= 2 {
+			code = int(binary.BigEndian.Uint16(payload))
+			reason = string(payload[2:])
+		}
+		c.close(code, "")
+		return &closeError{code, reason}
+	}
+	return nil
+}
+
+// readWSMessage is the frame reader, separate from the connection so that
+// it can be fuzzed. onControl gets each control frame.
+func readWSMessage(r io.Reader, limit int, onControl func(op byte, payload []byte) error) (byte, []byte, error) {
+	var msg []byte
+	var msgOp byte
+	fragmented := false
+	for {
+		var hdr [14]byte
+		if _, err := io.ReadFull(r, hdr[:2]); err != nil {
+			return 0, nil, err
+		}
+		fin, rsv, op := hdr[0]&0x80 != 0, hdr[0]&0x70, hdr[0]&0x0f
+		masked, n := hdr[1]&0x80 != 0, uint64(hdr[1]&0x7f)
+		if rsv != 0 {
+			return 0, nil, &closeError{closeProtocolError, "reserved bits set"}
+		}
+		if !masked {
+			return 0, nil, &closeError{closeProtocolError, "client frames must be masked"}
+		}
+		ext := 0
+		switch n {
+		case 126:
+			ext = 2
+		case 127:
+			ext = 8
+		}
+		if _, err := io.ReadFull(r, hdr[2:2+ext+4]); err != nil {
+			return 0, nil, err
+		}
+		switch ext {
+		case 2:
+			n = uint64(binary.BigEndian.Uint16(hdr[2:]))
+		case 8:
+			n = binary.BigEndian.Uint64(hdr[2:])
+		}
+		mask := hdr[2+ext : 2+ext+4]
+		control := op&0x8 != 0
+		switch {
+		case control && (!fin || n > 125):
+			return 0, nil, &closeError{closeProtocolError, "bad control frame"}
+		case control && op != opClose && op != opPing && op != opPong,
+			!control && op != opContinuation && op != opText && op != opBinary:
+			return 0, nil, &closeError{closeProtocolError, "unknown opcode"}
+		case op == opContinuation && !fragmented, (op == opText || op == opBinary) && fragmented:
+			return 0, nil, &closeError{closeProtocolError, "bad fragmentation"}
+		case !control && n > uint64(limit-len(msg)):
+			return 0, nil, &closeError{closeTooBig, "message too big"}
+		}
+		payload := make([]byte, n)
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return 0, nil, err
+		}
+		for i := range payload {
+			payload[i] ^= mask[i&3]
+		}
+		if control {
+			if err := onControl(op, payload); err != nil {
+				return 0, nil, err
+			}
+			continue
+		}
+		if op != opContinuation {
+			msgOp = op
+		}
+		if msg == nil && fin {
+			msg = payload // the usual case: one frame, no copy
+		} else {
+			msg = append(msg, payload...)
+		}
+		if !fin {
+			fragmented = true
+			continue
+		}
+		if msgOp == opText && !utf8.Valid(msg) {
+			return 0, nil, &closeError{closeInvalidData, "text is not UTF-8"}
+		}
+		return msgOp, msg, nil
+	}
+}
+
+// appendFrameHeader appends an unmasked (server) frame header.
+func appendFrameHeader(b []byte, op byte, n int) []byte {
+	b = append(b, 0x80|op)
+	switch {
+	case n < 126:
+		b = append(b, byte(n))
+	case n <= 0xffff:
+		b = append(b, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return b
+}
+
+// writeFrame writes one unfragmented frame with one system call.
+func (c *wsServerConn) writeFrame(ctx context.Context, op byte, payload []byte) error {
+	buf := make([]byte, 0, len(payload)+10)
+	buf = appendFrameHeader(buf, op, len(payload))
+	buf = append(buf, payload...)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if dl, ok := ctx.Deadline(); ok {
+		c.conn.SetWriteDeadline(dl)
+	} else {
+		c.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	}
+	_, err := c.conn.Write(buf)
+	if err != nil {
+		c.conn.Close()
+	}
+	return err
+}
+
+// write sends a text message.
+func (c *wsServerConn) write(ctx context.Context, msg []byte) error {
+	return c.writeFrame(ctx, opText, msg)
+}
+
+// close starts the closing handshake: it sends a close frame (once) and
+// gives the peer closeWait to answer. The reading goroutine, which ignores
+// data from then on, closes the connection when the answer comes, when the
+// time is up, or when the connection fails; so that data the server wrote
+// just before (answers to sends) is not lost to a reset.
+func (c *wsServerConn) close(code int, reason string) {
+	c.closeMu.Lock()
+	if c.closed {
+		c.closeMu.Unlock()
+		return
+	}
+	c.closed = true
+	c.closeMu.Unlock()
+	if len(reason) > 123 {
+		reason = reason[:123]
+	}
+	p := binary.BigEndian.AppendUint16(nil, uint16(code))
+	p = append(p, reason...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	c.writeFrame(ctx, opClose, p)
+	cancel()
+	c.conn.SetReadDeadline(time.Now().Add(closeWait))
+}
+
+// closeWait is how long the peer has to answer a close frame.
+const closeWait = 2 * time.Second
+
+// closing reports whether close was called.
+func (c *wsServerConn) closing() bool {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	return c.closed
+}
