@@ -231,8 +231,17 @@ func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
 	from := session.Address{Name: m.From, Device: key.DeviceID(m.FromDevice)}
 	var ids []int64
 	var decErr error
+	// The server's ids are remembered 31 days, longer than it keeps a
+	// message.
+	forget := time.Now().Add(-31 * 24 * time.Hour)
 	err := c.st.Update(ctx, func(tx *store.Tx) error {
 		ids, decErr = nil, nil
+		if seen, err := tx.Received(ctx, m.ID); err != nil || seen {
+			return errors.Join(err, errSeen)
+		}
+		if err := tx.SetReceived(ctx, m.ID, forget); err != nil {
+			return err
+		}
 		pt, err := c.cipher(tx).Decrypt(ctx, from, int(m.Type), m.Content)
 		if err != nil {
 			decErr = err
@@ -260,13 +269,19 @@ func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
 		}
 		return nil
 	})
+	if errors.Is(err, errSeen) {
+		return nil, nil // processed before; only the acknowledgement was lost
+	}
 	if errors.Is(err, errDecryptFailed) {
 		if errors.Is(decErr, session.ErrDuplicate) {
-			return nil, nil // stored before; only the acknowledgement was lost
+			return nil, nil // the same message again (a sender's resend)
 		}
 		// Whatever the cause, the message is useless: keep a notice and let
 		// the server drop it.
 		err = c.st.Update(ctx, func(tx *store.Tx) error {
+			if err := tx.SetReceived(ctx, m.ID, forget); err != nil {
+				return err
+			}
 			_, err := tx.AddNotice(ctx, from.Name, fmt.Sprintf("A message from %s could not be decrypted.", from.Name))
 			ids = tx.Notices
 			return err
@@ -279,7 +294,10 @@ func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
 	return ids, nil
 }
 
-var errDecryptFailed = errors.New("decryption failed")
+var (
+	errDecryptFailed = errors.New("decryption failed")
+	errSeen          = errors.New("seen before")
+)
 
 // MarkShown records that messages were shown to the person now: the
 // countdown of those with a timer starts.

@@ -416,3 +416,24 @@ func (t *q) Outbox(ctx context.Context) ([]*Outgoing, error) {
 	}
 	return out, rows.Err()
 }
+
+// Received reports whether the server's message id was processed already
+// (a delivery repeated after a lost acknowledgement).
+func (t *Tx) Received(ctx context.Context, serverID int64) (bool, error) {
+	var one int
+	err := t.x.QueryRowContext(ctx, "SELECT 1 FROM received WHERE server_id = ?", serverID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// SetReceived records that the server's message id was processed, and
+// forgets those older than before (the server keeps nothing that long).
+func (t *Tx) SetReceived(ctx context.Context, serverID int64, before time.Time) error {
+	if _, err := t.x.ExecContext(ctx, "INSERT OR IGNORE INTO received (server_id, at) VALUES (?, ?)", serverID, t.Now.UnixMilli()); err != nil {
+		return err
+	}
+	_, err := t.x.ExecContext(ctx, "DELETE FROM received WHERE at < ?", before.UnixMilli())
+	return err
+}

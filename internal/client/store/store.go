@@ -40,7 +40,7 @@ var ErrNoStore = errors.New("store: no hush store in this home (run hush registe
 // ErrNotFound is returned for a missing key, contact or message.
 var ErrNotFound = errors.New("store: not found")
 
-const schemaVersion = 1
+const schemaVersion = 2 // 2: the received table
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
@@ -82,6 +82,7 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_peer ON messages(peer, id);
 CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_unshown ON messages(id) WHERE shown = 0;
+CREATE TABLE IF NOT EXISTS received (server_id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
 	message INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
 	peer TEXT NOT NULL, device INTEGER NOT NULL, identity BLOB NOT NULL,

@@ -294,3 +294,27 @@ func TestExpire(t *testing.T) {
 		t.Fatalf("the WAL has %d bytes after the checkpoint", fi.Size())
 	}
 }
+
+func TestReceived(t *testing.T) {
+	s := open(t, t.TempDir(), Options{Create: true})
+	seen := func(id int64) bool {
+		var ok bool
+		check(t, s.Update(ctx, func(tx *Tx) error {
+			var err error
+			ok, err = tx.Received(ctx, id)
+			return err
+		}))
+		return ok
+	}
+	if seen(42) {
+		t.Fatal("an id never processed is seen")
+	}
+	check(t, s.Update(ctx, func(tx *Tx) error { return tx.SetReceived(ctx, 42, time.Now().Add(-time.Hour)) }))
+	if !seen(42) || seen(43) {
+		t.Fatal("processed ids are not remembered exactly")
+	}
+	check(t, s.Update(ctx, func(tx *Tx) error { return tx.SetReceived(ctx, 43, time.Now().Add(time.Hour)) }))
+	if seen(42) {
+		t.Fatal("old ids are not forgotten")
+	}
+}
