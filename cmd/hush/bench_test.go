@@ -14,20 +14,22 @@ import (
 )
 
 // BenchmarkSend measures "hush send" to an online peer as a person runs
-// it: a real hush binary (go build), a fresh process each time, bob
-// connected with "hush recv --follow". ms-to-ack is from just before the
+// it: real hush and hushd binaries (go build), a fresh hush process each
+// time, bob connected with "hush recv --follow". ms-to-ack is from just before the
 // process is started to the moment it has the server's answer (its
 // HUSH_TRACE line); ms-to-sent-line to its "sent to bob" line, printed
-// once the answer is recorded; ns/op is until the process has exited.
+// once the answer is recorded; ns/op is until the process has exited;
+// ms-help is "hush help", the cost of starting the binary at all.
 func BenchmarkSend(b *testing.B) {
 	if _, err := exec.LookPath("go"); err != nil {
 		b.Skip("needs the go command to build hush")
 	}
-	bin := filepath.Join(b.TempDir(), "hush")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("building hush: %v\n%s", err, out)
+	dir := b.TempDir()
+	bin, hushdBin := filepath.Join(dir, "hush"), filepath.Join(dir, "hushd")
+	if out, err := exec.Command("go", "build", "-o", dir, ".", "../hushd").CombinedOutput(); err != nil {
+		b.Fatalf("building hush and hushd: %v\n%s", err, out)
 	}
-	s := startServer(b)
+	s := startHushd(b, hushdBin, b.TempDir(), "127.0.0.1:0")
 	alice, bob := newHome(b, "alice"), newHome(b, "bob")
 	run := func(h *home, args ...string) {
 		cmd := exec.Command(bin, append([]string{"--home", h.dir}, args...)...)
@@ -37,7 +39,7 @@ func BenchmarkSend(b *testing.B) {
 		}
 	}
 	for _, h := range []*home{alice, bob} {
-		run(h, "register", "--server", s.URL, "--server-fingerprint", s.Fingerprint, "--user", h.name)
+		run(h, "register", "--server", s.url, "--server-fingerprint", s.fp, "--user", h.name)
 	}
 	run(alice, "send", "--secret", "--to", "bob", "first")
 	follower := exec.Command(bin, "--home", bob.dir, "recv", "--follow")
@@ -49,6 +51,16 @@ func BenchmarkSend(b *testing.B) {
 	run(alice, "recv")
 	time.Sleep(300 * time.Millisecond)
 
+	// The floor: the same binary started for "hush help", which opens
+	// nothing and sends nothing.
+	floor := make([]time.Duration, 0, 20)
+	for range 20 {
+		start := time.Now()
+		if err := exec.Command(bin, "help").Run(); err != nil {
+			b.Fatal(err)
+		}
+		floor = append(floor, time.Since(start))
+	}
 	toAck := make([]time.Duration, 0, b.N)
 	toLine := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
@@ -88,7 +100,7 @@ func BenchmarkSend(b *testing.B) {
 	for _, m := range []struct {
 		name string
 		d    []time.Duration
-	}{{"ms-to-ack", toAck}, {"ms-to-sent-line", toLine}} {
+	}{{"ms-to-ack", toAck}, {"ms-to-sent-line", toLine}, {"ms-help", floor}} {
 		sort.Slice(m.d, func(i, j int) bool { return m.d[i] < m.d[j] })
 		b.ReportMetric(float64(m.d[len(m.d)/2].Microseconds())/1000, m.name+"(median)")
 		b.ReportMetric(float64(m.d[len(m.d)*9/10].Microseconds())/1000, m.name+"(p90)")
