@@ -95,13 +95,18 @@ func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 		o.warn(c.FlushOutbox(ctx))
 		_, err := c.MaintainKeys(ctx, false)
 		o.warn(err)
+		began := time.Now()
 		err = c.listen(ctx, o)
 		if ctx.Err() != nil {
 			return nil
 		}
+		if time.Since(began) > time.Minute {
+			backoff = time.Second // it had been working: try again soon
+		}
 		if errors.Is(err, ErrNotSecret) || apiclient.IsCode(err, api.CodeUnauthorized) {
 			return explain(err)
 		}
+		o.warn(fmt.Errorf("connection lost (%v); connecting again", explain(err)))
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():

@@ -119,6 +119,10 @@ func (c *Client) Send(ctx context.Context, to, text string, timer time.Duration)
 			}
 			continue
 		}
+		if errors.Is(err, errStale) {
+			c.fail(ctx, row.ID)
+			return row, fmt.Errorf("the server keeps refusing the message: %s's secret device keeps changing; try again", to)
+		}
 		if err != nil {
 			return row, err
 		}
@@ -205,6 +209,12 @@ func (c *Client) encrypt(ctx context.Context, to string, pt []byte, cm *content.
 	})
 	if err != nil {
 		*row = orig
+		var nc *NeedsConfirmError
+		if errors.As(err, &nc) && orig != nil {
+			// A queued message that cannot go until the user confirms:
+			// it is not sent (they will send again).
+			c.fail(ctx, orig.ID)
+		}
 		return nil, err
 	}
 	if refused != nil {
