@@ -56,6 +56,27 @@ func waitFor(t *testing.T, tm *teatest.TestModel, d time.Duration, want ...strin
 	t.Fatalf("the screen never showed %q; it showed:\n%s", want, seen)
 }
 
+// waitForAny reads the screen output until it has shown one of want.
+func waitForAny(t *testing.T, tm *teatest.TestModel, d time.Duration, want ...string) {
+	t.Helper()
+	var seen []byte
+	buf := make([]byte, 64<<10)
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		n, _ := tm.Output().Read(buf)
+		seen = append(seen, buf[:n]...)
+		for _, w := range want {
+			if bytes.Contains(seen, []byte(w)) {
+				return
+			}
+		}
+		if n == 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	t.Fatalf("the screen never showed any of %q; it showed:\n%s", want, seen)
+}
+
 // recv is bob's side: what arrives within a few seconds.
 func recv(t *testing.T, c *client.Client) []string {
 	t.Helper()
@@ -112,7 +133,8 @@ func TestChat(t *testing.T) {
 	waitFor(t, tm, 5*time.Second, "disappear after 5s")
 	tm.Type("my own short one")
 	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
-	waitFor(t, tm, 10*time.Second, "my own short one", "⏱ 4s")
+	waitFor(t, tm, 10*time.Second, "my own short one")
+	waitForAny(t, tm, 10*time.Second, "⏱ 4s", "⏱ 3s", "⏱ 2s", "⏱ 1s") // counting down
 	waitFor(t, tm, 15*time.Second, "disappeared")
 	time.Sleep(2 * time.Second) // both are past their time
 
