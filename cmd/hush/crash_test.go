@@ -21,6 +21,7 @@ import (
 // recording that it was shown (recv prints at least once; the id says it
 // is the same message).
 func TestCrash(t *testing.T) {
+	t.Parallel()
 	n, minKills := 60, 12
 	if testing.Short() {
 		n, minKills = 25, 6

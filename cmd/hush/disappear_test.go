@@ -128,6 +128,7 @@ func filesContaining(t *testing.T, needles [][]byte, dirs ...string) []string {
 // any file of either home (database, WAL, anything), nor its text in the
 // server's folder.
 func TestDisappearing(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	alice, bob := newHome(t, "alice"), newHome(t, "bob")
 	alice.register(s)
@@ -200,6 +201,7 @@ func TestDisappearing(t *testing.T) {
 // TestExpiryWhileStopped: a message whose time runs out while no hush runs
 // is deleted by the next command, before it does anything else.
 func TestExpiryWhileStopped(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	alice, bob := newHome(t, "alice"), newHome(t, "bob")
 	alice.register(s)

@@ -11,6 +11,7 @@ import (
 // process a fresh start (both clients restart between messages), and the
 // JSON fields scripts rely on.
 func TestConversation(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	alice, bob := newHome(t, "alice"), newHome(t, "bob")
 	alice.register(s)
@@ -54,6 +55,7 @@ func TestConversation(t *testing.T) {
 // TestOfflineBacklog: three people; carol is offline while alice and bob
 // write to her, then gets everything in order, and answers both.
 func TestOfflineBacklog(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	alice, bob, carol := newHome(t, "alice"), newHome(t, "bob"), newHome(t, "carol")
 	for _, h := range []*home{alice, bob, carol} {
@@ -98,6 +100,7 @@ func TestOfflineBacklog(t *testing.T) {
 // device can no longer take part; carol, who had not verified, is told and
 // goes on.
 func TestKeyChange(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	alice, bob, carol, bob2 := newHome(t, "alice"), newHome(t, "bob"), newHome(t, "carol"), newHome(t, "bob")
 	alice.register(s)
@@ -184,6 +187,7 @@ func TestKeyChange(t *testing.T) {
 // process per home receives; a second one says why it cannot, while
 // sending goes on beside the receiver.
 func TestOneReceiver(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	alice, bob := newHome(t, "alice"), newHome(t, "bob")
 	alice.register(s)

@@ -82,6 +82,7 @@ func (p *hushdProc) stop(t testing.TB) {
 // TestWithHushd runs the conversation against the hushd binary itself,
 // stopped and started again while a backlog waits for bob.
 func TestWithHushd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds hushd")
 	}
