@@ -210,7 +210,7 @@ func message() []byte {
 // the same direction every time (symmetric ratchet only): encrypt, serialize
 // the message, parse it, decrypt; each side parses and serializes its
 // session record once.
-func BenchmarkSteadyState(b *testing.B) {
+func benchMauSteadyState(b *testing.B) {
 	alice, bob, err := established()
 	if err != nil {
 		b.Fatal(err)
@@ -228,7 +228,7 @@ func BenchmarkSteadyState(b *testing.B) {
 // BenchmarkAlternating: one 100-byte message per iteration, direction
 // alternating (A->B, B->A, ...), so each receipt takes a DH ratchet step and
 // the next send a new sending chain. Figures are per message.
-func BenchmarkAlternating(b *testing.B) {
+func benchMauAlternating(b *testing.B) {
 	alice, bob, err := established()
 	if err != nil {
 		b.Fatal(err)
@@ -255,7 +255,7 @@ const setupPool = 128
 // his bundle. Timed: Alice processes the bundle, encrypts a 100-byte first
 // message (PreKeySignalMessage), serializes it; Bob parses and decrypts it,
 // building his session and removing the one-time prekey.
-func BenchmarkSetupX3DH(b *testing.B) {
+func benchMauSetupX3DH(b *testing.B) {
 	msg := message()
 	pool := make([]*newSetup, 0, setupPool)
 	refill := func() {
