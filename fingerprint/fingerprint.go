@@ -15,9 +15,9 @@ import (
 	"errors"
 	"fmt"
 
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/hushmsg/hush/internal/signalpb"
+	"github.com/hushmsg/hush/internal/pbwire"
 	"github.com/hushmsg/hush/key"
 )
 
@@ -100,34 +100,55 @@ func (f *Fingerprint) Display() string {
 
 // Scannable returns the bytes to put in a QR code: libsignal's
 // CombinedFingerprints protobuf with the first 32 bytes of each digest.
+//
+//	CombinedFingerprints { optional uint32 version = 1;
+//	  optional LogicalFingerprint local_fingerprint = 2;
+//	  optional LogicalFingerprint remote_fingerprint = 3; }
+//	LogicalFingerprint { optional bytes content = 1; }
 func (f *Fingerprint) Scannable() []byte {
-	b, err := proto.Marshal(&signalpb.CombinedFingerprints{
-		Version:           proto.Uint32(f.version),
-		LocalFingerprint:  &signalpb.LogicalFingerprint{Content: f.local[:32]},
-		RemoteFingerprint: &signalpb.LogicalFingerprint{Content: f.remote[:32]},
-	})
-	if err != nil {
-		panic("fingerprint: internal error: " + err.Error())
-	}
-	return b
+	b := protowire.AppendTag(nil, 1, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(f.version))
+	b = pbwire.AppendMessage(b, 2, func(b []byte) []byte { return pbwire.AppendBytes(b, 1, f.local[:32]) })
+	return pbwire.AppendMessage(b, 3, func(b []byte) []byte { return pbwire.AppendBytes(b, 1, f.remote[:32]) })
 }
 
 // Compare checks a code scanned from the other party's screen: its local
 // half must be our remote half and the other way round. Compared in
 // constant time.
 func (f *Fingerprint) Compare(scanned []byte) (bool, error) {
-	var c signalpb.CombinedFingerprints
-	if err := proto.Unmarshal(scanned, &c); err != nil {
+	var version uint64
+	var local, remote []byte
+	content := func(dst *[]byte) func(protowire.Number, protowire.Type, uint64, []byte) bool {
+		return func(num protowire.Number, typ protowire.Type, _ uint64, bs []byte) bool {
+			if num == 1 {
+				*dst = bs
+				return typ == protowire.BytesType
+			}
+			return true
+		}
+	}
+	ok := pbwire.Walk(scanned, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
+		switch num {
+		case 1:
+			version = v
+			return typ == protowire.VarintType
+		case 2:
+			return typ == protowire.BytesType && pbwire.Walk(bs, content(&local))
+		case 3:
+			return typ == protowire.BytesType && pbwire.Walk(bs, content(&remote))
+		}
+		return true
+	})
+	if !ok {
 		return false, ErrMalformed
 	}
-	if c.GetVersion() != f.version {
-		return false, fmt.Errorf("%w: %d, ours %d", ErrVersionMismatch, c.GetVersion(), f.version)
+	if uint32(version) != f.version {
+		return false, fmt.Errorf("%w: %d, ours %d", ErrVersionMismatch, uint32(version), f.version)
 	}
-	if c.LocalFingerprint == nil || c.LocalFingerprint.Content == nil ||
-		c.RemoteFingerprint == nil || c.RemoteFingerprint.Content == nil {
+	if local == nil || remote == nil {
 		return false, ErrMalformed
 	}
-	same1 := subtle.ConstantTimeCompare(c.LocalFingerprint.Content, f.remote[:32])
-	same2 := subtle.ConstantTimeCompare(c.RemoteFingerprint.Content, f.local[:32])
+	same1 := subtle.ConstantTimeCompare(local, f.remote[:32])
+	same2 := subtle.ConstantTimeCompare(remote, f.local[:32])
 	return same1&same2 == 1, nil
 }

@@ -6,9 +6,9 @@ import (
 	"io"
 	"time"
 
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/hushmsg/hush/internal/signalpb"
+	"github.com/hushmsg/hush/internal/pbwire"
 )
 
 // Identifiers. Each kind of id is its own type so that one cannot be passed
@@ -69,24 +69,23 @@ func GenerateIdentityKeyPair(rand io.Reader) (*IdentityKeyPair, error) {
 // MarshalBinary encodes the pair as libsignal's IdentityKeyPairStructure.
 // The result holds the private key.
 func (kp *IdentityKeyPair) MarshalBinary() ([]byte, error) {
-	return proto.Marshal(&signalpb.IdentityKeyPairStructure{
-		PublicKey:  kp.Public.Bytes(),
-		PrivateKey: kp.Private.k[:],
-	})
+	b := pbwire.AppendBytes(nil, 1, kp.Public.Bytes())
+	return pbwire.AppendBytes(b, 2, kp.Private.k[:]), nil
 }
 
 // ParseIdentityKeyPair decodes an IdentityKeyPairStructure and checks that
 // the public key belongs to the private key.
 func ParseIdentityKeyPair(b []byte) (*IdentityKeyPair, error) {
-	var m signalpb.IdentityKeyPairStructure
-	if err := proto.Unmarshal(b, &m); err != nil {
-		return nil, errRecord
+	m, err := parseRecord(b)
+	if err != nil {
+		return nil, err
 	}
-	pub, err := ParseIdentityKey(m.PublicKey)
+	// IdentityKeyPairStructure: public_key = 1, private_key = 2.
+	pub, err := ParseIdentityKey(m.f1)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errRecord, err)
 	}
-	kp, err := NewECKeyPair(m.PrivateKey)
+	kp, err := NewECKeyPair(m.f2)
 	if err != nil {
 		return nil, errRecord
 	}
@@ -119,24 +118,22 @@ func GeneratePreKey(rand io.Reader, id PreKeyID) (*PreKey, error) {
 
 // MarshalBinary encodes the prekey as libsignal's PreKeyRecordStructure.
 func (p *PreKey) MarshalBinary() ([]byte, error) {
-	return proto.Marshal(&signalpb.PreKeyRecordStructure{
-		Id:         uint32(p.ID),
-		PublicKey:  p.KeyPair.Public.Bytes(),
-		PrivateKey: p.KeyPair.Private.k[:],
-	})
+	b := pbwire.AppendVarint(nil, 1, uint64(p.ID))
+	b = pbwire.AppendBytes(b, 2, p.KeyPair.Public.Bytes())
+	return pbwire.AppendBytes(b, 3, p.KeyPair.Private.k[:]), nil
 }
 
 // ParsePreKey decodes a PreKeyRecordStructure.
 func ParsePreKey(b []byte) (*PreKey, error) {
-	var m signalpb.PreKeyRecordStructure
-	if err := proto.Unmarshal(b, &m); err != nil {
-		return nil, errRecord
-	}
-	kp, err := parseECPair(m.PublicKey, m.PrivateKey)
+	m, err := parseRecord(b)
 	if err != nil {
 		return nil, err
 	}
-	return &PreKey{ID: PreKeyID(m.Id), KeyPair: kp}, nil
+	kp, err := parseECPair(m.f2, m.f3)
+	if err != nil {
+		return nil, err
+	}
+	return &PreKey{ID: PreKeyID(m.id), KeyPair: kp}, nil
 }
 
 // SignedPreKey is a medium-term Curve25519 prekey signed by the identity key.
@@ -162,33 +159,27 @@ func GenerateSignedPreKey(rand io.Reader, id SignedPreKeyID, identity *IdentityK
 
 // MarshalBinary encodes the prekey as libsignal's SignedPreKeyRecordStructure.
 func (p *SignedPreKey) MarshalBinary() ([]byte, error) {
-	return proto.Marshal(&signalpb.SignedPreKeyRecordStructure{
-		Id:         uint32(p.ID),
-		PublicKey:  p.KeyPair.Public.Bytes(),
-		PrivateKey: p.KeyPair.Private.k[:],
-		Signature:  p.Signature,
-		Timestamp:  uint64(p.Timestamp.UnixMilli()),
-	})
+	return appendSignedRecord(nil, uint32(p.ID), p.KeyPair.Public.Bytes(), p.KeyPair.Private.k[:], p.Signature, p.Timestamp), nil
 }
 
 // ParseSignedPreKey decodes a SignedPreKeyRecordStructure.
 func ParseSignedPreKey(b []byte) (*SignedPreKey, error) {
-	var m signalpb.SignedPreKeyRecordStructure
-	if err := proto.Unmarshal(b, &m); err != nil {
-		return nil, errRecord
-	}
-	kp, err := parseECPair(m.PublicKey, m.PrivateKey)
+	m, err := parseRecord(b)
 	if err != nil {
 		return nil, err
 	}
-	if len(m.Signature) != SignatureSize {
+	kp, err := parseECPair(m.f2, m.f3)
+	if err != nil {
+		return nil, err
+	}
+	if len(m.f4) != SignatureSize {
 		return nil, fmt.Errorf("%w: bad signature length", errRecord)
 	}
 	return &SignedPreKey{
-		ID:        SignedPreKeyID(m.Id),
+		ID:        SignedPreKeyID(m.id),
 		KeyPair:   kp,
-		Signature: m.Signature,
-		Timestamp: time.UnixMilli(int64(m.Timestamp)),
+		Signature: append([]byte(nil), m.f4...),
+		Timestamp: time.UnixMilli(int64(m.timestamp)),
 	}, nil
 }
 
@@ -217,40 +208,34 @@ func GenerateKyberPreKey(rand io.Reader, id KyberPreKeyID, identity *IdentityKey
 // MarshalBinary encodes the prekey as libsignal's KyberPreKeyRecord, which
 // reuses SignedPreKeyRecordStructure with serialized KEM keys.
 func (p *KyberPreKey) MarshalBinary() ([]byte, error) {
-	return proto.Marshal(&signalpb.SignedPreKeyRecordStructure{
-		Id:         uint32(p.ID),
-		PublicKey:  p.KeyPair.Public.Bytes(),
-		PrivateKey: p.KeyPair.Secret.Bytes(),
-		Signature:  p.Signature,
-		Timestamp:  uint64(p.Timestamp.UnixMilli()),
-	})
+	return appendSignedRecord(nil, uint32(p.ID), p.KeyPair.Public.Bytes(), p.KeyPair.Secret.Bytes(), p.Signature, p.Timestamp), nil
 }
 
 // ParseKyberPreKey decodes a Kyber prekey record.
 func ParseKyberPreKey(b []byte) (*KyberPreKey, error) {
-	var m signalpb.SignedPreKeyRecordStructure
-	if err := proto.Unmarshal(b, &m); err != nil {
-		return nil, errRecord
+	m, err := parseRecord(b)
+	if err != nil {
+		return nil, err
 	}
-	pub, err := ParseKEMPublic(m.PublicKey)
+	pub, err := ParseKEMPublic(m.f2)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errRecord, err)
 	}
-	sec, err := ParseKEMSecret(m.PrivateKey)
+	sec, err := ParseKEMSecret(m.f3)
 	if err != nil {
 		return nil, errRecord
 	}
 	if !sec.Public().Equal(pub) {
 		return nil, fmt.Errorf("%w: public key does not match secret key", errRecord)
 	}
-	if len(m.Signature) != SignatureSize {
+	if len(m.f4) != SignatureSize {
 		return nil, fmt.Errorf("%w: bad signature length", errRecord)
 	}
 	return &KyberPreKey{
-		ID:        KyberPreKeyID(m.Id),
+		ID:        KyberPreKeyID(m.id),
 		KeyPair:   KEMKeyPair{Public: pub, Secret: sec},
-		Signature: m.Signature,
-		Timestamp: time.UnixMilli(int64(m.Timestamp)),
+		Signature: append([]byte(nil), m.f4...),
+		Timestamp: time.UnixMilli(int64(m.timestamp)),
 	}, nil
 }
 
@@ -268,4 +253,60 @@ func parseECPair(pub, priv []byte) (ECKeyPair, error) {
 		return ECKeyPair{}, fmt.Errorf("%w: public key does not match private key", errRecord)
 	}
 	return kp, nil
+}
+
+// The stored key records are libsignal's (storage.proto):
+//
+//	IdentityKeyPairStructure    { bytes public_key = 1; bytes private_key = 2; }
+//	PreKeyRecordStructure       { uint32 id = 1; bytes public_key = 2; bytes private_key = 3; }
+//	SignedPreKeyRecordStructure { uint32 id = 1; bytes public_key = 2; bytes private_key = 3;
+//	                              bytes signature = 4; fixed64 timestamp = 5; }
+//
+// (Kyber prekeys reuse the last with serialized KEM keys.) One reader takes
+// all three; internal/signalpb's generated code checks this one in tests.
+type rawRecord struct {
+	id             uint64
+	timestamp      uint64
+	f1, f2, f3, f4 []byte
+}
+
+func parseRecord(b []byte) (*rawRecord, error) {
+	var r rawRecord
+	ok := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
+		switch num {
+		case 1:
+			// id in the prekey records, public_key in the identity pair.
+			r.id, r.f1 = v, bs
+			return typ == protowire.VarintType || typ == protowire.BytesType
+		case 2:
+			r.f2 = bs
+			return typ == protowire.BytesType
+		case 3:
+			r.f3 = bs
+			return typ == protowire.BytesType
+		case 4:
+			r.f4 = bs
+			return typ == protowire.BytesType
+		case 5:
+			r.timestamp = v
+			return typ == protowire.Fixed64Type
+		}
+		return true
+	})
+	if !ok {
+		return nil, errRecord
+	}
+	return &r, nil
+}
+
+func appendSignedRecord(b []byte, id uint32, pub, priv, sig []byte, ts time.Time) []byte {
+	b = pbwire.AppendVarint(b, 1, uint64(id))
+	b = pbwire.AppendBytes(b, 2, pub)
+	b = pbwire.AppendBytes(b, 3, priv)
+	b = pbwire.AppendBytes(b, 4, sig)
+	if ms := uint64(ts.UnixMilli()); ms != 0 {
+		b = protowire.AppendTag(b, 5, protowire.Fixed64Type)
+		b = protowire.AppendFixed64(b, ms)
+	}
+	return b
 }

@@ -5,6 +5,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/hushmsg/hush/internal/pbwire"
 	"github.com/hushmsg/hush/key"
 	"github.com/hushmsg/hush/ratchet"
 	"github.com/hushmsg/hush/spqr"
@@ -35,22 +36,6 @@ const (
 	fPQRatchetState       = 15
 )
 
-func appendBytesField(b []byte, num protowire.Number, v []byte) []byte {
-	if len(v) == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendBytes(b, v)
-}
-
-func appendVarintField(b []byte, num protowire.Number, v uint64) []byte {
-	if v == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
-}
-
 // appendECPublicField writes a 33-byte serialized public key.
 func appendECPublicField(b []byte, num protowire.Number, k key.ECPublic) []byte {
 	b = protowire.AppendTag(b, num, protowire.BytesType)
@@ -58,41 +43,22 @@ func appendECPublicField(b []byte, num protowire.Number, k key.ECPublic) []byte 
 	return k.AppendBytes(b)
 }
 
-// appendMessage writes a length-delimited submessage built by f, reserving
-// a one-byte length and moving the body if it turns out longer.
-func appendMessage(b []byte, num protowire.Number, f func([]byte) []byte) []byte {
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	start := len(b)
-	b = append(b, 0)
-	b = f(b)
-	n := len(b) - start - 1
-	if n < 0x80 {
-		b[start] = byte(n)
-		return b
-	}
-	sz := protowire.SizeVarint(uint64(n))
-	b = append(b, make([]byte, sz-1)...)
-	copy(b[start+sz:], b[start+1:start+1+n])
-	protowire.AppendVarint(b[start:start], uint64(n))
-	return b
-}
-
 func appendChainKey(b []byte, ck *ratchet.ChainKey) []byte {
-	return appendMessage(b, 3, func(b []byte) []byte {
-		b = appendVarintField(b, 1, uint64(ck.Index))
-		return appendBytesField(b, 2, ck.Key[:])
+	return pbwire.AppendMessage(b, 3, func(b []byte) []byte {
+		b = pbwire.AppendVarint(b, 1, uint64(ck.Index))
+		return pbwire.AppendBytes(b, 2, ck.Key[:])
 	})
 }
 
 // appendState encodes s as a SessionStructure.
 func appendState(b []byte, s *State) []byte {
-	b = appendVarintField(b, fSessionVersion, uint64(s.Version))
+	b = pbwire.AppendVarint(b, fSessionVersion, uint64(s.Version))
 	b = appendECPublicField(b, fLocalIdentity, s.LocalIdentity.ECPublic)
 	b = appendECPublicField(b, fRemoteIdentity, s.RemoteIdentity.ECPublic)
-	b = appendBytesField(b, fRootKey, s.Ratchet.Root[:])
-	b = appendVarintField(b, fPreviousCounter, uint64(s.Ratchet.PreviousCounter))
+	b = pbwire.AppendBytes(b, fRootKey, s.Ratchet.Root[:])
+	b = pbwire.AppendVarint(b, fPreviousCounter, uint64(s.Ratchet.PreviousCounter))
 	if sc := s.Ratchet.Sender; sc != nil {
-		b = appendMessage(b, fSenderChain, func(b []byte) []byte {
+		b = pbwire.AppendMessage(b, fSenderChain, func(b []byte) []byte {
 			b = appendECPublicField(b, 1, sc.RatchetKey.Public)
 			b = protowire.AppendTag(b, 2, protowire.BytesType)
 			b = protowire.AppendVarint(b, key.ECPrivateSize)
@@ -102,46 +68,46 @@ func appendState(b []byte, s *State) []byte {
 	}
 	for i := range s.Ratchet.Receivers {
 		rc := &s.Ratchet.Receivers[i]
-		b = appendMessage(b, fReceiverChains, func(b []byte) []byte {
+		b = pbwire.AppendMessage(b, fReceiverChains, func(b []byte) []byte {
 			b = appendECPublicField(b, 1, rc.RatchetKey)
 			b = appendChainKey(b, &rc.ChainKey)
 			// Stored newest first; we keep them oldest first.
 			for j := len(rc.Skipped) - 1; j >= 0; j-- {
 				k := &rc.Skipped[j]
-				b = appendMessage(b, 4, func(b []byte) []byte {
-					b = appendVarintField(b, 1, uint64(k.Index))
+				b = pbwire.AppendMessage(b, 4, func(b []byte) []byte {
+					b = pbwire.AppendVarint(b, 1, uint64(k.Index))
 					if k.Legacy != nil {
-						b = appendBytesField(b, 2, k.Legacy.CipherKey[:])
-						b = appendBytesField(b, 3, k.Legacy.MACKey[:])
-						return appendBytesField(b, 4, k.Legacy.IV[:])
+						b = pbwire.AppendBytes(b, 2, k.Legacy.CipherKey[:])
+						b = pbwire.AppendBytes(b, 3, k.Legacy.MACKey[:])
+						return pbwire.AppendBytes(b, 4, k.Legacy.IV[:])
 					}
-					return appendBytesField(b, 5, k.Seed[:])
+					return pbwire.AppendBytes(b, 5, k.Seed[:])
 				})
 			}
 			return b
 		})
 	}
 	if p := s.Pending; p != nil {
-		b = appendMessage(b, fPendingPreKey, func(b []byte) []byte {
+		b = pbwire.AppendMessage(b, fPendingPreKey, func(b []byte) []byte {
 			if p.PreKeyID != nil { // proto3 optional: written even when 0
 				b = protowire.AppendTag(b, 1, protowire.VarintType)
 				b = protowire.AppendVarint(b, uint64(*p.PreKeyID))
 			}
 			b = appendECPublicField(b, 2, p.BaseKey)
 			// int32 signed_pre_key_id: negative values take ten bytes.
-			b = appendVarintField(b, 3, uint64(int64(int32(p.SignedPreKeyID))))
-			return appendVarintField(b, 4, uint64(p.Created.Unix()))
+			b = pbwire.AppendVarint(b, 3, uint64(int64(int32(p.SignedPreKeyID))))
+			return pbwire.AppendVarint(b, 4, uint64(p.Created.Unix()))
 		})
 	}
-	b = appendVarintField(b, fRemoteRegistrationID, uint64(s.RemoteRegistrationID))
-	b = appendVarintField(b, fLocalRegistrationID, uint64(s.LocalRegistrationID))
+	b = pbwire.AppendVarint(b, fRemoteRegistrationID, uint64(s.RemoteRegistrationID))
+	b = pbwire.AppendVarint(b, fLocalRegistrationID, uint64(s.LocalRegistrationID))
 	if !s.AliceBaseKey.IsZero() {
 		b = appendECPublicField(b, fAliceBaseKey, s.AliceBaseKey)
 	}
 	if p := s.Pending; p != nil && p.KyberPreKeyID != nil {
-		b = appendMessage(b, fPendingKyberPreKey, func(b []byte) []byte {
-			b = appendVarintField(b, 1, uint64(*p.KyberPreKeyID))
-			return appendBytesField(b, 2, p.KyberCiphertext)
+		b = pbwire.AppendMessage(b, fPendingKyberPreKey, func(b []byte) []byte {
+			b = pbwire.AppendVarint(b, 1, uint64(*p.KyberPreKeyID))
+			return pbwire.AppendBytes(b, 2, p.KyberCiphertext)
 		})
 	}
 	if s.PQ != nil {
@@ -149,7 +115,7 @@ func appendState(b []byte, s *State) []byte {
 		if err != nil {
 			panic("session: internal error: " + err.Error())
 		}
-		b = appendBytesField(b, fPQRatchetState, pq)
+		b = pbwire.AppendBytes(b, fPQRatchetState, pq)
 	}
 	return b
 }
@@ -162,42 +128,13 @@ func encodeRecord(r *Record) []byte {
 	}
 	b := make([]byte, 0, 1024+n)
 	if r.current != nil {
-		b = appendMessage(b, 1, func(b []byte) []byte { return appendState(b, r.current) })
+		b = pbwire.AppendMessage(b, 1, func(b []byte) []byte { return appendState(b, r.current) })
 	}
 	for _, p := range r.previous {
 		b = protowire.AppendTag(b, 2, protowire.BytesType)
 		b = protowire.AppendBytes(b, p)
 	}
 	return b
-}
-
-// fields walks a protobuf message. For each field, f gets the number, the
-// wire type, and for varints the value, for length-delimited fields the
-// bytes; f returns false to reject the field. Other wire types are skipped
-// for unknown fields by f returning true without looking.
-func fields(b []byte, f func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool) bool {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || num > protowire.MaxValidNumber {
-			return false
-		}
-		b = b[n:]
-		var v uint64
-		var bs []byte
-		switch typ {
-		case protowire.VarintType:
-			v, n = protowire.ConsumeVarint(b)
-		case protowire.BytesType:
-			bs, n = protowire.ConsumeBytes(b)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		}
-		if n < 0 || !f(num, typ, v, bs) {
-			return false
-		}
-		b = b[n:]
-	}
-	return true
 }
 
 // rawState is a SessionStructure as read, before it is checked. Byte
@@ -236,7 +173,7 @@ type rawPending struct {
 func want(typ, t protowire.Type) bool { return typ == t }
 
 func (c *rawChain) parse(b []byte) bool {
-	return fields(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
+	return pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
 		switch num {
 		case 1:
 			c.pub = bs
@@ -246,7 +183,7 @@ func (c *rawChain) parse(b []byte) bool {
 			return want(typ, protowire.BytesType)
 		case 3:
 			c.haveCK = true
-			return want(typ, protowire.BytesType) && fields(bs, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
+			return want(typ, protowire.BytesType) && pbwire.Walk(bs, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
 				switch num {
 				case 1:
 					c.ckIndex = v
@@ -260,7 +197,7 @@ func (c *rawChain) parse(b []byte) bool {
 		case 4:
 			k := new(rawMessageKey)
 			c.keys = append(c.keys, k)
-			return want(typ, protowire.BytesType) && fields(bs, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
+			return want(typ, protowire.BytesType) && pbwire.Walk(bs, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
 				switch num {
 				case 1:
 					k.index = v
@@ -284,7 +221,7 @@ func (c *rawChain) parse(b []byte) bool {
 }
 
 func (r *rawState) parse(b []byte) bool {
-	return fields(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
+	return pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
 		isVarint, isBytes := typ == protowire.VarintType, typ == protowire.BytesType
 		switch num {
 		case fSessionVersion:
@@ -316,7 +253,7 @@ func (r *rawState) parse(b []byte) bool {
 				r.pending = new(rawPending)
 			}
 			p := r.pending
-			return isBytes && fields(bs, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
+			return isBytes && pbwire.Walk(bs, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
 				switch num {
 				case 1:
 					p.preKeyID, p.havePreKeyID = v, true
@@ -343,7 +280,7 @@ func (r *rawState) parse(b []byte) bool {
 			return isBytes
 		case fPendingKyberPreKey:
 			r.haveKyber = true
-			return isBytes && fields(bs, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
+			return isBytes && pbwire.Walk(bs, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
 				switch num {
 				case 1:
 					r.kyberID = v
@@ -481,7 +418,7 @@ func decodeRecord(b []byte) (*Record, error) {
 	r := &Record{}
 	var cur []byte
 	haveCur := false
-	ok := fields(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
+	ok := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
 		switch num {
 		case 1:
 			if haveCur { // a repeated submessage merges: concatenate

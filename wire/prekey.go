@@ -5,6 +5,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/hushmsg/hush/internal/pbwire"
 	"github.com/hushmsg/hush/key"
 )
 
@@ -76,32 +77,35 @@ func ParsePreKeySignalMessage(b []byte) (*PreKeySignalMessage, error) {
 		havePreKey, haveSPK, haveKyberID     bool
 		baseKey, identityKey, inner, kyberCT []byte
 	)
-	err = walk(b[1:], func(num protowire.Number, typ protowire.Type, b []byte) int {
+	ok := pbwire.Walk(b[1:], func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
 		switch num {
 		case 1:
-			havePreKey = true
-			return consumeUint32(typ, b, &preKeyID)
+			preKeyID, havePreKey = uint32(v), true
 		case 2:
-			return consumeBytes(typ, b, &baseKey)
+			baseKey = bs
+			return bytesField(typ)
 		case 3:
-			return consumeBytes(typ, b, &identityKey)
+			identityKey = bs
+			return bytesField(typ)
 		case 4:
-			return consumeBytes(typ, b, &inner)
+			inner = bs
+			return bytesField(typ)
 		case 5:
-			return consumeUint32(typ, b, &regID)
+			regID = uint32(v)
 		case 6:
-			haveSPK = true
-			return consumeUint32(typ, b, &spkID)
+			spkID, haveSPK = uint32(v), true
 		case 7:
-			haveKyberID = true
-			return consumeUint32(typ, b, &kyberID)
+			kyberID, haveKyberID = uint32(v), true
 		case 8:
-			return consumeBytes(typ, b, &kyberCT)
+			kyberCT = bs
+			return bytesField(typ)
+		default:
+			return true
 		}
-		return skip
+		return varint(typ)
 	})
-	if err != nil {
-		return nil, err
+	if !ok {
+		return nil, ErrInvalidProtobuf
 	}
 	if baseKey == nil || identityKey == nil || inner == nil || !haveSPK {
 		return nil, fmt.Errorf("%w: missing field", ErrInvalidProtobuf)

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/hushmsg/hush/internal/pbwire"
 	"github.com/hushmsg/hush/key"
 )
 
@@ -119,26 +120,31 @@ func ParseSignalMessage(b []byte) (*SignalMessage, error) {
 	var ratchetKey []byte
 	var haveCounter bool
 	var ciphertext []byte
-	err = walk(b[1:len(b)-MACSize], func(num protowire.Number, typ protowire.Type, b []byte) int {
+	ok := pbwire.Walk(b[1:len(b)-MACSize], func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
 		switch num {
 		case 1:
-			return consumeBytes(typ, b, &ratchetKey)
+			ratchetKey = bs
+			return bytesField(typ)
 		case 2:
-			haveCounter = true
-			return consumeUint32(typ, b, &m.Counter)
+			m.Counter, haveCounter = uint32(v), true
+			return varint(typ)
 		case 3:
-			return consumeUint32(typ, b, &m.PreviousCounter)
+			m.PreviousCounter = uint32(v)
+			return varint(typ)
 		case 4:
-			return consumeBytes(typ, b, &ciphertext)
+			ciphertext = bs
+			return bytesField(typ)
 		case 5:
-			return consumeBytes(typ, b, &m.PQRatchet)
+			m.PQRatchet = bs
+			return bytesField(typ)
 		case 6:
-			return consumeBytes(typ, b, &m.Addresses)
+			m.Addresses = bs
+			return bytesField(typ)
 		}
-		return skip
+		return true
 	})
-	if err != nil {
-		return nil, err
+	if !ok {
+		return nil, ErrInvalidProtobuf
 	}
 	if ratchetKey == nil || !haveCounter || ciphertext == nil {
 		return nil, fmt.Errorf("%w: missing field", ErrInvalidProtobuf)

@@ -15,7 +15,6 @@ package wire
 import (
 	"errors"
 	"fmt"
-	"math"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -62,57 +61,7 @@ func checkVersion(b byte) (uint8, error) {
 	return v, nil
 }
 
-// skip is what a field callback returns for a field it does not know.
-const skip = math.MinInt
-
-// walk goes through a protobuf message, calling f for each field. f consumes
-// the value itself for the fields it knows and returns the number of bytes it
-// read (negative on error), or skip to let walk step over an unknown field.
-func walk(b []byte, f func(num protowire.Number, typ protowire.Type, b []byte) int) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || num > protowire.MaxValidNumber {
-			return ErrInvalidProtobuf
-		}
-		b = b[n:]
-		m := f(num, typ, b)
-		if m == skip {
-			m = protowire.ConsumeFieldValue(num, typ, b)
-		}
-		if m < 0 {
-			return ErrInvalidProtobuf
-		}
-		b = b[m:]
-	}
-	return nil
-}
-
-// consumeUint32 reads a varint field as prost does (truncated to 32 bits);
-// it returns -2 on a wire type mismatch.
-func consumeUint32(typ protowire.Type, b []byte, dst *uint32) int {
-	if typ != protowire.VarintType {
-		return -2
-	}
-	v, n := protowire.ConsumeVarint(b)
-	if n < 0 {
-		return n
-	}
-	*dst = uint32(v)
-	return n
-}
-
-// consumeBytes reads a length-delimited field; the result aliases b.
-func consumeBytes(typ protowire.Type, b []byte, dst *[]byte) int {
-	if typ != protowire.BytesType {
-		return -2
-	}
-	v, n := protowire.ConsumeBytes(b)
-	if n < 0 {
-		return n
-	}
-	if v == nil {
-		v = []byte{}
-	}
-	*dst = v
-	return n
-}
+// varint and bytes check a field's wire type; a mismatch makes the message
+// invalid, as in libsignal's prost. uint32 fields are truncated as prost does.
+func varint(typ protowire.Type) bool     { return typ == protowire.VarintType }
+func bytesField(typ protowire.Type) bool { return typ == protowire.BytesType }

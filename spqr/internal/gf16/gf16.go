@@ -3,10 +3,15 @@
 // erasure code (Rust crate spqr, src/encoding/gf.rs, constant POLY).
 //
 // Addition and subtraction are XOR. Multiplication and division use
-// logarithm and antilogarithm tables built once at package initialisation.
+// logarithm and antilogarithm tables built on first use (not at program
+// start: most messages need no field arithmetic, since the first chunks of
+// the erasure code are the data itself, and every hush command would
+// otherwise pay for the tables).
 // Table lookups are not constant time; that is acceptable here because every
 // value this field is used on (erasure-code chunks) is public wire data.
 package gf16
+
+import "sync"
 
 // Poly is the reduction polynomial x^16 + x^12 + x^3 + x + 1.
 const Poly = 0x1100b
@@ -14,15 +19,28 @@ const Poly = 0x1100b
 // order is the size of the multiplicative group, 2^16 - 1.
 const order = 1<<16 - 1
 
+type tables struct {
+	// exp[i] = g^i for i in [0, 2*order); doubled so that
+	// exp[log a + log b] needs no modular reduction.
+	exp [2 * order]uint16
+	// log[a] = i with g^i = a, for a != 0. log[0] is unused.
+	log [1 << 16]uint32
+}
+
 var (
-	// expTab[i] = g^i for i in [0, 2*order); doubled so that
-	// expTab[log a + log b] needs no modular reduction.
-	expTab [2 * order]uint16
-	// logTab[a] = i with g^i = a, for a != 0. logTab[0] is unused.
-	logTab [1 << 16]uint32
+	once sync.Once
+	tabs *tables
 )
 
-func init() {
+// tab returns the tables, building them the first time.
+func tab() *tables {
+	once.Do(build)
+	return tabs
+}
+
+func build() {
+	t := new(tables)
+	expTab, logTab := &t.exp, &t.log
 	// x (= 2) generates the multiplicative group because 0x1100b is primitive;
 	// TestGeneratorIsPrimitive checks that every non-zero element is reached.
 	v := uint32(1)
@@ -35,6 +53,7 @@ func init() {
 			v ^= Poly
 		}
 	}
+	tabs = t
 }
 
 // Add returns a + b (equal to a - b in characteristic 2).
@@ -45,7 +64,8 @@ func Mul(a, b uint16) uint16 {
 	if a == 0 || b == 0 {
 		return 0
 	}
-	return expTab[logTab[a]+logTab[b]]
+	t := tab()
+	return t.exp[t.log[a]+t.log[b]]
 }
 
 // Inv returns the multiplicative inverse of a, and 0 for a == 0 (the same
@@ -54,7 +74,8 @@ func Inv(a uint16) uint16 {
 	if a == 0 {
 		return 0
 	}
-	return expTab[order-logTab[a]]
+	t := tab()
+	return t.exp[order-t.log[a]]
 }
 
 // Div returns a / b, and 0 when b == 0 (a * b^(2^16-2), as in the crate).
@@ -62,15 +83,16 @@ func Div(a, b uint16) uint16 {
 	if a == 0 || b == 0 {
 		return 0
 	}
-	return expTab[logTab[a]+order-logTab[b]]
+	t := tab()
+	return t.exp[t.log[a]+order-t.log[b]]
 }
 
 // Log returns the discrete logarithm of a != 0 to the base x. It lets callers
 // that multiply one value by many others work in the log domain.
-func Log(a uint16) uint32 { return logTab[a] }
+func Log(a uint16) uint32 { return tab().log[a] }
 
 // Exp returns x^e for e < 2*(2^16-1).
-func Exp(e uint32) uint16 { return expTab[e] }
+func Exp(e uint32) uint16 { return tab().exp[e] }
 
 // Order is the order of the multiplicative group, 2^16 - 1.
 const Order = order
