@@ -8,7 +8,8 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
+
+	"github.com/hushmsg/hush/internal/pbwire"
 )
 
 // Version is the content version this package writes.
@@ -29,6 +30,20 @@ const MaxBody = 64 << 10
 
 // padBlock is the padding granularity (Signal pads to 160-byte blocks).
 const padBlock = 160
+
+// Field numbers and kinds of contentpb/content.proto.
+const (
+	fVersion = 1
+	fID      = 2
+	fSentAt  = 3
+	fBody    = 4
+	fTimer   = 5
+	fKind    = 6
+	fPadding = 15
+
+	kindSecret   = 1
+	kindOrdinary = 2
+)
 
 // ID is a message id, random and chosen by the sender.
 type ID [IDSize]byte
@@ -94,28 +109,27 @@ func (m *Message) Marshal() ([]byte, error) {
 	if m.Timer < 0 || m.Timer%time.Second != 0 {
 		return nil, fmt.Errorf("%w: timer must be whole seconds", ErrMalformed)
 	}
-	pb := &Content{
-		Version: Version,
-		Id:      m.ID[:],
-		SentAt:  uint64(m.SentAt.UnixMilli()),
-		Body:    m.Body,
-		Timer:   uint32(m.Timer / time.Second),
-		Kind:    Kind_KIND_SECRET,
-	}
+	kind := uint64(kindSecret)
 	if m.Ordinary {
-		pb.Kind = Kind_KIND_ORDINARY
+		kind = kindOrdinary
 	}
-	n := proto.Size(pb)
-	// Field 15 takes a tag byte and a length of its own: find the padding
-	// that brings the whole to a multiple of padBlock.
-	pad := 0
+	// Fields in ascending order, proto3 defaults omitted (contentpb/content.proto).
+	b := make([]byte, 0, len(m.Body)+2*padBlock)
+	b = pbwire.AppendVarint(b, fVersion, Version)
+	b = pbwire.AppendBytes(b, fID, m.ID[:])
+	b = pbwire.AppendVarint(b, fSentAt, uint64(m.SentAt.UnixMilli()))
+	b = pbwire.AppendBytes(b, fBody, []byte(m.Body))
+	b = pbwire.AppendVarint(b, fTimer, uint64(m.Timer/time.Second))
+	b = pbwire.AppendVarint(b, fKind, kind)
+	n, pad := len(b), 0
 	if n%padBlock != 0 {
 		for pad = 1; (n+1+protowire.SizeVarint(uint64(pad))+pad)%padBlock != 0; pad++ {
 		}
+		padding := make([]byte, pad)
+		rand.Read(padding)
+		b = pbwire.AppendBytes(b, fPadding, padding)
 	}
-	pb.Padding = make([]byte, pad)
-	rand.Read(pb.Padding)
-	return proto.MarshalOptions{Deterministic: true}.Marshal(pb)
+	return b, nil
 }
 
 // Parse decodes a content message. Unknown fields are ignored. It checks
@@ -124,28 +138,52 @@ func (m *Message) Marshal() ([]byte, error) {
 // outside [MinTimer, MaxTimer] is brought within them rather than refused,
 // so that a message is never kept longer than the sender's client meant.
 func Parse(b []byte) (*Message, error) {
-	var pb Content
-	if err := proto.Unmarshal(b, &pb); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	var (
+		version, sentAt, timer, kind uint64
+		id, body                     []byte
+	)
+	ok := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
+		switch num {
+		case fVersion:
+			version = uint64(uint32(v))
+		case fID:
+			id = bs
+			return typ == protowire.BytesType
+		case fSentAt:
+			sentAt = v
+		case fBody:
+			body = bs
+			return typ == protowire.BytesType && utf8.Valid(bs) // a proto3 string
+		case fTimer:
+			timer = uint64(uint32(v))
+		case fKind:
+			kind = v
+		default:
+			return true // padding, and fields of later versions
+		}
+		return typ == protowire.VarintType
+	})
+	if !ok {
+		return nil, fmt.Errorf("%w: bad encoding", ErrMalformed)
 	}
-	if pb.Version < 1 {
-		return nil, fmt.Errorf("%w: version %d", ErrMalformed, pb.Version)
+	if version < 1 {
+		return nil, fmt.Errorf("%w: version %d", ErrMalformed, version)
 	}
-	if len(pb.Id) != IDSize {
-		return nil, fmt.Errorf("%w: id has %d bytes", ErrMalformed, len(pb.Id))
+	if len(id) != IDSize {
+		return nil, fmt.Errorf("%w: id has %d bytes", ErrMalformed, len(id))
 	}
-	if pb.SentAt > 1<<53 {
+	if sentAt > 1<<53 {
 		return nil, fmt.Errorf("%w: sent time out of range", ErrMalformed)
 	}
 	m := &Message{
-		Version:  pb.Version,
-		SentAt:   time.UnixMilli(int64(pb.SentAt)),
-		Body:     pb.Body,
-		Ordinary: pb.Kind == Kind_KIND_ORDINARY,
+		Version:  uint32(version),
+		SentAt:   time.UnixMilli(int64(sentAt)),
+		Body:     string(body),
+		Ordinary: int32(kind) == kindOrdinary,
 	}
-	copy(m.ID[:], pb.Id)
-	if pb.Timer > 0 {
-		m.Timer = ClampTimer(time.Duration(pb.Timer) * time.Second)
+	copy(m.ID[:], id)
+	if timer > 0 {
+		m.Timer = ClampTimer(time.Duration(timer) * time.Second)
 	}
 	return m, nil
 }

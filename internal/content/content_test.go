@@ -9,6 +9,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	pb "github.com/hushmsg/hush/internal/content/contentpb"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -56,7 +58,7 @@ func TestUnknownFields(t *testing.T) {
 }
 
 func TestBad(t *testing.T) {
-	enc := func(c *Content) []byte {
+	enc := func(c *pb.Content) []byte {
 		b, err := proto.Marshal(c)
 		if err != nil {
 			t.Fatal(err)
@@ -66,13 +68,13 @@ func TestBad(t *testing.T) {
 	id := make([]byte, IDSize)
 	for name, b := range map[string][]byte{
 		"empty":     nil,
-		"version 0": enc(&Content{Id: id}),
-		"short id":  enc(&Content{Version: 1, Id: id[:15]}),
-		"no id":     enc(&Content{Version: 1}),
+		"version 0": enc(&pb.Content{Id: id}),
+		"short id":  enc(&pb.Content{Version: 1, Id: id[:15]}),
+		"no id":     enc(&pb.Content{Version: 1}),
 		"garbage":   []byte{0xff, 0xff, 0xff},
-		"bad utf8":  append(enc(&Content{Version: 1, Id: id}), 0x22, 1, 0xff),
-		"huge sent": enc(&Content{Version: 1, Id: id, SentAt: 1 << 60}),
-		"truncated": enc(&Content{Version: 1, Id: id, Body: "hello"})[:22],
+		"bad utf8":  append(enc(&pb.Content{Version: 1, Id: id}), 0x22, 1, 0xff),
+		"huge sent": enc(&pb.Content{Version: 1, Id: id, SentAt: 1 << 60}),
+		"truncated": enc(&pb.Content{Version: 1, Id: id, Body: "hello"})[:22],
 	} {
 		if m, err := Parse(b); !errors.Is(err, ErrMalformed) || m != nil {
 			t.Errorf("%s: got %v, %v", name, m, err)
@@ -85,7 +87,7 @@ func TestBad(t *testing.T) {
 
 func TestTimerClamp(t *testing.T) {
 	for in, want := range map[uint32]time.Duration{0: 0, 1: MinTimer, 5: 5 * time.Second, 86400: MaxTimer, 1 << 31: MaxTimer} {
-		b, _ := proto.Marshal(&Content{Version: 1, Id: make([]byte, IDSize), Timer: in})
+		b, _ := proto.Marshal(&pb.Content{Version: 1, Id: make([]byte, IDSize), Timer: in})
 		m, err := Parse(b)
 		if err != nil || m.Timer != want {
 			t.Errorf("timer %d: got %v, %v; want %v", in, m.Timer, err, want)
@@ -138,4 +140,27 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("id changed")
 		}
 	})
+}
+
+// TestMatchesProtobuf: the hand encoding is read by the generated code of
+// content.proto as what was meant, and the other way round.
+func TestMatchesProtobuf(t *testing.T) {
+	m := &Message{ID: NewID(), SentAt: time.UnixMilli(1764100000123), Body: "ünïcødé", Timer: 30 * time.Second, Ordinary: true}
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c pb.Content
+	if err := proto.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Version != Version || !bytes.Equal(c.Id, m.ID[:]) || c.SentAt != 1764100000123 || c.Body != m.Body ||
+		c.Timer != 30 || c.Kind != pb.Kind_KIND_ORDINARY || len(c.Padding) == 0 {
+		t.Fatalf("protobuf reads %v", &c)
+	}
+	ref, _ := proto.Marshal(&pb.Content{Version: 1, Id: m.ID[:], SentAt: 42, Body: "x", Timer: 60, Kind: pb.Kind_KIND_SECRET})
+	got, err := Parse(ref)
+	if err != nil || got.Body != "x" || got.SentAt.UnixMilli() != 42 || got.Timer != time.Minute || got.Ordinary || got.ID != m.ID {
+		t.Fatalf("we read protobuf's encoding as %+v, %v", got, err)
+	}
 }

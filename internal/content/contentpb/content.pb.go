@@ -11,7 +11,7 @@
 // 	protoc        v3.21.12
 // source: content.proto
 
-package content
+package contentpb
 
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -190,7 +190,7 @@ const file_content_proto_rawDesc = "" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vKIND_SECRET\x10\x01\x12\x11\n" +
-	"\rKIND_ORDINARY\x10\x02B*Z(github.com/hushmsg/hush/internal/contentb\x06proto3"
+	"\rKIND_ORDINARY\x10\x02B4Z2github.com/hushmsg/hush/internal/content/contentpbb\x06proto3"
 
 var (
 	file_content_proto_rawDescOnce sync.Once
