@@ -91,3 +91,11 @@ func BenchmarkMul(b *testing.B) {
 	}
 	_ = x
 }
+
+// TestTables: the embedded tables are what MakeTables computes (run go
+// generate after changing it).
+func TestTables(t *testing.T) {
+	if tables != string(MakeTables()) {
+		t.Fatal("tables.bin is stale: run go generate ./spqr/internal/gf16")
+	}
+}
