@@ -2,12 +2,7 @@ package session
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"testing"
 	"time"
 
@@ -168,40 +163,3 @@ var benchModes = []struct {
 	{"TripleRatchet", PQRequired},
 }
 
-// BenchmarkPrimitiveFloor is the cryptography a steady-state message cannot
-// avoid, done directly with the standard library: on each side the two
-// chain-key HMACs and the message-key HKDF, one AES-256-CBC operation and
-// one HMAC-SHA256 over the message. The steady-state benchmark is compared
-// with it.
-func BenchmarkPrimitiveFloor(b *testing.B) {
-	var ck [32]byte
-	rand.Read(ck[:])
-	ident := make([]byte, 66)
-	b.ReportAllocs()
-	for b.Loop() {
-		for side := 0; side < 2; side++ {
-			seed := hmacOnce(ck[:], []byte{1})
-			next := hmacOnce(ck[:], []byte{2})
-			okm, _ := hkdf.Key(sha256.New, seed, nil, "WhisperMessageKeys", 80)
-			block, _ := aes.NewCipher(okm[:32])
-			buf := make([]byte, 112)
-			copy(buf, msg100)
-			if side == 0 {
-				cipher.NewCBCEncrypter(block, okm[64:80]).CryptBlocks(buf, buf)
-			} else {
-				cipher.NewCBCDecrypter(block, okm[64:80]).CryptBlocks(buf, buf)
-			}
-			m := hmac.New(sha256.New, okm[32:64])
-			m.Write(ident)
-			m.Write(buf)
-			m.Sum(nil)
-			copy(ck[:], next)
-		}
-	}
-}
-
-func hmacOnce(k, msg []byte) []byte {
-	m := hmac.New(sha256.New, k)
-	m.Write(msg)
-	return m.Sum(nil)
-}
