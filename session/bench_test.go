@@ -162,4 +162,3 @@ var benchModes = []struct {
 	{"DoubleRatchet", PQOff},
 	{"TripleRatchet", PQRequired},
 }
-
