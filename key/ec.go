@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"filippo.io/edwards25519"
 )
@@ -113,8 +114,9 @@ func (k ECPublic) IsCanonical() bool {
 	return isTorsionFree(p)
 }
 
-// invEight is 8⁻¹ mod ℓ.
-var invEight = func() *edwards25519.Scalar {
+// invEight is 8⁻¹ mod ℓ, computed on first use (only a responder checking a
+// base key needs it, so no program pays for it at start-up).
+var invEight = sync.OnceValue(func() *edwards25519.Scalar {
 	var b [32]byte
 	b[0] = 8
 	s, err := edwards25519.NewScalar().SetCanonicalBytes(b[:])
@@ -122,14 +124,14 @@ var invEight = func() *edwards25519.Scalar {
 		panic("key: internal error: " + err.Error())
 	}
 	return s.Invert(s)
-}()
+})
 
 // isTorsionFree reports whether [ℓ]P is the identity. With s = 8⁻¹ mod ℓ,
 // [8][s]P removes any component of order dividing 8 (8s is a multiple of 8)
 // and keeps the prime-order component (8s ≡ 1 mod ℓ), so P is torsion-free
 // exactly when [8][s]P = P.
 func isTorsionFree(p *edwards25519.Point) bool {
-	q := new(edwards25519.Point).ScalarMult(invEight, p)
+	q := new(edwards25519.Point).ScalarMult(invEight(), p)
 	q.MultByCofactor(q)
 	return q.Equal(p) == 1
 }
