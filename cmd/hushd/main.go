@@ -37,6 +37,7 @@ import (
 
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/internal/server/httpapi"
+	"github.com/hushmsg/hush/internal/server/memtrim"
 	"github.com/hushmsg/hush/internal/server/ratelimit"
 	"github.com/hushmsg/hush/internal/server/store/sqlitestore"
 	"github.com/hushmsg/hush/internal/server/tlscert"
@@ -298,6 +299,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		defer dl.Close()
 		go http.Serve(dl, mux)
 	}
+	trimCtx, stopTrim := context.WithCancel(context.Background())
+	defer stopTrim()
+	go memtrim.Run(trimCtx, 10*time.Second, log)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	served := make(chan error, 1)

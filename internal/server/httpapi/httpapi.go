@@ -22,6 +22,7 @@ import (
 
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/server"
+	"github.com/hushmsg/hush/internal/server/netpark"
 )
 
 // maxBody bounds every request body; the largest legitimate ones are a
@@ -48,7 +49,7 @@ type Handler struct {
 	mu       sync.Mutex
 	closing  bool
 	inflight sync.WaitGroup // WebSocket send batches being processed
-	conns    sync.WaitGroup // WebSocket reading goroutines
+	conns    sync.WaitGroup // WebSocket connections being served
 }
 
 // New returns the API handler for srv.
@@ -61,7 +62,8 @@ func New(srv *server.Server, o Options) *Handler {
 		Help: "HTTP request latency by route and status.", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}},
 		[]string{"route", "code"})
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(h.reqDur)
+		o.Registerer.MustRegister(h.reqDur, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hushd_websocket_parked",
+			Help: "WebSocket connections idle and parked (holding no goroutine)."}, func() float64 { return float64(netpark.Parked()) }))
 	}
 	m := h.mux
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -129,6 +131,9 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 // closing handshake (or ctx ends). Call it after closing the server, whose
 // sessions start those handshakes.
 func (h *Handler) WaitClosed(ctx context.Context) error {
+	h.mu.Lock()
+	h.closing = true // no new connection from now on
+	h.mu.Unlock()
 	done := make(chan struct{})
 	go func() { h.conns.Wait(); close(done) }()
 	select {

@@ -22,6 +22,11 @@ const (
 	// batches frames.
 	batchBytes  = 512 << 10
 	maxInflight = 1024 // unanswered sends per connection
+	// linger is how long a connection waits for its next message, holding
+	// a goroutine, before it is parked: busy connections keep theirs (a
+	// park and resume for every message would cost a quarter of the
+	// throughput), idle ones let it go.
+	linger = 2 * time.Second
 )
 
 // wsConn is one device's WebSocket. Its reader goroutine is the only one it
@@ -38,8 +43,22 @@ type wsConn struct {
 }
 
 func (h *Handler) websocket(w http.ResponseWriter, r *http.Request, p server.Principal) {
+	// Counted before the upgrade, under h.mu: http.Server.Shutdown does not
+	// wait for handlers that took over their connection, so WaitClosed
+	// must not miss one that is still starting.
+	h.mu.Lock()
+	closing := h.closing
+	if !closing {
+		h.conns.Add(1)
+	}
+	h.mu.Unlock()
+	if closing {
+		writeError(w, &server.Error{Status: 503, Code: api.CodeUnavailable, Message: "server is shutting down"})
+		return
+	}
 	c, err := wsUpgrade(w, r, maxWSMessage)
 	if err != nil {
+		h.conns.Done()
 		return // wsUpgrade has answered
 	}
 	wc := &wsConn{h: h, c: c, p: p}
@@ -47,47 +66,81 @@ func (h *Handler) websocket(w http.ResponseWriter, r *http.Request, p server.Pri
 	if err != nil {
 		c.close(1013, "server is shutting down") // 1013: try again later
 		c.conn.Close()
+		h.conns.Done()
 		return
 	}
 	wc.se = se
-	// Read on a new goroutine and let the handler return: the handler's
-	// stack grew during the TLS handshake and the HTTP parsing, and an idle
-	// connection should not keep it (nor the request) alive.
-	h.conns.Add(1)
-	go func() {
-		defer h.conns.Done()
-		defer se.Close()
-		defer c.conn.Close()
-		wc.readLoop()
-	}()
+	// Serve on another goroutine (or none, once parked) and let the handler
+	// return: the handler's stack grew during the TLS handshake and the
+	// HTTP parsing, and an idle connection should not keep it (nor the
+	// request) alive.
+	go wc.serve()
 }
 
-func (wc *wsConn) readLoop() {
+// serve reads and handles messages until the connection has had nothing
+// to read for the linger time; then it parks the connection and returns,
+// and the connection is served again on a new goroutine when there is
+// something (resume).
+// Where parking is not available it keeps reading. When the connection
+// ends, it closes the session.
+func (wc *wsConn) serve() {
 	for {
-		typ, data, err := wc.c.readMessage()
+		parked, err := wc.c.await(linger, wc.resume)
+		if parked {
+			return
+		}
+		if err == nil {
+			err = wc.readOne()
+		}
 		if err != nil {
-			var ce *closeError
-			if errors.As(err, &ce) {
-				wc.c.close(ce.code, ce.reason)
-			}
+			wc.end()
 			return
-		}
-		if wc.c.closing() {
-			continue // draining until the peer answers our close
-		}
-		if typ != opText {
-			wc.c.close(closeUnsupported, "frames are JSON text")
-			return
-		}
-		for len(data) > 0 {
-			var line []byte
-			line, data, _ = bytes.Cut(data, []byte{'\n'})
-			if len(bytes.TrimSpace(line)) == 0 {
-				continue
-			}
-			wc.handleFrame(line)
 		}
 	}
+}
+
+// resume serves a connection that was parked: there is something to read
+// (or the connection was closed, which the read will find).
+func (wc *wsConn) resume() {
+	if err := wc.readOne(); err != nil {
+		wc.end()
+		return
+	}
+	wc.serve()
+}
+
+func (wc *wsConn) end() {
+	wc.se.Close()
+	wc.c.conn.Close()
+	wc.h.conns.Done()
+}
+
+// readOne reads one WebSocket message and handles its frames.
+func (wc *wsConn) readOne() error {
+	typ, data, err := wc.c.readMessage()
+	if err != nil {
+		var ce *closeError
+		if errors.As(err, &ce) {
+			wc.c.close(ce.code, ce.reason)
+		}
+		return err
+	}
+	if wc.c.closing() {
+		return nil // draining until the peer answers our close
+	}
+	if typ != opText {
+		wc.c.close(closeUnsupported, "frames are JSON text")
+		return errors.New("binary message")
+	}
+	for len(data) > 0 {
+		var line []byte
+		line, data, _ = bytes.Cut(data, []byte{'\n'})
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		wc.handleFrame(line)
+	}
+	return nil
 }
 
 func (wc *wsConn) handleFrame(b []byte) {

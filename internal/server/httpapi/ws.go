@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
@@ -11,19 +12,22 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/hushmsg/hush/internal/server/netpark"
 )
 
 // This file is a small server-side WebSocket (RFC 6455) made for many idle
-// connections: an idle connection holds one goroutine blocked in a read of
-// the next frame header, and no buffer. (A general-purpose library keeps a
-// 4 KiB read and a 4 KiB write buffer per connection for its whole life,
-// which alone is most of the 10 KiB per connection hushd aims for.)
-// Extensions and subprotocols are not offered; clients must mask, as the
-// RFC requires.
+// connections: an idle connection holds no buffer, and no goroutine where
+// it can be parked (see idle and package netpark). (A general-purpose
+// library keeps a 4 KiB read and a 4 KiB write buffer per connection for
+// its whole life, which alone is most of the 10 KiB per connection hushd
+// aims for.) Extensions and subprotocols are not offered; clients must
+// mask, as the RFC requires.
 
 // Opcodes (RFC 6455 section 5.2).
 const (
@@ -61,12 +65,24 @@ func (e *closeError) Error() string { return fmt.Sprintf("websocket: closed %d %
 
 type wsServerConn struct {
 	conn      net.Conn
-	r         io.Reader // conn, after what the HTTP server had buffered
+	pre       []byte // read from conn but not consumed: what the HTTP server buffered, or idle's probe
+	probe     [1]byte
 	readLimit int
 
 	wmu     sync.Mutex // serializes writes
 	closeMu sync.Mutex
 	closed  bool
+	parked  netpark.Ticket // while parked (under closeMu), else 0
+}
+
+// Read reads the connection, after what was read ahead of the reader.
+func (c *wsServerConn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.conn.Read(p)
 }
 
 func headerHasToken(h http.Header, name, token string) bool {
@@ -118,12 +134,12 @@ func wsUpgrade(w http.ResponseWriter, r *http.Request, readLimit int) (*wsServer
 	// The HTTP server's request deadlines must not end an idle WebSocket
 	// (net/http clears them on hijack; so do we, not to rest on that).
 	conn.SetDeadline(time.Time{})
-	c := &wsServerConn{conn: conn, r: conn, readLimit: readLimit}
+	c := &wsServerConn{conn: conn, readLimit: readLimit}
 	// Keep what the HTTP server read past the request (a client may send
 	// its first frame at once), then let its buffers go.
 	if n := brw.Reader.Buffered(); n > 0 {
 		pre, _ := brw.Reader.Peek(n)
-		c.r = io.MultiReader(strings.NewReader(string(pre)), conn)
+		c.pre = bytes.Clone(pre)
 	}
 	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
 		acceptKey(key) + "\r\n\r\n"
@@ -141,7 +157,78 @@ func wsUpgrade(w http.ResponseWriter, r *http.Request, readLimit int) (*wsServer
 // was closed by a close frame or for a protocol error (after sending the
 // close frame), or another error when the connection failed.
 func (c *wsServerConn) readMessage() (opcode byte, msg []byte, err error) {
-	return readWSMessage(c.r, c.readLimit, c.control)
+	return readWSMessage(c, c.readLimit, c.control)
+}
+
+// await waits up to linger for the next message to start; if none does,
+// it parks the connection, so that it holds no goroutine, and reports
+// true: resume then runs on a new goroutine when there is something to
+// read (or when the connection is closed, see kill and close). If it
+// reports false, the caller reads the next message. Only the reading
+// goroutine calls it.
+//
+// Read deadlines: while the connection is open the reader sets them
+// (here); once close was called, only close does.
+func (c *wsServerConn) await(linger time.Duration, resume func()) (bool, error) {
+	if len(c.pre) > 0 {
+		return false, nil
+	}
+	c.closeMu.Lock()
+	if c.closed {
+		c.closeMu.Unlock()
+		return false, nil // the reader waits for the peer's answer
+	}
+	// A deadline in the past makes the read take only what is buffered in
+	// user space (a TLS record already read), without a system call;
+	// crypto/tls keeps its state across the timeout.
+	deadline := time.Unix(1, 0)
+	if linger > 0 {
+		deadline = time.Now().Add(linger)
+	}
+	c.conn.SetReadDeadline(deadline)
+	c.closeMu.Unlock()
+	n, err := c.conn.Read(c.probe[:])
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if n > 0 {
+		c.pre = c.probe[:n]
+		err = nil
+	}
+	if c.closed {
+		return false, nil // close has set the deadline
+	}
+	c.conn.SetReadDeadline(time.Time{})
+	if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false, err
+	}
+	// Nothing came: park. What the kernel holds, the poller sees.
+	t, err := netpark.Park(c.conn, func() {
+		c.closeMu.Lock()
+		c.parked = 0
+		c.closeMu.Unlock()
+		resume()
+	})
+	if err != nil {
+		return false, nil // not on this system: keep the goroutine
+	}
+	c.parked = t
+	return true, nil
+}
+
+// wake resumes the reader if it is parked.
+func (c *wsServerConn) wake() {
+	c.closeMu.Lock()
+	t := c.parked
+	c.closeMu.Unlock()
+	if t != 0 {
+		netpark.Wake(t)
+	}
+}
+
+// kill closes the connection at once; a parked reader is woken to see it.
+func (c *wsServerConn) kill() {
+	c.conn.Close()
+	c.wake()
 }
 
 // control handles a control frame received between data frames.
@@ -272,7 +359,7 @@ func (c *wsServerConn) writeFrame(ctx context.Context, op byte, payload []byte) 
 	}
 	_, err := c.conn.Write(buf)
 	if err != nil {
-		c.conn.Close()
+		c.kill()
 	}
 	return err
 }
@@ -303,7 +390,13 @@ func (c *wsServerConn) close(code int, reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	c.writeFrame(ctx, opClose, p)
 	cancel()
+	c.closeMu.Lock()
 	c.conn.SetReadDeadline(time.Now().Add(closeWait))
+	t := c.parked
+	c.closeMu.Unlock()
+	if t != 0 {
+		netpark.Wake(t) // the reader waits for the answer
+	}
 }
 
 // closeWait is how long the peer has to answer a close frame.

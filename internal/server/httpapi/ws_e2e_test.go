@@ -1,8 +1,12 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
+	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +14,9 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/apiclient"
 	"github.com/hushmsg/hush/internal/server"
+	"github.com/hushmsg/hush/internal/server/netpark"
 	"github.com/hushmsg/hush/internal/server/servertest"
 )
 
@@ -120,4 +126,98 @@ func TestIdleWebSocketOutlivesRequestTimeouts(t *testing.T) {
 		t.Fatalf("after idling: %+v", f)
 	}
 	check(t, conn.Ack(ctx, r.ID))
+}
+
+// TestParkedConnections: idle WebSockets are parked (they hold no
+// goroutine), are resumed for every message they send, take deliveries
+// while parked, and end cleanly when the server closes them.
+func TestParkedConnections(t *testing.T) {
+	const n = 20
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	alice := env.NewUser(t, "alice", 0)
+	base := netpark.Parked()
+	conns := make([]*apiclient.Conn, n)
+	for i := range conns {
+		u := env.NewUser(t, fmt.Sprint("user", i), 0)
+		c, err := u.C.Connect(ctx)
+		check(t, err)
+		defer c.Close()
+		if f := servertest.Recv(t, c, wait); f.Type != api.FrameEmpty {
+			t.Fatalf("first frame %+v", f)
+		}
+		conns[i] = c
+	}
+	waitParked := func(want int) {
+		t.Helper()
+		if runtime.GOOS != "linux" {
+			return // no parking: connections keep their goroutine
+		}
+		deadline := time.Now().Add(wait)
+		for netpark.Parked()-base != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d connections parked, want %d", netpark.Parked()-base, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitParked(n)
+	for round := range 3 {
+		for i, c := range conns {
+			r, err := alice.C.Send(ctx, fmt.Sprint("user", i), 1, api.SendMessage{Type: 1, Content: fmt.Appendf(nil, "%d-%d", round, i)})
+			check(t, err)
+			f := servertest.Recv(t, c, wait)
+			if f.Msg == nil || f.Msg.ID != r.ID || string(f.Msg.Content) != fmt.Sprintf("%d-%d", round, i) {
+				t.Fatalf("round %d, user %d: %+v", round, i, f)
+			}
+			// The ack wakes the parked connection; a send over it is
+			// answered.
+			check(t, c.Ack(ctx, r.ID))
+			check(t, c.Send(ctx, uint64(round+1), "alice", 1, api.SendMessage{Type: 1, Content: []byte("back")}))
+			ctx, cancel := context.WithTimeout(ctx, wait)
+			f, err = c.Next(ctx)
+			cancel()
+			if err != nil || f.Type != api.FrameSent || f.ReqID != uint64(round+1) {
+				t.Fatalf("answer to a send: %+v, %v", f, err)
+			}
+		}
+		waitParked(n)
+	}
+	// The server's close reaches parked connections: each client sees the
+	// close, and every connection's reader finishes.
+	env.Server.Close()
+	for i, c := range conns {
+		ctx, cancel := context.WithTimeout(ctx, wait)
+		_, err := c.Next(ctx)
+		cancel()
+		if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+			t.Fatalf("conn %d after the server's close: %v", i, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	check(t, env.Handler.WaitClosed(ctx))
+	waitParked(0)
+}
+
+// TestParkedSilentPeer: a parked connection whose peer never answers the
+// server's close frame is still closed after the closing wait.
+func TestParkedSilentPeer(t *testing.T) {
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	u := env.NewUser(t, "silent", 0)
+	tr := env.HTTP.Client().Transport.(*http.Transport)
+	c, err := tls.Dial("tcp", strings.TrimPrefix(env.URL, "https://"), tr.TLSClientConfig)
+	check(t, err)
+	defer c.Close()
+	fmt.Fprintf(c, "GET /v1/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer %s\r\n\r\n", u.Cred.Credential)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	check(t, err)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %s", resp.Status)
+	}
+	time.Sleep(100 * time.Millisecond) // the server sends "empty", then parks the connection
+	env.Server.Close()
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	check(t, env.Handler.WaitClosed(ctx))
 }
