@@ -66,22 +66,17 @@ func (s *Server) Register(ctx context.Context, ip string, r api.Register) (api.D
 		return api.DeviceCredential{}, s.internal("hash password", err)
 	}
 	now := s.nowMs()
-	// The credential names the account id, which the store picks: make the
-	// device with a placeholder hash, then set the real one.
+	secret, hash := newToken()
 	acc, dev, err := s.st.CreateAccount(ctx, store.NewAccount{Username: r.Username, DisplayName: r.DisplayName, PasswordHash: ph, Created: now},
-		store.NewDevice{Name: r.DeviceName, TokenHash: randomBytes(32), Created: now})
+		store.NewDevice{Name: r.DeviceName, TokenHash: hash, Created: now})
 	if errors.Is(err, store.ErrUsernameTaken) {
 		return api.DeviceCredential{}, newError(409, api.CodeUsernameTaken, "username is taken")
 	} else if err != nil {
 		return api.DeviceCredential{}, s.internal("create account", err)
 	}
-	cred, hash := newCredential(dev.Ref)
-	if err := s.st.SetDeviceToken(ctx, dev.Ref, hash); err != nil {
-		return api.DeviceCredential{}, s.internal("set token", err)
-	}
 	s.m.registrations.Inc()
 	s.log.Info("account registered", "account", acc.ID)
-	return api.DeviceCredential{AccountID: acc.ID, Username: acc.Username, DeviceID: dev.Ref.Device, Credential: cred}, nil
+	return api.DeviceCredential{AccountID: acc.ID, Username: acc.Username, DeviceID: dev.Ref.Device, Credential: credential(dev.Ref, secret)}, nil
 }
 
 // checkLogin verifies a username and password, rate limited per IP and
@@ -119,18 +114,15 @@ func (s *Server) AddDevice(ctx context.Context, ip string, r api.AddDevice) (api
 	if err != nil {
 		return api.DeviceCredential{}, err
 	}
-	dev, err := s.st.AddDevice(ctx, acc.ID, store.NewDevice{Name: r.DeviceName, TokenHash: randomBytes(32), Created: s.nowMs()}, s.cfg.MaxDevices)
+	secret, hash := newToken()
+	dev, err := s.st.AddDevice(ctx, acc.ID, store.NewDevice{Name: r.DeviceName, TokenHash: hash, Created: s.nowMs()}, s.cfg.MaxDevices)
 	if errors.Is(err, store.ErrTooManyDevices) {
 		return api.DeviceCredential{}, newError(409, api.CodeTooManyDevices, "the account has %d devices already", s.cfg.MaxDevices)
 	} else if err != nil {
 		return api.DeviceCredential{}, s.internal("add device", err)
 	}
-	cred, hash := newCredential(dev.Ref)
-	if err := s.st.SetDeviceToken(ctx, dev.Ref, hash); err != nil {
-		return api.DeviceCredential{}, s.internal("set token", err)
-	}
 	s.users.forget(acc.Username)
-	return api.DeviceCredential{AccountID: acc.ID, Username: acc.Username, DeviceID: dev.Ref.Device, Credential: cred}, nil
+	return api.DeviceCredential{AccountID: acc.ID, Username: acc.Username, DeviceID: dev.Ref.Device, Credential: credential(dev.Ref, secret)}, nil
 }
 
 // Login issues a new credential for an existing device; the old one stops
@@ -141,7 +133,7 @@ func (s *Server) Login(ctx context.Context, ip string, r api.Login) (api.DeviceC
 		return api.DeviceCredential{}, err
 	}
 	ref := store.DeviceRef{Account: acc.ID, Device: r.DeviceID}
-	cred, hash := newCredential(ref)
+	secret, hash := newToken()
 	if err := s.st.SetDeviceToken(ctx, ref, hash); errors.Is(err, store.ErrNotFound) {
 		return api.DeviceCredential{}, errNoDevice
 	} else if err != nil {
@@ -149,7 +141,7 @@ func (s *Server) Login(ctx context.Context, ip string, r api.Login) (api.DeviceC
 	}
 	s.auth.forget(ref)
 	s.hub.disconnect(ref) // a session on the old credential ends
-	return api.DeviceCredential{AccountID: acc.ID, Username: acc.Username, DeviceID: ref.Device, Credential: cred}, nil
+	return api.DeviceCredential{AccountID: acc.ID, Username: acc.Username, DeviceID: ref.Device, Credential: credential(ref, secret)}, nil
 }
 
 // Account describes the caller's account.

@@ -28,10 +28,18 @@ type Principal struct {
 // request can be checked without Argon2's cost.
 const tokenSecretLen = 32
 
-func newCredential(ref store.DeviceRef) (credential string, hash []byte) {
-	secret := randomBytes(tokenSecretLen)
+// newToken returns a credential's secret and the hash the server stores.
+// The hash does not depend on the device's ids, so that a new device is
+// written with its real hash in one commit, before the store picks them.
+func newToken() (secret, hash []byte) {
+	secret = randomBytes(tokenSecretLen)
 	h := sha256.Sum256(secret)
-	return fmt.Sprintf("%d.%d.%s", ref.Account, ref.Device, base64.RawURLEncoding.EncodeToString(secret)), h[:]
+	return secret, h[:]
+}
+
+// credential is the string a device presents.
+func credential(ref store.DeviceRef, secret []byte) string {
+	return fmt.Sprintf("%d.%d.%s", ref.Account, ref.Device, base64.RawURLEncoding.EncodeToString(secret))
 }
 
 func parseCredential(c string) (store.DeviceRef, [32]byte, bool) {
