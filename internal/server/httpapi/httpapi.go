@@ -36,6 +36,10 @@ type Options struct {
 	Metrics http.Handler
 	// Registerer receives the HTTP metrics; may be nil.
 	Registerer prometheus.Registerer
+	// Linger is how long an idle WebSocket keeps its goroutine before it
+	// is parked (2 s if zero; negative: park as soon as nothing is
+	// buffered, which tests use to park between every two messages).
+	Linger time.Duration
 }
 
 // Handler is the http.Handler of the API.
@@ -45,6 +49,7 @@ type Handler struct {
 	mux *http.ServeMux
 
 	reqDur *prometheus.HistogramVec
+	linger time.Duration
 
 	mu       sync.Mutex
 	closing  bool
@@ -57,7 +62,10 @@ func New(srv *server.Server, o Options) *Handler {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	h := &Handler{srv: srv, log: o.Logger, mux: http.NewServeMux()}
+	h := &Handler{srv: srv, log: o.Logger, mux: http.NewServeMux(), linger: o.Linger}
+	if h.linger == 0 {
+		h.linger = defaultLinger
+	}
 	h.reqDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "hushd_http_request_seconds",
 		Help: "HTTP request latency by route and status.", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}},
 		[]string{"route", "code"})

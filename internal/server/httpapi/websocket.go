@@ -22,11 +22,11 @@ const (
 	// batches frames.
 	batchBytes  = 512 << 10
 	maxInflight = 1024 // unanswered sends per connection
-	// linger is how long a connection waits for its next message, holding
-	// a goroutine, before it is parked: busy connections keep theirs (a
-	// park and resume for every message would cost a quarter of the
-	// throughput), idle ones let it go.
-	linger = 2 * time.Second
+	// defaultLinger is how long a connection waits for its next message,
+	// holding a goroutine, before it is parked: busy connections keep
+	// theirs (a park and resume for every message would cost a quarter of
+	// the throughput), idle ones let it go.
+	defaultLinger = 2 * time.Second
 )
 
 // wsConn is one device's WebSocket. Its reader goroutine is the only one it
@@ -85,7 +85,7 @@ func (h *Handler) websocket(w http.ResponseWriter, r *http.Request, p server.Pri
 // ends, it closes the session.
 func (wc *wsConn) serve() {
 	for {
-		parked, err := wc.c.await(linger, wc.resume)
+		parked, err := wc.c.await(wc.h.linger, wc.resume)
 		if parked {
 			return
 		}

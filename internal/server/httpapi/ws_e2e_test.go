@@ -16,6 +16,7 @@ import (
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/apiclient"
 	"github.com/hushmsg/hush/internal/server"
+	"github.com/hushmsg/hush/internal/server/httpapi"
 	"github.com/hushmsg/hush/internal/server/netpark"
 	"github.com/hushmsg/hush/internal/server/servertest"
 )
@@ -119,7 +120,11 @@ func TestIdleWebSocketOutlivesRequestTimeouts(t *testing.T) {
 	if f := servertest.Recv(t, conn, wait); f.Type != api.FrameEmpty {
 		t.Fatal(f)
 	}
-	time.Sleep(servertest.RequestTimeout + time.Second)
+	base := netpark.Parked()
+	time.Sleep(servertest.RequestTimeout + time.Second) // longer than the default linger
+	if runtime.GOOS == "linux" && netpark.Parked() < base+1 {
+		t.Fatalf("parked connections: %d before the idle time, %d after", base, netpark.Parked())
+	}
 	r, err := alice.C.Send(ctx, "bob", 1, api.SendMessage{Type: 1, Content: []byte("still there?")})
 	check(t, err)
 	if f := servertest.Recv(t, conn, wait); f.Msg == nil || f.Msg.ID != r.ID {
@@ -133,7 +138,7 @@ func TestIdleWebSocketOutlivesRequestTimeouts(t *testing.T) {
 // while parked, and end cleanly when the server closes them.
 func TestParkedConnections(t *testing.T) {
 	const n = 20
-	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	env := servertest.StartWith(t, server.Config{Limits: servertest.Generous}, t.TempDir(), httpapi.Options{Linger: -1})
 	alice := env.NewUser(t, "alice", 0)
 	base := netpark.Parked()
 	conns := make([]*apiclient.Conn, n)
@@ -202,7 +207,8 @@ func TestParkedConnections(t *testing.T) {
 // TestParkedSilentPeer: a parked connection whose peer never answers the
 // server's close frame is still closed after the closing wait.
 func TestParkedSilentPeer(t *testing.T) {
-	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	env := servertest.StartWith(t, server.Config{Limits: servertest.Generous}, t.TempDir(), httpapi.Options{Linger: -1})
+	base := netpark.Parked()
 	u := env.NewUser(t, "silent", 0)
 	tr := env.HTTP.Client().Transport.(*http.Transport)
 	c, err := tls.Dial("tcp", strings.TrimPrefix(env.URL, "https://"), tr.TLSClientConfig)
@@ -215,9 +221,107 @@ func TestParkedSilentPeer(t *testing.T) {
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade: %s", resp.Status)
 	}
-	time.Sleep(100 * time.Millisecond) // the server sends "empty", then parks the connection
+	if runtime.GOOS == "linux" {
+		for deadline := time.Now().Add(wait); netpark.Parked() == base; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the connection was not parked")
+			}
+		}
+	}
 	env.Server.Close()
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	check(t, env.Handler.WaitClosed(ctx))
+}
+
+// TestParkingUnderTraffic parks connections between any two messages
+// (Linger -1) while pairs exchange messages as fast as they can, with
+// random pauses: every send is answered once, every message delivered
+// once and in order, and every connection ends parked.
+func TestParkingUnderTraffic(t *testing.T) {
+	pairs, msgs := 8, 150
+	if testing.Short() {
+		pairs, msgs = 4, 50
+	}
+	env := servertest.StartWith(t, server.Config{Limits: servertest.Generous}, t.TempDir(), httpapi.Options{Linger: -1})
+	base := netpark.Parked()
+	type pair struct{ s, r *apiclient.Conn }
+	ps := make([]pair, pairs)
+	for i := range ps {
+		for j, c := range []**apiclient.Conn{&ps[i].s, &ps[i].r} {
+			u := env.NewUser(t, fmt.Sprintf("u%d_%d", i, j), 0)
+			conn, err := u.C.Connect(ctx)
+			check(t, err)
+			t.Cleanup(func() { conn.CloseNow() })
+			if f := servertest.Recv(t, conn, wait); f.Type != api.FrameEmpty {
+				t.Fatalf("first frame %+v", f)
+			}
+			*c = conn
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	errs := make(chan error, 2*pairs)
+	for i, p := range ps {
+		go func() { // sender: sends, and reads its answers
+			answered := make(chan error, 1)
+			go func() {
+				for n := 0; n < msgs; {
+					f, err := p.s.Next(ctx)
+					if err != nil {
+						answered <- err
+						return
+					}
+					if f.Type != api.FrameSent || f.ReqID != uint64(n+1) {
+						answered <- fmt.Errorf("sender %d: answer %d is %+v", i, n, f)
+						return
+					}
+					n++
+				}
+				answered <- nil
+			}()
+			for n := range msgs {
+				if n%3 == 0 {
+					time.Sleep(time.Duration(n%4) * time.Millisecond)
+				}
+				if err := p.s.Send(ctx, uint64(n+1), fmt.Sprintf("u%d_1", i), 1, api.SendMessage{Type: 1, Content: fmt.Appendf(nil, "%d", n)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- <-answered
+		}()
+		go func() { // receiver: checks the order, acks each message
+			for n := 0; n < msgs; {
+				f, err := p.r.Next(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if f.Type != api.FrameMessage {
+					continue
+				}
+				if string(f.Msg.Content) != fmt.Sprint(n) {
+					errs <- fmt.Errorf("receiver %d: message %d is %q", i, n, f.Msg.Content)
+					return
+				}
+				if err := p.r.Ack(ctx, f.Msg.ID); err != nil {
+					errs <- err
+					return
+				}
+				n++
+			}
+			errs <- nil
+		}()
+	}
+	for range 2 * pairs {
+		check(t, <-errs)
+	}
+	if runtime.GOOS == "linux" {
+		for deadline := time.Now().Add(wait); netpark.Parked()-base != 2*pairs; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d connections parked, want %d", netpark.Parked()-base, 2*pairs)
+			}
+		}
+	}
 }

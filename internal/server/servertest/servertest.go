@@ -55,6 +55,12 @@ func Start(t testing.TB, cfg server.Config) *Env {
 // at the server's files.
 func StartIn(t testing.TB, cfg server.Config, dir string) *Env {
 	t.Helper()
+	return StartWith(t, cfg, dir, httpapi.Options{})
+}
+
+// StartWith is StartIn with the API handler's options.
+func StartWith(t testing.TB, cfg server.Config, dir string, o httpapi.Options) *Env {
+	t.Helper()
 	st, err := sqlitestore.Open(filepath.Join(dir, "hushd.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +69,7 @@ func StartIn(t testing.TB, cfg server.Config, dir string) *Env {
 		cfg.Argon2Time, cfg.Argon2MemoryKiB = 1, 1024
 	}
 	srv := server.New(st, cfg)
-	h := httpapi.New(srv, httpapi.Options{})
+	h := httpapi.New(srv, o)
 	ts := httptest.NewUnstartedServer(h)
 	// Short request deadlines, as hushd has long ones: WebSockets must
 	// outlive them (see RequestTimeout).
