@@ -40,7 +40,9 @@ func (s Sample) Reclaimable() uint64 {
 
 // Thresholds of ShouldTrim.
 const (
-	// QuietBytes: allocating less than this in a period is quiet.
+	// QuietBytes: allocating less than this, or less than an eighth of the
+	// live heap, in a period is quiet. (A large server with many idle
+	// clients allocates a little all the time, for their pings.)
 	QuietBytes = 4 << 20
 	// MinReclaim: less than this is not worth a collection.
 	MinReclaim = 16 << 20
@@ -48,9 +50,11 @@ const (
 
 // ShouldTrim reports whether to trim now, given the samples taken at the
 // start and the end of a period: the period was quiet, and what could be
-// reclaimed is at least MinReclaim and a quarter of the live heap.
+// reclaimed is at least MinReclaim and a quarter of the live heap. So a
+// process that keeps allocating slowly collects at most once per quarter
+// of its live heap allocated.
 func ShouldTrim(prev, cur Sample) bool {
-	quiet := cur.Allocated-prev.Allocated < QuietBytes
+	quiet := cur.Allocated-prev.Allocated < max(QuietBytes, cur.Live/8)
 	r := cur.Reclaimable()
 	return quiet && r >= MinReclaim && r >= cur.Live/4
 }

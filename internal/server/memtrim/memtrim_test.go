@@ -19,6 +19,8 @@ func TestShouldTrim(t *testing.T) {
 	}{
 		{"quiet, much to reclaim", base, true},
 		{"busy", Sample{Allocated: base.Allocated + 50*mib, Objects: 100 * mib, Free: 10 * mib, Live: 40 * mib}, false},
+		{"slow allocation beside a large live heap", Sample{Allocated: base.Allocated + 50*mib, Objects: 1000 * mib, Free: 10 * mib, Live: 800 * mib}, true},
+		{"fast allocation beside a large live heap", Sample{Allocated: base.Allocated + 200*mib, Objects: 1000 * mib, Free: 10 * mib, Live: 800 * mib}, false},
 		{"quiet, little to reclaim", Sample{Allocated: base.Allocated, Objects: 45 * mib, Free: 1 * mib, Live: 40 * mib}, false},
 		{"quiet, reclaim small beside the live heap", Sample{Allocated: base.Allocated, Objects: 1000 * mib, Free: 20 * mib, Live: 1000 * mib}, false},
 		{"live above objects (just collected)", Sample{Allocated: base.Allocated, Objects: 30 * mib, Live: 40 * mib}, false},
