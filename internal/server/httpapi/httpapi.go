@@ -16,13 +16,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/server"
-	"github.com/hushmsg/hush/internal/server/netpark"
 )
 
 // maxBody bounds every request body; the largest legitimate ones are a
@@ -50,6 +50,7 @@ type Handler struct {
 
 	reqDur *prometheus.HistogramVec
 	linger time.Duration
+	parked atomic.Int64 // WebSockets parked (may be off by one for a moment)
 
 	mu       sync.Mutex
 	closing  bool
@@ -71,7 +72,7 @@ func New(srv *server.Server, o Options) *Handler {
 		[]string{"route", "code"})
 	if o.Registerer != nil {
 		o.Registerer.MustRegister(h.reqDur, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hushd_websocket_parked",
-			Help: "WebSocket connections idle and parked (holding no goroutine)."}, func() float64 { return float64(netpark.Parked()) }))
+			Help: "WebSocket connections idle and parked (holding no goroutine)."}, func() float64 { return float64(h.Parked()) }))
 	}
 	m := h.mux
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -103,6 +104,10 @@ func New(srv *server.Server, o Options) *Handler {
 	})
 	return h
 }
+
+// Parked returns how many of the handler's WebSockets are parked: idle,
+// holding no goroutine.
+func (h *Handler) Parked() int { return int(h.parked.Load()) }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

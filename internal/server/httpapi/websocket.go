@@ -87,6 +87,7 @@ func (wc *wsConn) serve() {
 	for {
 		parked, err := wc.c.await(wc.h.linger, wc.resume)
 		if parked {
+			wc.h.parked.Add(1)
 			return
 		}
 		if err == nil {
@@ -102,6 +103,7 @@ func (wc *wsConn) serve() {
 // resume serves a connection that was parked: there is something to read
 // (or the connection was closed, which the read will find).
 func (wc *wsConn) resume() {
+	wc.h.parked.Add(-1)
 	if err := wc.readOne(); err != nil {
 		wc.end()
 		return

@@ -17,7 +17,6 @@ import (
 	"github.com/hushmsg/hush/internal/apiclient"
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/internal/server/httpapi"
-	"github.com/hushmsg/hush/internal/server/netpark"
 	"github.com/hushmsg/hush/internal/server/servertest"
 )
 
@@ -120,10 +119,9 @@ func TestIdleWebSocketOutlivesRequestTimeouts(t *testing.T) {
 	if f := servertest.Recv(t, conn, wait); f.Type != api.FrameEmpty {
 		t.Fatal(f)
 	}
-	base := netpark.Parked()
 	time.Sleep(servertest.RequestTimeout + time.Second) // longer than the default linger
-	if runtime.GOOS == "linux" && netpark.Parked() < base+1 {
-		t.Fatalf("parked connections: %d before the idle time, %d after", base, netpark.Parked())
+	if runtime.GOOS == "linux" && env.Handler.Parked() != 1 {
+		t.Fatalf("%d connections parked after the idle time, want 1", env.Handler.Parked())
 	}
 	r, err := alice.C.Send(ctx, "bob", 1, api.SendMessage{Type: 1, Content: []byte("still there?")})
 	check(t, err)
@@ -140,7 +138,6 @@ func TestParkedConnections(t *testing.T) {
 	const n = 20
 	env := servertest.StartWith(t, server.Config{Limits: servertest.Generous}, t.TempDir(), httpapi.Options{Linger: -1})
 	alice := env.NewUser(t, "alice", 0)
-	base := netpark.Parked()
 	conns := make([]*apiclient.Conn, n)
 	for i := range conns {
 		u := env.NewUser(t, fmt.Sprint("user", i), 0)
@@ -158,9 +155,9 @@ func TestParkedConnections(t *testing.T) {
 			return // no parking: connections keep their goroutine
 		}
 		deadline := time.Now().Add(wait)
-		for netpark.Parked()-base != want {
+		for env.Handler.Parked() != want {
 			if time.Now().After(deadline) {
-				t.Fatalf("%d connections parked, want %d", netpark.Parked()-base, want)
+				t.Fatalf("%d connections parked, want %d", env.Handler.Parked(), want)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -208,7 +205,6 @@ func TestParkedConnections(t *testing.T) {
 // server's close frame is still closed after the closing wait.
 func TestParkedSilentPeer(t *testing.T) {
 	env := servertest.StartWith(t, server.Config{Limits: servertest.Generous}, t.TempDir(), httpapi.Options{Linger: -1})
-	base := netpark.Parked()
 	u := env.NewUser(t, "silent", 0)
 	tr := env.HTTP.Client().Transport.(*http.Transport)
 	c, err := tls.Dial("tcp", strings.TrimPrefix(env.URL, "https://"), tr.TLSClientConfig)
@@ -222,7 +218,7 @@ func TestParkedSilentPeer(t *testing.T) {
 		t.Fatalf("upgrade: %s", resp.Status)
 	}
 	if runtime.GOOS == "linux" {
-		for deadline := time.Now().Add(wait); netpark.Parked() == base; time.Sleep(10 * time.Millisecond) {
+		for deadline := time.Now().Add(wait); env.Handler.Parked() == 0; time.Sleep(10 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatal("the connection was not parked")
 			}
@@ -244,7 +240,6 @@ func TestParkingUnderTraffic(t *testing.T) {
 		pairs, msgs = 4, 50
 	}
 	env := servertest.StartWith(t, server.Config{Limits: servertest.Generous}, t.TempDir(), httpapi.Options{Linger: -1})
-	base := netpark.Parked()
 	type pair struct{ s, r *apiclient.Conn }
 	ps := make([]pair, pairs)
 	for i := range ps {
@@ -318,9 +313,9 @@ func TestParkingUnderTraffic(t *testing.T) {
 		check(t, <-errs)
 	}
 	if runtime.GOOS == "linux" {
-		for deadline := time.Now().Add(wait); netpark.Parked()-base != 2*pairs; time.Sleep(10 * time.Millisecond) {
+		for deadline := time.Now().Add(wait); env.Handler.Parked() != 2*pairs; time.Sleep(10 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%d connections parked, want %d", netpark.Parked()-base, 2*pairs)
+				t.Fatalf("%d connections parked, want %d", env.Handler.Parked(), 2*pairs)
 			}
 		}
 	}
