@@ -23,7 +23,7 @@ import (
 
 // This file is a small server-side WebSocket (RFC 6455) made for many idle
 // connections: an idle connection holds no buffer, and no goroutine where
-// it can be parked (see idle and package netpark). (A general-purpose
+// it can be parked (see await and package netpark). (A general-purpose
 // library keeps a 4 KiB read and a 4 KiB write buffer per connection for
 // its whole life, which alone is most of the 10 KiB per connection hushd
 // aims for.) Extensions and subprotocols are not offered; clients must
@@ -65,7 +65,7 @@ func (e *closeError) Error() string { return fmt.Sprintf("websocket: closed %d %
 
 type wsServerConn struct {
 	conn      net.Conn
-	pre       []byte // read from conn but not consumed: what the HTTP server buffered, or idle's probe
+	pre       []byte // read from conn but not consumed: what the HTTP server buffered, or await's probe
 	probe     [1]byte
 	readLimit int
 
@@ -80,6 +80,9 @@ func (c *wsServerConn) Read(p []byte) (int, error) {
 	if len(c.pre) > 0 {
 		n := copy(p, c.pre)
 		c.pre = c.pre[n:]
+		if len(c.pre) == 0 {
+			c.pre = nil // let the HTTP server's leftover go
+		}
 		return n, nil
 	}
 	return c.conn.Read(p)
