@@ -29,8 +29,9 @@ const (
 	defaultLinger = 2 * time.Second
 )
 
-// wsConn is one device's WebSocket. Its reader goroutine is the only one it
-// keeps while idle; sends are processed by a goroutine started on demand.
+// wsConn is one device's WebSocket. While idle it keeps no goroutine (it
+// is parked, see serve); sends are processed by a goroutine started on
+// demand.
 type wsConn struct {
 	h  *Handler
 	c  *wsServerConn
