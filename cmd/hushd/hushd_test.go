@@ -211,6 +211,11 @@ func TestServe(t *testing.T) {
 	if err := bob.MakeSecret(ctx, api.MakeSecret{RegistrationID: 5, IdentityKey: ik.Public.Bytes(), Keys: &ku}); err != nil {
 		t.Fatal(err)
 	}
+	// Alice's device is her secret device: secret messages go between
+	// secret devices only.
+	if err := alice.MakeSecret(ctx, api.MakeSecret{RegistrationID: 6, IdentityKey: servertest.NewIdentity(t).Public.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
 	b, err := alice.Bundle(ctx, "bob", 0)
 	if err != nil || b.PreKeyID == nil || !ik.Public.Verify(b.SignedPreKeySignature, b.SignedPreKey) {
 		t.Fatalf("bundle %+v %v", b, err)

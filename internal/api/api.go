@@ -13,6 +13,8 @@
 //   - 1: 2026-11-26, SendMessage.RecipientIdentity (optional; older servers
 //     ignore it): secret-conversation messages go only between secret
 //     devices, to the identity key the sender expects.
+//   - 1: 2026-12-02, the secret-device rule holds for every message of type
+//     2 or 3 (Signal protocol), with or without RecipientIdentity.
 package api
 
 // Version is the API version served under /v1.
@@ -208,6 +210,21 @@ type Bundle struct {
 	KyberPreKeySignature  []byte  `json:"kyberPreKeySignature"`
 }
 
+// Message types the server knows: the Signal-protocol messages of secret
+// conversations (libsignal's CiphertextMessageType values, as in package
+// wire). The hush client decrypts these types and no other; the server
+// accepts them only from the sender's secret device to the recipient's
+// secret device (see [SendMessage.RecipientIdentity]). Other types are
+// stored and forwarded unchecked, reserved for later kinds of messages.
+const (
+	TypeSignal int32 = 2 // SignalMessage (a session exists)
+	TypePreKey int32 = 3 // PreKeySignalMessage (starts a session)
+)
+
+// IsSecret reports whether a message of type t belongs to a secret
+// conversation: whether the secret-device rule applies to it.
+func IsSecret(t int32) bool { return t == TypeSignal || t == TypePreKey }
+
 // SendMessage is the body of POST /v1/messages/{username}/{deviceId}, and
 // the payload of a WebSocket "send" frame.
 type SendMessage struct {
@@ -222,13 +239,16 @@ type SendMessage struct {
 	// FrankingTag is reserved for message franking (a later version); the
 	// server refuses it now so that clients do not rely on it silently.
 	FrankingTag []byte `json:"frankingTag,omitempty"`
-	// RecipientIdentity marks a secret-conversation message: it is the
-	// identity key (33 bytes) the sender's session has for the recipient.
-	// The server then accepts the message only if the sending device is
-	// its account's secret device (else 409 not_secret_device) and the
-	// recipient device is the recipient's secret device with that identity
-	// key (else 409 stale_secret_device), as Signal-Server refuses messages
-	// for stale devices. Since API version 1, 2026-11-26.
+	// RecipientIdentity is the identity key (33 bytes) the sender's session
+	// has for the recipient. A message of a secret type ([IsSecret]) or
+	// with RecipientIdentity set is a secret-conversation message: the
+	// server accepts it only if the sending device is its account's secret
+	// device (else 409 not_secret_device) and the recipient device is the
+	// recipient's secret device, with this identity key when it is given
+	// (else 409 stale_secret_device), as Signal-Server refuses messages for
+	// stale devices. Since API version 1, 2026-11-26; the rule holds for
+	// every message of a secret type since 2026-12-02, whatever the
+	// request carries.
 	RecipientIdentity []byte `json:"recipientIdentity,omitempty"`
 }
 

@@ -111,7 +111,7 @@ func (s *Server) checkOutgoing(ctx context.Context, p Principal, o *Outgoing, no
 	if !u.devices[o.Device] {
 		return nil, errNoDevice
 	}
-	if len(m.RecipientIdentity) > 0 {
+	if api.IsSecret(m.Type) || len(m.RecipientIdentity) > 0 {
 		if err := s.checkSecret(ctx, p, u, o); err != nil {
 			return nil, err
 		}
@@ -141,9 +141,13 @@ var (
 	errStaleSecret     = newError(409, api.CodeStaleSecretDevice, "the recipient's secret device or identity key changed")
 )
 
-// checkSecret enforces [api.SendMessage.RecipientIdentity]: a secret
-// conversation runs between the two secret devices, and the sender must
-// hold the recipient's current identity key.
+// checkSecret enforces the secret-device rule of
+// [api.SendMessage.RecipientIdentity] for every secret-conversation
+// message, whatever the request carries: a secret conversation runs
+// between the two secret devices, so that an old device (or a copy of an
+// old key) cannot speak for its account once another device holds the
+// secret; and the sender, when it says which identity key it holds for the
+// recipient, must hold the current one.
 func (s *Server) checkSecret(ctx context.Context, p Principal, to *userEntry, o *Outgoing) error {
 	from, err := s.lookupUser(ctx, p.Username)
 	if err != nil {
@@ -152,7 +156,7 @@ func (s *Server) checkSecret(ctx context.Context, p Principal, to *userEntry, o 
 	if from.secret != p.Device {
 		return errSenderNotSecret
 	}
-	if to.secret != o.Device || !bytes.Equal(to.identity, o.Msg.RecipientIdentity) {
+	if to.secret != o.Device || len(o.Msg.RecipientIdentity) > 0 && !bytes.Equal(to.identity, o.Msg.RecipientIdentity) {
 		return errStaleSecret
 	}
 	return nil

@@ -96,10 +96,12 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("counts after replenishing %+v", c)
 	}
 
-	// Offline delivery: queued messages arrive in order on connect.
+	// Offline delivery: queued messages arrive in order on connect. Alice
+	// has no secret device, so she sends a type the server does not check
+	// (TestSecretRuleWithoutRecipientIdentity covers types 2 and 3).
 	var ids []int64
 	for i := range 10 {
-		r, err := alice.C.Send(ctx, "bob", 1, api.SendMessage{Type: 3, Content: fmt.Appendf(nil, "m%d", i)})
+		r, err := alice.C.Send(ctx, "bob", 1, api.SendMessage{Type: 1, Content: fmt.Appendf(nil, "m%d", i)})
 		check(t, err)
 		if len(ids) > 0 && r.ID <= ids[len(ids)-1] || r.Timestamp == 0 {
 			t.Fatalf("send result %+v after %v", r, ids)
@@ -112,7 +114,7 @@ func TestEndToEnd(t *testing.T) {
 		f := servertest.Recv(t, conn, wait)
 		m := f.Msg
 		if f.Type != api.FrameMessage || m.ID != ids[i] || string(m.Content) != fmt.Sprint("m", i) || m.From != "alice" ||
-			m.FromDevice != 1 || m.Type != 3 || m.Timestamp == 0 || m.ExpiresAt <= m.Timestamp {
+			m.FromDevice != 1 || m.Type != 1 || m.Timestamp == 0 || m.ExpiresAt <= m.Timestamp {
 			t.Fatalf("frame %d: %+v %+v", i, f, m)
 		}
 	}
@@ -122,7 +124,7 @@ func TestEndToEnd(t *testing.T) {
 	check(t, conn.Ack(ctx, ids[:5]...))
 
 	// Live delivery, over HTTP and over the WebSocket.
-	r, err := alice.C.Send(ctx, "bob", 1, api.SendMessage{Type: 2, Content: []byte("live")})
+	r, err := alice.C.Send(ctx, "bob", 1, api.SendMessage{Type: 1, Content: []byte("live")})
 	check(t, err)
 	if f := servertest.Recv(t, conn, wait); f.Msg == nil || f.Msg.ID != r.ID || string(f.Msg.Content) != "live" {
 		t.Fatalf("live message: %+v", f)
@@ -132,7 +134,7 @@ func TestEndToEnd(t *testing.T) {
 	if f := servertest.Recv(t, aconn, wait); f.Type != api.FrameEmpty {
 		t.Fatalf("alice's empty mailbox: %+v", f)
 	}
-	check(t, aconn.Send(ctx, 7, "bob", 1, api.SendMessage{Type: 2, Content: []byte("over ws")}))
+	check(t, aconn.Send(ctx, 7, "bob", 1, api.SendMessage{Type: 1, Content: []byte("over ws")}))
 	sent, err := aconn.Next(ctx)
 	check(t, err)
 	if sent.Type != api.FrameSent || sent.ReqID != 7 || sent.Result == nil || sent.Result.ID <= r.ID {
@@ -141,7 +143,7 @@ func TestEndToEnd(t *testing.T) {
 	if f := servertest.Recv(t, conn, wait); f.Msg == nil || f.Msg.ID != sent.Result.ID || string(f.Msg.Content) != "over ws" {
 		t.Fatalf("message sent over the WebSocket: %+v", f)
 	}
-	check(t, aconn.Send(ctx, 8, "nobody", 1, api.SendMessage{Type: 2, Content: []byte("x")}))
+	check(t, aconn.Send(ctx, 8, "nobody", 1, api.SendMessage{Type: 1, Content: []byte("x")}))
 	if f, err := aconn.Next(ctx); err != nil || f.Type != api.FrameError || f.ReqID != 8 || f.Error.Code != api.CodeNotFound {
 		t.Fatalf("send to nobody over ws: %+v %v", f, err)
 	}
@@ -486,6 +488,68 @@ func TestSecretSendCheck(t *testing.T) {
 		}
 		if f.Type == api.FrameSent {
 			t.Fatal("stale secret message accepted over the WebSocket")
+		}
+	}
+}
+
+// TestSecretRuleWithoutRecipientIdentity reproduces finding 1 of issue 14:
+// dave's old device, no longer his secret device, sent a PreKey message
+// without recipientIdentity and the server relayed it. Every message of a
+// Signal-protocol type must come from the sender's secret device and go
+// to the recipient's, whatever the request carries, over HTTP and the
+// WebSocket.
+func TestSecretRuleWithoutRecipientIdentity(t *testing.T) {
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	carol := env.NewUser(t, "carol", 1)
+	dave := env.NewUser(t, "dave", 1)
+	// Dave links device 2 and makes it the secret device.
+	d2 := env.Client(t, "")
+	cred, err := d2.AddDevice(ctx, api.AddDevice{Username: "dave", Password: "password-dave", DeviceName: "laptop"})
+	check(t, err)
+	ik2 := servertest.NewIdentity(t)
+	check(t, d2.MakeSecret(ctx, api.MakeSecret{RegistrationID: 7, IdentityKey: ik2.Public.Bytes()}))
+
+	for _, typ := range []int32{api.TypePreKey, api.TypeSignal} {
+		// The old device, without recipientIdentity.
+		_, err = dave.C.Send(ctx, "carol", 1, api.SendMessage{Type: typ, Content: []byte("I am dave")})
+		wantCode(t, err, 409, api.CodeNotSecretDevice)
+		// A secret message to a device that is not carol's secret device.
+		_, err = d2.Send(ctx, "dave", 1, api.SendMessage{Type: typ, Content: []byte("x")})
+		wantCode(t, err, 409, api.CodeStaleSecretDevice)
+		// The secret device may.
+		_, err = d2.Send(ctx, "carol", 1, api.SendMessage{Type: typ, Content: []byte("from the secret device")})
+		check(t, err)
+	}
+	// Carol got only what the secret device sent.
+	conn, err := carol.C.Connect(ctx)
+	check(t, err)
+	defer conn.CloseNow()
+	for i := range 2 {
+		f := servertest.Recv(t, conn, wait)
+		if f.Msg == nil || f.Msg.FromDevice != cred.DeviceID || string(f.Msg.Content) != "from the secret device" {
+			t.Fatalf("message %d: %+v", i, f)
+		}
+	}
+	if f := servertest.Recv(t, conn, wait); f.Type != api.FrameEmpty {
+		t.Fatalf("the old device's message was queued: %+v", f.Msg)
+	}
+
+	// The same on the WebSocket.
+	ws, err := dave.C.Connect(ctx)
+	check(t, err)
+	defer ws.CloseNow()
+	check(t, ws.Send(ctx, 5, "carol", 1, api.SendMessage{Type: api.TypePreKey, Content: []byte("I am dave")}))
+	for {
+		f, err := ws.Next(ctx)
+		check(t, err)
+		if f.Type == api.FrameSent {
+			t.Fatal("the old device's PreKey message was accepted over the WebSocket")
+		}
+		if f.Type == api.FrameError {
+			if f.ReqID != 5 || f.Error.Code != api.CodeNotSecretDevice {
+				t.Fatalf("error frame %+v", f)
+			}
+			break
 		}
 	}
 }
