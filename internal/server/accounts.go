@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -254,13 +253,8 @@ func (s *Server) Directory(ctx context.Context, p Principal, username string) (a
 
 func accountKey(id int64) string { return strconv.FormatInt(id, 10) }
 
-// userCache maps usernames to account ids and device numbers for the send
-// path. Entries are dropped when the account's devices change.
-type userCache struct {
-	mu sync.RWMutex
-	m  map[string]*userEntry
-}
-
+// userEntry is what the user cache keeps per username for the send path.
+// It is forgotten when the account's devices or identity change.
 type userEntry struct {
 	id       int64
 	devices  map[uint32]bool
@@ -268,24 +262,14 @@ type userEntry struct {
 	identity []byte // its identity key
 }
 
-func (c *userCache) init() { c.m = make(map[string]*userEntry) }
-
-func (c *userCache) forget(username string) {
-	c.mu.Lock()
-	delete(c.m, username)
-	c.mu.Unlock()
-}
-
 func (s *Server) lookupUser(ctx context.Context, username string) (*userEntry, error) {
-	s.users.mu.RLock()
-	e := s.users.m[username]
-	s.users.mu.RUnlock()
-	if e != nil {
+	if e, ok := s.users.get(username); ok {
 		return e, nil
 	}
 	if !ValidUsername(username) {
 		return nil, errNoUser
 	}
+	t := s.users.ticket(username)
 	acc, err := s.st.AccountByUsername(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errNoUser
@@ -296,33 +280,20 @@ func (s *Server) lookupUser(ctx context.Context, username string) (*userEntry, e
 	if err != nil {
 		return nil, s.internal("lookup user", err)
 	}
-	e = &userEntry{id: acc.ID, devices: make(map[uint32]bool, len(ds)), secret: acc.SecretDevice, identity: acc.IdentityKey}
+	e := &userEntry{id: acc.ID, devices: make(map[uint32]bool, len(ds)), secret: acc.SecretDevice, identity: acc.IdentityKey}
 	for _, d := range ds {
 		e.devices[d.Ref.Device] = true
 	}
-	s.users.mu.Lock()
-	if len(s.users.m) > 100000 {
-		clear(s.users.m)
-	}
-	s.users.m[username] = e
-	s.users.mu.Unlock()
+	s.users.fill(username, t, e)
 	return e, nil
 }
 
-// blockCache holds, per account that was asked about, the set of accounts
-// it blocks.
-type blockCache struct {
-	mu sync.RWMutex
-	m  map[int64]map[int64]bool
-}
-
-func (c *blockCache) init() { c.m = make(map[int64]map[int64]bool) }
-
+// blockedBy reports whether recipient blocks sender. The block cache
+// holds, per recipient that was asked about, the set of accounts it blocks.
 func (s *Server) blockedBy(ctx context.Context, recipient, sender int64) (bool, error) {
-	s.blocks.mu.RLock()
-	set, ok := s.blocks.m[recipient]
-	s.blocks.mu.RUnlock()
+	set, ok := s.blocks.get(recipient)
 	if !ok {
+		t := s.blocks.ticket(recipient)
 		ids, err := s.st.Blocked(ctx, recipient)
 		if err != nil {
 			return false, s.internal("blocks", err)
@@ -331,12 +302,7 @@ func (s *Server) blockedBy(ctx context.Context, recipient, sender int64) (bool, 
 		for _, id := range ids {
 			set[id] = true
 		}
-		s.blocks.mu.Lock()
-		if len(s.blocks.m) > 100000 {
-			clear(s.blocks.m)
-		}
-		s.blocks.m[recipient] = set
-		s.blocks.mu.Unlock()
+		s.blocks.fill(recipient, t, set)
 	}
 	return set[sender], nil
 }
@@ -359,9 +325,7 @@ func (s *Server) Block(ctx context.Context, p Principal, username string, block 
 		return s.internal("block", err)
 	}
 	// Drop the cached set: it is reloaded from the store on next use.
-	s.blocks.mu.Lock()
-	delete(s.blocks.m, p.Account)
-	s.blocks.mu.Unlock()
+	s.blocks.forget(p.Account)
 	return nil
 }
 

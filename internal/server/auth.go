@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 
 	"golang.org/x/crypto/argon2"
 
@@ -58,25 +57,12 @@ func parseCredential(c string) (store.DeviceRef, [32]byte, bool) {
 	return store.DeviceRef{Account: acct, Device: uint32(dev)}, sha256.Sum256(secret), true
 }
 
-// authCache remembers the credential hashes of devices that authenticated,
-// so that each request costs no database read. Entries are dropped when a
-// credential changes or a device is removed (only this process writes).
-type authCache struct {
-	mu sync.RWMutex
-	m  map[store.DeviceRef]authEntry
-}
-
+// authEntry is what the auth cache keeps per device that authenticated,
+// so that each request costs no database read. It is forgotten when the
+// credential changes or the device is removed.
 type authEntry struct {
 	hash     [32]byte
 	username string
-}
-
-func (c *authCache) init() { c.m = make(map[store.DeviceRef]authEntry) }
-
-func (c *authCache) forget(ref store.DeviceRef) {
-	c.mu.Lock()
-	delete(c.m, ref)
-	c.mu.Unlock()
 }
 
 // Authenticate checks a device credential. Every failure is the same
@@ -86,10 +72,9 @@ func (s *Server) Authenticate(ctx context.Context, credential string) (Principal
 	if !ok {
 		return Principal{}, errUnauthorized
 	}
-	s.auth.mu.RLock()
-	e, hit := s.auth.m[ref]
-	s.auth.mu.RUnlock()
+	e, hit := s.auth.get(ref)
 	if !hit {
+		t := s.auth.ticket(ref)
 		d, err := s.st.Device(ctx, ref)
 		if errors.Is(err, store.ErrNotFound) {
 			// Compare anyway, so that an unknown device costs the same.
@@ -104,9 +89,7 @@ func (s *Server) Authenticate(ctx context.Context, credential string) (Principal
 		}
 		copy(e.hash[:], d.TokenHash)
 		e.username = a.Username
-		s.auth.mu.Lock()
-		s.auth.m[ref] = e
-		s.auth.mu.Unlock()
+		s.auth.fill(ref, t, e)
 	}
 	if subtle.ConstantTimeCompare(hash[:], e.hash[:]) != 1 {
 		return Principal{}, errUnauthorized

@@ -94,6 +94,9 @@ var (
 	errClosing      = newError(503, api.CodeUnavailable, "server is shutting down")
 )
 
+// cacheEntries bounds each of the server's caches.
+const cacheEntries = 100000
+
 // Server is hushd's logic. Make one with New; it is safe for concurrent use.
 type Server struct {
 	st  store.Store
@@ -109,9 +112,9 @@ type Server struct {
 	// the answer takes as long as for a wrong password.
 	dummyHash string
 
-	auth   authCache
-	users  userCache
-	blocks blockCache
+	auth   *cache[store.DeviceRef, authEntry]
+	users  *cache[string, *userEntry]
+	blocks *cache[int64, map[int64]bool]
 	hub    hub
 
 	stop     chan struct{}
@@ -160,9 +163,9 @@ func New(st store.Store, cfg Config) *Server {
 		stop:          make(chan struct{}),
 	}
 	s.dummyHash, _ = s.hashPassword(context.Background(), "no such user")
-	s.auth.init()
-	s.users.init()
-	s.blocks.init()
+	s.auth = newCache[store.DeviceRef, authEntry](cacheEntries)
+	s.users = newCache[string, *userEntry](cacheEntries)
+	s.blocks = newCache[int64, map[int64]bool](cacheEntries)
 	s.hub.init(s)
 	s.m = newMetrics(cfg.Registerer, s)
 	st.SetNotify(s.hub.notify)
