@@ -92,6 +92,7 @@ var (
 	errNoUser       = newError(404, api.CodeNotFound, "no such user")
 	errNoDevice     = newError(404, api.CodeNotFound, "no such device")
 	errClosing      = newError(503, api.CodeUnavailable, "server is shutting down")
+	errUnavailable  = newError(503, api.CodeUnavailable, "storage unreachable, try again")
 )
 
 // cacheEntries bounds each of the server's caches.
@@ -217,6 +218,10 @@ func (s *Server) expireLoop() {
 func (s *Server) internal(op string, err error) error {
 	if errors.Is(err, store.ErrClosed) {
 		return errClosing
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		s.log.Error(op, "err", err)
+		return errUnavailable
 	}
 	s.log.Error(op, "err", err)
 	return newError(500, api.CodeInternal, "internal error")

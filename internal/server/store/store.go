@@ -1,6 +1,7 @@
 // Package store defines what hushd keeps on disk, behind one small
 // interface, [Store], so that backends can be swapped: sqlitestore (the
-// default, embedded) now, PostgreSQL later. The conformance suite in
+// default, embedded) and pgstore (PostgreSQL, shared by the nodes of a
+// cluster). The conformance suite in
 // storetest runs the same tests against every backend.
 //
 // Every method that changes something returns only once the change is
@@ -10,11 +11,10 @@
 //
 // Nothing here assumes SQLite: every multi-step change is one method (one
 // transaction), one-time keys are handed out by TakeBundle atomically, and
-// ids come from the store. Two things a shared backend (PostgreSQL behind
-// several hushd processes) must add: SetNotify must also report commits
-// made by other processes (LISTEN/NOTIFY), and internal/server's caches of
-// credentials, usernames and blocks would need invalidation across
-// processes; today hushd is one process per database.
+// ids come from the store. On a shared backend (pgstore) SetNotify reports
+// only the node's own commits; nodes must learn of each other's commits
+// and cache invalidations some other way. A backend that cannot reach its
+// database returns errors wrapping ErrUnavailable.
 package store
 
 import (
@@ -31,6 +31,9 @@ var (
 	ErrNotSecretDevice = errors.New("store: not the secret device")
 	ErrNoKeys          = errors.New("store: no prekeys")
 	ErrClosed          = errors.New("store: closed")
+	// ErrUnavailable wraps a failure to reach a backend that runs
+	// elsewhere (PostgreSQL): the caller may retry later.
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // DeviceRef names a device: an account and the device's number in it.

@@ -1,0 +1,805 @@
+// Package pgstore is the [store.Store] for a cluster: PostgreSQL (pgx,
+// pgxpool), shared by every hushd node. Open applies the schema migrations
+// (migrate.go) under an advisory lock, so that nodes starting together
+// migrate once.
+//
+// Schema: accounts, devices (PRIMARY KEY (account, device)), the four
+// prekey tables, blocks, and messages with PRIMARY KEY (account, device,
+// id): one index serves a mailbox's reads, acknowledgements and counts;
+// messages_by_expiry serves DeleteExpired. Message ids come from the
+// sequence message_ids.
+//
+// Mailbox writes are group-committed: one writer goroutine per node takes
+// every EnqueueBatch waiting and stores them in one transaction, so one
+// WAL flush covers many callers, and releases each caller after COMMIT
+// (synchronous_commit on: durable). The transaction first locks the
+// recipients' device rows (SELECT ... ORDER BY account, device FOR
+// UPDATE; always in that order, so writers on several nodes cannot
+// deadlock), then counts their queues, then takes ids from the sequence
+// and inserts. Holding the recipient's row lock while taking ids makes a
+// mailbox's ids increase in commit order across nodes: a reader that sees
+// id n of a device has seen every smaller id of that device, which is
+// what lets a delivery session read "everything after the last id sent"
+// without gaps. A missing device row gives ErrNotFound (RemoveDevice
+// deletes it under the same lock).
+//
+// One-time prekeys are taken with DELETE ... WHERE key = (SELECT ... LIMIT
+// 1 FOR UPDATE SKIP LOCKED) RETURNING: concurrent takers, on any node,
+// skip each other's rows, so no key is handed out twice and no taker waits.
+//
+// Acknowledgements and TouchDevice are lazy (the interface allows it):
+// they run on a second pool whose sessions have synchronous_commit off,
+// so they never wait for a WAL flush.
+//
+// SetNotify reports this node's commits only.
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hushmsg/hush/internal/server/store"
+)
+
+// maxBatch bounds how many EnqueueBatch calls share one transaction.
+const maxBatch = 256
+
+// Store is a PostgreSQL-backed store.Store. Open makes one.
+type Store struct {
+	pool *pgxpool.Pool // synchronous commits
+	lazy *pgxpool.Pool // synchronous_commit off: acks, touches
+
+	mu     sync.RWMutex // guards closed against sends on ops
+	closed bool
+	ops    chan *enqueueOp
+	done   chan struct{}
+	bg     sync.WaitGroup // lazy writes in flight
+
+	notify atomic.Pointer[func([]*store.Message)]
+
+	// OnCommit, if set before use, is called after each group commit.
+	OnCommit func(ops int, d time.Duration)
+}
+
+var _ store.Store = (*Store)(nil)
+
+type enqueueOp struct {
+	msgs     []*store.Message
+	maxQueue int
+	res      []store.EnqueueResult
+	done     chan error
+}
+
+// Open connects to the database at url (a postgres:// URL or a libpq
+// key=value string; search_path may be given as a parameter), migrates
+// the schema and starts the writer.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	lcfg := cfg.Copy()
+	lcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	lcfg.MaxConns = max(2, cfg.MaxConns/2)
+	lazy, err := pgxpool.NewWithConfig(ctx, lcfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	if err := Migrate(ctx, pool); err != nil {
+		pool.Close()
+		lazy.Close()
+		return nil, err
+	}
+	s := &Store{pool: pool, lazy: lazy, ops: make(chan *enqueueOp, 4*maxBatch), done: make(chan struct{})}
+	go s.writer()
+	return s, nil
+}
+
+// MigrateURL connects to url, brings its schema to Version and
+// disconnects (hushd migrate).
+func MigrateURL(ctx context.Context, url string) error {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return fmt.Errorf("pgstore: %w", err)
+	}
+	defer pool.Close()
+	return Migrate(ctx, pool)
+}
+
+// Close lets the writer finish what is queued, waits for lazy writes and
+// disconnects.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.ops)
+	s.mu.Unlock()
+	<-s.done
+	s.bg.Wait()
+	s.pool.Close()
+	s.lazy.Close()
+	return nil
+}
+
+// SetNotify implements store.Store. It reports this node's commits.
+func (s *Store) SetNotify(f func([]*store.Message)) { s.notify.Store(&f) }
+
+// wrap turns a failure to reach the database into store.ErrUnavailable,
+// keeping the cause for the log.
+func wrap(err error) error {
+	if err == nil || isDomainError(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code[:2] != "08" && pgErr.Code[:2] != "57" && pgErr.Code[:2] != "53" {
+		// A statement the server refused: a bug or a schema problem,
+		// not the database being away.
+		return fmt.Errorf("pgstore: %w", err)
+	}
+	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+}
+
+func isDomainError(err error) bool {
+	for _, e := range []error{store.ErrNotFound, store.ErrUsernameTaken, store.ErrTooManyDevices,
+		store.ErrMailboxFull, store.ErrNotSecretDevice, store.ErrNoKeys, store.ErrClosed, store.ErrUnavailable} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Store) isClosed() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.closed
+}
+
+// tx runs fn in a transaction with synchronous commit.
+func (s *Store) tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	if s.isClosed() {
+		return store.ErrClosed
+	}
+	return wrap(pgx.BeginFunc(ctx, s.pool, fn))
+}
+
+func notFound(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+func mustAffect(tag pgconn.CommandTag, err error) error {
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// ---- accounts and devices ----
+
+const accountCols = `id, username, display_name, password_hash, COALESCE(secret_device, 0), identity_key, created`
+
+func scanAccount(r pgx.Row) (store.Account, error) {
+	var a store.Account
+	err := r.Scan(&a.ID, &a.Username, &a.DisplayName, &a.PasswordHash, &a.SecretDevice, &a.IdentityKey, &a.Created)
+	return a, notFound(err)
+}
+
+const deviceCols = `account, device, name, token_hash, registration_id, created, last_seen`
+
+func scanDevice(r pgx.Row) (store.Device, error) {
+	var d store.Device
+	err := r.Scan(&d.Ref.Account, &d.Ref.Device, &d.Name, &d.TokenHash, &d.RegistrationID, &d.Created, &d.LastSeen)
+	return d, notFound(err)
+}
+
+// CreateAccount implements store.Store.
+func (s *Store) CreateAccount(ctx context.Context, a store.NewAccount, d store.NewDevice) (store.Account, store.Device, error) {
+	var acc store.Account
+	var dev store.Device
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var id int64
+		err := tx.QueryRow(ctx, `INSERT INTO accounts (username, display_name, password_hash, next_device, created)
+			VALUES ($1, $2, $3, 2, $4) ON CONFLICT (username) DO NOTHING RETURNING id`,
+			a.Username, a.DisplayName, a.PasswordHash, a.Created).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.ErrUsernameTaken
+		} else if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO devices (account, device, name, token_hash, created, last_seen)
+			VALUES ($1, 1, $2, $3, $4, $4)`, id, d.Name, d.TokenHash, d.Created); err != nil {
+			return err
+		}
+		acc = store.Account{ID: id, Username: a.Username, DisplayName: a.DisplayName,
+			PasswordHash: a.PasswordHash, Created: a.Created}
+		dev = store.Device{Ref: store.DeviceRef{Account: id, Device: 1}, Name: d.Name,
+			TokenHash: d.TokenHash, Created: d.Created, LastSeen: d.Created}
+		return nil
+	})
+	return acc, dev, err
+}
+
+// AccountByUsername implements store.Store.
+func (s *Store) AccountByUsername(ctx context.Context, username string) (store.Account, error) {
+	a, err := scanAccount(s.pool.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE username = $1`, username))
+	return a, wrap(err)
+}
+
+// AccountByID implements store.Store.
+func (s *Store) AccountByID(ctx context.Context, id int64) (store.Account, error) {
+	a, err := scanAccount(s.pool.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = $1`, id))
+	return a, wrap(err)
+}
+
+// AddDevice implements store.Store.
+func (s *Store) AddDevice(ctx context.Context, account int64, d store.NewDevice, max int) (store.Device, error) {
+	var dev store.Device
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		// The account row's lock serializes AddDevice calls of one account.
+		var next uint32
+		if err := tx.QueryRow(ctx, `SELECT next_device FROM accounts WHERE id = $1 FOR UPDATE`, account).Scan(&next); err != nil {
+			return notFound(err)
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM devices WHERE account = $1`, account).Scan(&n); err != nil {
+			return err
+		}
+		if n >= max {
+			return store.ErrTooManyDevices
+		}
+		if _, err := tx.Exec(ctx, `UPDATE accounts SET next_device = $1 WHERE id = $2`, next+1, account); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO devices (account, device, name, token_hash, created, last_seen)
+			VALUES ($1, $2, $3, $4, $5, $5)`, account, next, d.Name, d.TokenHash, d.Created); err != nil {
+			return err
+		}
+		dev = store.Device{Ref: store.DeviceRef{Account: account, Device: next}, Name: d.Name,
+			TokenHash: d.TokenHash, Created: d.Created, LastSeen: d.Created}
+		return nil
+	})
+	return dev, err
+}
+
+// Device implements store.Store.
+func (s *Store) Device(ctx context.Context, ref store.DeviceRef) (store.Device, error) {
+	d, err := scanDevice(s.pool.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE account = $1 AND device = $2`,
+		ref.Account, ref.Device))
+	return d, wrap(err)
+}
+
+// Devices implements store.Store.
+func (s *Store) Devices(ctx context.Context, account int64) ([]store.Device, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+deviceCols+` FROM devices WHERE account = $1 ORDER BY device`, account)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	ds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Device, error) { return scanDevice(r) })
+	return ds, wrap(err)
+}
+
+// SetDeviceToken implements store.Store.
+func (s *Store) SetDeviceToken(ctx context.Context, ref store.DeviceRef, tokenHash []byte) error {
+	if s.isClosed() {
+		return store.ErrClosed
+	}
+	return wrap(mustAffect(s.pool.Exec(ctx, `UPDATE devices SET token_hash = $1 WHERE account = $2 AND device = $3`,
+		tokenHash, ref.Account, ref.Device)))
+}
+
+// TouchDevice implements store.Store; it does not wait for the write.
+func (s *Store) TouchDevice(ctx context.Context, ref store.DeviceRef, t int64) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	s.bg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = s.lazy.Exec(ctx, `UPDATE devices SET last_seen = $1 WHERE account = $2 AND device = $3 AND last_seen < $1`,
+			t, ref.Account, ref.Device)
+	})
+	return nil
+}
+
+func deleteKeys(ctx context.Context, tx pgx.Tx, account int64, device *uint32) error {
+	for _, t := range []string{"signed_prekeys", "prekeys", "kyber_prekeys", "kyber_last_resort"} {
+		var err error
+		if device == nil {
+			_, err = tx.Exec(ctx, `DELETE FROM `+t+` WHERE account = $1`, account)
+		} else {
+			_, err = tx.Exec(ctx, `DELETE FROM `+t+` WHERE account = $1 AND device = $2`, account, *device)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RemoveDevice implements store.Store.
+func (s *Store) RemoveDevice(ctx context.Context, ref store.DeviceRef) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if err := mustAffect(tx.Exec(ctx, `DELETE FROM devices WHERE account = $1 AND device = $2`, ref.Account, ref.Device)); err != nil {
+			return err
+		}
+		if err := deleteKeys(ctx, tx, ref.Account, &ref.Device); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM messages WHERE account = $1 AND device = $2`, ref.Account, ref.Device); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE accounts SET secret_device = NULL, identity_key = NULL
+			WHERE id = $1 AND secret_device = $2`, ref.Account, ref.Device)
+		return err
+	})
+}
+
+// ---- prekeys ----
+
+// MakeSecretDevice implements store.Store.
+func (s *Store) MakeSecretDevice(ctx context.Context, ref store.DeviceRef, identityKey []byte, registrationID uint32, keys *store.Keys) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		// Lock the account first, as SetKeys does.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, ref.Account); err != nil {
+			return err
+		}
+		if err := mustAffect(tx.Exec(ctx, `UPDATE devices SET registration_id = $1 WHERE account = $2 AND device = $3`,
+			registrationID, ref.Account, ref.Device)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE accounts SET secret_device = $1, identity_key = $2 WHERE id = $3`,
+			ref.Device, identityKey, ref.Account); err != nil {
+			return err
+		}
+		if err := deleteKeys(ctx, tx, ref.Account, nil); err != nil {
+			return err
+		}
+		if keys != nil {
+			return setKeys(ctx, tx, ref, *keys)
+		}
+		return nil
+	})
+}
+
+// SetKeys implements store.Store.
+func (s *Store) SetKeys(ctx context.Context, ref store.DeviceRef, keys store.Keys) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		// FOR SHARE: the secret device cannot change until we commit.
+		var secret uint32
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(secret_device, 0) FROM accounts WHERE id = $1 FOR SHARE`, ref.Account).
+			Scan(&secret); err != nil {
+			return notFound(err)
+		}
+		if secret == 0 || secret != ref.Device {
+			return store.ErrNotSecretDevice
+		}
+		return setKeys(ctx, tx, ref, keys)
+	})
+}
+
+func setKeys(ctx context.Context, tx pgx.Tx, ref store.DeviceRef, k store.Keys) error {
+	a, d := ref.Account, ref.Device
+	b := &pgx.Batch{}
+	if sk := k.SignedPreKey; sk != nil {
+		b.Queue(`INSERT INTO signed_prekeys (account, device, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (account, device) DO UPDATE SET key_id = excluded.key_id, public_key = excluded.public_key,
+			signature = excluded.signature`, a, d, sk.ID, sk.PublicKey, sk.Signature)
+	}
+	if lr := k.KyberLastResort; lr != nil {
+		b.Queue(`INSERT INTO kyber_last_resort (account, device, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (account, device) DO UPDATE SET key_id = excluded.key_id, public_key = excluded.public_key,
+			signature = excluded.signature`, a, d, lr.ID, lr.PublicKey, lr.Signature)
+	}
+	if len(k.PreKeys) > 0 {
+		ids := make([]int64, len(k.PreKeys))
+		pubs := make([][]byte, len(k.PreKeys))
+		for i, p := range k.PreKeys {
+			ids[i], pubs[i] = int64(p.ID), p.PublicKey
+		}
+		b.Queue(`DELETE FROM prekeys WHERE account = $1 AND device = $2`, a, d)
+		b.Queue(`INSERT INTO prekeys (account, device, key_id, public_key)
+			SELECT $1, $2, k, p FROM unnest($3::bigint[], $4::bytea[]) AS u(k, p)
+			ON CONFLICT (account, device, key_id) DO UPDATE SET public_key = excluded.public_key`, a, d, ids, pubs)
+	}
+	if len(k.KyberPreKeys) > 0 {
+		ids := make([]int64, len(k.KyberPreKeys))
+		pubs := make([][]byte, len(k.KyberPreKeys))
+		sigs := make([][]byte, len(k.KyberPreKeys))
+		for i, p := range k.KyberPreKeys {
+			ids[i], pubs[i], sigs[i] = int64(p.ID), p.PublicKey, p.Signature
+		}
+		b.Queue(`DELETE FROM kyber_prekeys WHERE account = $1 AND device = $2`, a, d)
+		b.Queue(`INSERT INTO kyber_prekeys (account, device, key_id, public_key, signature)
+			SELECT $1, $2, k, p, s FROM unnest($3::bigint[], $4::bytea[], $5::bytea[]) AS u(k, p, s)
+			ON CONFLICT (account, device, key_id) DO UPDATE SET public_key = excluded.public_key,
+			signature = excluded.signature`, a, d, ids, pubs, sigs)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// KeyCounts implements store.Store.
+func (s *Store) KeyCounts(ctx context.Context, ref store.DeviceRef) (store.KeyCounts, error) {
+	var c store.KeyCounts
+	var spk, lr *int64
+	err := s.pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM prekeys WHERE account = $1 AND device = $2),
+		(SELECT count(*) FROM kyber_prekeys WHERE account = $1 AND device = $2),
+		(SELECT key_id FROM signed_prekeys WHERE account = $1 AND device = $2),
+		(SELECT key_id FROM kyber_last_resort WHERE account = $1 AND device = $2)`,
+		ref.Account, ref.Device).Scan(&c.PreKeys, &c.KyberPreKeys, &spk, &lr)
+	if spk != nil {
+		v := uint32(*spk)
+		c.SignedPreKeyID = &v
+	}
+	if lr != nil {
+		v := uint32(*lr)
+		c.KyberLastResort = &v
+	}
+	return c, wrap(err)
+}
+
+// TakeBundle implements store.Store. The one-time keys are taken with FOR
+// UPDATE SKIP LOCKED: a concurrent taker (on any node) skips a key another
+// transaction is taking instead of waiting for it and then finding it gone.
+func (s *Store) TakeBundle(ctx context.Context, ref store.DeviceRef) (store.Bundle, error) {
+	var b store.Bundle
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		a, d := ref.Account, ref.Device
+		var secret uint32
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(secret_device, 0), identity_key FROM accounts WHERE id = $1`, a).
+			Scan(&secret, &b.IdentityKey); err != nil {
+			return notFound(err)
+		}
+		if secret == 0 || secret != d {
+			return store.ErrNotFound
+		}
+		b.Device = d
+		if err := tx.QueryRow(ctx, `SELECT registration_id FROM devices WHERE account = $1 AND device = $2`, a, d).
+			Scan(&b.RegistrationID); err != nil {
+			return notFound(err)
+		}
+		err := tx.QueryRow(ctx, `SELECT key_id, public_key, signature FROM signed_prekeys WHERE account = $1 AND device = $2`, a, d).
+			Scan(&b.SignedPreKey.ID, &b.SignedPreKey.PublicKey, &b.SignedPreKey.Signature)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.ErrNoKeys
+		} else if err != nil {
+			return err
+		}
+		var pk store.PreKey
+		err = tx.QueryRow(ctx, `DELETE FROM prekeys WHERE account = $1 AND device = $2 AND key_id = (
+			SELECT key_id FROM prekeys WHERE account = $1 AND device = $2 ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+			RETURNING key_id, public_key`, a, d).Scan(&pk.ID, &pk.PublicKey)
+		switch {
+		case err == nil:
+			b.PreKey = &pk
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		err = tx.QueryRow(ctx, `DELETE FROM kyber_prekeys WHERE account = $1 AND device = $2 AND key_id = (
+			SELECT key_id FROM kyber_prekeys WHERE account = $1 AND device = $2 ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+			RETURNING key_id, public_key, signature`, a, d).
+			Scan(&b.KyberPreKey.ID, &b.KyberPreKey.PublicKey, &b.KyberPreKey.Signature)
+		if errors.Is(err, pgx.ErrNoRows) {
+			b.KyberLastResort = true
+			err = tx.QueryRow(ctx, `SELECT key_id, public_key, signature FROM kyber_last_resort WHERE account = $1 AND device = $2`, a, d).
+				Scan(&b.KyberPreKey.ID, &b.KyberPreKey.PublicKey, &b.KyberPreKey.Signature)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return store.ErrNoKeys
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return store.Bundle{}, err
+	}
+	return b, nil
+}
+
+// ---- blocks ----
+
+// Block implements store.Store.
+func (s *Store) Block(ctx context.Context, blocker, blocked int64) error {
+	if s.isClosed() {
+		return store.ErrClosed
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO blocks (account, blocked) VALUES ($1, $2) ON CONFLICT DO NOTHING`, blocker, blocked)
+	return wrap(err)
+}
+
+// Unblock implements store.Store.
+func (s *Store) Unblock(ctx context.Context, blocker, blocked int64) error {
+	if s.isClosed() {
+		return store.ErrClosed
+	}
+	_, err := s.pool.Exec(ctx, `DELETE FROM blocks WHERE account = $1 AND blocked = $2`, blocker, blocked)
+	return wrap(err)
+}
+
+// Blocked implements store.Store.
+func (s *Store) Blocked(ctx context.Context, blocker int64) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT blocked FROM blocks WHERE account = $1 ORDER BY blocked`, blocker)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	return ids, wrap(err)
+}
+
+// ---- messages ----
+
+// EnqueueBatch implements store.Store: the writer group-commits it with
+// the other calls waiting.
+func (s *Store) EnqueueBatch(ctx context.Context, msgs []*store.Message, maxQueue int) ([]store.EnqueueResult, error) {
+	o := &enqueueOp{msgs: msgs, maxQueue: maxQueue, res: make([]store.EnqueueResult, len(msgs)), done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, store.ErrClosed
+	}
+	s.ops <- o
+	s.mu.RUnlock()
+	// Once queued the operation will run; waiting for it even when ctx is
+	// done keeps "returned nil" equal to "durable".
+	if err := <-o.done; err != nil {
+		return nil, err
+	}
+	for i, m := range msgs {
+		m.ID = o.res[i].ID
+	}
+	return o.res, nil
+}
+
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]*enqueueOp, 0, maxBatch)
+	for first := range s.ops {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case o, ok := <-s.ops:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		start := time.Now()
+		committed, err := s.commit(batch)
+		if err != nil {
+			err = wrap(err)
+			committed = nil
+		}
+		if f := s.OnCommit; f != nil {
+			f(len(batch), time.Since(start))
+		}
+		if len(committed) > 0 {
+			if f := s.notify.Load(); f != nil && *f != nil {
+				(*f)(committed)
+			}
+		}
+		for _, o := range batch {
+			o.done <- err
+		}
+	}
+}
+
+// commit stores a batch of EnqueueBatch calls in one transaction and
+// returns the messages stored, in id order.
+func (s *Store) commit(batch []*enqueueOp) ([]*store.Message, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var refs []store.DeviceRef
+	total := 0
+	for _, o := range batch {
+		for _, m := range o.msgs {
+			refs = append(refs, m.To)
+		}
+		total += len(o.msgs)
+	}
+	if total == 0 {
+		return nil, nil
+	}
+	slices.SortFunc(refs, func(a, b store.DeviceRef) int {
+		if a.Account != b.Account {
+			return cmpInt(a.Account, b.Account)
+		}
+		return cmpInt(int64(a.Device), int64(b.Device))
+	})
+	refs = slices.Compact(refs)
+	accts := make([]int64, len(refs))
+	devs := make([]int64, len(refs))
+	for i, r := range refs {
+		accts[i], devs[i] = r.Account, int64(r.Device)
+	}
+	var committed []*store.Message
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// One round trip: lock the recipients (in key order), count their
+		// queues, take enough ids.
+		b := &pgx.Batch{}
+		b.Queue(`SELECT d.account, d.device FROM devices d
+			JOIN unnest($1::bigint[], $2::bigint[]) AS u(a, v) ON d.account = u.a AND d.device = u.v
+			ORDER BY d.account, d.device FOR UPDATE OF d`, accts, devs)
+		b.Queue(`SELECT m.account, m.device, count(*) FROM messages m
+			JOIN unnest($1::bigint[], $2::bigint[]) AS u(a, v) ON m.account = u.a AND m.device = u.v
+			GROUP BY m.account, m.device`, accts, devs)
+		b.Queue(`SELECT nextval('message_ids') FROM generate_series(1, $1)`, total)
+		br := tx.SendBatch(ctx, b)
+		exists := make(map[store.DeviceRef]bool, len(refs))
+		queued := make(map[store.DeviceRef]int, len(refs))
+		rows, err := br.Query()
+		if err != nil {
+			br.Close()
+			return err
+		}
+		var r store.DeviceRef
+		_, err = pgx.ForEachRow(rows, []any{&r.Account, &r.Device}, func() error { exists[r] = true; return nil })
+		if err != nil {
+			br.Close()
+			return err
+		}
+		var n int
+		rows, err = br.Query()
+		if err != nil {
+			br.Close()
+			return err
+		}
+		_, err = pgx.ForEachRow(rows, []any{&r.Account, &r.Device, &n}, func() error { queued[r] = n; return nil })
+		if err != nil {
+			br.Close()
+			return err
+		}
+		rows, err = br.Query()
+		if err != nil {
+			br.Close()
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			br.Close()
+			return err
+		}
+		if err := br.Close(); err != nil {
+			return err
+		}
+		slices.Sort(ids)
+
+		var cols struct {
+			id, acct, dev, facct, fdev, created, expires []int64
+			user                                         []string
+			typ                                          []int32
+			content                                      [][]byte
+		}
+		next := 0
+		committed = make([]*store.Message, 0, total)
+		for _, o := range batch {
+			for i, m := range o.msgs {
+				switch {
+				case !exists[m.To]:
+					o.res[i] = store.EnqueueResult{Err: store.ErrNotFound}
+					continue
+				case queued[m.To] >= o.maxQueue:
+					o.res[i] = store.EnqueueResult{Err: store.ErrMailboxFull}
+					continue
+				}
+				queued[m.To]++
+				id := ids[next]
+				next++
+				o.res[i] = store.EnqueueResult{ID: id}
+				cp := *m
+				cp.ID = id
+				committed = append(committed, &cp)
+				cols.id = append(cols.id, id)
+				cols.acct = append(cols.acct, m.To.Account)
+				cols.dev = append(cols.dev, int64(m.To.Device))
+				cols.facct = append(cols.facct, m.From.Account)
+				cols.fdev = append(cols.fdev, int64(m.From.Device))
+				cols.user = append(cols.user, m.FromUsername)
+				cols.typ = append(cols.typ, m.Type)
+				cols.content = append(cols.content, m.Content)
+				cols.created = append(cols.created, m.Timestamp)
+				cols.expires = append(cols.expires, m.ExpiresAt)
+			}
+		}
+		if len(committed) == 0 {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO messages
+			(id, account, device, from_account, from_device, from_username, type, content, created, expires)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
+				$6::text[], $7::integer[], $8::bytea[], $9::bigint[], $10::bigint[])`,
+			cols.id, cols.acct, cols.dev, cols.facct, cols.fdev, cols.user, cols.typ, cols.content, cols.created, cols.expires)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return committed, nil
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Pending implements store.Store.
+func (s *Store) Pending(ctx context.Context, to store.DeviceRef, after, now int64, limit int) ([]*store.Message, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, from_account, from_device, from_username, type, content, created, expires
+		FROM messages WHERE account = $1 AND device = $2 AND id > $3 AND expires > $4 ORDER BY id LIMIT $5`,
+		to.Account, to.Device, after, now, limit)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	ms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Message, error) {
+		m := &store.Message{To: to}
+		err := r.Scan(&m.ID, &m.From.Account, &m.From.Device, &m.FromUsername, &m.Type, &m.Content, &m.Timestamp, &m.ExpiresAt)
+		return m, err
+	})
+	return ms, wrap(err)
+}
+
+// Ack implements store.Store. It is committed without waiting for the WAL
+// flush (synchronous_commit off): after a crash of the database an
+// acknowledged message may come back, never a lost one.
+func (s *Store) Ack(ctx context.Context, to store.DeviceRef, ids []int64) error {
+	if s.isClosed() {
+		return store.ErrClosed
+	}
+	_, err := s.lazy.Exec(ctx, `DELETE FROM messages WHERE account = $1 AND device = $2 AND id = ANY($3)`,
+		to.Account, to.Device, ids)
+	return wrap(err)
+}
+
+// DeleteExpired implements store.Store.
+func (s *Store) DeleteExpired(ctx context.Context, now int64) (int, error) {
+	if s.isClosed() {
+		return 0, store.ErrClosed
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM messages WHERE expires <= $1`, now)
+	if err != nil {
+		return 0, wrap(err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// QueueDepth implements store.Store.
+func (s *Store) QueueDepth(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM messages`).Scan(&n)
+	return n, wrap(err)
+}

@@ -1,0 +1,172 @@
+package pgstore
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"testing"
+
+	"github.com/hushmsg/hush/internal/server/store"
+	"github.com/hushmsg/hush/internal/server/store/pgstore/pgtest"
+	"github.com/hushmsg/hush/internal/server/store/storetest"
+)
+
+func open(t *testing.T, url string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, pgtest.URL(t)) })
+}
+
+// TestMigrateTwiceAndConcurrently migrates one schema from several
+// goroutines at once (nodes starting together), then again: every call
+// succeeds and each migration is applied once.
+func TestMigrateTwiceAndConcurrently(t *testing.T) {
+	url := pgtest.URL(t)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() { errs <- MigrateURL(t.Context(), url) }()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := MigrateURL(t.Context(), url); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, url)
+	defer s.Close()
+	var n, v int
+	if err := s.pool.QueryRow(t.Context(), `SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &v); err != nil {
+		t.Fatal(err)
+	}
+	if n != Version || v != Version {
+		t.Fatalf("schema_migrations has %d rows up to %d, want %d", n, v, Version)
+	}
+}
+
+// TestNewerSchemaRefused: a node older than the schema does not start.
+func TestNewerSchemaRefused(t *testing.T) {
+	url := pgtest.URL(t)
+	s := open(t, url)
+	if _, err := s.pool.Exec(t.Context(), `INSERT INTO schema_migrations (version) VALUES ($1)`, Version+1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Open(t.Context(), url); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("Open on a newer schema: %v", err)
+	}
+}
+
+// TestBundlesAcrossNodes takes one device's one-time keys from two stores
+// (two nodes) at once: no key is handed out twice.
+func TestBundlesAcrossNodes(t *testing.T) {
+	url := pgtest.URL(t)
+	s1, s2 := open(t, url), open(t, url)
+	defer s1.Close()
+	defer s2.Close()
+	ctx := t.Context()
+	a, _, err := s1.CreateAccount(ctx, store.NewAccount{Username: "bob", PasswordHash: "h"}, store.NewDevice{TokenHash: []byte("t")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := store.DeviceRef{Account: a.ID, Device: 1}
+	if err := s1.MakeSecretDevice(ctx, d, []byte("ik"), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	const keys, fetchers = 60, 80
+	if err := s2.SetKeys(ctx, d, storetest.Keys("n", 1, keys)); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	for i := range fetchers {
+		s := []*Store{s1, s2}[i%2]
+		wg.Go(func() {
+			b, err := s.TakeBundle(ctx, d)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if b.PreKey != nil {
+				seen["ec"+string(b.PreKey.PublicKey)]++
+			}
+			if !b.KyberLastResort {
+				seen["kem"+string(b.KyberPreKey.PublicKey)]++
+			}
+		})
+	}
+	wg.Wait()
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s handed out %d times", k, n)
+		}
+	}
+	if len(seen) != 2*keys {
+		t.Errorf("%d one-time keys handed out, want %d", len(seen), 2*keys)
+	}
+}
+
+// TestMailboxOrderAcrossNodes writes to one device from two stores (two
+// nodes) while a reader follows the mailbox as a delivery session does,
+// asking only for ids after the last one it saw. It must see every
+// message: ids of one device become visible in increasing order.
+func TestMailboxOrderAcrossNodes(t *testing.T) {
+	url := pgtest.URL(t)
+	s1, s2 := open(t, url), open(t, url)
+	defer s1.Close()
+	defer s2.Close()
+	ctx := t.Context()
+	a, _, err := s1.CreateAccount(ctx, store.NewAccount{Username: "bob", PasswordHash: "h"}, store.NewDevice{TokenHash: []byte("t")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := store.DeviceRef{Account: a.ID, Device: 1}
+	const writers, each = 8, 40
+	var wg sync.WaitGroup
+	for w := range writers {
+		s := []*Store{s1, s2}[w%2]
+		wg.Go(func() {
+			for i := range each {
+				m := &store.Message{To: to, From: to, Content: fmt.Appendf(nil, "%d-%d", w, i), ExpiresAt: 1 << 50}
+				if res, err := s.EnqueueBatch(ctx, []*store.Message{m}, 1<<20); err != nil || res[0].Err != nil {
+					t.Error(err, res)
+					return
+				}
+			}
+		})
+	}
+	writing := make(chan struct{})
+	go func() { wg.Wait(); close(writing) }()
+	got := map[string]bool{}
+	var last int64
+	for done := false; !done; {
+		select {
+		case <-writing:
+			done = true // one more read after the last write
+		default:
+		}
+		ms, err := s2.Pending(ctx, to, last, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			got[string(m.Content)] = true
+			last = m.ID
+		}
+	}
+	if len(got) != writers*each {
+		t.Fatalf("a reader following the mailbox saw %d of %d messages", len(got), writers*each)
+	}
+}
