@@ -17,6 +17,7 @@ var corePackages = []string{
 	"github.com/hushmsg/hush/wire",
 	"github.com/hushmsg/hush/pqxdh",
 	"github.com/hushmsg/hush/ratchet",
+	"github.com/hushmsg/hush/spqr",
 	"github.com/hushmsg/hush/session",
 	"github.com/hushmsg/hush/fingerprint",
 }
@@ -39,13 +40,74 @@ var coreForbidden = []string{
 	"github.com/hushmsg/hush/cmd/",
 }
 
+const mod = "github.com/hushmsg/hush/"
+
+// serverPackages are hushd. The server is a blind relay: it never
+// decrypts, so it must not reach the protocol's session layer, nor the
+// client.
+var serverPackages = []string{mod + "cmd/hushd", mod + "internal/server/..."}
+
+// serverForbidden are what the server must never reach. (It may use key,
+// to check prekey signatures.)
+var serverForbidden = []string{
+	mod + "session", mod + "ratchet", mod + "pqxdh", mod + "spqr", mod + "wire", mod + "fingerprint",
+	mod + "internal/client", mod + "internal/tui", mod + "cmd/hush",
+}
+
+// clientPackages are the hush client and its front ends.
+var clientPackages = []string{mod + "internal/client/...", mod + "internal/tui", mod + "cmd/hush"}
+
+// clientForbidden are what the client must never reach: it talks to the
+// server over the API (internal/api, internal/apiclient) only.
+var clientForbidden = []string{mod + "internal/server", mod + "cmd/hushd"}
+
+// deps lists the packages pkgs reach (themselves included), failing if a
+// pattern matches nothing, so that a moved package cannot empty a check.
 func deps(t *testing.T, pkgs ...string) []string {
 	t.Helper()
+	for _, p := range pkgs {
+		out, err := exec.Command("go", "list", p).Output()
+		if err != nil || len(strings.Fields(string(out))) == 0 {
+			t.Fatalf("go list %s matches no package (%v): fix the list in deps_test.go", p, err)
+		}
+	}
 	out, err := exec.Command("go", append([]string{"list", "-deps"}, pkgs...)...).Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
 	return strings.Fields(string(out))
+}
+
+// under reports whether package p is pkg or inside it.
+func under(p, pkg string) bool {
+	pkg = strings.TrimSuffix(pkg, "/")
+	return p == pkg || strings.HasPrefix(p, pkg+"/")
+}
+
+func TestServerStaysBlind(t *testing.T) {
+	for _, d := range deps(t, serverPackages...) {
+		for _, bad := range serverForbidden {
+			if under(d, bad) {
+				t.Errorf("the server reaches %s", d)
+			}
+		}
+	}
+	// The binary must not link the test helpers.
+	for _, d := range deps(t, mod+"cmd/hushd") {
+		if d == "testing" || strings.HasSuffix(d, "/servertest") || strings.HasSuffix(d, "/storetest") {
+			t.Errorf("hushd links %s", d)
+		}
+	}
+}
+
+func TestClientReachesNoServer(t *testing.T) {
+	for _, d := range deps(t, clientPackages...) {
+		for _, bad := range clientForbidden {
+			if under(d, bad) {
+				t.Errorf("the client reaches %s", d)
+			}
+		}
+	}
 }
 
 func isStd(p string) bool {
@@ -56,7 +118,7 @@ func isStd(p string) bool {
 func TestCoreDependencies(t *testing.T) {
 	for _, d := range deps(t, corePackages...) {
 		for _, bad := range coreForbidden {
-			if d == bad || strings.HasPrefix(d, strings.TrimSuffix(bad, "/")+"/") {
+			if under(d, bad) {
 				t.Errorf("the protocol core imports %s", d)
 			}
 		}

@@ -6,7 +6,7 @@
 //
 // The server is a blind relay: message contents are opaque bytes to it,
 // and it imports none of the session, ratchet or key agreement packages
-// (deps_test.go checks this). It imports package key only to verify prekey
+// (the module's deps_test.go checks this). It imports package key only to verify prekey
 // signatures on upload.
 package server
 
