@@ -16,6 +16,7 @@ import (
 
 	"github.com/hushmsg/hush/internal/client"
 	"github.com/hushmsg/hush/internal/client/store"
+	"github.com/hushmsg/hush/internal/termsafe"
 	"github.com/hushmsg/hush/internal/tui"
 )
 
@@ -32,7 +33,7 @@ when asked.`,
 				fs.String("server-fingerprint", "", "SHA-256 fingerprint of the server's certificate (`hex`)")
 				fs.String("user", "", "the username to take (3-32 of a-z, 0-9, _)")
 				fs.String("display-name", "", "a display name")
-				fs.String("device-name", hostname(), "a name for this device")
+				fs.String("device-name", "", "a name for this device, seen by the server and your other devices (none by default: it is listed as \"device N\")")
 				return nil
 			}, run: runRegister},
 		{name: "link", args: "--server URL [--server-fingerprint HEX] --user NAME",
@@ -44,7 +45,7 @@ comes from HUSH_PASSWORD, or is asked for.`,
 				fs.String("server", "", "the server, `https://HOST:PORT`")
 				fs.String("server-fingerprint", "", "SHA-256 fingerprint of the server's certificate (`hex`)")
 				fs.String("user", "", "your username")
-				fs.String("device-name", hostname(), "a name for this device")
+				fs.String("device-name", "", "a name for this device, seen by the server and your other devices (none by default: it is listed as \"device N\")")
 				return nil
 			}, run: runLink},
 		{name: "send", args: "--secret --to NAME [--timer DURATION] TEXT...",
@@ -110,14 +111,6 @@ the passphrase (or reads HUSH_PASSPHRASE). 'remove' goes back to the file.`,
 		{name: "completion", args: "bash | zsh | fish", summary: "print a shell completion script", run: runCompletion},
 		{name: "help", args: "[COMMAND]", summary: "show help", run: runHelp},
 	}
-}
-
-func hostname() string {
-	h, err := os.Hostname()
-	if err != nil || len(h) > 64 {
-		return "hush"
-	}
-	return h
 }
 
 func str(fs *flag.FlagSet, name string) string { return fs.Lookup(name).Value.String() }
@@ -647,7 +640,11 @@ func runDevice(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 		if d.ID == c.Account().DeviceID {
 			mark += " (this device)"
 		}
-		fmt.Fprintf(e.stdout, "%3d  %s%s\n", d.ID, d.Name, mark)
+		name := termsafe.Line(d.Name)
+		if name == "" {
+			name = fmt.Sprintf("device %d", d.ID)
+		}
+		fmt.Fprintf(e.stdout, "%3d  %s%s\n", d.ID, name, mark)
 	}
 	return nil
 }

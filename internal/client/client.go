@@ -36,10 +36,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/apiclient"
 	"github.com/hushmsg/hush/internal/client/store"
+	"github.com/hushmsg/hush/internal/termsafe"
 	"github.com/hushmsg/hush/key"
 	"github.com/hushmsg/hush/session"
 )
@@ -292,6 +294,10 @@ func Register(ctx context.Context, home string, p RegisterParams, o Options) (*C
 	if p.Fingerprint == "" {
 		return nil, errors.New("the server's certificate fingerprint is needed")
 	}
+	if err := errors.Join(CheckName("display name", p.DisplayName, api.MaxDisplayNameLen),
+		CheckName("device name", p.DeviceName, api.MaxDeviceNameLen)); err != nil {
+		return nil, err
+	}
 	st, err := openNew(ctx, home, o)
 	if err != nil {
 		return nil, err
@@ -322,6 +328,9 @@ func Register(ctx context.Context, home string, p RegisterParams, o Options) (*C
 func Link(ctx context.Context, home string, p RegisterParams, o Options) (*Client, error) {
 	o.defaults()
 	p.Username = NormalizeUsername(p.Username)
+	if err := CheckName("device name", p.DeviceName, api.MaxDeviceNameLen); err != nil {
+		return nil, err
+	}
 	st, err := openNew(ctx, home, o)
 	if err != nil {
 		return nil, err
@@ -342,6 +351,20 @@ func Link(ctx context.Context, home string, p RegisterParams, o Options) (*Clien
 		return nil, err
 	}
 	return c, nil
+}
+
+// CheckName checks a name the person gives themselves or their device
+// (what others, or their own devices, will see): at most max characters,
+// and no control or format character (a bidi override such as U+202E, a
+// zero-width space), which could disguise it or act on a terminal.
+func CheckName(what, s string, max int) error {
+	switch {
+	case !termsafe.IsLine(s):
+		return fmt.Errorf("the %s may not contain control characters or invisible formatting characters (such as U+202E or U+200B): %q", what, s)
+	case utf8.RuneCountInString(s) > max:
+		return fmt.Errorf("the %s is too long: at most %d characters", what, max)
+	}
+	return nil
 }
 
 // saveNewAccount records a new device's credential. The identity saved

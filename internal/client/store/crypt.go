@@ -211,6 +211,21 @@ func (w *wrapped) marshal() []byte {
 	return append(b, w.sealed...)
 }
 
+// Bounds on the stored Argon2id parameters. The store is not trusted to
+// hold sane ones: zero passes or lanes make argon2 panic, and an absurd
+// memory or pass count would exhaust memory or never end. The upper
+// bounds leave room for stronger settings than today's (3 passes, 64 MiB,
+// 4 lanes).
+const (
+	maxArgonTime    = 16
+	maxArgonMemory  = 1 << 20 // KiB: 1 GiB
+	maxArgonThreads = 16
+	minSalt         = 16
+)
+
+// errBadKDF says the stored passphrase parameters are out of bounds.
+var errBadKDF = errors.New("store: the passphrase settings stored in this home are invalid (damaged or tampered with); the store cannot be opened")
+
 func parseWrapped(b []byte) (*wrapped, error) {
 	if len(b) < 11 || b[0] != 1 || len(b) < 11+int(b[10]) {
 		return nil, errors.New("store: malformed wrapped data key")
@@ -219,6 +234,14 @@ func parseWrapped(b []byte) (*wrapped, error) {
 	n := int(b[10])
 	w.salt = b[11 : 11+n]
 	w.sealed = b[11+n:]
+	switch {
+	case w.time < 1 || w.time > maxArgonTime,
+		w.threads < 1 || w.threads > maxArgonThreads,
+		w.memory < 8*uint32(w.threads) || w.memory > maxArgonMemory,
+		len(w.salt) < minSalt:
+		return nil, fmt.Errorf("%w (Argon2id passes %d, memory %d KiB, lanes %d, salt %d bytes)",
+			errBadKDF, w.time, w.memory, w.threads, len(w.salt))
+	}
 	return w, nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -142,6 +144,61 @@ func TestPassphrase(t *testing.T) {
 	check(t, s.SetPassphrase(ctx, nil))
 	s.Close()
 	open(t, home, Options{})
+}
+
+// TestTamperedKDF: Argon2id parameters read from the store are checked
+// before use: zero lanes or passes made argon2 panic, and absurd memory or
+// passes would exhaust the machine. Each gets a clear error, and the
+// passphrase is not even asked for.
+func TestTamperedKDF(t *testing.T) {
+	argonTime, argonMemory = 1, 1024 // fast for the test
+	home := t.TempDir()
+	s := open(t, home, Options{Create: true})
+	newAccount(t, s)
+	check(t, s.SetPassphrase(ctx, []byte("correct horse")))
+	good, err := s.Read().meta(ctx, "wrapped_key")
+	check(t, err)
+	s.Close()
+	for _, tc := range []struct {
+		name string
+		edit func(b []byte)
+	}{
+		{"zero lanes", func(b []byte) { b[9] = 0 }},
+		{"zero passes", func(b []byte) { binary.BigEndian.PutUint32(b[1:], 0) }},
+		{"absurd passes", func(b []byte) { binary.BigEndian.PutUint32(b[1:], 1<<31) }},
+		{"absurd memory", func(b []byte) { binary.BigEndian.PutUint32(b[5:], 0xffffffff) }},
+		{"memory below 8 KiB per lane", func(b []byte) { binary.BigEndian.PutUint32(b[5:], 7) }},
+		{"short salt", func(b []byte) { b[10] = 4 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := bytes.Clone(good)
+			tc.edit(bad)
+			setMetaRaw(t, home, "wrapped_key", bad)
+			asked := false
+			_, err = Open(ctx, home, Options{Passphrase: func() ([]byte, error) { asked = true; return []byte("correct horse"), nil }})
+			if !errors.Is(err, errBadKDF) || !strings.Contains(err.Error(), "tampered") {
+				t.Fatalf("a tampered store opened with: %v", err)
+			}
+			if asked {
+				t.Fatal("the passphrase was asked for before the parameters were checked")
+			}
+		})
+	}
+	// The untouched parameters still open the store, and nothing was
+	// changed by the refusals.
+	setMetaRaw(t, home, "wrapped_key", good)
+	open(t, home, Options{Passphrase: func() ([]byte, error) { return []byte("correct horse"), nil }})
+}
+
+// setMetaRaw writes a meta value with SQL alone, as someone who has the
+// home but not the key would.
+func setMetaRaw(t *testing.T, home, k string, v []byte) {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(home, DBFile))
+	check(t, err)
+	defer db.Close()
+	_, err = db.ExecContext(ctx, "UPDATE meta SET v = ? WHERE k = ?", v, k)
+	check(t, err)
 }
 
 func TestKyberLastResortReuse(t *testing.T) {
