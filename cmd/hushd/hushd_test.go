@@ -22,6 +22,7 @@ import (
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/apiclient"
 	"github.com/hushmsg/hush/internal/server/servertest"
+	"github.com/hushmsg/hush/internal/server/store/pgstore/pgtest"
 	"github.com/hushmsg/hush/internal/server/tlscert"
 )
 
@@ -552,4 +553,63 @@ func restarts(t *testing.T, kills int, sig syscall.Signal) {
 	}
 	t.Logf("%d restarts, %d messages acknowledged, %d received (%d unacknowledged ones arrived too)", kills, len(acked), len(received), len(received)-len(acked))
 	p.stop(t)
+}
+
+// TestPostgresNodes runs hushd on PostgreSQL (--store): migrate by hand
+// (twice), then two nodes on one schema presenting one certificate, whose
+// fingerprint `hushd fingerprint --tls-cert` prints: what a message sent
+// through one node is read through the other.
+func TestPostgresNodes(t *testing.T) {
+	url := pgtest.URL(t)
+	ctx := t.Context()
+	for range 2 {
+		out, err := exec.Command(hushdBin, "migrate", "--store", url).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "schema at version") {
+			t.Fatalf("hushd migrate: %v %s", err, out)
+		}
+	}
+	for _, args := range [][]string{{"migrate"}, {"migrate", "--store", "sqlite:x"}, {"--store", "mysql://x", "--data", t.TempDir()}} {
+		if out, err := exec.Command(hushdBin, args...).CombinedOutput(); err == nil || !strings.Contains(string(out), "postgres://") {
+			t.Errorf("hushd %q: %v %s", args, err, out)
+		}
+	}
+	// One certificate for the cluster: the first node's self-signed one.
+	certDir := t.TempDir()
+	if _, _, err := tlscert.LoadOrCreate(certDir); err != nil {
+		t.Fatal(err)
+	}
+	cert, key := filepath.Join(certDir, tlscert.CertFile), filepath.Join(certDir, tlscert.KeyFile)
+	out, err := exec.Command(hushdBin, "fingerprint", "--tls-cert", cert).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(hushdBin, "fingerprint", "--tls-cert", key).CombinedOutput(); err == nil {
+		t.Errorf("fingerprint of a key file: %s", out)
+	}
+	node := func() *proc {
+		p := start(t, "--addr", "127.0.0.1:0", "--store", url, "--data", t.TempDir(), "--tls-cert", cert, "--tls-key", key)
+		if strings.TrimSpace(string(out)) != "fingerprint: "+p.fingerprint {
+			t.Fatalf("hushd fingerprint --tls-cert printed %q, the node %s", out, p.fingerprint)
+		}
+		return p
+	}
+	n1, n2 := node(), node()
+	alice, bob := n1.client(t), n2.client(t)
+	if _, err := alice.Register(ctx, api.Register{Username: "alice", Password: "password1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Register(ctx, api.Register{Username: "bob", Password: "password2"}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := alice.Send(ctx, "bob", 1, api.SendMessage{Type: 1, Content: []byte("across nodes")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := bob.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := recvN(t, conn, 1); got[0].ID != r.ID || string(got[0].Content) != "across nodes" {
+		t.Fatalf("bob got %+v", got)
+	}
 }

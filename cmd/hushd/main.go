@@ -1,11 +1,14 @@
 // Command hushd is hush's server: accounts, the prekey directory and
 // durable mailboxes for end-to-end encrypted messages, over HTTPS and
-// WebSocket, with its state in one SQLite database in its data folder.
+// WebSocket, with its state in one SQLite database in its data folder, or,
+// for a cluster of nodes, in PostgreSQL (--store postgres://...).
 //
 // Usage:
 //
-//	hushd [flags]                   serve
-//	hushd fingerprint --data DIR    print the certificate's SHA-256
+//	hushd [flags]                        serve
+//	hushd fingerprint --data DIR         print the certificate's SHA-256
+//	hushd fingerprint --tls-cert FILE    the same, for a given certificate
+//	hushd migrate --store URL            bring a PostgreSQL schema up to date
 //
 // Every flag can also be set with the environment variable named in
 // `hushd --help`; a flag given on the command line wins.
@@ -39,7 +42,7 @@ import (
 	"github.com/hushmsg/hush/internal/server/httpapi"
 	"github.com/hushmsg/hush/internal/server/memtrim"
 	"github.com/hushmsg/hush/internal/server/ratelimit"
-	"github.com/hushmsg/hush/internal/server/store/sqlitestore"
+	"github.com/hushmsg/hush/internal/server/store/pgstore"
 	"github.com/hushmsg/hush/internal/server/tlscert"
 )
 
@@ -55,7 +58,7 @@ func main() {
 
 // config is every setting, filled by flags and environment variables.
 type config struct {
-	addr, data                string
+	addr, data, storeURL      string
 	tlsCert, tlsKey           string
 	insecurePlaintext         bool
 	logLevel, logFormat       string
@@ -86,6 +89,7 @@ func flags(fs *flag.FlagSet, c *config) {
 	}
 	str(&c.addr, "addr", "HUSHD_ADDR", ":8443", "listen on `HOST:PORT`")
 	str(&c.data, "data", "HUSHD_DATA", defaultDataDir(), "data `folder`: database and self-signed certificate")
+	str(&c.storeURL, "store", "HUSHD_STORE", "", "PostgreSQL `URL` (postgres://...) shared by the nodes of a cluster; default: SQLite in the data folder")
 	str(&c.tlsCert, "tls-cert", "HUSHD_TLS_CERT", "", "TLS certificate `file` (PEM); default: self-signed, in the data folder")
 	str(&c.tlsKey, "tls-key", "HUSHD_TLS_KEY", "", "TLS private key `file` (PEM), with --tls-cert")
 	fs.BoolVar(&c.insecurePlaintext, "insecure-plaintext", false,
@@ -172,7 +176,7 @@ func parse(name string, args []string, stderr io.Writer, c *config, declare func
 	fs.SetOutput(stderr)
 	declare(fs, c)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage:\n  %s [flags]\n  hushd fingerprint --data DIR\n\nFlags (a flag given on the command line wins over its environment variable):\n", name)
+		fmt.Fprintf(stderr, "Usage:\n  %s [flags]\n  hushd fingerprint --data DIR | --tls-cert FILE\n  hushd migrate --store URL\n\nFlags (a flag given on the command line wins over its environment variable):\n", name)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -199,6 +203,9 @@ func parse(name string, args []string, stderr io.Writer, c *config, declare func
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "fingerprint" {
 		return fingerprint(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "migrate" {
+		return migrate(args[1:], stdout, stderr)
 	}
 	var c config
 	if err := parse("hushd", args, stderr, &c, flags); err != nil {
@@ -230,7 +237,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "fingerprint: %s\n", fp)
 	}
 
-	st, err := sqlitestore.Open(filepath.Join(c.data, "hushd.db"))
+	st, err := openStore(c)
 	if err != nil {
 		return err
 	}
@@ -241,10 +248,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	commitOps := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hushd_store_commit_operations",
 		Help: "Operations (callers) sharing one group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)})
 	reg.MustRegister(commitDur, commitOps)
-	st.OnCommit = func(ops int, d time.Duration) {
+	st.onCommit(func(ops int, d time.Duration) {
 		commitDur.Observe(d.Seconds())
 		commitOps.Observe(float64(ops))
-	}
+	})
 	srv := server.New(st, server.Config{
 		MaxContentBytes: c.maxMessageBytes, MaxQueue: c.maxQueue, MessageTTL: c.messageTTL, MaxDevices: c.maxDevices,
 		Limits: c.limits, Logger: log, Registerer: reg,
@@ -273,7 +280,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	fmt.Fprintf(stdout, "listening: %s://%s\n", scheme, ln.Addr())
-	log.Info("hushd serving", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "data", c.data)
+	log.Info("hushd serving", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "data", c.data, "store", st.kind)
 
 	if c.cpuProfile != "" {
 		f, err := os.Create(c.cpuProfile)
@@ -391,10 +398,37 @@ func fingerprint(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, fp, err := certificate(c)
+	var fp string
+	if c.tlsCert != "" && c.tlsKey == "" {
+		// The certificate alone: what every node of a cluster presents.
+		fp, err = tlscert.FileFingerprint(c.tlsCert)
+	} else {
+		_, fp, err = certificate(c)
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "fingerprint: %s\n", fp)
+	return nil
+}
+
+// migrate brings a PostgreSQL schema to this hushd's version (hushd does
+// it at start too; this is for upgrades run ahead of the nodes).
+func migrate(args []string, stdout, stderr io.Writer) error {
+	var c config
+	err := parse("hushd migrate", args, stderr, &c, func(fs *flag.FlagSet, c *config) {
+		fs.StringVar(&c.storeURL, "store", "", "PostgreSQL `URL` (env HUSHD_STORE)")
+		envs["store"] = "HUSHD_STORE"
+	})
+	if err != nil {
+		return err
+	}
+	if !isPostgresURL(c.storeURL) {
+		return errors.New("hushd migrate needs --store postgres://... (SQLite migrates itself)")
+	}
+	if err := pgstore.MigrateURL(context.Background(), c.storeURL); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "schema at version %d\n", pgstore.Version)
 	return nil
 }

@@ -37,6 +37,28 @@ func Fingerprint(der []byte) string {
 
 // Load reads a certificate and key (PEM) and returns them with the leaf's
 // fingerprint.
+// FileFingerprint returns the fingerprint of the first certificate in a
+// PEM file, without its key: what every node of a cluster presents.
+func FileFingerprint(certFile string) (string, error) {
+	b, err := os.ReadFile(certFile)
+	if err != nil {
+		return "", err
+	}
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			return "", fmt.Errorf("%s: no PEM certificate", certFile)
+		}
+		if blk.Type == "CERTIFICATE" {
+			if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
+				return "", fmt.Errorf("%s: %v", certFile, err)
+			}
+			return Fingerprint(blk.Bytes), nil
+		}
+	}
+}
+
 func Load(certFile, keyFile string) (tls.Certificate, string, error) {
 	c, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hushmsg/hush/internal/server/store"
+	"github.com/hushmsg/hush/internal/server/store/pgstore"
+	"github.com/hushmsg/hush/internal/server/store/sqlitestore"
+)
+
+// openedStore is the store hushd serves from, with what main needs of its
+// backend.
+type openedStore struct {
+	store.Store
+	kind     string // "sqlite" or "postgres"
+	onCommit func(func(ops int, d time.Duration))
+}
+
+func isPostgresURL(u string) bool {
+	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
+}
+
+// openStore opens PostgreSQL when --store is given, else SQLite in the
+// data folder.
+func openStore(c config) (*openedStore, error) {
+	if c.storeURL != "" {
+		if !isPostgresURL(c.storeURL) {
+			return nil, errors.New("--store wants a postgres:// URL")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		st, err := pgstore.Open(ctx, c.storeURL)
+		if err != nil {
+			return nil, fmt.Errorf("--store: %w", err)
+		}
+		return &openedStore{Store: st, kind: "postgres", onCommit: func(f func(int, time.Duration)) { st.OnCommit = f }}, nil
+	}
+	st, err := sqlitestore.Open(filepath.Join(c.data, "hushd.db"))
+	if err != nil {
+		return nil, err
+	}
+	return &openedStore{Store: st, kind: "sqlite", onCommit: func(f func(int, time.Duration)) { st.OnCommit = f }}, nil
+}
