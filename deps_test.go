@@ -19,6 +19,7 @@ var corePackages = []string{
 	"github.com/hushmsg/hush/ratchet",
 	"github.com/hushmsg/hush/spqr",
 	"github.com/hushmsg/hush/session",
+	"github.com/hushmsg/hush/senderkey",
 	"github.com/hushmsg/hush/fingerprint",
 }
 
