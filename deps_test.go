@@ -51,7 +51,7 @@ var serverPackages = []string{mod + "cmd/hushd", mod + "internal/server/..."}
 // serverForbidden are what the server must never reach. (It may use key,
 // to check prekey signatures.)
 var serverForbidden = []string{
-	mod + "session", mod + "ratchet", mod + "pqxdh", mod + "spqr", mod + "wire", mod + "fingerprint",
+	mod + "session", mod + "senderkey", mod + "ratchet", mod + "pqxdh", mod + "spqr", mod + "wire", mod + "fingerprint",
 	mod + "internal/client", mod + "internal/tui", mod + "cmd/hush",
 }
 
