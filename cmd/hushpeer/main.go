@@ -9,6 +9,10 @@
 //	hushpeer start   --state S --peer NAME --bundle FILE|- [--pq-ratchet on|off|offered]
 //	hushpeer encrypt --state S --peer NAME [--peer-device N] (--text T | --plaintext B64 | stdin JSON)
 //	hushpeer decrypt --state S --peer NAME [--peer-device N] (--type T --body B64 | stdin JSON) [--pq-ratchet on|off|offered]
+//	hushpeer group-distribution --state S --group UUID
+//	hushpeer group-process --state S --peer NAME [--peer-device N] --distribution B64
+//	hushpeer group-encrypt --state S --group UUID (--text T | --plaintext B64 | stdin JSON)
+//	hushpeer group-decrypt --state S --peer NAME [--peer-device N] (--body B64 | stdin JSON)
 //	hushpeer info
 package main
 
@@ -50,7 +54,7 @@ func main() {
 	os.Stdout.Write(append(b, '\n'))
 }
 
-const usage = `usage: hushpeer init|bundle|start|encrypt|decrypt|info [flags]
+const usage = `usage: hushpeer init|bundle|start|encrypt|decrypt|group-distribution|group-process|group-encrypt|group-decrypt|info [flags]
 see docs/interop.md for the contract`
 
 // pqModes maps --pq-ratchet to the session's SPQR mode. "on" runs SPQR and
@@ -94,7 +98,9 @@ func run(args []string, stdin io.Reader) (any, error) {
 	text := fs.String("text", "", "plaintext as UTF-8 (encrypt)")
 	plaintext := fs.String("plaintext", "", "plaintext as base64 (encrypt)")
 	msgType := fs.Int("type", 0, "message type 2 or 3 (decrypt)")
-	body := fs.String("body", "", "message as base64 (decrypt)")
+	body := fs.String("body", "", "message as base64 (decrypt, group-decrypt)")
+	group := fs.String("group", "", "the group's distribution id, a UUID (group-distribution, group-encrypt)")
+	distribution := fs.String("distribution", "", "a distribution message as base64 (group-process)")
 	var pq pqFlag
 	fs.Var(&pq, "pq-ratchet", "on or off: run SPQR")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -107,7 +113,7 @@ func run(args []string, stdin io.Reader) (any, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if cmd == "info" {
 		return map[string]any{"implementation": "hush", "x3dh": true, "pqxdh": true,
-			"pqRatchet": "selectable", "spqrMinVersion": "V1 (on), V0 (offered)"}, nil
+			"pqRatchet": "selectable", "spqrMinVersion": "V1 (on), V0 (offered)", "groups": true}, nil
 	}
 	if *statePath == "" {
 		return nil, usagef("%s: --state is required", cmd)
@@ -136,6 +142,19 @@ func run(args []string, stdin io.Reader) (any, error) {
 	}
 	if cmd == "bundle" {
 		return st.bundle(ctx)
+	}
+	if g, ok := groupCalls[cmd]; ok {
+		out, err := g(ctx, st, groupArgs{
+			set: set, group: *group, peer: *peer, peerDevice: *peerDevice, distribution: *distribution,
+			text: *text, plain: *plaintext, body: *body, stdin: stdin,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := st.save(*statePath); err != nil {
+			return nil, err
+		}
+		return out, nil
 	}
 	if *peer == "" {
 		return nil, usagef("%s: --peer is required", cmd)
@@ -177,32 +196,9 @@ func run(args []string, stdin io.Reader) (any, error) {
 		}
 		out = map[string]any{"ok": true, "peer": remote.String()}
 	case "encrypt":
-		var pt []byte
-		switch {
-		case set["text"]:
-			pt = []byte(*text)
-		case set["plaintext"]:
-			if pt, err = base64.StdEncoding.DecodeString(*plaintext); err != nil {
-				return nil, usagef("encrypt: --plaintext is not base64: %v", err)
-			}
-		default:
-			var in struct {
-				Text      *string `json:"text"`
-				Plaintext *string `json:"plaintext"`
-			}
-			if err := json.NewDecoder(stdin).Decode(&in); err != nil {
-				return nil, usagef("encrypt: need --text, --plaintext or stdin JSON: %v", err)
-			}
-			switch {
-			case in.Plaintext != nil:
-				if pt, err = base64.StdEncoding.DecodeString(*in.Plaintext); err != nil {
-					return nil, usagef("encrypt: plaintext is not base64: %v", err)
-				}
-			case in.Text != nil:
-				pt = []byte(*in.Text)
-			default:
-				return nil, usagef("encrypt: stdin JSON needs text or plaintext")
-			}
+		pt, err := readPlaintext(cmd, set, *text, *plaintext, stdin)
+		if err != nil {
+			return nil, err
 		}
 		ct, err := c.Encrypt(ctx, remote, pt)
 		if err != nil {
@@ -232,11 +228,7 @@ func run(args []string, stdin io.Reader) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		var textOut any // null when the plaintext is not UTF-8
-		if utf8.Valid(pt) {
-			textOut = string(pt)
-		}
-		out = map[string]any{"text": textOut, "plaintext": base64.StdEncoding.EncodeToString(pt)}
+		out = decryptedOutput(pt)
 	default:
 		return nil, usagef("unknown command %q\n%s", cmd, usage)
 	}
@@ -244,6 +236,49 @@ func run(args []string, stdin io.Reader) (any, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// readPlaintext takes the plaintext from --text, --plaintext (base64) or
+// stdin JSON {"text"} or {"plaintext"}.
+func readPlaintext(cmd string, set map[string]bool, text, plaintext string, stdin io.Reader) ([]byte, error) {
+	switch {
+	case set["text"]:
+		return []byte(text), nil
+	case set["plaintext"]:
+		pt, err := base64.StdEncoding.DecodeString(plaintext)
+		if err != nil {
+			return nil, usagef("%s: --plaintext is not base64: %v", cmd, err)
+		}
+		return pt, nil
+	}
+	var in struct {
+		Text      *string `json:"text"`
+		Plaintext *string `json:"plaintext"`
+	}
+	if err := json.NewDecoder(stdin).Decode(&in); err != nil {
+		return nil, usagef("%s: need --text, --plaintext or stdin JSON: %v", cmd, err)
+	}
+	switch {
+	case in.Plaintext != nil:
+		pt, err := base64.StdEncoding.DecodeString(*in.Plaintext)
+		if err != nil {
+			return nil, usagef("%s: plaintext is not base64: %v", cmd, err)
+		}
+		return pt, nil
+	case in.Text != nil:
+		return []byte(*in.Text), nil
+	}
+	return nil, usagef("%s: stdin JSON needs text or plaintext", cmd)
+}
+
+// decryptedOutput is the output of decrypt and group-decrypt: "text" is
+// null when the plaintext is not UTF-8.
+func decryptedOutput(pt []byte) map[string]any {
+	var text any
+	if utf8.Valid(pt) {
+		text = string(pt)
+	}
+	return map[string]any{"text": text, "plaintext": base64.StdEncoding.EncodeToString(pt)}
 }
 
 func initState(name string, device uint32, withPreKey, withKyber bool, pq string) (*peerState, error) {
@@ -271,7 +306,8 @@ func initState(name string, device uint32, withPreKey, withKyber bool, pq string
 		Name: name, DeviceID: device, RegistrationID: uint32(reg), PQRatchet: pq,
 		PreKeys: map[string][]byte{}, SignedPreKeys: map[string][]byte{}, KyberPreKeys: map[string][]byte{},
 		KyberUsed: map[string][]string{}, Identities: map[string][]byte{}, Sessions: map[string][]byte{},
-		identity: id,
+		SenderKeys: map[string][]byte{},
+		identity:   id,
 	}
 	if st.IdentityPair, err = id.MarshalBinary(); err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/hushmsg/hush/key"
+	"github.com/hushmsg/hush/senderkey"
 	"github.com/hushmsg/hush/session"
 )
 
@@ -33,6 +34,7 @@ type peerState struct {
 	KyberUsed     map[string][]string `json:"kyberUsed"` // id -> "spk/base64 base key" uses
 	Identities    map[string][]byte   `json:"identities"`
 	Sessions      map[string][]byte   `json:"sessions"`
+	SenderKeys    map[string][]byte   `json:"senderKeys"`
 
 	identity *key.IdentityKeyPair
 }
@@ -166,5 +168,33 @@ func (s *peerState) MarkKyberPreKeyUsed(_ context.Context, n key.KyberPreKeyID, 
 		}
 	}
 	s.KyberUsed[id(uint32(n))] = append(s.KyberUsed[id(uint32(n))], use)
+	return nil
+}
+
+// The peerState is the senderkey.Store of the peer too: records keyed
+// "name.device/uuid", as the libsignal peers key theirs.
+var _ senderkey.Store = (*peerState)(nil)
+
+func senderKeyName(a session.Address, id senderkey.DistributionID) string {
+	return a.String() + "/" + id.String()
+}
+
+func (s *peerState) LoadSenderKey(_ context.Context, a session.Address, id senderkey.DistributionID) (*senderkey.Record, error) {
+	b, ok := s.SenderKeys[senderKeyName(a, id)]
+	if !ok {
+		return nil, nil
+	}
+	return senderkey.ParseRecord(b)
+}
+
+func (s *peerState) StoreSenderKey(_ context.Context, a session.Address, id senderkey.DistributionID, r *senderkey.Record) error {
+	b, err := r.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if s.SenderKeys == nil { // state files from before groups have none
+		s.SenderKeys = map[string][]byte{}
+	}
+	s.SenderKeys[senderKeyName(a, id)] = b
 	return nil
 }
