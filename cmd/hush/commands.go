@@ -52,12 +52,14 @@ comes from HUSH_PASSWORD, or is asked for.`,
 			summary: "send a message in a secret conversation",
 			help: `Starts the secret conversation with NAME if there is none (their prekey
 bundle, PQXDH). TEXT is the arguments joined by spaces, or standard input
-if TEXT is "-". With --timer (5s to 24h) the message disappears that long
-after it is sent, here, and after it is first shown, there.`,
+if TEXT is "-". With --timer (30s, 5m, 1h or 1d: 5s to 24h) the message
+disappears that long after the server accepts it, here, and after it is
+first shown, there. --timer off (the default) sends one that stays; a zero
+timer is refused.`,
 			flags: func(fs *flag.FlagSet) any {
 				fs.Bool("secret", false, "send in a secret conversation (the only kind for now)")
 				fs.String("to", "", "the recipient's `username`")
-				fs.Duration("timer", 0, "make the message disappear after this `duration` (5s to 24h)")
+				fs.Var(new(timerFlag), "timer", "make the message disappear after this `duration`: 30s, 5m, 1h or 1d (5s to 24h); off for none")
 				return nil
 			}, run: runSend},
 		{name: "recv", args: "[--wait DURATION] [--follow]",
@@ -120,6 +122,18 @@ func boolean(fs *flag.FlagSet, name string) bool {
 func dur(fs *flag.FlagSet, name string) time.Duration {
 	return fs.Lookup(name).Value.(flag.Getter).Get().(time.Duration)
 }
+
+// timerFlag is --timer, read by the parser the terminal UI's /timer uses.
+type timerFlag time.Duration
+
+func (f *timerFlag) String() string { return client.FormatTimer(time.Duration(*f)) }
+func (f *timerFlag) Get() any       { return time.Duration(*f) }
+func (f *timerFlag) Set(s string) error {
+	d, err := client.ParseTimer(s)
+	*f = timerFlag(d)
+	return err
+}
+
 func integer(fs *flag.FlagSet, name string) int {
 	return fs.Lookup(name).Value.(flag.Getter).Get().(int)
 }

@@ -42,7 +42,7 @@ func (e *QueuedError) Unwrap() error { return e.Err }
 // errNeedBundle: no usable session, fetch the peer's prekey bundle.
 var errNeedBundle = errors.New("need a bundle")
 
-// CheckText checks a message body and timer before sending.
+// CheckText checks a message body and timer (0: none) before sending.
 func CheckText(text string, timer time.Duration) error {
 	switch {
 	case strings.TrimSpace(text) == "":
@@ -51,10 +51,8 @@ func CheckText(text string, timer time.Duration) error {
 		return errors.New("the message is not valid UTF-8 text")
 	case len(text) > content.MaxBody:
 		return fmt.Errorf("the message is %d bytes; the most is %d", len(text), content.MaxBody)
-	case timer != 0 && (timer < content.MinTimer || timer > content.MaxTimer):
-		return fmt.Errorf("a timer must be from %v to %v", content.MinTimer, content.MaxTimer)
-	case timer%time.Second != 0:
-		return errors.New("a timer is a whole number of seconds")
+	case timer != 0:
+		return checkTimer(timer, "")
 	}
 	return nil
 }
