@@ -32,8 +32,12 @@ type ReceiveOptions struct {
 	// (Follow only).
 	Expired func(ids []int64)
 	// Warn, if set, is told of problems that do not stop receiving (keeping
-	// the prekeys stocked failed, a queued message could not be sent yet).
+	// the prekeys stocked failed, a queued message could not be sent yet,
+	// the connection was lost).
 	Warn func(error)
+	// Connected, if set, is called each time the connection to the server
+	// is (re)established (Follow only): what Warn said of it is over.
+	Connected func()
 }
 
 func (o *ReceiveOptions) warn(err error) {
@@ -178,6 +182,9 @@ func (c *Client) listen(ctx context.Context, o ReceiveOptions) error {
 		return err
 	}
 	defer conn.CloseNow()
+	if o.Connected != nil {
+		o.Connected()
+	}
 	keysTick := time.NewTicker(c.opts.CheckKeysEvery)
 	defer keysTick.Stop()
 	for {

@@ -125,6 +125,14 @@ func (c *Client) Conversations(ctx context.Context) ([]store.Conversation, error
 	return c.st.Read().Conversations(ctx)
 }
 
+// Version changes whenever anything in the home changes, in this process
+// (a message received, a queued one sent on reconnecting, a countdown
+// ended) or in another hush process on the same home (hush send beside
+// hush chat). A UI polls it and reads again when it differs.
+func (c *Client) Version(ctx context.Context) (store.Version, error) {
+	return c.st.Version(ctx)
+}
+
 // Contact returns what is known of name.
 func (c *Client) Contact(ctx context.Context, name string) (*store.Contact, error) {
 	return c.st.Read().Contact(ctx, NormalizeUsername(name))

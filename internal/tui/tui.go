@@ -4,6 +4,13 @@
 // message and removes it when its time is up, shows key-change notices and
 // the delivery state of what you send. All logic is the engine's
 // (internal/client); this package only presents it.
+//
+// The frame always fits the terminal: the header and the list stay on
+// screen and the thread scrolls inside its pane (PgUp/PgDn, the mouse
+// wheel). The UI reads the conversation again whenever the home changes
+// (the engine's [client.Client.Version]): messages that another hush
+// process wrote, and states the engine changed on its own (a queued
+// message sent on reconnecting).
 package tui
 
 import (
@@ -14,8 +21,10 @@ import (
 	"time"
 
 	"github.com/charmbracelet/bubbles/textinput"
+	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/hushmsg/hush/internal/client"
 	"github.com/hushmsg/hush/internal/client/store"
@@ -24,7 +33,7 @@ import (
 // Run shows the UI until the person quits (ctrl+c) or ctx ends.
 func Run(ctx context.Context, c *client.Client, peer string) error {
 	m := New(ctx, c, peer)
-	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx))
+	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithMouseCellMotion(), tea.WithContext(ctx))
 	final, err := p.Run()
 	m.stop()
 	select {
@@ -46,15 +55,24 @@ type (
 	expiredMsg  struct{ ids []int64 }
 	sentMsg     struct {
 		tempID int64
-		m      *store.Message
 		err    error
 	}
-	shownMsg    struct{ ids []int64 }
-	recvDoneMsg struct{ err error }
-	warnMsg     struct{ err error }
-	tickMsg     time.Time
-	reloadMsg   struct{}
+	errMsg       struct{ err error }
+	recvDoneMsg  struct{ err error }
+	warnMsg      struct{ err error }
+	connectedMsg struct{}
+	tickMsg      time.Time
+	pollMsg      struct{}
 )
+
+// pollEvery is how often the UI asks whether the home changed.
+const pollEvery = 250 * time.Millisecond
+
+// sending is a message shown as being sent until Send returns.
+type sending struct {
+	m     *store.Message
+	after int64 // the last stored id when it was typed
+}
 
 // Model is the UI's state.
 type Model struct {
@@ -65,16 +83,20 @@ type Model struct {
 	events   chan tea.Msg
 	recvDone chan struct{}
 
-	convs  []string // peers, most recent first
-	unread map[string]int
-	sel    int    // selected conversation in the list
-	peer   string // the open conversation
-	thread []*store.Message
-	timer  time.Duration // timer of messages sent from now on
-	nextID int64         // negative ids of messages being sent
+	convs   []store.Conversation // most recent first
+	peer    string               // the open conversation (and the list's selection)
+	thread  []*store.Message
+	sending []sending
+	timer   time.Duration // timer of messages sent from now on
+	nextID  int64         // negative ids of messages being sent
+	version store.Version
 
 	input  textinput.Model
+	vp     viewport.Model
+	follow bool // the thread stays scrolled to its end
+	help   bool // the keys are shown instead of the thread
 	status string
+	warn   string // a connection problem, until connected again
 	fatal  error
 	width  int
 	height int
@@ -87,30 +109,36 @@ type Model struct {
 func New(ctx context.Context, c *client.Client, peer string) *Model {
 	ctx, cancel := context.WithCancel(ctx)
 	in := textinput.New()
-	in.Placeholder = "type a message; /to NAME starts a conversation; /timer 30s; /help"
+	in.Placeholder = "type a message; /to NAME; /timer 30s; ? for keys"
 	in.Prompt = "> "
 	in.CharLimit = 4096
 	in.Focus()
 	m := &Model{ctx: ctx, cancel: cancel, c: c, self: c.Account().Username, events: make(chan tea.Msg, 256), recvDone: make(chan struct{}),
-		unread: make(map[string]int), input: in, width: 80, height: 24, now: time.Now(), nextID: -1}
+		input: in, vp: viewport.New(0, 0), follow: true, width: 80, height: 24, now: time.Now(), nextID: -1}
+	m.version, _ = c.Version(ctx)
 	m.loadConversations()
 	if peer != "" {
 		m.initCmd = m.open(peer)
 	} else if len(m.convs) > 0 {
-		m.initCmd = m.open(m.convs[0])
+		m.initCmd = m.open(m.convs[0].Peer)
 	}
+	m.layout()
 	return m
 }
 
 func (m *Model) stop() { m.cancel() }
 
-// Init starts receiving and the clock.
+// Init starts receiving and the clocks.
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(textinput.Blink, m.receive(), m.waitEvent(), tick(), m.initCmd)
+	return tea.Batch(textinput.Blink, m.receive(), m.waitEvent(), tick(), poll(), m.initCmd)
 }
 
 func tick() tea.Cmd {
 	return tea.Tick(time.Second, func(t time.Time) tea.Msg { return tickMsg(t) })
+}
+
+func poll() tea.Cmd {
+	return tea.Tick(pollEvery, func(time.Time) tea.Msg { return pollMsg{} })
 }
 
 // receive runs the engine's receive loop, forwarding what it hands over.
@@ -118,10 +146,11 @@ func (m *Model) receive() tea.Cmd {
 	return func() tea.Msg {
 		defer close(m.recvDone)
 		err := m.c.Receive(m.ctx, client.ReceiveOptions{
-			Follow:  true,
-			Handle:  func(sm *store.Message) { m.post(incomingMsg{sm}) },
-			Expired: func(ids []int64) { m.post(expiredMsg{ids}) },
-			Warn:    func(err error) { m.post(warnMsg{err}) },
+			Follow:    true,
+			Handle:    func(sm *store.Message) { m.post(incomingMsg{sm}) },
+			Expired:   func(ids []int64) { m.post(expiredMsg{ids}) },
+			Warn:      func(err error) { m.post(warnMsg{err}) },
+			Connected: func() { m.post(connectedMsg{}) },
 		})
 		return recvDoneMsg{err}
 	}
@@ -152,40 +181,41 @@ func (m *Model) loadConversations() {
 		m.status = err.Error()
 		return
 	}
-	m.convs = m.convs[:0]
-	for _, cv := range convs {
-		m.convs = append(m.convs, cv.Peer)
-	}
-	if m.peer != "" && !contains(m.convs, m.peer) {
-		m.convs = append([]string{m.peer}, m.convs...)
-	}
-	if m.sel >= len(m.convs) {
-		m.sel = max(len(m.convs)-1, 0)
+	m.convs = convs
+	if m.peer != "" && m.convIndex(m.peer) < 0 {
+		m.convs = append([]store.Conversation{{Peer: m.peer}}, m.convs...)
 	}
 }
 
-func contains(s []string, x string) bool {
-	for _, v := range s {
-		if v == x {
-			return true
+// convIndex is peer's row in the list, or -1.
+func (m *Model) convIndex(peer string) int {
+	for i, cv := range m.convs {
+		if cv.Peer == peer {
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // open shows the conversation with peer and marks its messages shown.
 func (m *Model) open(peer string) tea.Cmd {
+	if peer != m.peer {
+		m.follow = true
+	}
 	m.peer = peer
-	if !contains(m.convs, peer) {
-		m.convs = append([]string{peer}, m.convs...)
+	if m.convIndex(peer) < 0 {
+		m.convs = append([]store.Conversation{{Peer: peer}}, m.convs...)
 	}
-	for i, p := range m.convs {
-		if p == peer {
-			m.sel = i
-		}
+	return m.reloadThread()
+}
+
+// reloadThread reads the open conversation again and marks what it shows
+// for the first time as shown.
+func (m *Model) reloadThread() tea.Cmd {
+	if m.peer == "" {
+		return nil
 	}
-	delete(m.unread, peer)
-	th, err := m.c.History(m.ctx, peer, 200)
+	th, err := m.c.History(m.ctx, m.peer, 200)
 	if err != nil {
 		m.status = err.Error()
 		return nil
@@ -200,99 +230,165 @@ func (m *Model) open(peer string) tea.Cmd {
 	return m.markShown(unshown)
 }
 
+// reload reads the list and the open conversation again.
+func (m *Model) reload() tea.Cmd {
+	m.loadConversations()
+	return m.reloadThread()
+}
+
 func (m *Model) markShown(ids []int64) tea.Cmd {
 	if len(ids) == 0 {
 		return nil
 	}
 	return func() tea.Msg {
 		if err := m.c.MarkShown(m.ctx, ids...); err != nil {
-			return sentMsg{err: err}
+			return errMsg{err}
 		}
-		return shownMsg{ids}
+		return nil // the poll sees the change
 	}
 }
 
 // Update handles one message.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	cmd := m.update(msg)
+	m.layout()
+	return m, cmd
+}
+
+func (m *Model) update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
-		m.input.Width = max(m.width-listWidth-6, 10)
-		return m, nil
+		return nil
 	case tickMsg:
 		m.now = time.Time(msg)
 		m.dropExpired()
-		return m, tick()
+		return tick()
+	case pollMsg:
+		v, err := m.c.Version(m.ctx)
+		if err == nil && v != m.version {
+			m.version = v
+			return tea.Batch(m.reload(), poll())
+		}
+		return poll()
 	case incomingMsg:
-		return m, tea.Batch(m.incoming(msg.m), m.waitEvent())
+		return tea.Batch(m.reload(), m.waitEvent())
 	case expiredMsg:
 		m.remove(msg.ids)
 		m.status = fmt.Sprintf("%d message(s) disappeared", len(msg.ids))
-		return m, m.waitEvent()
-	case shownMsg:
-		for _, id := range msg.ids {
-			if sm, err := m.c.Store().Read().Message(m.ctx, id); err == nil {
-				m.replace(id, sm)
-			}
-		}
-		return m, nil
+		return m.waitEvent()
 	case sentMsg:
-		if msg.err != nil {
+		var q *client.QueuedError
+		switch {
+		case errors.As(msg.err, &q):
+			m.status = "queued: it goes out when the server can be reached"
+		case msg.err != nil:
 			m.status = msg.err.Error()
 		}
-		if msg.m != nil {
-			m.replace(msg.tempID, msg.m)
-		} else if msg.tempID != 0 {
-			m.markFailed(msg.tempID)
-		}
-		m.loadConversations()
-		return m, nil
+		m.doneSending(msg.tempID, msg.err)
+		return m.reload()
+	case errMsg:
+		m.status = msg.err.Error()
+		return nil
 	case warnMsg:
-		m.status = "warning: " + msg.err.Error()
-		return m, m.waitEvent()
+		m.warn = "warning: " + msg.err.Error()
+		return m.waitEvent()
+	case connectedMsg:
+		m.warn = ""
+		return m.waitEvent()
 	case recvDoneMsg:
 		if msg.err != nil && m.ctx.Err() == nil {
 			m.fatal = msg.err
 			m.status = "not receiving: " + msg.err.Error()
 		}
-		return m, nil
+		return nil
+	case tea.MouseMsg:
+		if msg.Action == tea.MouseActionPress {
+			switch msg.Button {
+			case tea.MouseButtonWheelUp:
+				m.scroll(-3)
+			case tea.MouseButtonWheelDown:
+				m.scroll(3)
+			}
+		}
+		return nil
 	case tea.KeyMsg:
 		return m.key(msg)
 	}
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(msg)
-	return m, cmd
+	return cmd
 }
 
-func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
+// scroll moves the thread n lines (up if negative); at its end it follows
+// what arrives again.
+func (m *Model) scroll(n int) {
+	if n < 0 {
+		m.vp.ScrollUp(-n)
+	} else {
+		m.vp.ScrollDown(n)
+	}
+	m.follow = !m.help && m.vp.AtBottom()
+}
+
+func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 	switch k.Type {
 	case tea.KeyCtrlC, tea.KeyCtrlD:
 		m.cancel()
-		return m, tea.Quit
+		return tea.Quit
+	case tea.KeyPgUp:
+		m.scroll(-max(m.vp.Height-1, 1))
+		return nil
+	case tea.KeyPgDown:
+		m.scroll(max(m.vp.Height-1, 1))
+		return nil
+	case tea.KeyEsc:
+		m.setHelp(false)
+		return nil
 	case tea.KeyUp, tea.KeyDown:
 		if len(m.convs) == 0 {
-			return m, nil
+			return nil
 		}
+		i := max(m.convIndex(m.peer), 0)
 		if k.Type == tea.KeyUp {
-			m.sel = (m.sel + len(m.convs) - 1) % len(m.convs)
+			i = (i + len(m.convs) - 1) % len(m.convs)
 		} else {
-			m.sel = (m.sel + 1) % len(m.convs)
+			i = (i + 1) % len(m.convs)
 		}
-		return m, m.open(m.convs[m.sel])
+		m.setHelp(false)
+		return m.open(m.convs[i].Peer)
 	case tea.KeyEnter:
 		text := strings.TrimSpace(m.input.Value())
 		m.input.Reset()
 		if text == "" {
-			return m, nil
+			return nil
 		}
+		m.setHelp(false)
 		if strings.HasPrefix(text, "/") {
-			return m, m.command(text)
+			return m.command(text)
 		}
-		return m, m.send(text)
+		return m.send(text)
+	case tea.KeyRunes:
+		if string(k.Runes) == "?" && m.input.Value() == "" {
+			m.setHelp(!m.help)
+			return nil
+		}
 	}
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(k)
-	return m, cmd
+	return cmd
+}
+
+func (m *Model) setHelp(on bool) {
+	if on == m.help {
+		return
+	}
+	m.help = on
+	if on {
+		m.vp.GotoTop()
+	} else {
+		m.follow = true
+	}
 }
 
 // command runs a slash command typed in the input line.
@@ -307,24 +403,20 @@ func (m *Model) command(line string) tea.Cmd {
 		return m.open(client.NormalizeUsername(f[1]))
 	case "/timer":
 		if len(f) != 2 {
-			m.status = "usage: /timer 30s (5s to 24h), or /timer off"
+			m.status = "usage: /timer DURATION (30s, 5m, 1h or 1d: 5s to 24h), or /timer off"
 			return nil
 		}
-		if f[1] == "off" || f[1] == "0" {
-			m.timer = 0
-			m.status = "timer off"
-			return nil
-		}
-		d, err := time.ParseDuration(f[1])
-		if err == nil {
-			err = client.CheckText("x", d)
-		}
+		d, err := client.ParseTimer(f[1])
 		if err != nil {
-			m.status = "bad timer: " + err.Error()
+			m.status = "error: " + err.Error()
 			return nil
 		}
 		m.timer = d
-		m.status = fmt.Sprintf("messages you send now disappear after %v", d)
+		if d == 0 {
+			m.status = "timer off: messages you send now stay"
+		} else {
+			m.status = "messages you send now disappear after " + client.FormatTimer(d)
+		}
 	case "/verify", "/trust":
 		if m.peer == "" {
 			m.status = "open a conversation first"
@@ -345,7 +437,7 @@ func (m *Model) command(line string) tea.Cmd {
 		} else if f[0] == "/trust" {
 			m.status = "new safety number accepted"
 		}
-		return m.open(m.peer)
+		return m.reload()
 	case "/safety":
 		if m.peer == "" {
 			m.status = "open a conversation first"
@@ -358,9 +450,9 @@ func (m *Model) command(line string) tea.Cmd {
 			m.status = "safety number with " + m.peer + ": " + sn.Grouped() + "  (compare, then /verify)"
 		}
 	case "/help":
-		m.status = "/to NAME  /timer 30s|off  /safety  /verify [NUMBER]  /trust  up/down: conversations  ctrl+c: quit"
+		m.setHelp(true)
 	default:
-		m.status = "unknown command " + f[0] + " (/help)"
+		m.status = "unknown command " + f[0] + " (? or /help for the keys and commands)"
 	}
 	return nil
 }
@@ -377,45 +469,44 @@ func (m *Model) send(text string) tea.Cmd {
 	}
 	temp := m.nextID
 	m.nextID--
-	m.thread = append(m.thread, &store.Message{ID: temp, Peer: m.peer, Outgoing: true, Secret: true, Body: text,
-		SentAt: m.now, At: m.now, Timer: m.timer, State: store.StatePending})
+	var last int64
+	if len(m.thread) > 0 {
+		last = m.thread[len(m.thread)-1].ID
+	}
+	m.sending = append(m.sending, sending{m: &store.Message{ID: temp, Peer: m.peer, Outgoing: true, Secret: true, Body: text,
+		SentAt: m.now, At: m.now, Timer: m.timer, State: store.StatePending}, after: last})
+	m.follow = true
 	peer, timer := m.peer, m.timer
 	return func() tea.Msg {
-		sm, err := m.c.Send(m.ctx, peer, text, timer)
-		return sentMsg{tempID: temp, m: sm, err: err}
+		_, err := m.c.Send(m.ctx, peer, text, timer)
+		return sentMsg{tempID: temp, err: err}
 	}
 }
 
-func (m *Model) incoming(sm *store.Message) tea.Cmd {
-	if !contains(m.convs, sm.Peer) {
-		m.convs = append([]string{sm.Peer}, m.convs...)
-	}
-	if sm.Peer != m.peer {
-		m.unread[sm.Peer]++
-		if m.peer == "" {
-			return m.open(sm.Peer)
-		}
-		return nil
-	}
-	m.thread = append(m.thread, sm)
-	return m.markShown([]int64{sm.ID})
-}
-
-func (m *Model) replace(id int64, sm *store.Message) {
-	for i, t := range m.thread {
-		if t.ID == id {
-			m.thread[i] = sm
-			return
+// doneSending drops the stand-in of a message whose Send returned. One
+// that was never stored (refused before encrypting) stays, marked not sent.
+func (m *Model) doneSending(id int64, err error) {
+	kept := m.sending[:0]
+	for _, s := range m.sending {
+		if s.m.ID != id {
+			kept = append(kept, s)
+		} else if err != nil && !m.stored(s) {
+			s.m.State = store.StateFailed
+			kept = append(kept, s)
 		}
 	}
+	m.sending = kept
 }
 
-func (m *Model) markFailed(id int64) {
+// stored reports whether the message being sent is in the thread as read
+// from the store.
+func (m *Model) stored(s sending) bool {
 	for _, t := range m.thread {
-		if t.ID == id {
-			t.State = store.StateFailed
+		if t.ID > s.after && t.Outgoing && t.Peer == s.m.Peer && t.Body == s.m.Body {
+			return true
 		}
 	}
+	return false
 }
 
 func (m *Model) remove(ids []int64) {
@@ -445,11 +536,8 @@ func (m *Model) dropExpired() {
 }
 
 // Styles. Secret conversations wear black and violet, as Messenger's do.
-const listWidth = 24
-
 var (
 	secretBar = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("231")).Background(lipgloss.Color("55")).Padding(0, 1)
-	listStyle = lipgloss.NewStyle().Width(listWidth).BorderStyle(lipgloss.NormalBorder()).BorderRight(true).PaddingRight(1)
 	selStyle  = lipgloss.NewStyle().Bold(true).Reverse(true)
 	dimStyle  = lipgloss.NewStyle().Faint(true)
 	meStyle   = lipgloss.NewStyle().Foreground(lipgloss.Color("141"))
@@ -458,56 +546,219 @@ var (
 	timeStyle = lipgloss.NewStyle().Foreground(lipgloss.Color("203"))
 )
 
-// View draws the screen.
+// The frame, from the top: the list on the left and, right of it, the
+// header and the thread; then the input line and the status lines, the
+// full width. Its line count is the terminal's height at any size.
+const (
+	maxListWidth = 24
+	minListWidth = 10
+	maxHeader    = 3 // lines of the header, wrapped
+)
+
+func (m *Model) listWidth() int { return min(max(m.width/4, minListWidth), maxListWidth) }
+
+// threadWidth is the width of the pane right of the list and its "│ ".
+func (m *Model) threadWidth() int { return max(m.width-m.listWidth()-2, 1) }
+
+// statusLines are the lines under the input line: a connection warning,
+// then the last status, wrapped, at most a few.
+func (m *Model) statusLines() []string {
+	text := strings.TrimSpace(m.warn + "  " + m.status)
+	if text == "" {
+		return []string{""}
+	}
+	most := min(max((m.height-4)/5, 1), 3)
+	return clip(strings.Split(ansi.Wrap(text, max(m.width, 1), ""), "\n"), most, max(m.width, 1))
+}
+
+// headerLines are the secret conversation's bar, wrapped to the pane.
+func (m *Model) headerLines() []string {
+	w := m.threadWidth()
+	if m.peer == "" {
+		return []string{dimStyle.Render(ansi.Truncate("no conversation open: /to NAME", w, "…"))}
+	}
+	flag := ""
+	if ct, err := m.c.Contact(m.ctx, m.peer); err == nil {
+		switch {
+		case ct.NeedsConfirm || ct.Pending != nil:
+			flag = "⚠ SAFETY NUMBER CHANGED"
+		case ct.Verified:
+			flag = "✔ verified"
+		}
+	}
+	most := maxHeader
+	if m.height < 12 {
+		most = 1
+	}
+	// The longest form that fits; the mark of a secret conversation and
+	// the safety number's state are never left out.
+	inner := max(w-2, 1)
+	var lines []string
+	for _, head := range []string{
+		join("🔒 SECRET CONVERSATION with "+m.peer, flag, "end-to-end encrypted, on this device only"),
+		join("🔒 SECRET CONVERSATION with "+m.peer, flag),
+		join("🔒 SECRET · "+m.peer, strings.TrimPrefix(flag, "⚠ SAFETY NUMBER ")),
+	} {
+		lines = strings.Split(ansi.Wrap(head, inner, ""), "\n")
+		if len(lines) <= most {
+			break
+		}
+	}
+	lines = clip(lines, most, inner)
+	for i, l := range lines {
+		lines[i] = secretBar.Width(w).Render(l)
+	}
+	return lines
+}
+
+// join joins the parts that are not empty with " · ".
+func join(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, " · ")
+}
+
+// clip keeps at most n lines, marking a cut on the last one.
+func clip(lines []string, n, w int) []string {
+	if len(lines) <= n {
+		return lines
+	}
+	lines = lines[:n]
+	lines[n-1] = ansi.Truncate(lines[n-1], max(w-1, 0), "") + "…"
+	return lines
+}
+
+// layout sizes the thread's viewport to what the frame leaves it and fills
+// it, after every change.
+func (m *Model) layout() {
+	tw := m.threadWidth()
+	body := m.height - 1 - len(m.statusLines())
+	m.vp.Width, m.vp.Height = tw, max(body-len(m.headerLines()), 0)
+	prefix := 0
+	if m.timer > 0 {
+		prefix = ansi.StringWidth(m.timerMark()) + 1
+	}
+	m.input.Width = max(m.width-prefix-ansi.StringWidth(m.input.Prompt)-1, 1)
+	if m.help {
+		m.vp.SetContent(strings.Join(m.helpLines(tw), "\n"))
+		return
+	}
+	m.vp.SetContent(strings.Join(m.threadLines(tw), "\n"))
+	if m.follow {
+		m.vp.GotoBottom()
+	}
+}
+
+func (m *Model) timerMark() string { return timeStyle.Render("⏱ " + client.FormatTimer(m.timer)) }
+
+// View draws the screen: exactly height lines, none wider than width.
 func (m *Model) View() string {
-	var list strings.Builder
-	list.WriteString(dimStyle.Render("conversations") + "\n")
-	for i, p := range m.convs {
-		line := "🔒 " + p
-		if n := m.unread[p]; n > 0 {
-			line += fmt.Sprintf(" (%d)", n)
+	w, h := max(m.width, 1), max(m.height, 1)
+	status := m.statusLines()
+	body := max(h-1-len(status), 0)
+	lw, tw := m.listWidth(), m.threadWidth()
+
+	right := m.headerLines()
+	pane := strings.Split(m.vp.View(), "\n")
+	if !m.help && !m.vp.AtBottom() && len(pane) > 0 {
+		pane[len(pane)-1] = dimStyle.Render(ansi.Truncate("↓ more below: PgDn", tw, "…"))
+	}
+	right = append(right, pane...)
+	left := m.listLines(lw, body)
+
+	out := make([]string, 0, h)
+	for i := 0; i < body; i++ {
+		var l, r string
+		if i < len(left) {
+			l = left[i]
 		}
-		if i == m.sel {
-			line = selStyle.Render(line)
+		if i < len(right) {
+			r = right[i]
 		}
-		list.WriteString(line + "\n")
+		out = append(out, pad(l, lw)+dimStyle.Render("│")+" "+r)
 	}
-	if len(m.convs) == 0 {
-		list.WriteString(dimStyle.Render("none yet: /to NAME") + "\n")
-	}
-	threadW := max(m.width-listWidth-3, 20)
-	var th strings.Builder
-	if m.peer != "" {
-		head := "🔒 SECRET CONVERSATION with " + m.peer + " · end-to-end encrypted, on this device only"
-		if ct, err := m.c.Contact(m.ctx, m.peer); err == nil {
-			switch {
-			case ct.NeedsConfirm || ct.Pending != nil:
-				head += " · ⚠ SAFETY NUMBER CHANGED"
-			case ct.Verified:
-				head += " · ✔ verified"
-			}
-		}
-		th.WriteString(secretBar.Width(threadW).Render(head) + "\n")
-	} else {
-		th.WriteString(dimStyle.Render("no conversation open") + "\n")
-	}
-	lines := m.threadLines(threadW)
-	room := max(m.height-5, 3)
-	if len(lines) > room {
-		lines = lines[len(lines)-room:]
-	}
-	th.WriteString(strings.Join(lines, "\n"))
-	body := lipgloss.JoinHorizontal(lipgloss.Top, listStyle.Height(max(m.height-4, 3)).Render(list.String()), " ", th.String())
 	prompt := m.input.View()
 	if m.timer > 0 {
-		prompt = timeStyle.Render("⏱ "+m.timer.String()) + " " + prompt
+		prompt = m.timerMark() + " " + prompt
 	}
-	return body + "\n" + prompt + "\n" + dimStyle.Render(m.status)
+	out = append(out, prompt)
+	for _, s := range status {
+		out = append(out, dimStyle.Render(s))
+	}
+	out = out[:min(len(out), h)]
+	for i, l := range out {
+		out[i] = ansi.Truncate(l, w, "")
+	}
+	return strings.Join(out, "\n")
+}
+
+// pad truncates or pads s to exactly w cells.
+func pad(s string, w int) string {
+	s = ansi.Truncate(s, w, "…")
+	return s + strings.Repeat(" ", max(w-ansi.StringWidth(s), 0))
+}
+
+// listLines is the conversation list, scrolled to keep the open one in
+// view: a title, then one row per conversation.
+func (m *Model) listLines(w, h int) []string {
+	out := []string{dimStyle.Render(ansi.Truncate("conversations", w, "…"))}
+	if len(m.convs) == 0 {
+		return append(out, dimStyle.Render(ansi.Truncate("none yet: /to NAME", w, "…")))
+	}
+	rows := max(h-1, 1)
+	sel := max(m.convIndex(m.peer), 0)
+	first := max(min(sel-rows/2, len(m.convs)-rows), 0)
+	for i := first; i < len(m.convs) && i < first+rows; i++ {
+		cv := m.convs[i]
+		line := "🔒 " + cv.Peer
+		if n := cv.Unshown; n > 0 && cv.Peer != m.peer {
+			line += fmt.Sprintf(" (%d)", n)
+		}
+		line = pad(line, w)
+		if cv.Peer == m.peer {
+			line = selStyle.Render(line)
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+func (m *Model) helpLines(w int) []string {
+	help := []string{
+		"keys",
+		"  Enter         send the line",
+		"  ↑ / ↓         previous / next conversation",
+		"  PgUp / PgDn   scroll the conversation back / forward",
+		"  mouse wheel   scroll the conversation",
+		"  ?             this help (on an empty line); Esc closes it",
+		"  Ctrl+C        quit",
+		"",
+		"commands",
+		"  /to NAME          open or start a conversation",
+		"  /timer 30s        what you send from now disappears after 30s",
+		"                    (30s, 5m, 1h or 1d: 5s to 24h)",
+		"  /timer off        what you send from now stays",
+		"  /safety           show the safety number",
+		"  /verify [NUMBER]  mark it verified (checking NUMBER if given)",
+		"  /trust            accept a changed safety number unverified",
+		"  /help             this help",
+	}
+	return strings.Split(ansi.Wrap(strings.Join(help, "\n"), max(w, 1), ""), "\n")
 }
 
 func (m *Model) threadLines(w int) []string {
 	var out []string
-	for _, t := range m.thread {
+	all := m.thread
+	for _, s := range m.sending {
+		if !m.stored(s) {
+			all = append(all[:len(all):len(all)], s.m)
+		}
+	}
+	for _, t := range all {
 		ts := t.At.Local().Format("15:04")
 		var line string
 		switch {
@@ -524,7 +775,7 @@ func (m *Model) threadLines(w int) []string {
 		} else if t.Timer > 0 {
 			line += " " + timeStyle.Render(fmt.Sprintf("⏱ %v", t.Timer))
 		}
-		out = append(out, lipgloss.NewStyle().Width(w).Render(line))
+		out = append(out, strings.Split(lipgloss.NewStyle().Width(w).Render(line), "\n")...)
 	}
 	return out
 }

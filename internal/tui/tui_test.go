@@ -170,3 +170,22 @@ func TestChat(t *testing.T) {
 		}
 	}
 }
+
+// recvAll receives until n messages came (or a few seconds passed).
+func recvAll(t *testing.T, c *client.Client, n int) []*store.Message {
+	t.Helper()
+	var got []*store.Message
+	deadline := time.Now().Add(10 * time.Second)
+	for len(got) < n && time.Now().Before(deadline) {
+		err := c.Receive(ctx, client.ReceiveOptions{Wait: 5 * time.Second, Handle: func(m *store.Message) {
+			if m.Kind == store.KindText {
+				got = append(got, m)
+			}
+			c.MarkShown(ctx, m.ID)
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return got
+}

@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite"
@@ -99,6 +100,7 @@ type Store struct {
 
 	account  *Account
 	identity *key.IdentityKeyPair
+	commits  atomic.Uint64 // write transactions committed by this Store
 }
 
 // Account is this device's registration.
@@ -309,6 +311,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := sqlTx.Commit(); err != nil {
 		return err
 	}
+	s.commits.Add(1)
 	if tx.newIdentity != nil {
 		s.identity = tx.newIdentity
 	}
@@ -316,6 +319,23 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		s.account = tx.newAccount
 	}
 	return nil
+}
+
+// Version identifies a state of the store: it changes whenever a write
+// transaction commits, in this process or another one on the same home.
+type Version struct {
+	local  uint64 // commits through this Store
+	others int64  // SQLite's data_version: commits by other connections
+}
+
+// Version returns the store's current version, for a UI to poll: when it
+// differs from the last one seen, read again. It costs one PRAGMA.
+func (s *Store) Version(ctx context.Context) (Version, error) {
+	v := Version{local: s.commits.Load()}
+	// data_version is per connection, and the pool holds one, which this
+	// process's own commits leave unchanged: they are counted above.
+	err := s.db.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v.others)
+	return v, err
 }
 
 // Read returns a reader of the store outside any transaction.

@@ -5,8 +5,10 @@ package servertest
 import (
 	"context"
 	"crypto/rand"
+	"net"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +33,10 @@ type Env struct {
 	Store       *sqlitestore.Store
 	Handler     *httpapi.Handler
 	HTTP        *httptest.Server
+
+	cfg  server.Config
+	dir  string
+	opts httpapi.Options
 }
 
 // NoLimits lifts every rate limit, for tests that are not about them.
@@ -75,14 +81,57 @@ func StartWith(t testing.TB, cfg server.Config, dir string, o httpapi.Options) *
 	// outlive them (see RequestTimeout).
 	ts.Config.ReadTimeout, ts.Config.WriteTimeout = RequestTimeout, RequestTimeout
 	ts.StartTLS()
-	e := &Env{URL: ts.URL, Fingerprint: tlscert.Fingerprint(ts.Certificate().Raw), Server: srv, Store: st, Handler: h, HTTP: ts}
-	t.Cleanup(func() {
-		ts.CloseClientConnections()
-		ts.Close()
-		srv.Close()
-		st.Close()
-	})
+	e := &Env{URL: ts.URL, Fingerprint: tlscert.Fingerprint(ts.Certificate().Raw), Server: srv, Store: st, Handler: h, HTTP: ts,
+		cfg: cfg, dir: dir, opts: o}
+	t.Cleanup(e.Stop)
 	return e
+}
+
+// Stop stops the server, as a killed hushd: connections are cut and
+// requests refused until Restart.
+func (e *Env) Stop() {
+	if e.HTTP == nil {
+		return
+	}
+	e.HTTP.CloseClientConnections()
+	e.HTTP.Close()
+	e.Server.Close()
+	e.Store.Close()
+	e.HTTP = nil
+}
+
+// Restart starts a stopped server again at the same address, with the same
+// certificate and database, as a restarted hushd.
+func (e *Env) Restart(t testing.TB) {
+	t.Helper()
+	if e.HTTP != nil {
+		t.Fatal("servertest: Restart of a running server")
+	}
+	st, err := sqlitestore.Open(filepath.Join(e.dir, "hushd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(st, e.cfg)
+	h := httpapi.New(srv, e.opts)
+	ts := httptest.NewUnstartedServer(h)
+	ts.Listener.Close()
+	addr := strings.TrimPrefix(e.URL, "https://")
+	// The port was just freed: another process may take it in between,
+	// which the deadline turns into a clear failure.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if ts.Listener, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			st.Close()
+			t.Fatalf("servertest: listening again on %s: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Config.ReadTimeout, ts.Config.WriteTimeout = RequestTimeout, RequestTimeout
+	ts.StartTLS()
+	e.Server, e.Store, e.Handler, e.HTTP = srv, st, h, ts
 }
 
 // Client returns a client pinned to the server, with cred (may be empty).
