@@ -300,3 +300,32 @@ func TestServerRestart(t *testing.T) {
 	}
 	checkFrame(t, view, 120, 30, "bob")
 }
+
+// TestHostileText: a peer's escape sequences reach the screen inert, and a
+// line break in their message cannot forge a line of the conversation.
+func TestHostileText(t *testing.T) {
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	alice, mallory := register(t, env, "alice"), register(t, env, "mallory")
+	hostile := "hi\x1b]0;pwned\x07\x1b[2J\x1b]52;c;ZXZpbA==\x07\r\u202eevil\n12:00 alice: I owe mallory 100"
+	if _, err := mallory.Send(ctx, "alice", hostile, 0); err != nil {
+		t.Fatal(err)
+	}
+	tm := teatest.NewTestModel(t, tui.New(ctx, alice, "mallory"), teatest.WithInitialTermSize(100, 20))
+	waitFor(t, tm, 10*time.Second, "I owe mallory")
+	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
+	view := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*tui.Model).View()
+	checkFrame(t, view, 100, 20, "mallory")
+	for _, bad := range []string{"\x1b]", "\x1b[2J", "\a", "\r", "\u202e"} {
+		if strings.Contains(view, bad) {
+			t.Errorf("the screen holds %q:\n%q", bad, view)
+		}
+	}
+	if !strings.Contains(view, "␛]0;pwned") {
+		t.Errorf("the escape is not shown as text:\n%s", view)
+	}
+	for _, l := range strings.Split(view, "\n") {
+		if _, right, ok := strings.Cut(l, "│ "); ok && strings.Contains(right, "I owe mallory") && !strings.HasPrefix(right, "  12:00 alice") {
+			t.Errorf("the message's second line passes for a line of its own: %q", right)
+		}
+	}
+}

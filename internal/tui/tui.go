@@ -28,6 +28,7 @@ import (
 
 	"github.com/hushmsg/hush/internal/client"
 	"github.com/hushmsg/hush/internal/client/store"
+	"github.com/hushmsg/hush/internal/termsafe"
 )
 
 // Run shows the UI until the person quits (ctrl+c) or ctx ends.
@@ -563,7 +564,7 @@ func (m *Model) threadWidth() int { return max(m.width-m.listWidth()-2, 1) }
 // statusLines are the lines under the input line: a connection warning,
 // then the last status, wrapped, at most a few.
 func (m *Model) statusLines() []string {
-	text := strings.TrimSpace(m.warn + "  " + m.status)
+	text := termsafe.Line(strings.TrimSpace(m.warn + "  " + m.status))
 	if text == "" {
 		return []string{""}
 	}
@@ -577,7 +578,7 @@ func (m *Model) headerLines() []string {
 	if m.peer == "" {
 		return []string{dimStyle.Render(ansi.Truncate("no conversation open: /to NAME", w, "…"))}
 	}
-	flag := ""
+	peer, flag := termsafe.Line(m.peer), ""
 	if ct, err := m.c.Contact(m.ctx, m.peer); err == nil {
 		switch {
 		case ct.NeedsConfirm || ct.Pending != nil:
@@ -595,9 +596,9 @@ func (m *Model) headerLines() []string {
 	inner := max(w-2, 1)
 	var lines []string
 	for _, head := range []string{
-		join("🔒 SECRET CONVERSATION with "+m.peer, flag, "end-to-end encrypted, on this device only"),
-		join("🔒 SECRET CONVERSATION with "+m.peer, flag),
-		join("🔒 SECRET · "+m.peer, strings.TrimPrefix(flag, "⚠ SAFETY NUMBER ")),
+		join("🔒 SECRET CONVERSATION with "+peer, flag, "end-to-end encrypted, on this device only"),
+		join("🔒 SECRET CONVERSATION with "+peer, flag),
+		join("🔒 SECRET · "+peer, strings.TrimPrefix(flag, "⚠ SAFETY NUMBER ")),
 	} {
 		lines = strings.Split(ansi.Wrap(head, inner, ""), "\n")
 		if len(lines) <= most {
@@ -714,7 +715,7 @@ func (m *Model) listLines(w, h int) []string {
 	first := max(min(sel-rows/2, len(m.convs)-rows), 0)
 	for i := first; i < len(m.convs) && i < first+rows; i++ {
 		cv := m.convs[i]
-		line := "🔒 " + cv.Peer
+		line := "🔒 " + termsafe.Line(cv.Peer)
 		if n := cv.Unshown; n > 0 && cv.Peer != m.peer {
 			line += fmt.Sprintf(" (%d)", n)
 		}
@@ -750,6 +751,9 @@ func (m *Model) helpLines(w int) []string {
 	return strings.Split(ansi.Wrap(strings.Join(help, "\n"), max(w, 1), ""), "\n")
 }
 
+// indent is the hanging indent of a message's continuation lines.
+const indent = 2
+
 func (m *Model) threadLines(w int) []string {
 	var out []string
 	all := m.thread
@@ -761,13 +765,17 @@ func (m *Model) threadLines(w int) []string {
 	for _, t := range all {
 		ts := t.At.Local().Format("15:04")
 		var line string
+		// Peer text can hold anything: termsafe makes it inert, and its
+		// continuation lines are indented, so that no line of it can pass
+		// for a message of its own.
+		body := termsafe.Text(t.Body)
 		switch {
 		case t.Kind == store.KindNotice:
-			line = noteStyle.Render("⚠ " + t.Body)
+			line = noteStyle.Render("⚠ " + body)
 		case t.Outgoing:
-			line = dimStyle.Render(ts) + " " + meStyle.Render("you") + ": " + t.Body + " " + stateMark(t.State)
+			line = dimStyle.Render(ts) + " " + meStyle.Render("you") + ": " + body + " " + stateMark(t.State)
 		default:
-			line = dimStyle.Render(ts) + " " + peerStyle.Render(t.Peer) + ": " + t.Body
+			line = dimStyle.Render(ts) + " " + peerStyle.Render(termsafe.Line(t.Peer)) + ": " + body
 		}
 		if !t.ExpiresAt.IsZero() {
 			left := t.ExpiresAt.Sub(m.now).Round(time.Second)
@@ -775,7 +783,11 @@ func (m *Model) threadLines(w int) []string {
 		} else if t.Timer > 0 {
 			line += " " + timeStyle.Render(fmt.Sprintf("⏱ %v", t.Timer))
 		}
-		out = append(out, strings.Split(lipgloss.NewStyle().Width(w).Render(line), "\n")...)
+		wrapped := strings.Split(lipgloss.NewStyle().Width(max(w-indent, 1)).Render(line), "\n")
+		for i := 1; i < len(wrapped); i++ {
+			wrapped[i] = strings.Repeat(" ", indent) + wrapped[i]
+		}
+		out = append(out, wrapped...)
 	}
 	return out
 }
