@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // hushpeerBin is built once per test binary.
@@ -50,13 +52,15 @@ var (
 )
 
 // nodePeer installs libsignal-client ver (once) and returns its script.
+// Without Node.js and npm, or where the release's native addon does not
+// load, the test skips (fails with HUSH_INTEROP_REQUIRED set).
 func nodePeer(t *testing.T, ver string) string {
 	t.Helper()
 	required := os.Getenv("HUSH_INTEROP_REQUIRED") != ""
 	skip := func(format string, args ...any) {
 		t.Helper()
 		if required {
-			t.Fatalf(format, args...)
+			t.Fatalf(format+" (HUSH_INTEROP_REQUIRED is set)", args...)
 		}
 		t.Skipf(format+" (set HUSH_INTEROP_REQUIRED=1 to fail instead)", args...)
 	}
@@ -69,8 +73,12 @@ func nodePeer(t *testing.T, ver string) string {
 	installMu.Lock()
 	defer installMu.Unlock()
 	if p, ok := installed[ver]; ok {
+		if p == "" {
+			skip("libsignal-client %s is not usable here (see the first test that tried it)", ver)
+		}
 		return p
 	}
+	installed[ver] = "" // tried: a skip below holds for the other tests too
 	cache := os.Getenv("HUSH_INTEROP_CACHE")
 	if cache == "" {
 		base, err := os.UserCacheDir()
@@ -79,38 +87,97 @@ func nodePeer(t *testing.T, ver string) string {
 		}
 		cache = filepath.Join(base, "hush-interop")
 	}
-	src := filepath.Join("testdata", "libsignal-"+ver)
-	dst := filepath.Join(cache, ver)
-	script, err := os.ReadFile(filepath.Join(src, "peer.mjs"))
+	dir, out, err := installPeer(cache, filepath.Join("testdata", "libsignal-"+ver))
 	if err != nil {
-		t.Fatal(err)
+		skip("installing @signalapp/libsignal-client %s with npm failed: %v\n%s", ver, err, out)
 	}
-	old, _ := os.ReadFile(filepath.Join(dst, "peer.mjs"))
-	if _, err := os.Stat(filepath.Join(dst, ".installed")); err != nil || !bytes.Equal(old, script) {
-		if err := os.MkdirAll(dst, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range []string{"package.json", "package-lock.json", "peer.mjs"} {
-			b, err := os.ReadFile(filepath.Join(src, f))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dst, f), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--silent")
-		cmd.Dir = dst
-		if out, err := cmd.CombinedOutput(); err != nil {
-			skip("installing @signalapp/libsignal-client %s with npm failed: %v\n%s", ver, err, out)
-		}
-		if err := os.WriteFile(filepath.Join(dst, ".installed"), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	p := filepath.Join(dir, "peer.mjs")
+	// The package ships prebuilt native addons; one may not load on this
+	// system (another libc, another architecture).
+	cmd := exec.Command("node", p, "info")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		skip("@signalapp/libsignal-client %s does not load here (%v): %s", ver, err, nodeError(out))
 	}
-	p := filepath.Join(dst, "peer.mjs")
 	installed[ver] = p
 	return p
+}
+
+// nodeError picks the error out of what node printed as it failed.
+func nodeError(out []byte) string {
+	for l := range strings.Lines(string(out)) {
+		if _, e, ok := strings.Cut(l, "Error: "); ok {
+			return strings.TrimSpace(e)
+		}
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// peerFiles are what a peer folder in testdata holds.
+var peerFiles = []string{"package.json", "package-lock.json", "peer.mjs"}
+
+// installPeer installs the peer in folder src (testdata/libsignal-VER) into
+// the cache shared by every test process (and .ci/run), and returns its
+// folder there: VER-HASH, named by a hash of the files, so that a folder
+// once in place never changes while another process runs node from it. It
+// is installed into a fresh folder beside it and renamed into place, so
+// that the name only ever holds a complete install, and under a lock on
+// the cache between processes, so that one npm installs it while the
+// others wait.
+func installPeer(cache, src string) (dir string, npmOut []byte, err error) {
+	h := sha256.New()
+	for _, f := range peerFiles {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			return "", nil, err
+		}
+		fmt.Fprintf(h, "%s %d\n", f, len(b))
+		h.Write(b)
+	}
+	dir = filepath.Join(cache, strings.TrimPrefix(filepath.Base(src), "libsignal-")+"-"+hex.EncodeToString(h.Sum(nil))[:16])
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil, nil
+	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return "", nil, err
+	}
+	lock, err := os.OpenFile(filepath.Join(cache, ".lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return "", nil, err
+	}
+	defer lock.Close() // releases the lock
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return "", nil, err
+	}
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil, nil // another process installed it while this one waited
+	}
+	// Left by an install that was killed: nobody else installs now.
+	if old, err := filepath.Glob(filepath.Join(cache, ".install-*")); err == nil {
+		for _, d := range old {
+			os.RemoveAll(d)
+		}
+	}
+	tmp, err := os.MkdirTemp(cache, ".install-")
+	if err != nil {
+		return "", nil, err
+	}
+	defer os.RemoveAll(tmp) // gone once renamed
+	for _, f := range peerFiles {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			return "", nil, err
+		}
+		if err := os.WriteFile(filepath.Join(tmp, f), b, 0o644); err != nil {
+			return "", nil, err
+		}
+	}
+	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--silent")
+	cmd.Dir = tmp
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", out, err
+	}
+	return dir, nil, os.Rename(tmp, dir)
 }
 
 // server is a long-running "node serve.mjs peer.mjs" (testdata/serve.mjs):
