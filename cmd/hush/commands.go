@@ -447,9 +447,16 @@ func runRecv(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	defer c.Close()
 	self := c.Account().Username
 	var herr error
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	o := client.ReceiveOptions{Follow: boolean(fs, "follow"), Wait: dur(fs, "wait"),
 		Warn: func(err error) { fmt.Fprintf(e.stderr, "hush: warning: %v\n", err) }}
 	o.Handle = func(m *store.Message) {
+		// Stopped (Ctrl-C), or a line printed could not be recorded as
+		// shown: print no more, or the next recv would print them again.
+		if ctx.Err() != nil {
+			return
+		}
 		// Shown now: the countdown of a timed message starts as it is
 		// printed. The line goes out before the shown mark is committed, so
 		// a crash in between prints it again (same id), never loses it.
@@ -462,8 +469,11 @@ func runRecv(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 		} else {
 			fmt.Fprintln(e.stdout, messageText(m, self))
 		}
-		if err := c.MarkShownAt(ctx, now, m.ID); err != nil && herr == nil {
-			herr = err
+		// A line printed is recorded as shown even if recv is being
+		// stopped right now.
+		if err := c.MarkShownAt(context.WithoutCancel(ctx), now, m.ID); err != nil {
+			herr = fmt.Errorf("recording that a message was shown: %w", err)
+			stop()
 		}
 	}
 	err = c.Receive(ctx, o)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -13,28 +14,33 @@ import (
 	"github.com/hushmsg/hush/internal/client"
 )
 
+var crashSeed = flag.Uint64("crash.seed", 0, "TestCrash's seed (0: a new one)")
+
 // TestCrash kills the receiving client with SIGKILL at random moments
 // while messages stream in. After restarts every message is in bob's
 // conversation exactly once and in order, every message was printed by
 // recv, and the session still works both ways. A message may be printed a
 // second time only right after a kill that struck between printing it and
 // recording that it was shown (recv prints at least once; the id says it
-// is the same message).
+// is the same message): see checkPrinted.
 func TestCrash(t *testing.T) {
 	t.Parallel()
 	n, minKills := 60, 12
 	if testing.Short() {
 		n, minKills = 25, 6
 	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := *crashSeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (-crash.seed repeats the kills' timing)", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	s := startServer(t)
 	alice, bob := newHome(t, "alice"), newHome(t, "bob")
 	alice.register(s)
 	bob.register(s)
 
-	ctx := context.Background()
+	ctx := t.Context()
 	ac, err := client.Open(ctx, alice.dir, client.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -74,16 +80,30 @@ func TestCrash(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		got := make(chan []string)
+		// Half the runs are killed at a random moment, the others as soon
+		// as they have printed their first, second or third line: often
+		// between printing it and recording that it was shown, the one
+		// moment a kill may make recv print a line again.
+		wait, killAt := time.Duration(20+rng.IntN(400))*time.Millisecond, 0
+		if rng.IntN(2) == 0 {
+			wait, killAt = 2*time.Second, 1+rng.IntN(3)
+		}
+		got, printed := make(chan []string), make(chan struct{})
 		go func() {
 			var ls []string
 			sc := bufio.NewScanner(out)
 			for sc.Scan() {
-				ls = append(ls, sc.Text())
+				if ls = append(ls, sc.Text()); len(ls) == killAt {
+					cmd.Process.Signal(syscall.SIGKILL)
+					close(printed)
+				}
 			}
 			got <- ls
 		}()
-		time.Sleep(time.Duration(20+rng.IntN(400)) * time.Millisecond)
+		select {
+		case <-time.After(wait):
+		case <-printed:
+		}
 		cmd.Process.Signal(syscall.SIGKILL)
 		runs = append(runs, <-got)
 		cmd.Wait()
@@ -101,24 +121,9 @@ func TestCrash(t *testing.T) {
 	}
 
 	// Printed: each at least once; twice only just after a kill.
-	seen := make(map[string]int)
-	dups := 0
-	for r, ls := range runs {
-		for i, l := range ls {
-			if l == "" {
-				continue
-			}
-			m := lines(t, l)[0]
-			text := m["text"].(string)
-			if seen[text] > 0 {
-				prev := runs[r-1]
-				if i != 0 || r == 0 || len(prev) == 0 || !strings.Contains(prev[len(prev)-1], `"`+text+`"`) {
-					t.Errorf("%q printed again in run %d, line %d, not right after a kill", text, r, i)
-				}
-				dups++
-			}
-			seen[text]++
-		}
+	seen, dups, errs := checkPrinted(t, runs)
+	for _, e := range errs {
+		t.Error(e)
 	}
 	for _, w := range want {
 		if seen[w] == 0 {
@@ -129,7 +134,13 @@ func TestCrash(t *testing.T) {
 	if h := texts(lines(t, bob.must("history", "--json", "alice"))); !equal(h, want) {
 		t.Fatalf("bob's conversation after %d kills:\n%q\nwant\n%q", kills, h, want)
 	}
-	t.Logf("%d messages, %d kills, %d printed again after a kill", n, kills, dups)
+	silent := 0
+	for _, ls := range runs[:kills] {
+		if len(ls) == 0 {
+			silent++
+		}
+	}
+	t.Logf("%d messages, %d kills (%d of runs that printed nothing), %d printed again after a kill", n, kills, silent, dups)
 
 	// The session works both ways.
 	bob.must("send", "--secret", "--to", "alice", "still here")
@@ -139,5 +150,122 @@ func TestCrash(t *testing.T) {
 	alice.must("send", "--secret", "--to", "bob", "good")
 	if got := texts(lines(t, bob.must("recv", "--wait", "5s", "--json"))); !equal(got, []string{"good"}) {
 		t.Fatalf("bob got %q", got)
+	}
+}
+
+// checkPrinted judges what the runs of recv printed, in order. Each line
+// is a message or notice printed for the first time, or printed again
+// where a kill struck between printing it and recording that it was shown:
+// then it is the first line of its run and the same (same id) as the last
+// line printed before it. The run before may have printed nothing: a run
+// killed before it printed anything (still starting, or reading the
+// backlog) changes nothing, so the repeat comes in the next run that
+// prints. It returns how often each text was printed, how many lines
+// repeat, and what is wrong.
+func checkPrinted(t testing.TB, runs [][]string) (seen map[string]int, dups int, errs []string) {
+	seen = make(map[string]int)
+	var last map[string]any // the last line printed, by any run
+	for r, ls := range runs {
+		first := true
+		for i, l := range ls {
+			if l == "" {
+				continue
+			}
+			m := lines(t, l)[0]
+			text := m["text"].(string)
+			if seen[text] > 0 {
+				if !first || last == nil || last["id"] != m["id"] {
+					errs = append(errs, fmt.Sprintf("%q printed again in run %d, line %d, not right after a kill", text, r, i))
+				}
+				dups++
+			}
+			seen[text]++
+			first, last = false, m
+		}
+	}
+	return seen, dups, errs
+}
+
+// TestCheckPrinted checks TestCrash's judge of recv's output on made-up
+// runs: the repeats a kill explains pass, the others are reported.
+func TestCheckPrinted(t *testing.T) {
+	t.Parallel()
+	l := func(id int) string {
+		return fmt.Sprintf(`{"id":"id-%03d","kind":"message","text":"message %03d"}`, id, id)
+	}
+	for _, tc := range []struct {
+		name string
+		runs [][]string
+		bad  int // how many repeats should be reported
+	}{
+		{"once each", [][]string{{l(0), l(1)}, {l(2)}, {""}, {l(3)}}, 0},
+		{"again right after a kill", [][]string{{l(0), l(1)}, {l(1), l(2)}}, 0},
+		{"again after a run killed while starting", [][]string{{l(0), l(1)}, {}, {l(1), l(2)}}, 0},
+		{"again after runs that printed nothing", [][]string{{l(0), l(1)}, {}, {""}, {}, {l(1), l(2)}}, 0},
+		{"again, twice, each right after a kill", [][]string{{l(0), l(1)}, {l(1)}, {}, {l(1), l(2)}}, 0},
+		{"again, not first in its run", [][]string{{l(0), l(1)}, {l(2), l(1)}}, 1},
+		{"again, not the last printed", [][]string{{l(0), l(1)}, {l(0), l(2)}}, 1},
+		{"again, not the last printed, after an empty run", [][]string{{l(0), l(1)}, {}, {l(0), l(2)}}, 1},
+		{"again, two runs later", [][]string{{l(0), l(1)}, {l(2)}, {l(1), l(3)}}, 1},
+		{"again within one run", [][]string{{l(0), l(1), l(0)}}, 1},
+		{"again, same text, other id", [][]string{{l(0), l(1)}, {strings.Replace(l(1), "id-001", "id-999", 1)}}, 1},
+	} {
+		_, _, errs := checkPrinted(t, tc.runs)
+		if len(errs) != tc.bad {
+			t.Errorf("%s: %d reported, want %d: %q", tc.name, len(errs), tc.bad, errs)
+		}
+	}
+}
+
+// stopWriter stands for a terminal whose person stops hush (Ctrl-C) as
+// the first line appears: it cancels the command's context after its
+// first write.
+type stopWriter struct {
+	strings.Builder
+	stop context.CancelFunc
+}
+
+func (w *stopWriter) Write(p []byte) (int, error) {
+	defer w.stop()
+	return w.Builder.Write(p)
+}
+
+// TestRecvStoppedShowsOnce stops recv (its context ends, as on Ctrl-C or
+// SIGTERM) as it prints the first of three messages stored but not yet
+// shown: whatever it printed is recorded as shown, so the next recv prints
+// the rest and nothing twice.
+func TestRecvStoppedShowsOnce(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	alice, bob := newHome(t, "alice"), newHome(t, "bob")
+	alice.register(s)
+	bob.register(s)
+	want := []string{"one", "two", "three"}
+	for _, m := range want {
+		alice.must("send", "--secret", "--to", "bob", m)
+	}
+	// Stored, none shown yet: as after a kill between storing and printing.
+	bc, err := client.Open(t.Context(), bob.dir, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bc.Receive(t.Context(), client.ReceiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stopped := &stopWriter{stop: cancel}
+	var errs strings.Builder
+	run(ctx, []string{"--home", bob.dir, "recv", "--json"}, &env{stdin: strings.NewReader(""), stdout: stopped, stderr: &errs, getenv: func(string) string { return "" }})
+	first := texts(lines(t, stopped.String()))
+	if len(first) == 0 {
+		t.Fatalf("the stopped recv printed nothing; stderr: %s", errs.String())
+	}
+	rest := texts(lines(t, bob.must("recv", "--json")))
+	if got := append(first, rest...); !equal(got, want) {
+		t.Fatalf("the stopped recv printed %q, the next %q; want %q once each", first, rest, want)
 	}
 }
