@@ -39,6 +39,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hushmsg/hush/internal/server"
+	"github.com/hushmsg/hush/internal/server/cluster"
 	"github.com/hushmsg/hush/internal/server/httpapi"
 	"github.com/hushmsg/hush/internal/server/memtrim"
 	"github.com/hushmsg/hush/internal/server/ratelimit"
@@ -59,6 +60,8 @@ func main() {
 // config is every setting, filled by flags and environment variables.
 type config struct {
 	addr, data, storeURL      string
+	natsURL, natsPrefix       string
+	pollInterval              time.Duration
 	tlsCert, tlsKey           string
 	insecurePlaintext         bool
 	logLevel, logFormat       string
@@ -90,6 +93,8 @@ func flags(fs *flag.FlagSet, c *config) {
 	str(&c.addr, "addr", "HUSHD_ADDR", ":8443", "listen on `HOST:PORT`")
 	str(&c.data, "data", "HUSHD_DATA", defaultDataDir(), "data `folder`: database and self-signed certificate")
 	str(&c.storeURL, "store", "HUSHD_STORE", "", "PostgreSQL `URL` (postgres://...) shared by the nodes of a cluster; default: SQLite in the data folder")
+	str(&c.natsURL, "nats", "HUSHD_NATS", "", "NATS `URL`s (comma-separated) linking the nodes of a cluster, with --store")
+	str(&c.natsPrefix, "nats-prefix", "HUSHD_NATS_PREFIX", "hush", "NATS subject `prefix`: one per cluster sharing a NATS")
 	str(&c.tlsCert, "tls-cert", "HUSHD_TLS_CERT", "", "TLS certificate `file` (PEM); default: self-signed, in the data folder")
 	str(&c.tlsKey, "tls-key", "HUSHD_TLS_KEY", "", "TLS private key `file` (PEM), with --tls-cert")
 	fs.BoolVar(&c.insecurePlaintext, "insecure-plaintext", false,
@@ -113,6 +118,7 @@ func flags(fs *flag.FlagSet, c *config) {
 		envs[name] = env
 	}
 	dur(&c.messageTTL, "message-ttl", "HUSHD_MESSAGE_TTL", 30*24*time.Hour, "how long an undelivered message is kept (`duration`)")
+	dur(&c.pollInterval, "poll-interval", "HUSHD_POLL_INTERVAL", 10*time.Second, "in a cluster, how often each session rereads its mailbox in case a wake-up was lost (`duration`)")
 	dur(&c.shutdownTimeout, "shutdown-timeout", "HUSHD_SHUTDOWN_TIMEOUT", 30*time.Second, "how long a graceful shutdown may take (`duration`)")
 	lim := func(p *ratelimit.Limit, name, env string, def ratelimit.Limit, usage string) {
 		*p = def
@@ -237,9 +243,28 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "fingerprint: %s\n", fp)
 	}
 
+	if c.natsURL != "" && c.storeURL == "" {
+		return errors.New("--nats links nodes sharing a --store postgres://...; without --store there is nothing to share")
+	}
+	if c.pollInterval <= 0 {
+		return errors.New("--poll-interval must be positive")
+	}
 	st, err := openStore(c)
 	if err != nil {
 		return err
+	}
+	var srvCluster server.Cluster
+	if c.natsURL != "" {
+		cl, err := cluster.Connect(c.natsURL, cluster.Options{Prefix: c.natsPrefix, Logger: log})
+		if err != nil {
+			st.Close()
+			return err
+		}
+		defer cl.Close()
+		srvCluster = cl
+	} else if c.storeURL != "" {
+		log.Warn("no --nats: other nodes' messages reach this node's sessions only by polling", "poll-interval", c.pollInterval)
+		srvCluster = pollOnly{}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -254,7 +279,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	})
 	srv := server.New(st, server.Config{
 		MaxContentBytes: c.maxMessageBytes, MaxQueue: c.maxQueue, MessageTTL: c.messageTTL, MaxDevices: c.maxDevices,
-		Limits: c.limits, Logger: log, Registerer: reg,
+		Limits: c.limits, Logger: log, Registerer: reg, Cluster: srvCluster, PollInterval: c.pollInterval,
 		Argon2Time: uint32(c.argon2Time), Argon2MemoryKiB: uint32(c.argon2Memory),
 	})
 	h := httpapi.New(srv, httpapi.Options{Logger: log, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/internal/server/store"
 	"github.com/hushmsg/hush/internal/server/store/pgstore"
 	"github.com/hushmsg/hush/internal/server/store/sqlitestore"
@@ -46,3 +47,14 @@ func openStore(c config) (*openedStore, error) {
 	}
 	return &openedStore{Store: st, kind: "sqlite", onCommit: func(f func(int, time.Duration)) { st.OnCommit = f }}, nil
 }
+
+// pollOnly is the cluster of nodes sharing PostgreSQL without NATS: they
+// cannot wake each other, so sessions find other nodes' messages by the
+// server's poll alone.
+type pollOnly struct{}
+
+func (pollOnly) Attach(server.Node)      {}
+func (pollOnly) Present(store.DeviceRef) {}
+func (pollOnly) Absent(store.DeviceRef)  {}
+func (pollOnly) Wake([]store.DeviceRef)  {}
+func (pollOnly) Forget(server.Forget)    {}

@@ -120,7 +120,7 @@ func (s *Server) AddDevice(ctx context.Context, ip string, r api.AddDevice) (api
 	} else if err != nil {
 		return api.DeviceCredential{}, s.internal("add device", err)
 	}
-	s.users.forget(acc.Username)
+	s.forget(Forget{Username: acc.Username})
 	return api.DeviceCredential{AccountID: acc.ID, Username: acc.Username, DeviceID: dev.Ref.Device, Credential: credential(dev.Ref, secret)}, nil
 }
 
@@ -138,8 +138,7 @@ func (s *Server) Login(ctx context.Context, ip string, r api.Login) (api.DeviceC
 	} else if err != nil {
 		return api.DeviceCredential{}, s.internal("set token", err)
 	}
-	s.auth.forget(ref)
-	s.hub.disconnect(ref) // a session on the old credential ends
+	s.forget(Forget{Device: &ref}) // a session on the old credential ends
 	return api.DeviceCredential{AccountID: acc.ID, Username: acc.Username, DeviceID: ref.Device, Credential: credential(ref, secret)}, nil
 }
 
@@ -183,9 +182,7 @@ func (s *Server) RemoveDevice(ctx context.Context, p Principal, device uint32) e
 	} else if err != nil {
 		return s.internal("remove device", err)
 	}
-	s.auth.forget(ref)
-	s.users.forget(p.Username)
-	s.hub.disconnect(ref)
+	s.forget(Forget{Device: &ref, Username: p.Username})
 	return nil
 }
 
@@ -212,7 +209,7 @@ func (s *Server) MakeSecret(ctx context.Context, p Principal, r api.MakeSecret) 
 	} else if err != nil {
 		return s.internal("make secret device", err)
 	}
-	s.users.forget(p.Username)
+	s.forget(Forget{Username: p.Username})
 	s.log.Info("secret device changed", "account", p.Account, "device", p.Device)
 	return nil
 }
@@ -325,7 +322,7 @@ func (s *Server) Block(ctx context.Context, p Principal, username string, block 
 		return s.internal("block", err)
 	}
 	// Drop the cached set: it is reloaded from the store on next use.
-	s.blocks.forget(p.Account)
+	s.forget(Forget{Blocker: p.Account})
 	return nil
 }
 

@@ -70,6 +70,16 @@ func (c *cache[K, V]) forget(k K) {
 	c.mu.Unlock()
 }
 
+// forgetAll drops every entry and cancels every fill in flight.
+func (c *cache[K, V]) forgetAll() {
+	c.mu.Lock()
+	clear(c.m)
+	for i := range c.gen {
+		c.gen[i]++
+	}
+	c.mu.Unlock()
+}
+
 func (c *cache[K, V]) len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

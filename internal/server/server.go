@@ -40,6 +40,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the metrics; default none.
 	Registerer prometheus.Registerer
+	// Cluster links this node to the other nodes sharing the store
+	// (internal/server/cluster); nil for a single process.
+	Cluster Cluster
+	// PollInterval is, in a cluster, how often every session reads its
+	// mailbox in case a wake-up was lost; default 10 s.
+	PollInterval time.Duration
 	// Argon2 cost; defaults are Argon2id t=2, m=19 MiB, p=1 (OWASP).
 	Argon2Time, Argon2MemoryKiB uint32
 }
@@ -66,6 +72,84 @@ var DefaultLimits = Limits{
 	LookupPerUser:  ratelimit.Limit{Rate: 2, Burst: 100},
 	MessagesPerDev: ratelimit.Limit{Rate: 1000, Burst: 2000},
 	BytesPerDev:    ratelimit.Limit{Rate: 16 << 20, Burst: 32 << 20},
+}
+
+// Cluster links the hushd nodes that share one store. Messages never go
+// through it: it only says "read your mailbox" (Wake) and "drop what you
+// cached" (Forget), so a lost call delays, and never loses, anything.
+type Cluster interface {
+	// Attach makes n receive the other nodes' wake-ups and invalidations.
+	Attach(n Node)
+	// Present and Absent say that a device's session is, or is no longer,
+	// on this node: wake-ups for it come here.
+	Present(ref store.DeviceRef)
+	Absent(ref store.DeviceRef)
+	// Wake tells the nodes holding sessions of refs to read their mailboxes.
+	Wake(refs []store.DeviceRef)
+	// Forget tells every other node to drop what f names.
+	Forget(f Forget)
+}
+
+// Node is what a Cluster calls on its server.
+type Node interface {
+	Wake(ref store.DeviceRef)
+	Forget(f Forget)
+	// Resync drops every cache and wakes every session, after the link to
+	// the other nodes was down (what it carried meanwhile is lost).
+	Resync()
+}
+
+// Forget names cached state that a node changed in the store.
+type Forget struct {
+	Device   *store.DeviceRef `json:"device,omitempty"`   // credential changed or device removed: its session ends
+	Username string           `json:"username,omitempty"` // the account's devices or identity changed
+	Blocker  int64            `json:"blocker,omitempty"`  // the account's blocks changed
+}
+
+// forget drops what f names here and on the other nodes.
+func (s *Server) forget(f Forget) {
+	s.Forget(f)
+	if s.cfg.Cluster != nil {
+		s.cfg.Cluster.Forget(f)
+	}
+}
+
+// Forget drops what f names from this node's caches (another node changed
+// it), and ends the session of a device whose credential changed.
+func (s *Server) Forget(f Forget) {
+	if f.Device != nil {
+		s.auth.forget(*f.Device)
+		s.hub.disconnect(*f.Device)
+	}
+	if f.Username != "" {
+		s.users.forget(f.Username)
+	}
+	if f.Blocker != 0 {
+		s.blocks.forget(f.Blocker)
+	}
+}
+
+// Resync implements Node.
+func (s *Server) Resync() {
+	s.auth.forgetAll()
+	s.users.forgetAll()
+	s.blocks.forgetAll()
+	s.hub.wakeAll()
+}
+
+// pollLoop wakes every session now and then, in a cluster: a wake-up lost
+// between nodes delays a message by at most PollInterval.
+func (s *Server) pollLoop() {
+	t := time.NewTicker(s.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.hub.wakeAll()
+		}
+	}
 }
 
 // Error is an error a client caused or may see: it carries the API error
@@ -171,6 +255,13 @@ func New(st store.Store, cfg Config) *Server {
 	s.m = newMetrics(cfg.Registerer, s)
 	st.SetNotify(s.hub.notify)
 	s.bg.Go(s.expireLoop)
+	if cfg.Cluster != nil {
+		if cfg.PollInterval <= 0 {
+			s.cfg.PollInterval = 10 * time.Second
+		}
+		cfg.Cluster.Attach(s)
+		s.bg.Go(s.pollLoop)
+	}
 	return s
 }
 

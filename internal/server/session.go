@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -74,6 +75,9 @@ func (s *Server) Connect(p Principal, sink Sink) (*Session, error) {
 		old.end("replaced by a newer connection")
 	} else {
 		s.m.connections.Inc()
+		if s.cfg.Cluster != nil {
+			s.cfg.Cluster.Present(p.DeviceRef)
+		}
 	}
 	_ = s.st.TouchDevice(context.Background(), p.DeviceRef, s.nowMs())
 	go se.run()
@@ -82,13 +86,53 @@ func (s *Server) Connect(p Principal, sink Sink) (*Session, error) {
 
 // notify is the store's commit hook: it hands committed messages to the
 // sessions of their recipients. It runs in commit order and must not block.
+//
+// In a cluster, other nodes commit to the same mailboxes, so a message
+// this node committed is not necessarily the next one of its mailbox: the
+// sessions are only woken, to read the store after the last id they sent,
+// and devices connected elsewhere are woken through the cluster.
 func (h *hub) notify(msgs []*store.Message) {
+	cl := h.s.cfg.Cluster
+	var remote []store.DeviceRef
 	h.mu.RLock()
-	defer h.mu.RUnlock()
 	for _, m := range msgs {
-		if se := h.sessions[m.To]; se != nil {
+		se := h.sessions[m.To]
+		switch {
+		case cl == nil && se != nil:
 			se.push(m)
+		case se != nil:
+			se.wake()
+		case cl != nil && (len(remote) == 0 || remote[len(remote)-1] != m.To) && !slices.Contains(remote, m.To):
+			remote = append(remote, m.To)
 		}
+	}
+	h.mu.RUnlock()
+	if len(remote) > 0 {
+		cl.Wake(remote)
+	}
+}
+
+// Wake makes ref's session, if it is on this node, read its mailbox: a
+// node of the cluster committed messages for it.
+func (s *Server) Wake(ref store.DeviceRef) {
+	s.hub.mu.RLock()
+	se := s.hub.sessions[ref]
+	s.hub.mu.RUnlock()
+	if se != nil {
+		se.wake()
+	}
+}
+
+// wakeAll makes every session read its mailbox.
+func (h *hub) wakeAll() {
+	h.mu.RLock()
+	all := make([]*Session, 0, len(h.sessions))
+	for _, se := range h.sessions {
+		all = append(all, se)
+	}
+	h.mu.RUnlock()
+	for _, se := range all {
+		se.wake()
 	}
 }
 
@@ -100,6 +144,7 @@ func (h *hub) disconnect(ref store.DeviceRef) {
 	h.mu.Unlock()
 	if se != nil {
 		h.s.m.connections.Dec()
+		h.absent(ref)
 		se.end("device logged out or removed")
 	}
 }
@@ -109,8 +154,9 @@ func (h *hub) closeAll() {
 	all := h.sessions
 	h.sessions = make(map[store.DeviceRef]*Session)
 	h.mu.Unlock()
-	for _, se := range all {
+	for ref, se := range all {
 		h.s.m.connections.Dec()
+		h.absent(ref)
 		se.end("server shutting down")
 	}
 }
@@ -120,6 +166,29 @@ func (s *Server) Sessions() int {
 	s.hub.mu.RLock()
 	defer s.hub.mu.RUnlock()
 	return len(s.hub.sessions)
+}
+
+// absent tells the cluster that ref has no session here any more.
+func (h *hub) absent(ref store.DeviceRef) {
+	if cl := h.s.cfg.Cluster; cl != nil {
+		cl.Absent(ref)
+	}
+}
+
+// wake makes the session read its mailbox from the store (after the last
+// id it sent), whatever it holds in memory.
+func (se *Session) wake() {
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	if se.closed {
+		return
+	}
+	se.fromStore = true
+	se.queue = nil
+	if !se.running {
+		se.running = true
+		go se.run()
+	}
 }
 
 func (se *Session) push(m *store.Message) {
@@ -263,6 +332,7 @@ func (se *Session) Close() {
 	if h.sessions[se.ref] == se {
 		delete(h.sessions, se.ref)
 		se.s.m.connections.Dec()
+		h.absent(se.ref)
 	}
 	h.mu.Unlock()
 }
