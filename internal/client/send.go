@@ -62,7 +62,9 @@ func CheckText(text string, timer time.Duration) error {
 // timer, if not zero, makes the message disappear that long after it is
 // sent (here) and after it is first shown (there). It returns once the
 // server has the message; the message is stored either way, and a
-// [*QueuedError] says it waits in the outbox.
+// [*QueuedError] says it waits in the outbox. Refused for a needed
+// confirmation ([*NeedsConfirmError]), it is stored as not sent, and
+// returned as stored. A countdown starts only when the server accepts it.
 func (c *Client) Send(ctx context.Context, to, text string, timer time.Duration) (*store.Message, error) {
 	to = NormalizeUsername(to)
 	if err := CheckText(text, timer); err != nil {
@@ -104,7 +106,14 @@ func (c *Client) Send(ctx context.Context, to, text string, timer time.Duration)
 			continue
 		}
 		if err != nil {
-			return row, err
+			var nc *NeedsConfirmError
+			if errors.As(err, &nc) && row == nil {
+				// Refused before a ratchet step: keep it, not sent, as
+				// when the refusal comes later, so that it stays in the
+				// conversation (and its timer never starts).
+				row = c.keepUnsent(ctx, cm, to)
+			}
+			return c.reread(ctx, row), err
 		}
 		bundle = nil
 		err = c.post(ctx, out)
@@ -222,6 +231,30 @@ func (c *Client) encrypt(ctx context.Context, to string, pt []byte, cm *content.
 		return nil, &NeedsConfirmError{Name: to}
 	}
 	return out, nil
+}
+
+// keepUnsent stores a message that was refused before it was encrypted,
+// as not sent. Its timer stays unstarted: a countdown starts only when the
+// server accepts a message (SetSent).
+func (c *Client) keepUnsent(ctx context.Context, cm *content.Message, to string) *store.Message {
+	m := &store.Message{Peer: to, MsgID: cm.ID, Outgoing: true, Kind: store.KindText, Secret: true,
+		Body: cm.Body, SentAt: cm.SentAt, Timer: cm.Timer, Shown: true, State: store.StateFailed}
+	if err := c.st.Update(ctx, func(tx *store.Tx) error { _, err := tx.AddMessage(ctx, m); return err }); err != nil {
+		return nil
+	}
+	return m
+}
+
+// reread returns the stored state of a message Send made (failing may have
+// changed it since), or m as it is if it cannot be read.
+func (c *Client) reread(ctx context.Context, m *store.Message) *store.Message {
+	if m == nil {
+		return nil
+	}
+	if sm, err := c.st.Read().Message(ctx, m.ID); err == nil {
+		return sm
+	}
+	return m
 }
 
 func refusedKey(err error) key.IdentityKey {
