@@ -190,8 +190,6 @@ func TestTimerCommand(t *testing.T) {
 // TestSelectionFollowsConversation: after the list re-orders on a send,
 // the highlight is on the open conversation, not on the row it was on.
 func TestSelectionFollowsConversation(t *testing.T) {
-	lipgloss.SetColorProfile(termenv.ANSI) // the highlight is reverse video
-	t.Cleanup(func() { lipgloss.SetColorProfile(termenv.Ascii) })
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice := register(t, env, "alice")
 	register(t, env, "bob")
@@ -206,12 +204,15 @@ func TestSelectionFollowsConversation(t *testing.T) {
 	waitFor(t, tm, 5*time.Second, "to bob")
 	tm.Type("bob moves up")
 	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
-	waitFor(t, tm, 10*time.Second, "bob moves up", "sent")
-	// The list reads again once the send is done; then the order is bob,
-	// carol. Wait until the model has it, then look at the highlight.
+	// The list is read again with the sent state: then the order is bob,
+	// carol.
+	waitFor(t, tm, 10*time.Second, "bob moves up ✓ sent")
 	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
 	fm := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*tui.Model)
+	// The highlight is reverse video: draw the last frame with colours.
+	lipgloss.SetColorProfile(termenv.ANSI)
 	lines := strings.Split(fm.View(), "\n")
+	lipgloss.SetColorProfile(termenv.Ascii)
 	rows := map[string]int{}
 	highlighted := ""
 	reverse := regexp.MustCompile(`\x1b\[[0-9;]*7[0-9;]*m`)
