@@ -52,11 +52,11 @@ func checkFrame(t *testing.T, view string, w, h int, peer string) {
 // words can be looked for.
 func longText() string {
 	var b strings.Builder
-	b.WriteString("BEGIN-OF-LONG")
+	b.WriteString("BEGINOFLONG")
 	for i := 0; b.Len() < 1180; i++ {
 		fmt.Fprintf(&b, " word%03d", i)
 	}
-	b.WriteString(" END-OF-LONG")
+	b.WriteString(" ENDOFLONG")
 	return b.String()
 }
 
@@ -78,23 +78,23 @@ func TestFrameHolds(t *testing.T) {
 	if err := evan.MakeSecret(ctx); err != nil { // a key-change notice
 		t.Fatal(err)
 	}
-	if _, err := evan.Send(ctx, "alice", "LAST-LINE after the change", 0); err != nil {
+	if _, err := evan.Send(ctx, "alice", "LASTLINE after the change", 0); err != nil {
 		t.Fatal(err)
 	}
 	for _, size := range [][2]int{{120, 40}, {100, 30}, {60, 15}} {
 		w, h := size[0], size[1]
 		t.Run(fmt.Sprintf("%dx%d", w, h), func(t *testing.T) {
 			tm := teatest.NewTestModel(t, tui.New(ctx, alice, "evan"), teatest.WithInitialTermSize(w, h))
-			waitFor(t, tm, 10*time.Second, "LAST-LINE", "END-OF-LONG")
+			waitFor(t, tm, 10*time.Second, "LASTLINE", "ENDOFLONG")
 			for range 50 {
 				tm.Send(tea.KeyMsg{Type: tea.KeyPgUp})
 			}
-			waitFor(t, tm, 5*time.Second, "BEGIN-OF-LONG", "more below")
+			waitFor(t, tm, 5*time.Second, "BEGINOFLONG", "more below")
 			tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
 			fm := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*tui.Model)
 			view := fm.View()
 			checkFrame(t, view, w, h, "evan")
-			if !strings.Contains(view, "first words") || strings.Contains(view, "LAST-LINE") {
+			if !strings.Contains(view, "first words") || strings.Contains(view, "LASTLINE") {
 				t.Errorf("scrolled back to the top, the view is:\n%s", view)
 			}
 			// Forward again, to the end.
@@ -103,7 +103,7 @@ func TestFrameHolds(t *testing.T) {
 			}
 			view = fm.View()
 			checkFrame(t, view, w, h, "evan")
-			if !strings.Contains(view, "LAST-LINE") || strings.Contains(view, "more below") {
+			if !strings.Contains(view, "LASTLINE") || strings.Contains(view, "more below") {
 				t.Errorf("scrolled forward to the end, the view is:\n%s", view)
 			}
 			// The mouse wheel scrolls too.
