@@ -14,7 +14,8 @@
 // The entry points are the methods of [Cipher]: Distribution, Process,
 // Encrypt and Decrypt. Chains are kept in a [Store] as [Record] values
 // that serialize as libsignal's SenderKeyRecordStructure, byte for byte;
-// [MemoryStore] is an in-memory Store.
+// [MemoryStore] is an in-memory Store; every Store runs the conformance
+// suite in package senderkeytest.
 //
 // Security properties:
 //   - a failed decryption returns an error matching [ErrDecrypt], whatever
