@@ -612,4 +612,15 @@ func TestPostgresNodes(t *testing.T) {
 	if got := recvN(t, conn, 1); got[0].ID != r.ID || string(got[0].Content) != "across nodes" {
 		t.Fatalf("bob got %+v", got)
 	}
+
+	// Rate limits hold across nodes: password guesses for one username,
+	// alternating between the nodes, get the per-username burst (10) once.
+	for i := range 12 {
+		c := []*proc{n1, n2}[i%2].client(t)
+		_, err := c.Login(ctx, api.Login{Username: "alice", Password: "wrong-password", DeviceID: 1})
+		limited := err != nil && strings.Contains(err.Error(), api.CodeRateLimited)
+		if limited != (i >= 10) {
+			t.Fatalf("guess %d (node %d): %v", i+1, i%2+1, err)
+		}
+	}
 }

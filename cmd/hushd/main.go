@@ -249,7 +249,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if c.pollInterval <= 0 {
 		return errors.New("--poll-interval must be positive")
 	}
-	st, err := openStore(c)
+	st, err := openStore(c, log)
 	if err != nil {
 		return err
 	}
@@ -280,6 +280,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	srv := server.New(st, server.Config{
 		MaxContentBytes: c.maxMessageBytes, MaxQueue: c.maxQueue, MessageTTL: c.messageTTL, MaxDevices: c.maxDevices,
 		Limits: c.limits, Logger: log, Registerer: reg, Cluster: srvCluster, PollInterval: c.pollInterval,
+		NewLimiter: st.newLimiter,
 		Argon2Time: uint32(c.argon2Time), Argon2MemoryKiB: uint32(c.argon2Memory),
 	})
 	h := httpapi.New(srv, httpapi.Options{Logger: log, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/hushmsg/hush/internal/server"
+	"github.com/hushmsg/hush/internal/server/ratelimit"
 	"github.com/hushmsg/hush/internal/server/store"
 	"github.com/hushmsg/hush/internal/server/store/pgstore"
 	"github.com/hushmsg/hush/internal/server/store/sqlitestore"
@@ -20,6 +22,9 @@ type openedStore struct {
 	store.Store
 	kind     string // "sqlite" or "postgres"
 	onCommit func(func(ops int, d time.Duration))
+	// newLimiter makes rate limiters: shared by the nodes on PostgreSQL
+	// (rows of rate_buckets), nil (in memory) on SQLite.
+	newLimiter func(name string, l ratelimit.Limit) server.Limiter
 }
 
 func isPostgresURL(u string) bool {
@@ -28,7 +33,7 @@ func isPostgresURL(u string) bool {
 
 // openStore opens PostgreSQL when --store is given, else SQLite in the
 // data folder.
-func openStore(c config) (*openedStore, error) {
+func openStore(c config, log *slog.Logger) (*openedStore, error) {
 	if c.storeURL != "" {
 		if !isPostgresURL(c.storeURL) {
 			return nil, errors.New("--store wants a postgres:// URL")
@@ -39,7 +44,9 @@ func openStore(c config) (*openedStore, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--store: %w", err)
 		}
-		return &openedStore{Store: st, kind: "postgres", onCommit: func(f func(int, time.Duration)) { st.OnCommit = f }}, nil
+		st.Logger = log
+		return &openedStore{Store: st, kind: "postgres", onCommit: func(f func(int, time.Duration)) { st.OnCommit = f },
+			newLimiter: func(name string, l ratelimit.Limit) server.Limiter { return st.Limiter(name, l, nil) }}, nil
 	}
 	st, err := sqlitestore.Open(filepath.Join(c.data, "hushd.db"))
 	if err != nil {

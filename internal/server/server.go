@@ -40,6 +40,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the metrics; default none.
 	Registerer prometheus.Registerer
+	// NewLimiter makes the limiter for one kind of limit (name); default
+	// ratelimit.New, in memory. A cluster shares its limiters so that a
+	// person cannot multiply a limit by the number of nodes.
+	NewLimiter func(name string, l ratelimit.Limit) Limiter
 	// Cluster links this node to the other nodes sharing the store
 	// (internal/server/cluster); nil for a single process.
 	Cluster Cluster
@@ -72,6 +76,11 @@ var DefaultLimits = Limits{
 	LookupPerUser:  ratelimit.Limit{Rate: 2, Burst: 100},
 	MessagesPerDev: ratelimit.Limit{Rate: 1000, Burst: 2000},
 	BytesPerDev:    ratelimit.Limit{Rate: 16 << 20, Burst: 32 << 20},
+}
+
+// Limiter hands out tokens per key (ratelimit.Limiter, or a shared one).
+type Limiter interface {
+	Allow(key string, n float64) bool
 }
 
 // Cluster links the hushd nodes that share one store. Messages never go
@@ -190,7 +199,7 @@ type Server struct {
 	now func() time.Time
 	m   *metrics
 
-	limRegister, limLoginIP, limLoginUser, limBundlePair, limBundleUser, limLookup, limMsgs, limBytes *ratelimit.Limiter
+	limRegister, limLoginIP, limLoginUser, limBundlePair, limBundleUser, limLookup, limMsgs, limBytes Limiter
 
 	hashSem chan struct{} // bounds concurrent Argon2id computations
 	// dummyHash is checked against when a username does not exist, so that
@@ -234,16 +243,20 @@ func New(st store.Store, cfg Config) *Server {
 		cfg.Argon2MemoryKiB = 19 * 1024
 	}
 	l := cfg.Limits
+	newLimiter := cfg.NewLimiter
+	if newLimiter == nil {
+		newLimiter = func(_ string, l ratelimit.Limit) Limiter { return ratelimit.New(l, cfg.Now) }
+	}
 	s := &Server{
 		st: st, cfg: cfg, log: cfg.Logger, now: cfg.Now,
-		limRegister:   ratelimit.New(l.RegisterPerIP, cfg.Now),
-		limLoginIP:    ratelimit.New(l.LoginPerIP, cfg.Now),
-		limLoginUser:  ratelimit.New(l.LoginPerUser, cfg.Now),
-		limBundlePair: ratelimit.New(l.BundlePerPair, cfg.Now),
-		limBundleUser: ratelimit.New(l.BundlePerUser, cfg.Now),
-		limLookup:     ratelimit.New(l.LookupPerUser, cfg.Now),
-		limMsgs:       ratelimit.New(l.MessagesPerDev, cfg.Now),
-		limBytes:      ratelimit.New(l.BytesPerDev, cfg.Now),
+		limRegister:   newLimiter("register", l.RegisterPerIP),
+		limLoginIP:    newLimiter("login-ip", l.LoginPerIP),
+		limLoginUser:  newLimiter("login-user", l.LoginPerUser),
+		limBundlePair: newLimiter("bundle-pair", l.BundlePerPair),
+		limBundleUser: newLimiter("bundle-user", l.BundlePerUser),
+		limLookup:     newLimiter("lookup", l.LookupPerUser),
+		limMsgs:       newLimiter("messages", l.MessagesPerDev),
+		limBytes:      newLimiter("bytes", l.BytesPerDev),
 		hashSem:       make(chan struct{}, runtime.GOMAXPROCS(0)),
 		stop:          make(chan struct{}),
 	}

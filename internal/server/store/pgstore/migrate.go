@@ -67,6 +67,16 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_by_expiry ON messages (expires);
 `,
+	// 2: token buckets shared by the nodes (limiter.go). full_at is when
+	// the bucket will be full again: after that the row means nothing.
+	`
+CREATE TABLE rate_buckets (
+	name text NOT NULL, key text NOT NULL,
+	tokens double precision NOT NULL, at bigint NOT NULL, full_at bigint NOT NULL,
+	PRIMARY KEY (name, key)
+);
+CREATE INDEX rate_buckets_by_full_at ON rate_buckets (full_at);
+`,
 }
 
 // Version is the schema version this package writes.

@@ -38,6 +38,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -66,6 +67,9 @@ type Store struct {
 
 	notify atomic.Pointer[func([]*store.Message)]
 
+	// Logger, if set before use, gets what fails in the background (rate
+	// limiter statements); default slog.Default().
+	Logger *slog.Logger
 	// OnCommit, if set before use, is called after each group commit.
 	OnCommit func(ops int, d time.Duration)
 }
@@ -140,6 +144,14 @@ func (s *Store) Close() error {
 
 // SetNotify implements store.Store. It reports this node's commits.
 func (s *Store) SetNotify(f func([]*store.Message)) { s.notify.Store(&f) }
+
+func (s *Store) log(msg string, err error) {
+	l := s.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	l.Error(msg, "err", err)
+}
 
 // wrap turns a failure to reach the database into store.ErrUnavailable,
 // keeping the cause for the log.
@@ -792,6 +804,10 @@ func (s *Store) DeleteExpired(ctx context.Context, now int64) (int, error) {
 	}
 	tag, err := s.pool.Exec(ctx, `DELETE FROM messages WHERE expires <= $1`, now)
 	if err != nil {
+		return 0, wrap(err)
+	}
+	// The server calls this every minute: sweep the rate limiter too.
+	if err := s.deleteFullBuckets(ctx, time.Now().UnixMilli()); err != nil {
 		return 0, wrap(err)
 	}
 	return int(tag.RowsAffected()), nil

@@ -7,6 +7,7 @@ import (
 
 	"testing"
 
+	"github.com/hushmsg/hush/internal/server/ratelimit"
 	"github.com/hushmsg/hush/internal/server/store"
 	"github.com/hushmsg/hush/internal/server/store/pgstore/pgtest"
 	"github.com/hushmsg/hush/internal/server/store/storetest"
@@ -168,5 +169,54 @@ func TestMailboxOrderAcrossNodes(t *testing.T) {
 	}
 	if len(got) != writers*each {
 		t.Fatalf("a reader following the mailbox saw %d of %d messages", len(got), writers*each)
+	}
+}
+
+// TestLimiterAcrossNodes spreads requests of one key over three nodes'
+// limiters: together they grant the bucket once, not once per node.
+func TestLimiterAcrossNodes(t *testing.T) {
+	url := pgtest.URL(t)
+	var nodes []*Store
+	for range 3 {
+		s := open(t, url)
+		defer s.Close()
+		nodes = append(nodes, s)
+	}
+	for _, tc := range []struct {
+		limit    ratelimit.Limit
+		n        int     // requests per node
+		min, max float64 // tokens granted in all
+	}{
+		// A login-like limit: every token goes through the database.
+		{ratelimit.Limit{Rate: 1.0 / 3600, Burst: 10}, 20, 10, 10},
+		// A message-like limit: nodes take chunks of 100; a chunk a node
+		// took and did not hand out is lost, never given twice.
+		{ratelimit.Limit{Rate: 1e-6, Burst: 1000}, 600, 1000 - 3*100, 1000},
+	} {
+		name := fmt.Sprint("test-", tc.limit.Burst)
+		var mu sync.Mutex
+		granted := 0.0
+		var wg sync.WaitGroup
+		for _, s := range nodes {
+			l := s.Limiter(name, tc.limit, nil)
+			for range 4 {
+				wg.Go(func() {
+					for range tc.n / 4 {
+						if l.Allow("alice", 1) {
+							mu.Lock()
+							granted++
+							mu.Unlock()
+						}
+					}
+				})
+			}
+		}
+		wg.Wait()
+		if granted < tc.min || granted > tc.max {
+			t.Errorf("limit %+v over 3 nodes granted %v, want %v to %v", tc.limit, granted, tc.min, tc.max)
+		}
+		if !nodes[0].Limiter(name, tc.limit, nil).Allow("bob", 1) {
+			t.Errorf("limit %+v: another key was refused", tc.limit)
+		}
 	}
 }
