@@ -330,3 +330,22 @@ func TestHostileText(t *testing.T) {
 		}
 	}
 }
+
+// TestTypedWords: runes that arrive together (a fast typist, tmux
+// send-keys, a paste without bracketed paste) are text even when they
+// spell a key's name: "it is down" lost its "down" (taken for the down
+// key).
+func TestTypedWords(t *testing.T) {
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	alice := register(t, env, "alice")
+	register(t, env, "bob")
+	tm := teatest.NewTestModel(t, tui.New(ctx, alice, "bob"), teatest.WithInitialTermSize(100, 20))
+	waitFor(t, tm, 5*time.Second, "SECRET CONVERSATION with bob")
+	for _, w := range []string{"it is ", "down", " ", "up", " ", "end", " ", "home", " and ", "left"} {
+		tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(w)})
+	}
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	waitFor(t, tm, 10*time.Second, "it is down up end home and left ✓ sent")
+	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
+	tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
+}

@@ -374,10 +374,27 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 			m.setHelp(!m.help)
 			return nil
 		}
+		if !k.Paste {
+			// Text, always: the input's key bindings match a key's name,
+			// so that runes arriving together as "down" or "end" were
+			// taken for those keys and lost.
+			m.insert(k.Runes)
+			return nil
+		}
 	}
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(k)
 	return cmd
+}
+
+// insert types runes into the input line at its cursor.
+func (m *Model) insert(rs []rune) {
+	v, p := []rune(m.input.Value()), m.input.Position()
+	if m.input.CharLimit > 0 {
+		rs = rs[:min(len(rs), max(m.input.CharLimit-len(v), 0))]
+	}
+	m.input.SetValue(string(v[:p]) + string(rs) + string(v[p:]))
+	m.input.SetCursor(p + len(rs))
 }
 
 func (m *Model) setHelp(on bool) {
