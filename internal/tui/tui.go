@@ -66,6 +66,9 @@ type (
 	pollMsg      struct{}
 )
 
+// queuedStatus says a message waits for the server; connecting clears it.
+const queuedStatus = "queued: it goes out when the server can be reached"
+
 // pollEvery is how often the UI asks whether the home changed.
 const pollEvery = 250 * time.Millisecond
 
@@ -282,7 +285,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		var q *client.QueuedError
 		switch {
 		case errors.As(msg.err, &q):
-			m.status = "queued: it goes out when the server can be reached"
+			m.status = queuedStatus
 		case msg.err != nil:
 			m.status = msg.err.Error()
 		}
@@ -296,6 +299,9 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.waitEvent()
 	case connectedMsg:
 		m.warn = ""
+		if m.status == queuedStatus {
+			m.status = "" // the engine sends what was queued now
+		}
 		return m.waitEvent()
 	case recvDoneMsg:
 		if msg.err != nil && m.ctx.Err() == nil {
