@@ -11,6 +11,7 @@ import (
 
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/server"
+	"github.com/hushmsg/hush/internal/server/ws"
 )
 
 const (
@@ -34,7 +35,7 @@ const (
 // demand.
 type wsConn struct {
 	h  *Handler
-	c  *wsServerConn
+	c  *ws.Conn
 	p  server.Principal
 	se *server.Session
 
@@ -57,7 +58,7 @@ func (h *Handler) websocket(w http.ResponseWriter, r *http.Request, p server.Pri
 		writeError(w, &server.Error{Status: 503, Code: api.CodeUnavailable, Message: "server is shutting down"})
 		return
 	}
-	c, err := wsUpgrade(w, r, maxWSMessage)
+	c, err := ws.Upgrade(w, r, maxWSMessage)
 	if err != nil {
 		h.conns.Done()
 		return // wsUpgrade has answered
@@ -65,8 +66,8 @@ func (h *Handler) websocket(w http.ResponseWriter, r *http.Request, p server.Pri
 	wc := &wsConn{h: h, c: c, p: p}
 	se, err := h.srv.Connect(p, wc)
 	if err != nil {
-		c.close(1013, "server is shutting down") // 1013: try again later
-		c.conn.Close()
+		c.Close(ws.CloseTryAgainLater, "server is shutting down")
+		c.Kill()
 		h.conns.Done()
 		return
 	}
@@ -86,7 +87,7 @@ func (h *Handler) websocket(w http.ResponseWriter, r *http.Request, p server.Pri
 // ends, it closes the session.
 func (wc *wsConn) serve() {
 	for {
-		parked, err := wc.c.await(wc.h.linger, wc.resume)
+		parked, err := wc.c.Await(wc.h.linger, wc.resume)
 		if parked {
 			wc.h.parked.Add(1)
 			return
@@ -114,25 +115,21 @@ func (wc *wsConn) resume() {
 
 func (wc *wsConn) end() {
 	wc.se.Close()
-	wc.c.conn.Close()
+	wc.c.Kill()
 	wc.h.conns.Done()
 }
 
 // readOne reads one WebSocket message and handles its frames.
 func (wc *wsConn) readOne() error {
-	typ, data, err := wc.c.readMessage()
+	typ, data, err := wc.c.ReadMessage()
 	if err != nil {
-		var ce *closeError
-		if errors.As(err, &ce) {
-			wc.c.close(ce.code, ce.reason)
-		}
 		return err
 	}
-	if wc.c.closing() {
+	if wc.c.Closing() {
 		return nil // draining until the peer answers our close
 	}
-	if typ != opText {
-		wc.c.close(closeUnsupported, "frames are JSON text")
+	if typ != ws.OpText {
+		wc.c.Close(ws.CloseUnsupported, "frames are JSON text")
 		return errors.New("binary message")
 	}
 	for len(data) > 0 {
@@ -242,7 +239,7 @@ func (wc *wsConn) writeFrames(ctx context.Context, frames []api.Frame) error {
 		}
 		buf.Write(b)
 		if buf.Len() >= batchBytes || i == len(frames)-1 {
-			if err := wc.c.write(ctx, buf.Bytes()); err != nil {
+			if err := wc.c.WriteText(ctx, buf.Bytes()); err != nil {
 				return err
 			}
 			buf.Reset()
@@ -276,10 +273,10 @@ func (wc *wsConn) Deliver(ctx context.Context, msgs []api.Message) error {
 
 // Empty implements server.Sink.
 func (wc *wsConn) Empty(ctx context.Context) error {
-	return wc.c.write(ctx, []byte(`{"type":"empty"}`))
+	return wc.c.WriteText(ctx, []byte(`{"type":"empty"}`))
 }
 
 // Close implements server.Sink.
 func (wc *wsConn) Close(reason string) {
-	go wc.c.close(closeGoingAway, reason)
+	go wc.c.Close(ws.CloseGoingAway, reason)
 }

@@ -36,8 +36,9 @@ var ErrUnsupported = errors.New("netpark: connection cannot be parked")
 // never issued.
 type Ticket uint64
 
-// rawConn returns the socket under c, looking through wrappers that
-// expose the connection they wrap (crypto/tls.Conn's NetConn).
+// rawConn returns the socket under c (a syscall.RawConn, as package net
+// exposes it), looking through wrappers that expose the connection they
+// wrap (crypto/tls.Conn's NetConn).
 func rawConn(c net.Conn) (syscall.RawConn, error) {
 	for {
 		if sc, ok := c.(syscall.Conn); ok {

@@ -4,6 +4,8 @@ import (
 	"net"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // poller is the process's epoll set. One goroutine waits on it for as
@@ -22,7 +24,7 @@ type parkedConn struct {
 }
 
 var global = sync.OnceValues(func() (*poller, error) {
-	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
@@ -54,9 +56,9 @@ func Park(c net.Conn, resume func()) (Ticket, error) {
 	err = rc.Control(func(fd uintptr) {
 		// One-shot: the socket is reported once, then stays in the set
 		// disarmed until resume removes it (see wake).
-		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT}
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT}
 		ev.Fd, ev.Pad = int32(uint32(t)), int32(uint32(t>>32))
-		ctlErr = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
+		ctlErr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
 	})
 	if err == nil {
 		err = ctlErr
@@ -110,7 +112,7 @@ func (p *poller) wake(t Ticket) bool {
 		// If it was closed meanwhile, Control fails and the kernel has
 		// already dropped it.
 		pc.rc.Control(func(fd uintptr) {
-			syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
+			unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
 		})
 		pc.resume()
 	}()
@@ -118,11 +120,11 @@ func (p *poller) wake(t Ticket) bool {
 }
 
 func (p *poller) loop() {
-	events := make([]syscall.EpollEvent, 256)
+	events := make([]unix.EpollEvent, 256)
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, -1)
+		n, err := unix.EpollWait(p.epfd, events, -1)
 		if err != nil {
-			if err == syscall.EINTR {
+			if err == unix.EINTR {
 				continue
 			}
 			panic("netpark: epoll_wait: " + err.Error())

@@ -1,4 +1,12 @@
-package httpapi
+// Package ws is hushd's server side of the WebSocket protocol (RFC 6455):
+// the opening handshake, framing and the closing handshake, made for many
+// idle connections: an idle connection holds no buffer, and no goroutine
+// where it can be parked (see Conn.Await and package netpark). (A
+// general-purpose library keeps a 4 KiB read and a 4 KiB write buffer per
+// connection for its whole life, which alone is most of the 10 KiB per
+// connection hushd aims for.) Extensions and subprotocols are not offered;
+// clients must mask, as the RFC requires.
+package ws
 
 import (
 	"bytes"
@@ -21,51 +29,46 @@ import (
 	"github.com/hushmsg/hush/internal/server/netpark"
 )
 
-// This file is a small server-side WebSocket (RFC 6455) made for many idle
-// connections: an idle connection holds no buffer, and no goroutine where
-// it can be parked (see await and package netpark). (A general-purpose
-// library keeps a 4 KiB read and a 4 KiB write buffer per connection for
-// its whole life, which alone is most of the 10 KiB per connection hushd
-// aims for.) Extensions and subprotocols are not offered; clients must
-// mask, as the RFC requires.
-
 // Opcodes (RFC 6455 section 5.2).
 const (
 	opContinuation = 0x0
-	opText         = 0x1
-	opBinary       = 0x2
+	OpText         = 0x1
+	OpBinary       = 0x2
 	opClose        = 0x8
 	opPing         = 0x9
 	opPong         = 0xA
 )
 
-// Close status codes (RFC 6455 section 7.4.1).
+// Close status codes (RFC 6455 section 7.4.1, and 1013 from the IANA
+// registry of section 11.7).
 const (
-	closeNormal        = 1000
-	closeGoingAway     = 1001
-	closeProtocolError = 1002
-	closeUnsupported   = 1003
-	closeInvalidData   = 1007
-	closeTooBig        = 1009
+	CloseNormal        = 1000
+	CloseGoingAway     = 1001
+	CloseProtocolError = 1002
+	CloseUnsupported   = 1003
+	CloseInvalidData   = 1007
+	ClosePolicy        = 1008
+	CloseTooBig        = 1009
+	CloseTryAgainLater = 1013
 )
 
 // wsGUID is the fixed string of the opening handshake (section 1.3).
 const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-var errWSClosed = errors.New("websocket: connection closed")
-
-// closeError is how a read ends with a close: sent by the peer, or by us
+// CloseError is how a read ends with a close: sent by the peer, or by us
 // because of a protocol error.
-type closeError struct {
-	code   int
-	reason string
+type CloseError struct {
+	Code   int
+	Reason string
 }
 
-func (e *closeError) Error() string { return fmt.Sprintf("websocket: closed %d %s", e.code, e.reason) }
+func (e *CloseError) Error() string { return fmt.Sprintf("websocket: closed %d %s", e.Code, e.Reason) }
 
-type wsServerConn struct {
+// Conn is a server-side WebSocket. One goroutine reads (Await,
+// ReadMessage); any may write and close.
+type Conn struct {
 	conn      net.Conn
-	pre       []byte // read from conn but not consumed: what the HTTP server buffered, or await's probe
+	pre       []byte // read from conn but not consumed: what the HTTP server buffered, or Await's probe
 	probe     [1]byte
 	readLimit int
 
@@ -76,7 +79,7 @@ type wsServerConn struct {
 }
 
 // Read reads the connection, after what was read ahead of the reader.
-func (c *wsServerConn) Read(p []byte) (int, error) {
+func (c *Conn) Read(p []byte) (int, error) {
 	if len(c.pre) > 0 {
 		n := copy(p, c.pre)
 		c.pre = c.pre[n:]
@@ -105,10 +108,11 @@ func acceptKey(key string) string {
 	return base64.StdEncoding.EncodeToString(h[:])
 }
 
-// wsUpgrade answers the opening handshake and takes over the connection.
-// On error it has written an HTTP error answer.
-func wsUpgrade(w http.ResponseWriter, r *http.Request, readLimit int) (*wsServerConn, error) {
-	fail := func(status int, msg string) (*wsServerConn, error) {
+// Upgrade answers the opening handshake (RFC 6455 section 4.2.2) and
+// takes over the connection; readLimit bounds a message. On error it has
+// written an HTTP error answer.
+func Upgrade(w http.ResponseWriter, r *http.Request, readLimit int) (*Conn, error) {
+	fail := func(status int, msg string) (*Conn, error) {
 		w.Header().Set("Sec-WebSocket-Version", "13")
 		http.Error(w, msg, status)
 		return nil, errors.New("websocket: " + msg)
@@ -137,7 +141,7 @@ func wsUpgrade(w http.ResponseWriter, r *http.Request, readLimit int) (*wsServer
 	// The HTTP server's request deadlines must not end an idle WebSocket
 	// (net/http clears them on hijack; so do we, not to rest on that).
 	conn.SetDeadline(time.Time{})
-	c := &wsServerConn{conn: conn, readLimit: readLimit}
+	c := &Conn{conn: conn, readLimit: readLimit}
 	// Keep what the HTTP server read past the request (a client may send
 	// its first frame at once), then let its buffers go.
 	if n := brw.Reader.Buffered(); n > 0 {
@@ -155,24 +159,30 @@ func wsUpgrade(w http.ResponseWriter, r *http.Request, readLimit int) (*wsServer
 	return c, nil
 }
 
-// readMessage returns the next text or binary message, answering pings
-// and reassembling fragments. It returns a *closeError when the connection
-// was closed by a close frame or for a protocol error (after sending the
-// close frame), or another error when the connection failed.
-func (c *wsServerConn) readMessage() (opcode byte, msg []byte, err error) {
-	return readWSMessage(c, c.readLimit, c.control)
+// ReadMessage returns the next text or binary message, answering pings
+// and reassembling fragments. It returns a *CloseError when the connection
+// was closed by a close frame or for a protocol error (after starting the
+// closing handshake), or another error when the connection failed. After
+// Close, the caller keeps reading (and dropping what it reads) until an
+// error: that is the wait for the peer's answer.
+func (c *Conn) ReadMessage() (opcode byte, msg []byte, err error) {
+	op, msg, err := readMessage(c, c.readLimit, c.control)
+	if ce, ok := err.(*CloseError); ok {
+		c.Close(ce.Code, ce.Reason)
+	}
+	return op, msg, err
 }
 
-// await waits up to linger for the next message to start; if none does,
+// Await waits up to linger for the next message to start; if none does,
 // it parks the connection, so that it holds no goroutine, and reports
 // true: resume then runs on a new goroutine when there is something to
-// read (or when the connection is closed, see kill and close). If it
+// read (or when the connection is closed, see Kill and Close). If it
 // reports false, the caller reads the next message. Only the reading
 // goroutine calls it.
 //
 // Read deadlines: while the connection is open the reader sets them
-// (here); once close was called, only close does.
-func (c *wsServerConn) await(linger time.Duration, resume func()) (bool, error) {
+// (here); once Close was called, only Close does.
+func (c *Conn) Await(linger time.Duration, resume func()) (bool, error) {
 	if len(c.pre) > 0 {
 		return false, nil
 	}
@@ -198,7 +208,7 @@ func (c *wsServerConn) await(linger time.Duration, resume func()) (bool, error) 
 		err = nil
 	}
 	if c.closed {
-		return false, nil // close has set the deadline
+		return false, nil // Close has set the deadline
 	}
 	c.conn.SetReadDeadline(time.Time{})
 	if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -219,7 +229,7 @@ func (c *wsServerConn) await(linger time.Duration, resume func()) (bool, error) 
 }
 
 // wake resumes the reader if it is parked.
-func (c *wsServerConn) wake() {
+func (c *Conn) wake() {
 	c.closeMu.Lock()
 	t := c.parked
 	c.closeMu.Unlock()
@@ -228,34 +238,97 @@ func (c *wsServerConn) wake() {
 	}
 }
 
-// kill closes the connection at once; a parked reader is woken to see it.
-func (c *wsServerConn) kill() {
+// Kill closes the connection at once; a parked reader is woken to see it.
+func (c *Conn) Kill() {
 	c.conn.Close()
 	c.wake()
 }
 
 // control handles a control frame received between data frames.
-func (c *wsServerConn) control(op byte, payload []byte) error {
+func (c *Conn) control(op byte, payload []byte) error {
 	switch op {
 	case opPing:
 		return c.writeFrame(context.Background(), opPong, payload)
 	case opPong:
 		return nil
 	case opClose:
-		code, reason := closeNormal, ""
-		if len(payload) >= 2 {
-			code = int(binary.BigEndian.Uint16(payload))
-			reason = string(payload[2:])
+		code, reason, err := parseClose(payload)
+		if err != nil {
+			return err // ReadMessage sends it
 		}
-		c.close(code, "")
-		return &closeError{code, reason}
+		// Section 5.5.1: answer with a close frame, echoing the code.
+		answer := code
+		if code == closeNoStatus {
+			answer = CloseNormal
+		}
+		c.Close(answer, "")
+		return &CloseError{code, reason}
 	}
 	return nil
 }
 
-// readWSMessage is the frame reader, separate from the connection so that
+// closeNoStatus stands for a close frame without a body (section 7.4.1:
+// never sent in a frame).
+const closeNoStatus = 1005
+
+// parseClose reads a close frame's body (section 5.5.1): empty, or a
+// status code that may be sent (section 7.4) followed by a UTF-8 reason.
+func parseClose(p []byte) (code int, reason string, err *CloseError) {
+	switch {
+	case len(p) == 0:
+		return closeNoStatus, "", nil
+	case len(p) == 1:
+		return 0, "", &CloseError{CloseProtocolError, "close frame body of 1 byte"}
+	}
+	code = int(binary.BigEndian.Uint16(p))
+	if !validCloseCode(code) {
+		return 0, "", &CloseError{CloseProtocolError, "invalid close code"}
+	}
+	if !utf8.Valid(p[2:]) {
+		return 0, "", &CloseError{CloseInvalidData, "close reason is not UTF-8"}
+	}
+	return code, string(p[2:]), nil
+}
+
+// validCloseCode reports whether code may appear in a close frame
+// (section 7.4): the defined codes except 1004 (reserved) and 1005, 1006
+// and 1015 (never sent), the IANA-registered 1012-1014, and 3000-4999 for
+// libraries and applications. Codes below 1000 are unused, and the rest
+// of 1000-2999 is reserved for the protocol.
+func validCloseCode(code int) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
+		return true
+	default:
+		return code >= 3000 && code <= 4999
+	}
+}
+
+// maxCloseReason is what a close frame has room for after the code: a
+// control frame's body is at most 125 bytes (section 5.5).
+const maxCloseReason = 123
+
+// closeBody makes a close frame's body: a code that may not be sent
+// becomes 1011 (internal error), and the reason is made UTF-8 and cut, at
+// a character boundary, to fit.
+func closeBody(code int, reason string) []byte {
+	if !validCloseCode(code) {
+		code = 1011
+	}
+	reason = strings.ToValidUTF8(reason, "\uFFFD")
+	if len(reason) > maxCloseReason {
+		n := maxCloseReason
+		for n > 0 && !utf8.RuneStart(reason[n]) {
+			n--
+		}
+		reason = reason[:n]
+	}
+	return append(binary.BigEndian.AppendUint16(nil, uint16(code)), reason...)
+}
+
+// readMessage is the frame reader, separate from the connection so that
 // it can be fuzzed. onControl gets each control frame.
-func readWSMessage(r io.Reader, limit int, onControl func(op byte, payload []byte) error) (byte, []byte, error) {
+func readMessage(r io.Reader, limit int, onControl func(op byte, payload []byte) error) (byte, []byte, error) {
 	var msg []byte
 	var msgOp byte
 	fragmented := false
@@ -267,10 +340,10 @@ func readWSMessage(r io.Reader, limit int, onControl func(op byte, payload []byt
 		fin, rsv, op := hdr[0]&0x80 != 0, hdr[0]&0x70, hdr[0]&0x0f
 		masked, n := hdr[1]&0x80 != 0, uint64(hdr[1]&0x7f)
 		if rsv != 0 {
-			return 0, nil, &closeError{closeProtocolError, "reserved bits set"}
+			return 0, nil, &CloseError{CloseProtocolError, "reserved bits set"}
 		}
 		if !masked {
-			return 0, nil, &closeError{closeProtocolError, "client frames must be masked"}
+			return 0, nil, &CloseError{CloseProtocolError, "client frames must be masked"}
 		}
 		ext := 0
 		switch n {
@@ -292,14 +365,14 @@ func readWSMessage(r io.Reader, limit int, onControl func(op byte, payload []byt
 		control := op&0x8 != 0
 		switch {
 		case control && (!fin || n > 125):
-			return 0, nil, &closeError{closeProtocolError, "bad control frame"}
+			return 0, nil, &CloseError{CloseProtocolError, "bad control frame"}
 		case control && op != opClose && op != opPing && op != opPong,
-			!control && op != opContinuation && op != opText && op != opBinary:
-			return 0, nil, &closeError{closeProtocolError, "unknown opcode"}
-		case op == opContinuation && !fragmented, (op == opText || op == opBinary) && fragmented:
-			return 0, nil, &closeError{closeProtocolError, "bad fragmentation"}
+			!control && op != opContinuation && op != OpText && op != OpBinary:
+			return 0, nil, &CloseError{CloseProtocolError, "unknown opcode"}
+		case op == opContinuation && !fragmented, (op == OpText || op == OpBinary) && fragmented:
+			return 0, nil, &CloseError{CloseProtocolError, "bad fragmentation"}
 		case !control && n > uint64(limit-len(msg)):
-			return 0, nil, &closeError{closeTooBig, "message too big"}
+			return 0, nil, &CloseError{CloseTooBig, "message too big"}
 		}
 		payload := make([]byte, n)
 		if _, err := io.ReadFull(r, payload); err != nil {
@@ -326,8 +399,8 @@ func readWSMessage(r io.Reader, limit int, onControl func(op byte, payload []byt
 			fragmented = true
 			continue
 		}
-		if msgOp == opText && !utf8.Valid(msg) {
-			return 0, nil, &closeError{closeInvalidData, "text is not UTF-8"}
+		if msgOp == OpText && !utf8.Valid(msg) {
+			return 0, nil, &CloseError{CloseInvalidData, "text is not UTF-8"}
 		}
 		return msgOp, msg, nil
 	}
@@ -349,7 +422,7 @@ func appendFrameHeader(b []byte, op byte, n int) []byte {
 }
 
 // writeFrame writes one unfragmented frame with one system call.
-func (c *wsServerConn) writeFrame(ctx context.Context, op byte, payload []byte) error {
+func (c *Conn) writeFrame(ctx context.Context, op byte, payload []byte) error {
 	buf := make([]byte, 0, len(payload)+10)
 	buf = appendFrameHeader(buf, op, len(payload))
 	buf = append(buf, payload...)
@@ -362,22 +435,22 @@ func (c *wsServerConn) writeFrame(ctx context.Context, op byte, payload []byte) 
 	}
 	_, err := c.conn.Write(buf)
 	if err != nil {
-		c.kill()
+		c.Kill()
 	}
 	return err
 }
 
-// write sends a text message.
-func (c *wsServerConn) write(ctx context.Context, msg []byte) error {
-	return c.writeFrame(ctx, opText, msg)
+// WriteText sends a text message.
+func (c *Conn) WriteText(ctx context.Context, msg []byte) error {
+	return c.writeFrame(ctx, OpText, msg)
 }
 
-// close starts the closing handshake: it sends a close frame (once) and
+// Close starts the closing handshake: it sends a close frame (once) and
 // gives the peer closeWait to answer. The reading goroutine, which ignores
 // data from then on, closes the connection when the answer comes, when the
 // time is up, or when the connection fails; so that data the server wrote
 // just before (answers to sends) is not lost to a reset.
-func (c *wsServerConn) close(code int, reason string) {
+func (c *Conn) Close(code int, reason string) {
 	c.closeMu.Lock()
 	if c.closed {
 		c.closeMu.Unlock()
@@ -385,11 +458,7 @@ func (c *wsServerConn) close(code int, reason string) {
 	}
 	c.closed = true
 	c.closeMu.Unlock()
-	if len(reason) > 123 {
-		reason = reason[:123]
-	}
-	p := binary.BigEndian.AppendUint16(nil, uint16(code))
-	p = append(p, reason...)
+	p := closeBody(code, reason)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	c.writeFrame(ctx, opClose, p)
 	cancel()
@@ -405,8 +474,8 @@ func (c *wsServerConn) close(code int, reason string) {
 // closeWait is how long the peer has to answer a close frame.
 const closeWait = 2 * time.Second
 
-// closing reports whether close was called.
-func (c *wsServerConn) closing() bool {
+// Closing reports whether Close was called.
+func (c *Conn) Closing() bool {
 	c.closeMu.Lock()
 	defer c.closeMu.Unlock()
 	return c.closed
