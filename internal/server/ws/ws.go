@@ -71,12 +71,25 @@ type Conn struct {
 	pre       []byte // read from conn but not consumed: what the HTTP server buffered, or Await's probe
 	probe     [1]byte
 	readLimit int
+	// messageTimeout bounds the time from a frame's first byte to the end
+	// of its message; 0 means MessageTimeout.
+	messageTimeout time.Duration
 
-	wmu     sync.Mutex // serializes writes
-	closeMu sync.Mutex
-	closed  bool
-	parked  netpark.Ticket // while parked (under closeMu), else 0
+	wmu       sync.Mutex // serializes writes
+	closeMu   sync.Mutex
+	closed    bool
+	parked    netpark.Ticket // while parked (under closeMu), else 0
+	inMessage bool           // a message is being read, under its deadline (under closeMu)
 }
+
+// MessageTimeout is how long a peer has to finish a message (or a control
+// frame) once it started it. A peer that stops halfway would otherwise
+// hold the connection and the message's buffer (up to the read limit)
+// forever; it gets a close frame with 1008 (policy violation) instead.
+// An idle connection, between messages, has no deadline.
+const MessageTimeout = 30 * time.Second
+
+var errMessageTimeout = &CloseError{ClosePolicy, "message not finished in time"}
 
 // Read reads the connection, after what was read ahead of the reader.
 func (c *Conn) Read(p []byte) (int, error) {
@@ -166,11 +179,37 @@ func Upgrade(w http.ResponseWriter, r *http.Request, readLimit int) (*Conn, erro
 // Close, the caller keeps reading (and dropping what it reads) until an
 // error: that is the wait for the peer's answer.
 func (c *Conn) ReadMessage() (opcode byte, msg []byte, err error) {
-	op, msg, err := readMessage(c, c.readLimit, c.control)
+	op, msg, err := readMessage(c, c.readLimit, c.control, c.busy)
+	if c.busy(false) && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = errMessageTimeout
+	}
 	if ce, ok := err.(*CloseError); ok {
 		c.Close(ce.Code, ce.Reason)
 	}
 	return op, msg, err
+}
+
+// busy puts the read under the message deadline when a frame starts
+// (true), and lifts it between messages (false). It reports whether the
+// deadline was on. Once Close was called, Close owns the deadline.
+func (c *Conn) busy(b bool) bool {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	was := c.inMessage
+	if c.closed || b == was {
+		return was && !c.closed
+	}
+	c.inMessage = b
+	if b {
+		d := c.messageTimeout
+		if d == 0 {
+			d = MessageTimeout
+		}
+		c.conn.SetReadDeadline(time.Now().Add(d))
+	} else {
+		c.conn.SetReadDeadline(time.Time{})
+	}
+	return was
 }
 
 // Await waits up to linger for the next message to start; if none does,
@@ -327,8 +366,10 @@ func closeBody(code int, reason string) []byte {
 }
 
 // readMessage is the frame reader, separate from the connection so that
-// it can be fuzzed. onControl gets each control frame.
-func readMessage(r io.Reader, limit int, onControl func(op byte, payload []byte) error) (byte, []byte, error) {
+// it can be fuzzed. onControl gets each control frame; onFrame, if not
+// nil, is told when a frame has started (true) and when a control frame
+// outside a message has ended (false), for the message deadline.
+func readMessage(r io.Reader, limit int, onControl func(op byte, payload []byte) error, onFrame func(busy bool) bool) (byte, []byte, error) {
 	var msg []byte
 	var msgOp byte
 	fragmented := false
@@ -336,6 +377,9 @@ func readMessage(r io.Reader, limit int, onControl func(op byte, payload []byte)
 		var hdr [14]byte
 		if _, err := io.ReadFull(r, hdr[:2]); err != nil {
 			return 0, nil, err
+		}
+		if onFrame != nil {
+			onFrame(true)
 		}
 		fin, rsv, op := hdr[0]&0x80 != 0, hdr[0]&0x70, hdr[0]&0x0f
 		masked, n := hdr[1]&0x80 != 0, uint64(hdr[1]&0x7f)
@@ -384,6 +428,9 @@ func readMessage(r io.Reader, limit int, onControl func(op byte, payload []byte)
 		if control {
 			if err := onControl(op, payload); err != nil {
 				return 0, nil, err
+			}
+			if onFrame != nil && !fragmented {
+				onFrame(false) // between messages: idle again
 			}
 			continue
 		}

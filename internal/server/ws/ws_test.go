@@ -8,6 +8,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 	"unicode/utf8"
 )
 
@@ -74,7 +76,7 @@ func TestReadMessage(t *testing.T) {
 		{"truncated payload", clientFrame(true, OpText, []byte("hello"))[:8], 100, 0, nil, -1},
 	}
 	for _, tc := range cases {
-		op, msg, err := readMessage(bytes.NewReader(tc.in), tc.limit, onControl)
+		op, msg, err := readMessage(bytes.NewReader(tc.in), tc.limit, onControl, nil)
 		var ce *CloseError
 		switch {
 		case tc.wantErr == 0 && (err != nil || op != tc.wantOp || !bytes.Equal(msg, tc.want)):
@@ -106,14 +108,14 @@ func FuzzReadMessage(f *testing.F) {
 	f.Add([]byte{0x81, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		const limit = 4096
-		op, msg, err := readMessage(bytes.NewReader(b), limit, func(byte, []byte) error { return nil })
+		op, msg, err := readMessage(bytes.NewReader(b), limit, func(byte, []byte) error { return nil }, nil)
 		if err != nil {
 			return
 		}
 		if len(msg) > limit || (op != OpText && op != OpBinary) {
 			t.Fatalf("returned op %d with %d bytes", op, len(msg))
 		}
-		op2, msg2, err := readMessage(bytes.NewReader(clientFrame(true, op, msg)), limit, func(byte, []byte) error { return nil })
+		op2, msg2, err := readMessage(bytes.NewReader(clientFrame(true, op, msg)), limit, func(byte, []byte) error { return nil }, nil)
 		if err != nil || op2 != op || !bytes.Equal(msg, msg2) {
 			t.Fatalf("re-encoded message read back as %d %q %v", op2, msg2, err)
 		}
@@ -263,6 +265,55 @@ func FuzzParseClose(f *testing.F) {
 		}
 		if len(p) <= 125 && !bytes.Equal(closeBody(code, reason), p) {
 			t.Fatalf("closeBody(%d, %q) = %x, want %x", code, reason, closeBody(code, reason), p)
+		}
+	})
+}
+
+// TestHalfSentMessage (issue 14, finding 9): a peer that sends most of a
+// message and then nothing is closed with 1008 once MessageTimeout has
+// passed, and its buffer goes with it; a peer idle between messages, or
+// after a ping, is not.
+func TestHalfSentMessage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		client, server := net.Pipe()
+		defer client.Close()
+		c := &Conn{conn: server, readLimit: 2 << 20}
+		defer c.Kill()
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := c.ReadMessage()
+			done <- err
+		}()
+		// Idle, then a ping: no deadline yet.
+		time.Sleep(10 * MessageTimeout)
+		if _, err := client.Write(clientFrame(true, opPing, []byte("p"))); err != nil {
+			t.Fatal(err)
+		}
+		if op, _ := readServerFrame(t, client); op != opPong {
+			t.Fatalf("got op %d, want a pong", op)
+		}
+		time.Sleep(10 * MessageTimeout)
+		synctest.Wait()
+		select {
+		case err := <-done:
+			t.Fatalf("an idle connection was ended: %v", err)
+		default:
+		}
+		// A 1 MiB fragment, then silence.
+		if _, err := client.Write(clientFrame(false, OpBinary, make([]byte, 1<<20))); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		op, p := readServerFrame(t, client)
+		if op != opClose || len(p) < 2 || binary.BigEndian.Uint16(p) != ClosePolicy {
+			t.Fatalf("server sent op %d %q, want close 1008", op, p)
+		}
+		if d := time.Since(start); d != MessageTimeout {
+			t.Errorf("closed after %v, want %v", d, MessageTimeout)
+		}
+		var ce *CloseError
+		if err := <-done; !errors.As(err, &ce) || ce.Code != ClosePolicy {
+			t.Fatalf("ReadMessage = %v, want close 1008", err)
 		}
 	})
 }
