@@ -151,7 +151,7 @@ func TestCommandLine(t *testing.T) {
 		t.Fatalf("--help: %v", err)
 	}
 	for _, env := range []string{"HUSHD_ADDR", "HUSHD_DATA", "HUSHD_TLS_CERT", "HUSHD_TLS_KEY", "HUSHD_INSECURE_PLAINTEXT",
-		"HUSHD_MAX_QUEUE", "HUSHD_MESSAGE_TTL", "HUSHD_LIMIT_MESSAGES", "HUSHD_LIMIT_REGISTER", "HUSHD_LOG_LEVEL"} {
+		"HUSHD_MAX_QUEUE", "HUSHD_MESSAGE_TTL", "HUSHD_LIMIT_MESSAGES", "HUSHD_LIMIT_REGISTER", "HUSHD_LOG_LEVEL", "HUSHD_MAX_CONNS_PER_ADDR"} {
 		if !strings.Contains(string(out), env) {
 			t.Errorf("--help does not name %s", env)
 		}

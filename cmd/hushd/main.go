@@ -40,6 +40,7 @@ import (
 
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/internal/server/cluster"
+	"github.com/hushmsg/hush/internal/server/connlimit"
 	"github.com/hushmsg/hush/internal/server/httpapi"
 	"github.com/hushmsg/hush/internal/server/memtrim"
 	"github.com/hushmsg/hush/internal/server/ratelimit"
@@ -67,6 +68,7 @@ type config struct {
 	logLevel, logFormat       string
 	maxMessageBytes, maxQueue int
 	maxDevices                int
+	maxConnsPerAddr           int
 	messageTTL                time.Duration
 	shutdownTimeout           time.Duration
 	limits                    server.Limits
@@ -111,6 +113,8 @@ func flags(fs *flag.FlagSet, c *config) {
 	num(&c.maxMessageBytes, "max-message-bytes", "HUSHD_MAX_MESSAGE_BYTES", 256<<10, "largest message content in `bytes`")
 	num(&c.maxQueue, "max-queue", "HUSHD_MAX_QUEUE", 10000, "most undelivered `messages` per device")
 	num(&c.maxDevices, "max-devices", "HUSHD_MAX_DEVICES", 16, "most `devices` per account")
+	num(&c.maxConnsPerAddr, "max-conns-per-addr", "HUSHD_MAX_CONNS_PER_ADDR", 256,
+		"most open `connections` per client address (an IPv4 address or an IPv6 /64), or 0 for no limit")
 	num(&c.argon2Time, "argon2-time", "HUSHD_ARGON2_TIME", 2, "Argon2id passes for password hashes (lower only for load tests)")
 	num(&c.argon2Memory, "argon2-memory", "HUSHD_ARGON2_MEMORY", 19*1024, "Argon2id memory in `KiB` for password hashes (lower only for load tests)")
 	dur := func(p *time.Duration, name, env string, def time.Duration, usage string) {
@@ -220,6 +224,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if c.argon2Time < 1 || c.argon2Memory < 8 || c.maxMessageBytes < 1 || c.maxQueue < 1 || c.maxDevices < 1 {
 		return errors.New("--argon2-time, --argon2-memory (>= 8), --max-message-bytes, --max-queue and --max-devices must be positive")
 	}
+	if c.maxConnsPerAddr < 0 {
+		return errors.New("--max-conns-per-addr must not be negative")
+	}
 	log, err := newLogger(stderr, c.logLevel, c.logFormat)
 	if err != nil {
 		return err
@@ -285,14 +292,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 	})
 	h := httpapi.New(srv, httpapi.Options{Logger: log, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
 
-	ln, err := net.Listen("tcp", c.addr)
+	tcp, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		srv.Close()
 		st.Close()
 		return err
 	}
+	// Connections per client address are capped, and those beyond what the
+	// open-file limit allows (less a reserve) serve health and metrics only.
+	var ln net.Listener = connlimit.Wrap(tcp, connlimit.ForDescriptors(c.maxConnsPerAddr))
 	hs := &http.Server{
-		Handler:           h,
+		Handler:           connlimit.Guard(h, "/healthz", "/metrics"),
+		ConnContext:       connlimit.ConnContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second, // whole request, so that a slow body cannot hold a connection
 		WriteTimeout:      60 * time.Second,
