@@ -15,6 +15,7 @@ import (
 // answered once the server has the message on disk, and the record of the
 // answer. (cmd/hush's BenchmarkSend measures the whole command.)
 func BenchmarkSend(b *testing.B) {
+	ctx := b.Context()
 	env := servertest.Start(b, server.Config{Limits: servertest.NoLimits})
 	alice, bob := register(b, env, "alice"), register(b, env, "bob")
 	alice.send(b, "bob", "first", 0)

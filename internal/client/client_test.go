@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"context"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -12,8 +11,6 @@ import (
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/internal/server/servertest"
 )
-
-var ctx = context.Background()
 
 func check(t testing.TB, err error) {
 	t.Helper()
@@ -31,6 +28,7 @@ type user struct {
 }
 
 func register(t testing.TB, env *servertest.Env, name string) *user {
+	ctx := t.Context()
 	t.Helper()
 	home := filepath.Join(t.TempDir(), name)
 	c, err := client.Register(ctx, home, client.RegisterParams{Server: env.URL, Fingerprint: env.Fingerprint,
@@ -42,6 +40,7 @@ func register(t testing.TB, env *servertest.Env, name string) *user {
 }
 
 func (u *user) restart(t testing.TB) {
+	ctx := t.Context()
 	t.Helper()
 	check(t, u.c.Close())
 	c, err := client.Open(ctx, u.home, opts)
@@ -50,6 +49,7 @@ func (u *user) restart(t testing.TB) {
 }
 
 func (u *user) send(t testing.TB, to, text string, timer time.Duration) *store.Message {
+	ctx := t.Context()
 	t.Helper()
 	m, err := u.c.Send(ctx, to, text, timer)
 	check(t, err)
@@ -61,6 +61,7 @@ func (u *user) send(t testing.TB, to, text string, timer time.Duration) *store.M
 
 // recv receives what is waiting and marks it shown.
 func (u *user) recv(t *testing.T) []*store.Message {
+	ctx := t.Context()
 	t.Helper()
 	var got []*store.Message
 	err := u.c.Receive(ctx, client.ReceiveOptions{Wait: 5 * time.Second, Handle: func(m *store.Message) {
@@ -90,6 +91,7 @@ func wantTexts(t *testing.T, got []*store.Message, want ...string) {
 }
 
 func TestConversation(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice, bob := register(t, env, "alice"), register(t, env, "bob")
 	alice.send(t, "bob", "hi bob", 0)
@@ -116,6 +118,7 @@ func TestConversation(t *testing.T) {
 }
 
 func TestKeyChange(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice, bob := register(t, env, "alice"), register(t, env, "bob")
 	alice.send(t, "bob", "one", 0)
@@ -169,6 +172,7 @@ func TestKeyChange(t *testing.T) {
 // is full) stays encrypted in the outbox and goes out, in order, with the
 // next command; the recipient gets each message once.
 func TestOutbox(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous, MaxQueue: 2})
 	alice, bob := register(t, env, "alice"), register(t, env, "bob")
 	alice.send(t, "bob", "one", 0)

@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 // messages in flight; signed and last-resort keys rotate; retired keys go
 // after their time.
 func TestPreKeys(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	o := client.Options{PreKeys: 10, PreKeysLow: 5, RotateEvery: time.Hour, KeepRetired: time.Hour}
 	home := filepath.Join(t.TempDir(), "bob")
@@ -44,7 +46,7 @@ func TestPreKeys(t *testing.T) {
 	// Alice's first message uses one key of each kind, which bob deletes.
 	alice := register(t, env, "alice")
 	alice.send(t, "bob", "one", 0)
-	got, err := recvAll(bob)
+	got, err := recvAll(ctx, bob)
 	check(t, err)
 	wantTexts(t, got, "one")
 	if c := counts(); c[store.OneTimeEC][0] != 9 || c[store.OneTimeKyber][0] != 9 {
@@ -94,7 +96,7 @@ func TestPreKeys(t *testing.T) {
 	if c := counts(); c[store.Signed] != [2]int{1, 1} || c[store.LastResortKyber] != [2]int{1, 1} {
 		t.Fatalf("local signed/last-resort keys after rotation: %v", c)
 	}
-	got, err = recvAll(bob)
+	got, err = recvAll(ctx, bob)
 	check(t, err)
 	wantTexts(t, got, "hello before rotation")
 
@@ -112,7 +114,7 @@ func TestPreKeys(t *testing.T) {
 	}
 }
 
-func recvAll(c *client.Client) ([]*store.Message, error) {
+func recvAll(ctx context.Context, c *client.Client) ([]*store.Message, error) {
 	var got []*store.Message
 	err := c.Receive(ctx, client.ReceiveOptions{Wait: 5 * time.Second, Handle: func(m *store.Message) {
 		got = append(got, m)
