@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/binary"
@@ -18,8 +17,6 @@ import (
 	"github.com/hushmsg/hush/session"
 )
 
-var ctx = context.Background()
-
 func check(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -28,6 +25,7 @@ func check(t *testing.T, err error) {
 }
 
 func open(t *testing.T, home string, o Options) *Store {
+	ctx := t.Context()
 	t.Helper()
 	s, err := Open(ctx, home, o)
 	check(t, err)
@@ -36,6 +34,7 @@ func open(t *testing.T, home string, o Options) *Store {
 }
 
 func newAccount(t *testing.T, s *Store) *key.IdentityKeyPair {
+	ctx := t.Context()
 	t.Helper()
 	ik, err := key.GenerateIdentityKeyPair(rand.Reader)
 	check(t, err)
@@ -47,6 +46,7 @@ func newAccount(t *testing.T, s *Store) *key.IdentityKeyPair {
 }
 
 func TestOpenAndReopen(t *testing.T) {
+	ctx := t.Context()
 	home := filepath.Join(t.TempDir(), "h")
 	if _, err := Open(ctx, home, Options{}); !errors.Is(err, ErrNoStore) {
 		t.Fatalf("opening a missing store: %v", err)
@@ -78,6 +78,7 @@ func TestOpenAndReopen(t *testing.T) {
 }
 
 func TestWrongKey(t *testing.T) {
+	ctx := t.Context()
 	home := t.TempDir()
 	s := open(t, home, Options{Create: true})
 	newAccount(t, s)
@@ -97,6 +98,7 @@ func TestWrongKey(t *testing.T) {
 // TestBoundToPlace: a sealed value moved to another row (or column) does
 // not open.
 func TestBoundToPlace(t *testing.T) {
+	ctx := t.Context()
 	s := open(t, t.TempDir(), Options{Create: true})
 	newAccount(t, s)
 	var a, b int64
@@ -121,6 +123,7 @@ func TestBoundToPlace(t *testing.T) {
 }
 
 func TestPassphrase(t *testing.T) {
+	ctx := t.Context()
 	argonTime, argonMemory = 1, 1024 // fast for the test
 	home := t.TempDir()
 	s := open(t, home, Options{Create: true})
@@ -151,6 +154,7 @@ func TestPassphrase(t *testing.T) {
 // passes would exhaust the machine. Each gets a clear error, and the
 // passphrase is not even asked for.
 func TestTamperedKDF(t *testing.T) {
+	ctx := t.Context()
 	argonTime, argonMemory = 1, 1024 // fast for the test
 	home := t.TempDir()
 	s := open(t, home, Options{Create: true})
@@ -193,6 +197,7 @@ func TestTamperedKDF(t *testing.T) {
 // setMetaRaw writes a meta value with SQL alone, as someone who has the
 // home but not the key would.
 func setMetaRaw(t *testing.T, home, k string, v []byte) {
+	ctx := t.Context()
 	t.Helper()
 	db, err := sql.Open("sqlite", filepath.Join(home, DBFile))
 	check(t, err)
@@ -202,6 +207,7 @@ func setMetaRaw(t *testing.T, home, k string, v []byte) {
 }
 
 func TestKyberLastResortReuse(t *testing.T) {
+	ctx := t.Context()
 	s := open(t, t.TempDir(), Options{Create: true})
 	ik := newAccount(t, s)
 	lr, err := key.GenerateKyberPreKey(rand.Reader, 9, ik, time.Now())
@@ -235,6 +241,7 @@ func TestKyberLastResortReuse(t *testing.T) {
 // of an unverified person is taken with a notice; of a verified one, it
 // makes sending wait for a confirmation; an old key is never sent to.
 func TestTrustPolicy(t *testing.T) {
+	ctx := t.Context()
 	s := open(t, t.TempDir(), Options{Create: true})
 	newAccount(t, s)
 	k := func() key.IdentityKey {
@@ -312,6 +319,7 @@ func TestTrustPolicy(t *testing.T) {
 
 // TestExpire: expired rows are deleted and checkpointed away.
 func TestExpire(t *testing.T) {
+	ctx := t.Context()
 	home := t.TempDir()
 	s := open(t, home, Options{Create: true})
 	newAccount(t, s)
@@ -353,6 +361,7 @@ func TestExpire(t *testing.T) {
 }
 
 func TestReceived(t *testing.T) {
+	ctx := t.Context()
 	s := open(t, t.TempDir(), Options{Create: true})
 	seen := func(id int64) bool {
 		var ok bool
