@@ -47,6 +47,7 @@ var accumulatedDigests = map[string]string{
 }
 
 func accumulate(t *testing.T, mode PQRatchetMode, steps int) string {
+	ctx := t.Context()
 	shake := sha3.NewSHAKE128()
 	shake.Write([]byte("hush accumulated session test"))
 	rnd := io.Reader(shake)

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"context"
 	"crypto/rand"
 	"testing"
 	"time"
@@ -32,7 +31,7 @@ func newBenchParty(tb testing.TB, name string, mode PQRatchetMode) *benchParty {
 // publish makes and stores a fresh set of prekeys and returns the bundle.
 func (p *benchParty) publish(tb testing.TB, withKyber bool) *Bundle {
 	tb.Helper()
-	id, _ := p.st.IdentityKeyPair(context.Background())
+	id, _ := p.st.IdentityKeyPair(tb.Context())
 	now := time.Now()
 	spk, err := key.GenerateSignedPreKey(rand.Reader, 1, id, now)
 	if err != nil {
@@ -62,7 +61,7 @@ func (p *benchParty) publish(tb testing.TB, withKyber bool) *Bundle {
 
 // send encrypts and has the peer decrypt, checking the plaintext.
 func send(tb testing.TB, from, to *benchParty, pt []byte) {
-	ctx := context.Background()
+	ctx := tb.Context()
 	ct, err := from.c.Encrypt(ctx, to.addr, pt)
 	if err != nil {
 		tb.Fatal(err)
@@ -82,7 +81,7 @@ func establishedPair(tb testing.TB, mode PQRatchetMode, withKyber bool) (alice, 
 	tb.Helper()
 	alice, bob = newBenchParty(tb, "alice", mode), newBenchParty(tb, "bob", mode)
 	alice.c.AllowX3DH, bob.c.AllowX3DH = !withKyber, !withKyber
-	if err := alice.c.ProcessBundle(context.Background(), bob.addr, bob.publish(tb, withKyber)); err != nil {
+	if err := alice.c.ProcessBundle(tb.Context(), bob.addr, bob.publish(tb, withKyber)); err != nil {
 		tb.Fatal(err)
 	}
 	send(tb, alice, bob, []byte("hello"))
@@ -140,13 +139,14 @@ func BenchmarkSetup(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
+			ctx := b.Context()
 			for b.Loop() {
 				b.StopTimer()
 				alice, bob := newBenchParty(b, "alice", c.mode), newBenchParty(b, "bob", c.mode)
 				alice.c.AllowX3DH, bob.c.AllowX3DH = true, true
 				bundle := bob.publish(b, c.withKyber)
 				b.StartTimer()
-				if err := alice.c.ProcessBundle(context.Background(), bob.addr, bundle); err != nil {
+				if err := alice.c.ProcessBundle(ctx, bob.addr, bundle); err != nil {
 					b.Fatal(err)
 				}
 				send(b, alice, bob, msg100)

@@ -86,6 +86,7 @@ func FuzzBundleJSON(f *testing.F) {
 // FuzzDecrypt feeds arbitrary messages to an established session: no
 // panics, and a refused message changes nothing.
 func FuzzDecrypt(f *testing.F) {
+	ctx := f.Context()
 	alice, bob := establishedPair(f, PQOff, true)
 	ct, _ := alice.c.Encrypt(ctx, bob.addr, []byte("seed"))
 	f.Add(ct.Type, ct.Body)
@@ -102,7 +103,7 @@ func FuzzDecrypt(f *testing.F) {
 			return
 		}
 		before := snapshotF(bob, alice.addr)
-		if _, err := bob.c.Decrypt(ctx, alice.addr, typ, body); err != nil {
+		if _, err := bob.c.Decrypt(t.Context(), alice.addr, typ, body); err != nil {
 			if !bytes.Equal(before, snapshotF(bob, alice.addr)) {
 				t.Fatal("a refused message changed the store")
 			}

@@ -250,6 +250,7 @@ func TestCodecMatchesProtobuf(t *testing.T) {
 // recordSeedsT returns records in many shapes: libsignal's, fresh ones,
 // with skipped keys, with archived sessions, with and without SPQR.
 func recordSeedsT(t testing.TB) [][]byte {
+	ctx := t.Context()
 	var seeds [][]byte
 	for _, dir := range []string{testvec.X3DH072, testvec.PQXDH079} {
 		var st testvec.PeerState

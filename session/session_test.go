@@ -2,7 +2,6 @@ package session
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -10,8 +9,6 @@ import (
 	"github.com/hushmsg/hush/key"
 	"github.com/hushmsg/hush/wire"
 )
-
-var ctx = context.Background()
 
 // modes are the SPQR modes every conversation test runs under.
 var modes = []PQRatchetMode{PQRequired, PQOffered, PQOff}
@@ -36,6 +33,7 @@ func snapshot(t *testing.T, p *benchParty, peer Address) []byte {
 }
 
 func mustEncrypt(t *testing.T, from, to *benchParty, pt string) *Ciphertext {
+	ctx := t.Context()
 	t.Helper()
 	ct, err := from.c.Encrypt(ctx, to.addr, []byte(pt))
 	if err != nil {
@@ -45,6 +43,7 @@ func mustEncrypt(t *testing.T, from, to *benchParty, pt string) *Ciphertext {
 }
 
 func mustDecrypt(t *testing.T, to, from *benchParty, ct *Ciphertext, want string) {
+	ctx := t.Context()
 	t.Helper()
 	got, err := to.c.Decrypt(ctx, from.addr, ct.Type, ct.Body)
 	if err != nil {
@@ -57,6 +56,7 @@ func mustDecrypt(t *testing.T, to, from *benchParty, ct *Ciphertext, want string
 
 // refuse checks that decryption fails with ErrDecrypt and changes nothing.
 func refuse(t *testing.T, to, from *benchParty, ct *Ciphertext) error {
+	ctx := t.Context()
 	t.Helper()
 	before := snapshot(t, to, from.addr)
 	_, err := to.c.Decrypt(ctx, from.addr, ct.Type, ct.Body)
@@ -73,6 +73,7 @@ func refuse(t *testing.T, to, from *benchParty, ct *Ciphertext) error {
 }
 
 func TestConversation(t *testing.T) {
+	ctx := t.Context()
 	for _, m := range modes {
 		t.Run(modeName(m), func(t *testing.T) {
 			alice, bob := newBenchParty(t, "alice", m), newBenchParty(t, "bob", m)
@@ -115,6 +116,7 @@ func TestConversation(t *testing.T) {
 }
 
 func TestFailedDecryptChangesNothing(t *testing.T) {
+	ctx := t.Context()
 	for _, m := range modes {
 		t.Run(modeName(m), func(t *testing.T) {
 			alice, bob := newBenchParty(t, "alice", m), newBenchParty(t, "bob", m)
@@ -153,6 +155,7 @@ func TestFailedDecryptChangesNothing(t *testing.T) {
 }
 
 func TestIdentityChange(t *testing.T) {
+	ctx := t.Context()
 	alice, bob := establishedPair(t, PQOff, true)
 	// Bob moves to a new device: a new identity with new prekeys.
 	bob2 := newBenchParty(t, "bob", PQOff)
@@ -182,6 +185,7 @@ func TestIdentityChange(t *testing.T) {
 }
 
 func (c *Cipher) mustIdentity(t *testing.T) key.IdentityKey {
+	ctx := t.Context()
 	id, err := c.Store.IdentityKeyPair(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -193,6 +197,7 @@ func (c *Cipher) mustIdentity(t *testing.T) key.IdentityKey {
 // messages cross. Each side ends up with two sessions; messages of both
 // decrypt, thanks to the archived state, and the conversation settles.
 func TestSimultaneousInitiation(t *testing.T) {
+	ctx := t.Context()
 	for _, m := range modes {
 		t.Run(modeName(m), func(t *testing.T) {
 			alice, bob := newBenchParty(t, "alice", m), newBenchParty(t, "bob", m)
@@ -223,6 +228,7 @@ func TestSimultaneousInitiation(t *testing.T) {
 // messages sent after a round trip (post-compromise security through the
 // DH ratchet), and the current state cannot read messages already read.
 func TestForwardSecrecy(t *testing.T) {
+	ctx := t.Context()
 	for _, m := range modes {
 		t.Run(modeName(m), func(t *testing.T) {
 			alice, bob := establishedPair(t, m, true)
@@ -255,6 +261,7 @@ func TestForwardSecrecy(t *testing.T) {
 }
 
 func TestBundleChecks(t *testing.T) {
+	ctx := t.Context()
 	alice, bob := newBenchParty(t, "alice", PQOff), newBenchParty(t, "bob", PQOff)
 	b := bob.publish(t, true)
 	bad := *b
@@ -298,6 +305,7 @@ func TestBundleChecks(t *testing.T) {
 
 // TestX3DHPolicy: a version-3 PreKey message is refused unless AllowX3DH.
 func TestX3DHPolicy(t *testing.T) {
+	ctx := t.Context()
 	alice, bob := newBenchParty(t, "alice", PQOff), newBenchParty(t, "bob", PQOff)
 	alice.c.AllowX3DH = true
 	if err := alice.c.ProcessBundle(ctx, bob.addr, bob.publish(t, false)); err != nil {
@@ -313,6 +321,7 @@ func TestX3DHPolicy(t *testing.T) {
 }
 
 func TestUnknownType(t *testing.T) {
+	ctx := t.Context()
 	alice := newBenchParty(t, "alice", PQOff)
 	if _, err := alice.c.Decrypt(ctx, Address{"x", 1}, 7, []byte{1}); err == nil || errors.Is(err, ErrDecrypt) {
 		t.Fatalf("type 7: %v", err)
@@ -322,6 +331,7 @@ func TestUnknownType(t *testing.T) {
 // TestHushSessionsRunSPQR: by default (PQRequired) every message between
 // two hush devices carries SPQR version 1 bytes, from the first on.
 func TestHushSessionsRunSPQR(t *testing.T) {
+	ctx := t.Context()
 	alice, bob := newBenchParty(t, "alice", PQRequired), newBenchParty(t, "bob", PQRequired)
 	if err := alice.c.ProcessBundle(ctx, bob.addr, bob.publish(t, true)); err != nil {
 		t.Fatal(err)

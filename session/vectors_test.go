@@ -1,7 +1,6 @@
 package session
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"testing"
@@ -51,7 +50,7 @@ func storeFromKeys(t *testing.T, k *testvec.Keys) *MemoryStore {
 // libsignal SessionRecord as it stood after she sent them, reads Bob's two
 // replies in the order she received them (msg5, then msg4).
 func TestRecordedConversations(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	for _, dir := range []string{testvec.X3DH072, testvec.PQXDH079} {
 		t.Run(dir, func(t *testing.T) {
 			var bobKeys testvec.Keys
@@ -131,7 +130,7 @@ func TestRecordedSPQR(t *testing.T) {
 		bob := &Cipher{Store: storeFromKeys(t, &bobKeys), Local: Address{"bob", 1}, PQRatchet: mode}
 		var m testvec.Message
 		testvec.JSON(t, testvec.SPQR0103, "msg1.prekey.json", &m)
-		pt, err := bob.Decrypt(context.Background(), Address{"alice", 1}, m.Type, m.Body)
+		pt, err := bob.Decrypt(t.Context(), Address{"alice", 1}, m.Type, m.Body)
 		if err != nil {
 			t.Fatalf("%s: %v", modeName(mode), err)
 		}
@@ -143,7 +142,7 @@ func TestRecordedSPQR(t *testing.T) {
 	bob := &Cipher{Store: storeFromKeys(t, &bobKeys), Local: Address{"bob", 1}, PQRatchet: PQOff}
 	var m testvec.Message
 	testvec.JSON(t, testvec.SPQR0103, "msg1.prekey.json", &m)
-	if _, err := bob.Decrypt(context.Background(), Address{"alice", 1}, m.Type, m.Body); err == nil {
+	if _, err := bob.Decrypt(t.Context(), Address{"alice", 1}, m.Type, m.Body); err == nil {
 		t.Fatal("an SPQR message decrypted without SPQR")
 	}
 }
