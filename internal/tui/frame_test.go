@@ -65,6 +65,7 @@ func longText() string {
 // the thread scrolls back with PgUp and the mouse wheel, forward with PgDn;
 // ? shows the keys.
 func TestFrameHolds(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice, evan := register(t, env, "alice"), register(t, env, "evan")
 	if _, err := evan.Send(ctx, "alice", "first words", 0); err != nil {
@@ -127,6 +128,7 @@ func TestFrameHolds(t *testing.T) {
 // TestFrameAnySize: the frame is exactly the terminal's size from large
 // to tiny, whatever the thread and the status line hold.
 func TestFrameAnySize(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice, evan := register(t, env, "alice"), register(t, env, "evan")
 	for i := range 3 {
@@ -157,6 +159,7 @@ func TestFrameAnySize(t *testing.T) {
 // send messages that never disappear); off turns the timer off; a bad
 // value says what a timer looks like.
 func TestTimerCommand(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice, bob := register(t, env, "alice"), register(t, env, "bob")
 	tm := teatest.NewTestModel(t, tui.New(ctx, alice, "bob"), teatest.WithInitialTermSize(140, 30))
@@ -190,6 +193,7 @@ func TestTimerCommand(t *testing.T) {
 // TestSelectionFollowsConversation: after the list re-orders on a send,
 // the highlight is on the open conversation, not on the row it was on.
 func TestSelectionFollowsConversation(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice := register(t, env, "alice")
 	register(t, env, "bob")
@@ -238,6 +242,7 @@ func TestSelectionFollowsConversation(t *testing.T) {
 // process (hush send beside hush chat) shows without switching
 // conversations.
 func TestSeesOtherProcesses(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	home := filepath.Join(t.TempDir(), "alice")
 	alice, err := client.Register(ctx, home, client.RegisterParams{Server: env.URL,
@@ -270,6 +275,7 @@ func TestSeesOtherProcesses(t *testing.T) {
 // message typed meanwhile is queued, then shown sent once the engine sent
 // it on reconnecting; the connection warning goes away.
 func TestServerRestart(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice, bob := register(t, env, "alice"), register(t, env, "bob")
 	tm := teatest.NewTestModel(t, tui.New(ctx, alice, "bob"), teatest.WithInitialTermSize(120, 30))
@@ -305,6 +311,7 @@ func TestServerRestart(t *testing.T) {
 // TestHostileText: a peer's escape sequences reach the screen inert, and a
 // line break in their message cannot forge a line of the conversation.
 func TestHostileText(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice, mallory := register(t, env, "alice"), register(t, env, "mallory")
 	hostile := "hi\x1b]0;pwned\x07\x1b[2J\x1b]52;c;ZXZpbA==\x07\r\u202eevil\n12:00 alice: I owe mallory 100"

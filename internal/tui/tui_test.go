@@ -2,7 +2,7 @@ package tui_test
 
 import (
 	"bytes"
-	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,12 +15,12 @@ import (
 	"github.com/hushmsg/hush/internal/client/store"
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/internal/server/servertest"
+	"github.com/hushmsg/hush/internal/testutil"
 	"github.com/hushmsg/hush/internal/tui"
 )
 
-var ctx = context.Background()
-
 func register(t *testing.T, env *servertest.Env, name string) *client.Client {
+	ctx := t.Context()
 	t.Helper()
 	c, err := client.Register(ctx, filepath.Join(t.TempDir(), name), client.RegisterParams{Server: env.URL,
 		Fingerprint: env.Fingerprint, Username: name, Password: "password-" + name}, client.Options{PreKeys: 10})
@@ -79,6 +79,7 @@ func waitForAny(t *testing.T, tm *teatest.TestModel, d time.Duration, want ...st
 
 // recv is bob's side: what arrives within a few seconds.
 func recv(t *testing.T, c *client.Client) []string {
+	ctx := t.Context()
 	t.Helper()
 	var got []string
 	err := c.Receive(ctx, client.ReceiveOptions{Wait: 5 * time.Second, Handle: func(m *store.Message) {
@@ -97,6 +98,7 @@ func recv(t *testing.T, c *client.Client) []string {
 // reply arrive while typing another, sees timed messages count down and
 // vanish (theirs and its own), and sees a key-change notice.
 func TestChat(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice, bob := register(t, env, "alice"), register(t, env, "bob")
 
@@ -136,7 +138,18 @@ func TestChat(t *testing.T) {
 	waitFor(t, tm, 10*time.Second, "my own short one")
 	waitForAny(t, tm, 10*time.Second, "⏱ 4s", "⏱ 3s", "⏱ 2s", "⏱ 1s") // counting down
 	waitFor(t, tm, 15*time.Second, "disappeared")
-	time.Sleep(2 * time.Second) // both are past their time
+	testutil.Eventually(t, 15*time.Second, func() error { // both are past their time
+		h, err := alice.History(ctx, "bob", 0)
+		if err != nil {
+			return err
+		}
+		for _, m := range h {
+			if m.Body == "vanishing words" || m.Body == "my own short one" {
+				return fmt.Errorf("%q is still in alice's store", m.Body)
+			}
+		}
+		return nil
+	})
 
 	// Bob starts over with a new identity: the conversation says so.
 	if err := bob.MakeSecret(ctx); err != nil {
@@ -173,6 +186,7 @@ func TestChat(t *testing.T) {
 
 // recvAll receives until n messages came (or a few seconds passed).
 func recvAll(t *testing.T, c *client.Client, n int) []*store.Message {
+	ctx := t.Context()
 	t.Helper()
 	var got []*store.Message
 	deadline := time.Now().Add(10 * time.Second)
