@@ -43,7 +43,7 @@ func (l *loopback) Open(ctx context.Context, i int, onSent func(), onRecv func([
 
 func TestRun(t *testing.T) {
 	sys := &loopback{}
-	r, err := Run(context.Background(), sys, Workload{Pairs: 3, Messages: 300, Size: 64, Window: 4})
+	r, err := Run(t.Context(), sys, Workload{Pairs: 3, Messages: 300, Size: 64, Window: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
