@@ -343,6 +343,7 @@ func TestHostileText(t *testing.T) {
 // spell a key's name: "it is down" lost its "down" (taken for the down
 // key).
 func TestTypedWords(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice := register(t, env, "alice")
 	register(t, env, "bob")
