@@ -177,7 +177,7 @@ func TestCommandLine(t *testing.T) {
 // fingerprint, register, keys, bundle, send, receive, ack, restart,
 // backlog.
 func TestServe(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	data := t.TempDir()
 	// Debug logs, so that the check for secrets in them at the end sees
 	// everything hushd can log.
@@ -303,7 +303,7 @@ func fetch(t *testing.T, p *proc, path string) string {
 
 func recvN(t *testing.T, c *apiclient.Conn, n int) []api.Message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	var out []api.Message
 	for len(out) < n {
@@ -336,7 +336,7 @@ func TestGracefulRestart(t *testing.T) {
 }
 
 func restarts(t *testing.T, kills int, sig syscall.Signal) {
-	ctx := context.Background()
+	ctx := t.Context()
 	data := t.TempDir()
 	p := start(t, "--addr", "127.0.0.1:0", "--data", data, "--limit-register", "0")
 	addr := strings.TrimPrefix(p.url, "https://")

@@ -28,7 +28,7 @@ func (c *countingStore) SetDeviceToken(ctx context.Context, ref store.DeviceRef,
 // device with its real credential hash at once (a crash cannot leave a
 // device whose credential was never stored); login replaces it.
 func TestCredentialsInOneCommit(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "hushd.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -49,7 +49,7 @@ func TestRunTrims(t *testing.T) {
 	if r := Read().Reclaimable(); r < MinReclaim {
 		t.Fatalf("reclaimable after the burst: %d bytes, want at least %d", r, MinReclaim)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go Run(ctx, 50*time.Millisecond, slog.New(slog.DiscardHandler))
 	deadline := time.Now().Add(10 * time.Second)

@@ -1,7 +1,6 @@
 package sqlitestore
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 
@@ -22,7 +21,7 @@ func TestConformance(t *testing.T) {
 // TestReopen checks that what a returned call wrote is there after the
 // store is closed and opened again.
 func TestReopen(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "hush.db")
 	s, err := Open(path)
 	if err != nil {
@@ -55,7 +54,7 @@ func TestReopen(t *testing.T) {
 }
 
 func BenchmarkEnqueueParallel(b *testing.B) {
-	ctx := context.Background()
+	ctx := b.Context()
 	s, err := Open(filepath.Join(b.TempDir(), "hush.db"))
 	if err != nil {
 		b.Fatal(err)
