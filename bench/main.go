@@ -30,6 +30,7 @@ import (
 func main() {
 	bin := flag.String("hushd-bin", "", "hushd binary to start on a fresh data folder (required)")
 	systems := flag.String("systems", "hushd,jetstream,jetstream-always", "systems to run, comma-separated")
+	pgURL := flag.String("postgres", "", "PostgreSQL URL for the system hushd-postgres (hushd --store; use a fresh database or schema)")
 	plaintext := flag.Bool("plaintext", false, "run hushd without TLS (JetStream runs without TLS in any case)")
 	var w loadtest.Workload
 	flag.IntVar(&w.Pairs, "pairs", 100, "sender/receiver pairs")
@@ -52,7 +53,7 @@ func main() {
 	var results []loadtest.Result
 	failed := false
 	for _, name := range strings.Split(*systems, ",") {
-		r, err := runOne(name, *bin, *plaintext, w, *timeout)
+		r, err := runOne(name, *bin, *pgURL, *plaintext, w, *timeout)
 		fmt.Println(r)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", name+":", err)
@@ -60,10 +61,13 @@ func main() {
 		}
 		results = append(results, r)
 	}
-	if len(results) > 1 && results[0].System == "hushd" {
-		for _, r := range results[1:] {
-			if r.PerSecond > 0 {
-				fmt.Printf("hushd / %s: %.2fx\n", r.System, results[0].PerSecond/r.PerSecond)
+	for i, a := range results {
+		if !strings.HasPrefix(a.System, "hushd") {
+			continue
+		}
+		for _, b := range results[i+1:] {
+			if b.PerSecond > 0 {
+				fmt.Printf("%s / %s: %.2fx\n", a.System, b.System, a.PerSecond/b.PerSecond)
 			}
 		}
 	}
@@ -72,7 +76,7 @@ func main() {
 	}
 }
 
-func runOne(name, bin string, plaintext bool, w loadtest.Workload, timeout time.Duration) (loadtest.Result, error) {
+func runOne(name, bin, pgURL string, plaintext bool, w loadtest.Workload, timeout time.Duration) (loadtest.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "hush-bench-")
@@ -81,19 +85,27 @@ func runOne(name, bin string, plaintext bool, w loadtest.Workload, timeout time.
 	}
 	defer os.RemoveAll(dir)
 	switch name {
-	case "hushd":
+	case "hushd", "hushd-postgres":
 		args := []string{"--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "hushd"), "--log-level", "warn",
 			"--limit-register", "0", "--limit-messages", "0", "--limit-bytes", "0",
 			"--argon2-time", "1", "--argon2-memory", "8", "--max-queue", "1000000", "--max-conns-per-addr", "0"}
 		if plaintext {
 			args = append(args, "--insecure-plaintext")
 		}
+		if name == "hushd-postgres" {
+			if pgURL == "" {
+				return loadtest.Result{}, fmt.Errorf("hushd-postgres needs --postgres URL")
+			}
+			args = append(args, "--store", pgURL)
+		}
 		p, err := loadtest.StartHushd(bin, os.Stderr, args...)
 		if err != nil {
 			return loadtest.Result{}, err
 		}
 		defer p.Stop()
-		return loadtest.Run(ctx, &loadtest.Hushd{URL: p.URL, Fingerprint: p.Fingerprint}, w)
+		r, err := loadtest.Run(ctx, &loadtest.Hushd{URL: p.URL, Fingerprint: p.Fingerprint}, w)
+		r.System = name
+		return r, err
 	case "jetstream", "jetstream-always":
 		js, err := newJetStream(filepath.Join(dir, "js"), name == "jetstream-always", w.Window)
 		if err != nil {
