@@ -12,9 +12,11 @@
 // Nothing here assumes SQLite: every multi-step change is one method (one
 // transaction), one-time keys are handed out by TakeBundle atomically, and
 // ids come from the store. On a shared backend (pgstore) SetNotify reports
-// only the node's own commits; nodes must learn of each other's commits
-// and cache invalidations some other way. A backend that cannot reach its
-// database returns errors wrapping ErrUnavailable.
+// only the node's own commits; the nodes tell each other about commits and
+// cache invalidations through server.Cluster (internal/server/cluster,
+// NATS), and a mailbox's ids must become visible in increasing order on
+// every node (pgstore locks the recipient while taking ids). A backend
+// that cannot reach its database returns errors wrapping ErrUnavailable.
 package store
 
 import (
