@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -206,4 +208,70 @@ func TestOneReceiver(t *testing.T) {
 	}
 	f.stop(t)
 	bob.must("recv")
+}
+
+// TestRestoredHomeCopy: issue 14, finding 1, with real binaries. A copy
+// of dave's home taken before he starts over on the same device (device
+// make-secret) keeps his old key and the device's credential, and the
+// server still takes its messages (it is the secret device). What it sends
+// is not shown as from dave, whether in a session the recipient had
+// answered (erin: Signal messages) or not (carol: a PreKey message), and
+// their verification of dave's new key stands. Before the fix, both showed
+// "it is me, dave" as dave's, and list still said verified.
+func TestRestoredHomeCopy(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	carol, erin, dave := newHome(t, "carol"), newHome(t, "erin"), newHome(t, "dave")
+	carol.register(s)
+	erin.register(s)
+	dave.register(s)
+	dave.must("send", "--secret", "--to", "carol", "hello carol")
+	dave.must("send", "--secret", "--to", "erin", "hello erin")
+	carol.must("recv", "--wait", "5s")
+	erin.must("recv", "--wait", "5s")
+	erin.must("send", "--secret", "--to", "dave", "hi dave")
+	dave.must("recv", "--wait", "5s")
+
+	copied := &home{t: t, dir: filepath.Join(t.TempDir(), "dave-copy"), name: "dave (copy)"}
+	if err := os.CopyFS(copied.dir, os.DirFS(dave.dir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(copied.dir, "key"), 0o600); err != nil { // CopyFS makes it 0644
+		t.Fatal(err)
+	}
+	dave.must("device", "make-secret")
+	for _, h := range []*home{carol, erin} {
+		dave.must("send", "--secret", "--to", h.name, "my new key")
+		got := lines(t, h.must("recv", "--wait", "5s", "--json"))
+		if len(got) != 2 || got[0]["kind"] != "notice" || got[1]["text"] != "my new key" {
+			t.Fatalf("%s got %v", h.name, got)
+		}
+		sn := lines(t, dave.must("safety-number", "--json", h.name))[0]
+		h.must("verify", "dave", sn["safety_number"].(string))
+	}
+
+	for _, h := range []*home{carol, erin} {
+		copied.must("send", "--secret", "--to", h.name, "it is me, dave")
+		out := h.must("recv", "--wait", "5s")
+		if strings.Contains(out, "it is me") || !strings.Contains(out, "* A message that claims to be from dave was refused") {
+			t.Fatalf("%s's recv after the copy sent:\n%s", h.name, out)
+		}
+		if hist := h.must("history", "dave"); strings.Contains(hist, "it is me") {
+			t.Fatalf("%s's history:\n%s", h.name, hist)
+		}
+		l := lines(t, h.must("list", "--json"))
+		if len(l) != 1 || l[0]["verified"] != true || l[0]["safety_number_changed"] != false {
+			t.Fatalf("%s's list: %v", h.name, l)
+		}
+	}
+
+	// dave himself goes on, both ways.
+	dave.must("send", "--secret", "--to", "carol", "really me")
+	if got := texts(lines(t, carol.must("recv", "--wait", "5s", "--json"))); !equal(got, []string{"really me"}) {
+		t.Fatalf("carol got %q", got)
+	}
+	carol.must("send", "--secret", "--to", "dave", "good")
+	if got := texts(lines(t, dave.must("recv", "--wait", "5s", "--json"))); !equal(got, []string{"good"}) {
+		t.Fatalf("dave got %q", got)
+	}
 }

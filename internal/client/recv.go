@@ -289,12 +289,18 @@ func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
 			return nil, nil // the same message again (a sender's resend)
 		}
 		// Whatever the cause, the message is useless: keep a notice and let
-		// the server drop it.
+		// the server drop it. One signed by a key the person replaced is
+		// not theirs now: it is never shown, and the notice says why.
+		text := fmt.Sprintf("A message from %s could not be decrypted.", from.Name)
+		var untrusted *session.UntrustedIdentityError
+		if errors.As(decErr, &untrusted) {
+			text = fmt.Sprintf("A message that claims to be from %s was refused and is not shown: it was sent with a key %s replaced (an old device of theirs, or a copy of one).", from.Name, from.Name)
+		}
 		err = c.st.Update(ctx, func(tx *store.Tx) error {
 			if err := tx.SetReceived(ctx, m.ID, forget); err != nil {
 				return err
 			}
-			_, err := tx.AddNotice(ctx, from.Name, fmt.Sprintf("A message from %s could not be decrypted.", from.Name))
+			_, err := tx.AddNotice(ctx, from.Name, text)
 			ids = tx.Notices
 			return err
 		})

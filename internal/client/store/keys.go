@@ -38,12 +38,20 @@ func (t *Tx) LocalRegistrationID(context.Context) (key.RegistrationID, error) {
 	return t.s.account.RegistrationID, nil
 }
 
-// IsTrustedIdentity decides trust per person (the address's name): a
-// person has one secret identity at a time. Receiving is always allowed,
-// as Signal does: SaveIdentity records a change and the conversation shows
-// it. Sending is allowed to the current key unless a change awaits the
-// user's confirmation; to a new key only if the person was not verified;
-// never to an old key (a stale session: the caller fetches a new bundle).
+// IsTrustedIdentity decides trust per person (the address's name), by one
+// rule for both directions: a key speaks for the person only if it is
+// their current key (today one secret identity at a time; with several
+// devices, one of the keys their directory entry and the user's
+// verification say are current), or a key never seen before, which
+// SaveIdentity then makes current with a notice, clearing "verified".
+// A key the person had before and replaced is never trusted again, in
+// either direction: an old device, a restored copy of their home or a
+// withheld message from before the change cannot speak as them.
+//
+// Receiving is otherwise allowed, as Signal does: SaveIdentity records a
+// change and the conversation shows it first. Sending is allowed to the
+// current key unless a change awaits the user's confirmation; to a new key
+// only if the person was not verified.
 func (t *Tx) IsTrustedIdentity(ctx context.Context, addr session.Address, k key.IdentityKey, dir session.Direction) (bool, error) {
 	c, err := t.Contact(ctx, addr.Name)
 	if errors.Is(err, ErrNotFound) || (err == nil && c.Identity == nil) {
@@ -51,18 +59,19 @@ func (t *Tx) IsTrustedIdentity(ctx context.Context, addr session.Address, k key.
 	} else if err != nil {
 		return false, err
 	}
-	if dir == session.Receiving {
-		return true, nil
-	}
 	if k == *c.Identity {
-		return !c.NeedsConfirm, nil
+		return dir == session.Receiving || !c.NeedsConfirm, nil
 	}
 	old, err := t.isOldIdentity(ctx, addr.Name, k)
 	if err != nil || old {
 		return false, err
 	}
-	return !c.Verified && !c.NeedsConfirm, nil
+	return dir == session.Receiving || (!c.Verified && !c.NeedsConfirm), nil
 }
+
+// ErrReplacedIdentity refuses a key the person had before: once replaced,
+// a key is never accepted for them again.
+var ErrReplacedIdentity = errors.New("store: that identity key was replaced; it is not accepted again")
 
 func (t *q) isOldIdentity(ctx context.Context, name string, k key.IdentityKey) (bool, error) {
 	var one int
@@ -74,8 +83,8 @@ func (t *q) isOldIdentity(ctx context.Context, name string, k key.IdentityKey) (
 }
 
 // SaveIdentity records k as the person's identity. A key the person had
-// before (an old session decrypting a late message) changes nothing. A new
-// key replaces the current one, clears "verified" (and, if it was set,
+// before is refused (IsTrustedIdentity refuses it first). A new key
+// replaces the current one, clears "verified" (and, if it was set,
 // makes sending wait for a confirmation), and puts a notice in the
 // conversation, all in this transaction.
 func (t *Tx) SaveIdentity(ctx context.Context, addr session.Address, k key.IdentityKey) (bool, error) {
@@ -95,8 +104,10 @@ func (t *Tx) SaveIdentity(ctx context.Context, addr session.Address, k key.Ident
 		}
 		return false, nil
 	}
-	if old, err := t.isOldIdentity(ctx, addr.Name, k); err != nil || old {
+	if old, err := t.isOldIdentity(ctx, addr.Name, k); err != nil {
 		return false, err
+	} else if old {
+		return false, ErrReplacedIdentity
 	}
 	return true, t.replaceIdentity(ctx, c, k, uint32(addr.Device), false, false)
 }

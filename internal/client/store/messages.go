@@ -86,6 +86,11 @@ func (t *Tx) SetPending(ctx context.Context, name string, k key.IdentityKey, dev
 	if c.Pending != nil && *c.Pending == k {
 		return nil
 	}
+	if old, err := t.isOldIdentity(ctx, name, k); err != nil {
+		return err
+	} else if old {
+		return ErrReplacedIdentity
+	}
 	if _, err := t.x.ExecContext(ctx, "UPDATE contacts SET pending_identity = ?, pending_device = ?, updated = ? WHERE name = ?",
 		k.Bytes(), device, t.Now.UnixMilli(), name); err != nil {
 		return err
@@ -95,7 +100,8 @@ func (t *Tx) SetPending(ctx context.Context, name string, k key.IdentityKey, dev
 }
 
 // Confirm accepts the person's key k (the pending one or the current
-// one), marking it verified or not, and lets sending go on. A contact that
+// one), marking it verified or not, and lets sending go on. A key the
+// person had before is refused ([ErrReplacedIdentity]). A contact that
 // does not exist yet is created with device.
 func (t *Tx) Confirm(ctx context.Context, name string, k key.IdentityKey, device uint32, verified bool) error {
 	c, err := t.Contact(ctx, name)
@@ -108,6 +114,10 @@ func (t *Tx) Confirm(ctx context.Context, name string, k key.IdentityKey, device
 	}
 	if c.Identity != nil && *c.Identity == k {
 		device = c.Device
+	} else if old, err := t.isOldIdentity(ctx, name, k); err != nil {
+		return err
+	} else if old {
+		return ErrReplacedIdentity
 	}
 	return t.replaceIdentity(ctx, c, k, device, true, verified)
 }

@@ -237,9 +237,10 @@ func TestKyberLastResortReuse(t *testing.T) {
 	}
 }
 
-// TestTrustPolicy: trust is per person. Receiving always goes; a new key
-// of an unverified person is taken with a notice; of a verified one, it
-// makes sending wait for a confirmation; an old key is never sent to.
+// TestTrustPolicy: trust is per person. Receiving from the current key or
+// a new one goes; a new key of an unverified person is taken with a
+// notice; of a verified one, it makes sending wait for a confirmation; a
+// replaced key is never trusted again, either way.
 func TestTrustPolicy(t *testing.T) {
 	ctx := t.Context()
 	s := open(t, t.TempDir(), Options{Create: true})
@@ -289,8 +290,24 @@ func TestTrustPolicy(t *testing.T) {
 	if trusted(bob1, k1, session.Sending) {
 		t.Fatal("an old key is trusted for sending")
 	}
-	if r, _ := save(bob1, k1); r {
-		t.Fatal("an old key (a late message) replaced the current one")
+	// A replaced key never speaks for bob again (issue 14, finding 1): not
+	// for receiving (an old device, a restored copy of bob's home, a
+	// withheld message from before the change), not as a key to save, to
+	// keep for confirmation or to confirm.
+	if trusted(bob1, k1, session.Receiving) || trusted(bob2, k1, session.Receiving) {
+		t.Fatal("a replaced key is trusted for receiving")
+	}
+	refused := func(what string, f func(tx *Tx) error) {
+		t.Helper()
+		if err := s.Update(ctx, f); !errors.Is(err, ErrReplacedIdentity) {
+			t.Fatalf("%s with a replaced key: %v", what, err)
+		}
+	}
+	refused("SaveIdentity", func(tx *Tx) error { _, err := tx.SaveIdentity(ctx, bob1, k1); return err })
+	refused("SetPending", func(tx *Tx) error { return tx.SetPending(ctx, "bob", k1, 1) })
+	refused("Confirm", func(tx *Tx) error { return tx.Confirm(ctx, "bob", k1, 1, true) })
+	if c, err := s.Read().Contact(ctx, "bob"); err != nil || *c.Identity != k2 || c.Pending != nil || c.Verified {
+		t.Fatalf("after the refusals: %+v %v", c, err)
 	}
 	// Verified, then changed: sending waits.
 	check(t, s.Update(ctx, func(tx *Tx) error { return tx.Confirm(ctx, "bob", k2, 2, true) }))
