@@ -191,7 +191,7 @@ func (e *env) line() (string, error) {
 // printJSON prints one JSON object per line.
 func (e *env) printJSON(v any) {
 	b, _ := json.Marshal(v)
-	fmt.Fprintf(e.stdout, "%s\n", b)
+	fmt.Fprintf(e.stdout, "%s\n", termsafe.JSON(b))
 }
 
 // serverParams reads --server, --server-fingerprint (or confirms one),
@@ -411,14 +411,20 @@ func messageJSON(m *store.Message, self string) map[string]any {
 	return o
 }
 
+// messageText is a message as recv and history print it: one line that
+// starts with the time, and the body's further lines indented, so that no
+// line of a body can pass for a message or a notice. Names and body go
+// through termsafe (so does everything printed: see main).
 func messageText(m *store.Message, self string) string {
 	ts := m.At.Local().Format("2006-01-02 15:04:05")
+	body := strings.ReplaceAll(termsafe.Text(m.Body), "\n", "\n    | ")
+	peer := termsafe.Line(m.Peer)
 	if m.Kind == store.KindNotice {
-		return fmt.Sprintf("%s  * %s", ts, m.Body)
+		return fmt.Sprintf("%s  * %s", ts, body)
 	}
 	var b strings.Builder
 	if m.Outgoing {
-		fmt.Fprintf(&b, "%s  %s -> %s: %s", ts, self, m.Peer, m.Body)
+		fmt.Fprintf(&b, "%s  %s -> %s: %s", ts, termsafe.Line(self), peer, body)
 		switch m.State {
 		case store.StatePending:
 			b.WriteString("  [queued]")
@@ -426,7 +432,7 @@ func messageText(m *store.Message, self string) string {
 			b.WriteString("  [not sent]")
 		}
 	} else {
-		fmt.Fprintf(&b, "%s  %s: %s", ts, m.Peer, m.Body)
+		fmt.Fprintf(&b, "%s  %s: %s", ts, peer, body)
 	}
 	if !m.ExpiresAt.IsZero() {
 		fmt.Fprintf(&b, "  (disappears at %s)", m.ExpiresAt.Local().Format("15:04:05"))
@@ -525,7 +531,7 @@ func runList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	}
 	for _, cv := range convs {
 		if boolean(fs, "names") {
-			fmt.Fprintln(e.stdout, cv.Peer)
+			fmt.Fprintln(e.stdout, termsafe.Line(cv.Peer))
 			continue
 		}
 		ct, _ := c.Contact(ctx, cv.Peer)
@@ -542,7 +548,7 @@ func runList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 		if changed {
 			flags += " SAFETY-NUMBER-CHANGED"
 		}
-		fmt.Fprintf(e.stdout, "%-20s secret  %3d messages  %3d new  last %s%s\n", cv.Peer, cv.Messages, cv.Unshown,
+		fmt.Fprintf(e.stdout, "%-20s secret  %3d messages  %3d new  last %s%s\n", termsafe.Line(cv.Peer), cv.Messages, cv.Unshown,
 			cv.Last.Local().Format("2006-01-02 15:04"), flags)
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hushmsg/hush/internal/client/store"
 )
 
 // TestConversation: register, a secret conversation both ways, every
@@ -273,5 +275,84 @@ func TestRestoredHomeCopy(t *testing.T) {
 	carol.must("send", "--secret", "--to", "dave", "good")
 	if got := texts(lines(t, dave.must("recv", "--wait", "5s", "--json"))); !equal(got, []string{"good"}) {
 		t.Fatalf("dave got %q", got)
+	}
+}
+
+// hostileText is what a peer sends to take over a terminal (issue 14,
+// finding 2): an OSC 0 window title, an OSC 52 clipboard write, a C1 CSI,
+// cursor movement and a carriage return, a right-to-left override, a
+// zero-width space, and a line that forges a notice.
+const hostileText = "hi\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07\u009b2J\x1b[1A\x1b[2K\rx\u202eevil\u200b\n" +
+	"2026-12-02 08:00:00  * mallory is verified"
+
+// rawBad are byte strings that must not reach a terminal.
+var rawBad = []string{"\x1b", "\a", "\r", "\u009b", "\u202e", "\u200b"}
+
+func checkInert(t *testing.T, what, out string) {
+	t.Helper()
+	for _, bad := range rawBad {
+		if strings.Contains(out, bad) {
+			t.Errorf("%s prints %q raw:\n%q", what, bad, out)
+		}
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "2026-12-02 08:00:00") {
+			t.Errorf("%s prints a forged line at the margin: %q", what, l)
+		}
+	}
+}
+
+// TestHostileText: recv, history and list print a peer's hostile text
+// inert (escapes visible as ␛, the forged line indented under its
+// message), and --json carries it exactly, escaped, with no raw control
+// or format character. Before the fix the escapes were printed raw and the
+// forged line started at the margin.
+func TestHostileText(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	alice, mallory := newHome(t, "alice"), newHome(t, "mallory")
+	alice.register(s)
+	mallory.register(s)
+	mallory.must("send", "--secret", "--to", "alice", hostileText)
+	mallory.must("send", "--secret", "--to", "alice", hostileText+" (2)")
+
+	// recv prints both; the text form is checked on the whole output.
+	out := alice.must("recv", "--wait", "5s")
+	checkInert(t, "recv", out)
+	if !strings.Contains(out, "mallory: hi␛]0;pwned␇␛]52;c;ZXZpbA==␇") || !strings.Contains(out, "\n    | 2026-12-02 08:00:00  * mallory is verified") {
+		t.Errorf("recv does not show the text inert:\n%s", out)
+	}
+	hist := alice.must("history", "mallory")
+	checkInert(t, "history", hist)
+	if strings.Count(hist, "␛]0;pwned") != 2 {
+		t.Errorf("history:\n%s", hist)
+	}
+	checkInert(t, "list", alice.must("list"))
+
+	js := alice.must("history", "--json", "mallory")
+	for _, bad := range rawBad {
+		if strings.Contains(js, bad) {
+			t.Errorf("history --json holds %q raw:\n%q", bad, js)
+		}
+	}
+	got := texts(lines(t, js))
+	if !equal(got, []string{hostileText, hostileText + " (2)"}) {
+		t.Errorf("history --json does not carry the text as sent: %q", got)
+	}
+	if !strings.Contains(js, `\u001b]0;pwned\u0007`) || !strings.Contains(js, `\u009b`) || !strings.Contains(js, `\u202e`) {
+		t.Errorf("history --json escapes: %s", js)
+	}
+}
+
+// TestHostileNames: a username comes from the server, which may lie: a
+// name with a newline, an escape or a bidi override is printed on its own
+// line, inert.
+func TestHostileNames(t *testing.T) {
+	m := &store.Message{Peer: "dave\x1b]0;t\x07\n2026-12-02 08:00:00  * dave\u202e", Body: "hi", At: time.Now()}
+	for _, out := range []string{messageText(m, "alice"), messageText(&store.Message{Peer: m.Peer, Body: "x", Outgoing: true, At: time.Now()}, "al\nice")} {
+		checkInert(t, "messageText", out)
+		if strings.Contains(out, "\n") {
+			t.Errorf("a name breaks the line: %q", out)
+		}
 	}
 }

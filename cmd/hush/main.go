@@ -23,11 +23,16 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/hushmsg/hush/internal/termsafe"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+	// Everything hush prints goes through termsafe: its own output is plain
+	// text, and what a peer or a server wrote must not act on the terminal.
+	code := run(ctx, os.Args[1:], &env{stdin: os.Stdin, stdout: termsafe.NewWriter(os.Stdout),
+		stderr: termsafe.NewWriter(os.Stderr), getenv: os.Getenv})
 	stop()
 	os.Exit(code)
 }

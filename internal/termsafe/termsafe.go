@@ -24,6 +24,7 @@
 package termsafe
 
 import (
+	"io"
 	"strings"
 	"unicode"
 	"unicode/utf16"
@@ -149,4 +150,39 @@ func JSON(b []byte) []byte {
 func appendEscape(b []byte, r rune) []byte {
 	const hex = "0123456789abcdef"
 	return append(b, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
+}
+
+// Writer passes everything written through Text: for a command-line
+// program whose own output is plain text (newlines, tabs, printable
+// characters), so that nothing printed from a peer, a server's error
+// message included, can act on the terminal, whichever path prints it. A
+// character split across two writes is joined first.
+type Writer struct {
+	w       io.Writer
+	pending []byte // the start of a character split across writes
+}
+
+// NewWriter returns a Writer writing to w.
+func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
+
+func (w *Writer) Write(p []byte) (int, error) {
+	b := p
+	if len(w.pending) > 0 {
+		b = append(w.pending, p...)
+		w.pending = nil
+	}
+	// Keep an incomplete last character for the next write.
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				w.pending = append([]byte(nil), b[i:]...)
+				b = b[:i]
+			}
+			break
+		}
+	}
+	if _, err := io.WriteString(w.w, Text(string(b))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -169,3 +169,24 @@ func FuzzJSON(f *testing.F) {
 		checkJSON(t, b)
 	})
 }
+
+// TestWriter: what goes through a Writer is Text's output, whole
+// characters split across writes included.
+func TestWriter(t *testing.T) {
+	for _, s := range hostile {
+		for cut := 0; cut <= len(s); cut++ {
+			var b strings.Builder
+			w := NewWriter(&b)
+			if n, err := w.Write([]byte(s[:cut])); err != nil || n != cut {
+				t.Fatal(n, err)
+			}
+			if n, err := w.Write([]byte(s[cut:])); err != nil || n != len(s)-cut {
+				t.Fatal(n, err)
+			}
+			if utf8.ValidString(s) && b.String() != Text(s) {
+				t.Fatalf("%q cut at %d: %q, want %q", s, cut, b.String(), Text(s))
+			}
+			checkOut(t, s, b.String(), true)
+		}
+	}
+}
