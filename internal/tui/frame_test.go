@@ -136,6 +136,12 @@ func TestFrameAnySize(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := alice.Receive(ctx, client.ReceiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Verify(ctx, "evan", ""); err != nil { // the change is a warning
+		t.Fatal(err)
+	}
 	if err := evan.MakeSecret(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +157,11 @@ func TestFrameAnySize(t *testing.T) {
 	fm := tm.FinalModel(t, teatest.WithFinalTimeout(10*time.Second)).(*tui.Model)
 	for _, size := range [][2]int{{200, 60}, {120, 40}, {100, 30}, {80, 24}, {60, 15}, {40, 12}, {30, 8}} {
 		fm.Update(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
-		checkFrame(t, fm.View(), size[0], size[1], "evan")
+		view := fm.View()
+		checkFrame(t, view, size[0], size[1], "evan")
+		if head := strings.Join(strings.SplitN(view, "\n", 4)[:3], "\n"); !strings.Contains(head, "⚠") || !strings.Contains(head, "CHANGED") {
+			t.Errorf("%dx%d: the header does not warn of the changed safety number:\n%s", size[0], size[1], head)
+		}
 	}
 }
 

@@ -90,6 +90,7 @@ type Model struct {
 	convs   []store.Conversation // most recent first
 	peer    string               // the open conversation (and the list's selection)
 	thread  []*store.Message
+	contact *store.Contact // the open conversation's, as last read
 	sending []sending
 	timer   time.Duration // timer of messages sent from now on
 	nextID  int64         // negative ids of messages being sent
@@ -225,6 +226,7 @@ func (m *Model) reloadThread() tea.Cmd {
 		return nil
 	}
 	m.thread = th
+	m.contact, _ = m.c.Contact(m.ctx, m.peer) // nil until there is one
 	var unshown []int64
 	for _, sm := range th {
 		if !sm.Shown {
@@ -602,7 +604,7 @@ func (m *Model) headerLines() []string {
 		return []string{dimStyle.Render(ansi.Truncate("no conversation open: /to NAME", w, "…"))}
 	}
 	peer, flag := termsafe.Line(m.peer), ""
-	if ct, err := m.c.Contact(m.ctx, m.peer); err == nil {
+	if ct := m.contact; ct != nil {
 		switch {
 		case ct.NeedsConfirm || ct.Pending != nil:
 			flag = "⚠ SAFETY NUMBER CHANGED"
@@ -621,12 +623,15 @@ func (m *Model) headerLines() []string {
 	for _, head := range []string{
 		join("🔒 SECRET CONVERSATION with "+peer, flag, "end-to-end encrypted, on this device only"),
 		join("🔒 SECRET CONVERSATION with "+peer, flag),
-		join("🔒 SECRET · "+peer, strings.TrimPrefix(flag, "⚠ SAFETY NUMBER ")),
+		join("🔒 SECRET · "+peer, strings.Replace(flag, "SAFETY NUMBER ", "", 1)),
 	} {
 		lines = strings.Split(ansi.Wrap(head, inner, ""), "\n")
 		if len(lines) <= most {
 			break
 		}
+	}
+	if len(lines) > most && flag != "" {
+		most++ // a warning is worth a line of the thread
 	}
 	lines = clip(lines, most, inner)
 	for i, l := range lines {
