@@ -28,26 +28,20 @@ func init() {
 certificate is pinned: give --server-fingerprint (hushd prints it at start,
 and 'hushd fingerprint' prints it again), or confirm the fingerprint shown
 when asked.`,
-			flags: func(fs *flag.FlagSet) any {
-				fs.String("server", "", "the server, `https://HOST:PORT`")
-				fs.String("server-fingerprint", "", "SHA-256 fingerprint of the server's certificate (`hex`)")
-				fs.String("user", "", "the username to take (3-32 of a-z, 0-9, _)")
-				fs.String("display-name", "", "a display name")
-				fs.String("device-name", "", "a name for this device, seen by the server and your other devices (none by default: it is listed as \"device N\")")
-				return nil
-			}, run: runRegister},
+			bind: flagged(func(fs *flag.FlagSet, f *registerFlags) {
+				f.server.define(fs)
+				fs.StringVar(&f.displayName, "display-name", "", "a display name")
+				fs.StringVar(&f.deviceName, "device-name", "", "a name for this device, seen by the server and your other devices (none by default: it is listed as \"device N\")")
+			}, runRegister)},
 		{name: "link", args: "--server URL [--server-fingerprint HEX] --user NAME",
 			summary: "add this home as another device of your account",
 			help: `The new device is not your secret device: secret conversations stay on the
 secret device until you run 'hush device make-secret' here. The password
 comes from HUSH_PASSWORD, or is asked for.`,
-			flags: func(fs *flag.FlagSet) any {
-				fs.String("server", "", "the server, `https://HOST:PORT`")
-				fs.String("server-fingerprint", "", "SHA-256 fingerprint of the server's certificate (`hex`)")
-				fs.String("user", "", "your username")
-				fs.String("device-name", "", "a name for this device, seen by the server and your other devices (none by default: it is listed as \"device N\")")
-				return nil
-			}, run: runLink},
+			bind: flagged(func(fs *flag.FlagSet, f *registerFlags) {
+				f.server.define(fs)
+				fs.StringVar(&f.deviceName, "device-name", "", "a name for this device, seen by the server and your other devices (none by default: it is listed as \"device N\")")
+			}, runLink)},
 		{name: "send", args: "--secret --to NAME [--timer DURATION] TEXT...",
 			summary: "send a message in a secret conversation",
 			help: `Starts the secret conversation with NAME if there is none (their prekey
@@ -56,86 +50,95 @@ if TEXT is "-". With --timer (30s, 5m, 1h or 1d: 5s to 24h) the message
 disappears that long after the server accepts it, here, and after it is
 first shown, there. --timer off (the default) sends one that stays; a zero
 timer is refused.`,
-			flags: func(fs *flag.FlagSet) any {
-				fs.Bool("secret", false, "send in a secret conversation (the only kind for now)")
-				fs.String("to", "", "the recipient's `username`")
-				fs.Var(new(timerFlag), "timer", "make the message disappear after this `duration`: 30s, 5m, 1h or 1d (5s to 24h); off for none")
-				return nil
-			}, run: runSend},
+			bind: flagged(func(fs *flag.FlagSet, f *sendFlags) {
+				fs.BoolVar(&f.secret, "secret", false, "send in a secret conversation (the only kind for now)")
+				fs.StringVar(&f.to, "to", "", "the recipient's `username`")
+				fs.Var((*timerFlag)(&f.timer), "timer", "make the message disappear after this `duration`: 30s, 5m, 1h or 1d (5s to 24h); off for none")
+			}, runSend)},
 		{name: "recv", args: "[--wait DURATION] [--follow]",
 			summary: "receive waiting messages and print them",
 			help: `Prints each message once, when it is first shown; the recipient's
 countdown of a timed message starts then. With --follow, keeps listening
 (and deletes messages as they expire) until interrupted.`,
-			flags: func(fs *flag.FlagSet) any {
-				fs.Duration("wait", 0, "if nothing is waiting, wait up to this `duration` for a message")
-				fs.Bool("follow", false, "keep listening until interrupted")
-				return nil
-			}, run: runRecv},
+			bind: flagged(func(fs *flag.FlagSet, f *recvFlags) {
+				fs.DurationVar(&f.wait, "wait", 0, "if nothing is waiting, wait up to this `duration` for a message")
+				fs.BoolVar(&f.follow, "follow", false, "keep listening until interrupted")
+			}, runRecv)},
 		{name: "history", args: "NAME", summary: "show the conversation with NAME",
-			flags: func(fs *flag.FlagSet) any {
-				fs.Int("limit", 0, "show only the last `n` messages")
-				return nil
-			}, run: runHistory},
-		{name: "list", args: "", summary: "list conversations", run: runList,
-			flags: func(fs *flag.FlagSet) any {
-				fs.Bool("names", false, "print only the names (for shell completion)")
-				return nil
-			}},
-		{name: "chat", args: "[NAME]", summary: "open the terminal UI (on the conversation with NAME)", run: runChat},
+			bind: flagged(func(fs *flag.FlagSet, f *historyFlags) {
+				fs.IntVar(&f.limit, "limit", 0, "show only the last `n` messages")
+			}, runHistory)},
+		{name: "list", args: "", summary: "list conversations",
+			bind: flagged(func(fs *flag.FlagSet, f *listFlags) {
+				fs.BoolVar(&f.names, "names", false, "print only the names (for shell completion)")
+			}, runList)},
+		{name: "chat", args: "[NAME]", summary: "open the terminal UI (on the conversation with NAME)", bind: plain(runChat)},
 		{name: "safety-number", args: "NAME", summary: "print the safety number with NAME and its QR code",
 			help: `Compare the 60 digits with NAME in person or over another channel you
 trust (or let them scan the QR code); if they match, run 'hush verify NAME'.`,
-			flags: func(fs *flag.FlagSet) any {
-				fs.Bool("no-qr", false, "do not print the QR code")
-				return nil
-			}, run: runSafetyNumber},
+			bind: flagged(func(fs *flag.FlagSet, f *safetyNumberFlags) {
+				fs.BoolVar(&f.noQR, "no-qr", false, "do not print the QR code")
+			}, runSafetyNumber)},
 		{name: "verify", args: "NAME [SAFETY-NUMBER]", summary: "mark NAME's safety number verified",
 			help: `Marks the key whose safety number 'hush safety-number NAME' shows as
 verified. Given SAFETY-NUMBER (the 60 digits, spaces allowed), checks it
 first. If a verified person's key changes later, sending to them waits
 until you verify again or run 'hush trust NAME'.`,
-			run: runVerify},
-		{name: "trust", args: "NAME", summary: "accept NAME's changed safety number without verifying it", run: runTrust},
+			bind: plain(runVerify)},
+		{name: "trust", args: "NAME", summary: "accept NAME's changed safety number without verifying it", bind: plain(runTrust)},
 		{name: "device", args: "make-secret | list", summary: "make this device the secret device, or list your devices",
 			help: `make-secret gives this device a new identity key and makes it your
 secret device: your secret conversations move here, and the device that
 had them can no longer take part. People you talk to see your safety
 number change.`,
-			run: runDevice},
+			bind: plain(runDevice)},
 		{name: "passphrase", args: "set | remove", summary: "protect this home's keys with a passphrase, or stop",
 			help: `By default the key that seals this home's secrets is in the file "key"
 (mode 0600) beside the database. 'set' derives a key from a passphrase
 (Argon2id) to protect it instead, and removes the file; hush then asks for
 the passphrase (or reads HUSH_PASSPHRASE). 'remove' goes back to the file.`,
-			run: runPassphrase},
-		{name: "status", args: "", summary: "show this device's account", run: runStatus},
-		{name: "completion", args: "bash | zsh | fish", summary: "print a shell completion script", run: runCompletion},
-		{name: "help", args: "[COMMAND]", summary: "show help", run: runHelp},
+			bind: plain(runPassphrase)},
+		{name: "status", args: "", summary: "show this device's account", bind: plain(runStatus)},
+		{name: "completion", args: "bash | zsh | fish", summary: "print a shell completion script", bind: plain(runCompletion)},
+		{name: "help", args: "[COMMAND]", summary: "show help", bind: plain(runHelp)},
 	}
-}
-
-func str(fs *flag.FlagSet, name string) string { return fs.Lookup(name).Value.String() }
-func boolean(fs *flag.FlagSet, name string) bool {
-	return fs.Lookup(name).Value.(flag.Getter).Get().(bool)
-}
-func dur(fs *flag.FlagSet, name string) time.Duration {
-	return fs.Lookup(name).Value.(flag.Getter).Get().(time.Duration)
 }
 
 // timerFlag is --timer, read by the parser the terminal UI's /timer uses.
 type timerFlag time.Duration
 
 func (f *timerFlag) String() string { return client.FormatTimer(time.Duration(*f)) }
-func (f *timerFlag) Get() any       { return time.Duration(*f) }
 func (f *timerFlag) Set(s string) error {
 	d, err := client.ParseTimer(s)
 	*f = timerFlag(d)
 	return err
 }
 
-func integer(fs *flag.FlagSet, name string) int {
-	return fs.Lookup(name).Value.(flag.Getter).Get().(int)
+// The commands' flags, bound to typed fields.
+type (
+	serverFlags   struct{ url, fingerprint, user string }
+	registerFlags struct {
+		server                  serverFlags
+		displayName, deviceName string
+	}
+	sendFlags struct {
+		secret bool
+		to     string
+		timer  time.Duration
+	}
+	recvFlags struct {
+		wait   time.Duration
+		follow bool
+	}
+	historyFlags      struct{ limit int }
+	listFlags         struct{ names bool }
+	safetyNumberFlags struct{ noQR bool }
+)
+
+func (f *serverFlags) define(fs *flag.FlagSet) {
+	fs.StringVar(&f.url, "server", "", "the server, `https://HOST:PORT`")
+	fs.StringVar(&f.fingerprint, "server-fingerprint", "", "SHA-256 fingerprint of the server's certificate (`hex`)")
+	fs.StringVar(&f.user, "user", "", "your username (3-32 of a-z, 0-9, _)")
 }
 
 func noArgs(args []string) error {
@@ -196,8 +199,8 @@ func (e *env) printJSON(v any) {
 
 // serverParams reads --server, --server-fingerprint (or confirms one),
 // --user and the password.
-func serverParams(ctx context.Context, e *env, fs *flag.FlagSet) (client.RegisterParams, error) {
-	p := client.RegisterParams{Server: strings.TrimRight(str(fs, "server"), "/"), Fingerprint: strings.ToLower(strings.ReplaceAll(str(fs, "server-fingerprint"), ":", "")), Username: str(fs, "user")}
+func serverParams(ctx context.Context, e *env, f *serverFlags) (client.RegisterParams, error) {
+	p := client.RegisterParams{Server: strings.TrimRight(f.url, "/"), Fingerprint: strings.ToLower(strings.ReplaceAll(f.fingerprint, ":", "")), Username: f.user}
 	if p.Server == "" {
 		return p, usagef("--server is required")
 	}
@@ -232,15 +235,15 @@ func serverParams(ctx context.Context, e *env, fs *flag.FlagSet) (client.Registe
 	return p, nil
 }
 
-func runRegister(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+func runRegister(ctx context.Context, e *env, f *registerFlags, args []string) error {
 	if err := noArgs(args); err != nil {
 		return err
 	}
-	p, err := serverParams(ctx, e, fs)
+	p, err := serverParams(ctx, e, &f.server)
 	if err != nil {
 		return err
 	}
-	p.DisplayName, p.DeviceName = str(fs, "display-name"), str(fs, "device-name")
+	p.DisplayName, p.DeviceName = f.displayName, f.deviceName
 	c, err := client.Register(ctx, e.home, p, e.options())
 	if c != nil {
 		defer c.Close()
@@ -251,15 +254,15 @@ func runRegister(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 	return printStatus(e, c, true)
 }
 
-func runLink(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+func runLink(ctx context.Context, e *env, f *registerFlags, args []string) error {
 	if err := noArgs(args); err != nil {
 		return err
 	}
-	p, err := serverParams(ctx, e, fs)
+	p, err := serverParams(ctx, e, &f.server)
 	if err != nil {
 		return err
 	}
-	p.DeviceName = str(fs, "device-name")
+	p.DeviceName = f.deviceName
 	c, err := client.Link(ctx, e.home, p, e.options())
 	if err != nil {
 		return err
@@ -284,7 +287,7 @@ func printStatus(e *env, c *client.Client, secret bool) error {
 	return nil
 }
 
-func runStatus(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+func runStatus(ctx context.Context, e *env, args []string) error {
 	if err := noArgs(args); err != nil {
 		return err
 	}
@@ -300,15 +303,15 @@ func runStatus(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	return printStatus(e, c, secret)
 }
 
-func runSend(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	to := client.NormalizeUsername(str(fs, "to"))
+func runSend(ctx context.Context, e *env, f *sendFlags, args []string) error {
+	to := client.NormalizeUsername(f.to)
 	if to == "" {
 		return usagef("--to NAME is required")
 	}
 	if len(args) == 0 {
 		return usagef("the message TEXT is missing")
 	}
-	if !boolean(fs, "secret") {
+	if !f.secret {
 		return errors.New("only secret conversations exist in this version of hush: add --secret (ordinary conversations come later)")
 	}
 	text := strings.Join(args, " ")
@@ -319,7 +322,7 @@ func runSend(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 		}
 		text = strings.TrimRight(string(b), "\n")
 	}
-	timer := dur(fs, "timer")
+	timer := f.timer
 	if err := client.CheckText(text, timer); err != nil {
 		return usagef("%v", err)
 	}
@@ -442,7 +445,7 @@ func messageText(m *store.Message, self string) string {
 	return b.String()
 }
 
-func runRecv(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+func runRecv(ctx context.Context, e *env, f *recvFlags, args []string) error {
 	if err := noArgs(args); err != nil {
 		return err
 	}
@@ -455,7 +458,7 @@ func runRecv(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	var herr error
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	o := client.ReceiveOptions{Follow: boolean(fs, "follow"), Wait: dur(fs, "wait"),
+	o := client.ReceiveOptions{Follow: f.follow, Wait: f.wait,
 		Warn: func(err error) { fmt.Fprintf(e.stderr, "hush: warning: %v\n", err) }}
 	o.Handle = func(m *store.Message) {
 		// Stopped (Ctrl-C), or a line printed could not be recorded as
@@ -489,7 +492,7 @@ func runRecv(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	return errors.Join(err, herr)
 }
 
-func runHistory(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+func runHistory(ctx context.Context, e *env, f *historyFlags, args []string) error {
 	if len(args) != 1 {
 		return usagef("give one NAME")
 	}
@@ -498,7 +501,7 @@ func runHistory(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 		return err
 	}
 	defer c.Close()
-	ms, err := c.History(ctx, args[0], integer(fs, "limit"))
+	ms, err := c.History(ctx, args[0], f.limit)
 	if err != nil {
 		return err
 	}
@@ -516,7 +519,7 @@ func runHistory(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 	return nil
 }
 
-func runList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+func runList(ctx context.Context, e *env, f *listFlags, args []string) error {
 	if err := noArgs(args); err != nil {
 		return err
 	}
@@ -530,7 +533,7 @@ func runList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 		return err
 	}
 	for _, cv := range convs {
-		if boolean(fs, "names") {
+		if f.names {
 			fmt.Fprintln(e.stdout, termsafe.Line(cv.Peer))
 			continue
 		}
@@ -554,7 +557,7 @@ func runList(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	return nil
 }
 
-func runSafetyNumber(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+func runSafetyNumber(ctx context.Context, e *env, f *safetyNumberFlags, args []string) error {
 	if len(args) != 1 {
 		return usagef("give one NAME")
 	}
@@ -578,7 +581,7 @@ func runSafetyNumber(ctx context.Context, e *env, fs *flag.FlagSet, args []strin
 		fmt.Fprintf(e.stdout, "    %s\n", strings.Join(g[i:min(i+4, len(g))], "  "))
 	}
 	fmt.Fprintln(e.stdout)
-	if !boolean(fs, "no-qr") {
+	if !f.noQR {
 		q, err := qrText(sn.Scannable)
 		if err != nil {
 			return err
@@ -596,7 +599,7 @@ func runSafetyNumber(ctx context.Context, e *env, fs *flag.FlagSet, args []strin
 	return nil
 }
 
-func runVerify(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+func runVerify(ctx context.Context, e *env, args []string) error {
 	if len(args) < 1 {
 		return usagef("give a NAME")
 	}
@@ -617,7 +620,7 @@ func runVerify(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	return nil
 }
 
-func runTrust(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+func runTrust(ctx context.Context, e *env, args []string) error {
 	if len(args) != 1 {
 		return usagef("give one NAME")
 	}
@@ -633,7 +636,7 @@ func runTrust(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	return nil
 }
 
-func runDevice(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+func runDevice(ctx context.Context, e *env, args []string) error {
 	if len(args) != 1 || (args[0] != "make-secret" && args[0] != "list") {
 		return usagef("give make-secret or list")
 	}
@@ -679,7 +682,7 @@ func runDevice(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	return nil
 }
 
-func runPassphrase(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+func runPassphrase(ctx context.Context, e *env, args []string) error {
 	if len(args) != 1 || (args[0] != "set" && args[0] != "remove") {
 		return usagef("give set or remove")
 	}
@@ -719,7 +722,7 @@ func runPassphrase(ctx context.Context, e *env, fs *flag.FlagSet, args []string)
 	return nil
 }
 
-func runChat(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+func runChat(ctx context.Context, e *env, args []string) error {
 	if len(args) > 1 {
 		return usagef("give at most one NAME")
 	}
@@ -735,7 +738,7 @@ func runChat(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	return tui.Run(ctx, c, peer)
 }
 
-func runHelp(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+func runHelp(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
 		printUsage(e.stdout)
 		return nil
@@ -744,11 +747,7 @@ func runHelp(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	if c == nil {
 		return usagef("no command %q", args[0])
 	}
-	cfs := flag.NewFlagSet("hush "+c.name, flag.ContinueOnError)
-	cfs.Bool("json", false, "print data as JSON, one object per line")
-	if c.flags != nil {
-		c.flags(cfs)
-	}
-	commandUsage(e.stdout, c, cfs)
+	fs, _ := c.flagSet(&env{home: e.home})
+	commandUsage(e.stdout, c, fs)
 	return nil
 }

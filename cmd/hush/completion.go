@@ -10,11 +10,7 @@ import (
 
 // commandFlags lists a command's flags, for completion scripts.
 func commandFlags(c *command) []string {
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	fs.Bool("json", false, "")
-	if c.flags != nil {
-		c.flags(fs)
-	}
+	fs, _ := c.flagSet(new(env))
 	var out []string
 	fs.VisitAll(func(f *flag.Flag) { out = append(out, "--"+f.Name) })
 	sort.Strings(out)
@@ -34,7 +30,7 @@ func visible() []*command {
 // nameCommands take a person's name as their argument.
 var nameCommands = "history|chat|safety-number|verify|trust"
 
-func runCompletion(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+func runCompletion(ctx context.Context, e *env, args []string) error {
 	if len(args) != 1 {
 		return usagef("give bash, zsh or fish")
 	}

@@ -60,9 +60,38 @@ type command struct {
 	args    string // the synopsis after the name
 	summary string
 	help    string // longer description
-	flags   func(fs *flag.FlagSet) any
-	run     func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	hidden  bool
+	// bind defines the command's flags on fs and returns the command,
+	// bound to their values.
+	bind func(fs *flag.FlagSet) runFunc
+}
+
+// runFunc runs a command with its arguments (the flags parsed).
+type runFunc func(ctx context.Context, e *env, args []string) error
+
+// flagged binds a command's flags to the fields of a new F: def defines
+// them, run receives their values.
+func flagged[F any](def func(fs *flag.FlagSet, f *F), run func(ctx context.Context, e *env, f *F, args []string) error) func(*flag.FlagSet) runFunc {
+	return func(fs *flag.FlagSet) runFunc {
+		f := new(F)
+		def(fs, f)
+		return func(ctx context.Context, e *env, args []string) error { return run(ctx, e, f, args) }
+	}
+}
+
+// plain binds a command without flags of its own.
+func plain(run runFunc) func(*flag.FlagSet) runFunc {
+	return func(*flag.FlagSet) runFunc { return run }
+}
+
+// flagSet is the command's flag set, the global flags included, bound to
+// e and returned with the command to run.
+func (c *command) flagSet(e *env) (*flag.FlagSet, runFunc) {
+	fs := flag.NewFlagSet("hush "+c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&e.home, "home", e.home, "the `folder` this device's state is kept in")
+	fs.BoolVar(&e.json, "json", e.json, "print data as JSON, one object per line")
+	return fs, c.bind(fs)
 }
 
 var commands []*command
@@ -95,7 +124,7 @@ hush is a private messenger: secret conversations, end to end encrypted
 (Signal Protocol with PQXDH and the triple ratchet) on one device of each
 person, with messages that disappear when the sender says so.
 
-Global flags:
+Global flags (before or after the command):
   --home DIR   where this device's state is kept (env HUSH_HOME; default
                $XDG_DATA_HOME/hush or ~/.local/share/hush)
   --json       print data as JSON, one object per line
@@ -143,19 +172,14 @@ func run(ctx context.Context, args []string, e *env) int {
 		fmt.Fprintln(e.stderr, "Run 'hush help' for the list of commands.")
 		return 2
 	}
-	fs := flag.NewFlagSet("hush "+cmd.name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.BoolVar(&e.json, "json", e.json, "print data as JSON, one object per line")
-	if cmd.flags != nil {
-		cmd.flags(fs)
-	}
+	fs, runCmd := cmd.flagSet(e)
 	pos, err := parseInterspersed(fs, rest[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		commandUsage(e.stdout, cmd, fs)
 		return 0
 	}
 	if err == nil {
-		err = cmd.run(ctx, e, fs, pos)
+		err = runCmd(ctx, e, pos)
 	}
 	if err == nil {
 		return 0
