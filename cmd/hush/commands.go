@@ -15,7 +15,6 @@ import (
 	"github.com/charmbracelet/x/term"
 
 	"github.com/hushmsg/hush/internal/client"
-	"github.com/hushmsg/hush/internal/client/store"
 	"github.com/hushmsg/hush/internal/termsafe"
 	"github.com/hushmsg/hush/internal/tui"
 )
@@ -335,9 +334,6 @@ func runSend(ctx context.Context, e *env, f *sendFlags, args []string) error {
 	defer c.Close()
 	m, err := c.Send(ctx, to, text, timer)
 	if m != nil && (err == nil || isQueued(err)) {
-		if m2, err2 := c.Store().Read().Message(ctx, m.ID); err2 == nil {
-			m = m2
-		}
 		printSent(e, m)
 	}
 	return err
@@ -348,22 +344,10 @@ func isQueued(err error) bool {
 	return errors.As(err, &q)
 }
 
-func stateName(s int) string {
-	switch s {
-	case store.StatePending:
-		return "pending"
-	case store.StateSent:
-		return "sent"
-	case store.StateFailed:
-		return "failed"
-	}
-	return "received"
-}
-
-func printSent(e *env, m *store.Message) {
+func printSent(e *env, m *client.Message) {
 	if e.json {
 		o := map[string]any{"id": m.MsgID.String(), "to": m.Peer, "text": m.Body, "secret": m.Secret,
-			"sent_at": ms(m.SentAt), "state": stateName(m.State)}
+			"sent_at": ms(m.SentAt), "state": m.State.String()}
 		if m.Timer > 0 {
 			o["timer"] = int64(m.Timer / time.Second)
 		}
@@ -374,7 +358,7 @@ func printSent(e *env, m *store.Message) {
 		return
 	}
 	switch m.State {
-	case store.StateSent:
+	case client.StateSent:
 		fmt.Fprintf(e.stdout, "sent to %s", m.Peer)
 	default:
 		fmt.Fprintf(e.stdout, "queued for %s", m.Peer)
@@ -388,19 +372,17 @@ func printSent(e *env, m *store.Message) {
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
 // messageJSON is the JSON form of a message, in recv and history.
-func messageJSON(m *store.Message, self string) map[string]any {
-	o := map[string]any{"seq": m.ID, "secret": m.Secret, "text": m.Body, "sent_at": ms(m.SentAt)}
-	if m.Kind == store.KindNotice {
+func messageJSON(m *client.Message, self string) map[string]any {
+	o := map[string]any{"seq": m.ID, "kind": m.Kind.String(), "secret": m.Secret, "text": m.Body, "sent_at": ms(m.SentAt)}
+	if m.Kind == client.KindNotice {
 		o["id"] = fmt.Sprintf("notice-%d", m.ID)
-		o["kind"] = "notice"
 		o["from"] = "hush"
 		o["peer"] = m.Peer
 	} else {
 		o["id"] = m.MsgID.String()
-		o["kind"] = "message"
 		if m.Outgoing {
 			o["from"], o["to"] = self, m.Peer
-			o["state"] = stateName(m.State)
+			o["state"] = m.State.String()
 		} else {
 			o["from"], o["to"] = m.Peer, self
 		}
@@ -418,20 +400,20 @@ func messageJSON(m *store.Message, self string) map[string]any {
 // starts with the time, and the body's further lines indented, so that no
 // line of a body can pass for a message or a notice. Names and body go
 // through termsafe (so does everything printed: see main).
-func messageText(m *store.Message, self string) string {
+func messageText(m *client.Message, self string) string {
 	ts := m.At.Local().Format("2006-01-02 15:04:05")
 	body := strings.ReplaceAll(termsafe.Text(m.Body), "\n", "\n    | ")
 	peer := termsafe.Line(m.Peer)
-	if m.Kind == store.KindNotice {
+	if m.Kind == client.KindNotice {
 		return fmt.Sprintf("%s  * %s", ts, body)
 	}
 	var b strings.Builder
 	if m.Outgoing {
 		fmt.Fprintf(&b, "%s  %s -> %s: %s", ts, termsafe.Line(self), peer, body)
 		switch m.State {
-		case store.StatePending:
+		case client.StatePending:
 			b.WriteString("  [queued]")
-		case store.StateFailed:
+		case client.StateFailed:
 			b.WriteString("  [not sent]")
 		}
 	} else {
@@ -460,7 +442,7 @@ func runRecv(ctx context.Context, e *env, f *recvFlags, args []string) error {
 	defer stop()
 	o := client.ReceiveOptions{Follow: f.follow, Wait: f.wait,
 		Warn: func(err error) { fmt.Fprintf(e.stderr, "hush: warning: %v\n", err) }}
-	o.Handle = func(m *store.Message) {
+	o.Handle = func(m *client.Message) {
 		// Stopped (Ctrl-C), or a line printed could not be recorded as
 		// shown: print no more, or the next recv would print them again.
 		if ctx.Err() != nil {
@@ -692,7 +674,7 @@ func runPassphrase(ctx context.Context, e *env, args []string) error {
 	}
 	defer c.Close()
 	if args[0] == "remove" {
-		if err := c.Store().SetPassphrase(ctx, nil); err != nil {
+		if err := c.SetPassphrase(ctx, nil); err != nil {
 			return err
 		}
 		fmt.Fprintln(e.stdout, "The passphrase is removed: the key is in the key file again.")
@@ -712,10 +694,7 @@ func runPassphrase(ctx context.Context, e *env, args []string) error {
 		}
 		pass = p1
 	}
-	if len(pass) < 8 {
-		return errors.New("a passphrase needs at least 8 characters")
-	}
-	if err := c.Store().SetPassphrase(ctx, pass); err != nil {
+	if err := c.SetPassphrase(ctx, pass); err != nil {
 		return err
 	}
 	fmt.Fprintln(e.stdout, "The passphrase is set; the key file is removed.")

@@ -213,8 +213,48 @@ func (c *Client) Close() error {
 	return c.st.Close()
 }
 
-// Store gives access to the store (for tests and the UI's reads).
+// Store gives access to the store, for tests.
 func (c *Client) Store() *store.Store { return c.st }
+
+// A Message is one line of a conversation: a message or a notice.
+type Message = store.Message
+
+// Kind says whether a line is a message or a notice from hush.
+type Kind = store.Kind
+
+// State says where a message is.
+type State = store.State
+
+// The kinds and states of a line.
+const (
+	KindText      = store.KindText
+	KindNotice    = store.KindNotice
+	StateReceived = store.StateReceived
+	StatePending  = store.StatePending
+	StateSent     = store.StateSent
+	StateFailed   = store.StateFailed
+)
+
+// Message returns the line with the local id, or an error wrapping
+// store.ErrNotFound (it disappeared).
+func (c *Client) Message(ctx context.Context, id int64) (*Message, error) {
+	return c.st.Read().Message(ctx, id)
+}
+
+// MinPassphrase is the shortest passphrase SetPassphrase accepts.
+const MinPassphrase = 8
+
+// ErrShortPassphrase refuses a passphrase shorter than MinPassphrase.
+var ErrShortPassphrase = fmt.Errorf("a passphrase needs at least %d characters", MinPassphrase)
+
+// SetPassphrase protects the home's data key with a key derived from pass
+// and removes the key file; with pass nil, it goes back to the key file.
+func (c *Client) SetPassphrase(ctx context.Context, pass []byte) error {
+	if pass != nil && len(pass) < MinPassphrase {
+		return ErrShortPassphrase
+	}
+	return c.st.SetPassphrase(ctx, pass)
+}
 
 // Account describes this device's registration.
 func (c *Client) Account() store.Account { return *c.acct }

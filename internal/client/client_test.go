@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -139,10 +140,17 @@ func TestKeyChange(t *testing.T) {
 
 	// Bob gets a new identity.
 	check(t, bob.c.MakeSecret(ctx))
-	_, err = alice.c.Send(ctx, "bob", "two", 0)
+	m, err := alice.c.Send(ctx, "bob", "two", 0)
 	var nc *client.NeedsConfirmError
 	if !errors.As(err, &nc) {
 		t.Fatalf("send after a verified key changed: %v", err)
+	}
+	// The message returned is as it is stored: not sent.
+	if m == nil || m.State != client.StateFailed {
+		t.Fatalf("message after a refused send: %+v", m)
+	}
+	if got, err := alice.c.Message(ctx, m.ID); err != nil || got.State != client.StateFailed || got.Body != "two" {
+		t.Fatalf("Message(%d): %+v, %v", m.ID, got, err)
 	}
 	sn3, err := alice.c.SafetyNumber(ctx, "bob")
 	check(t, err)
@@ -208,4 +216,38 @@ func TestOutbox(t *testing.T) {
 	if len(out) != 0 {
 		t.Fatalf("outbox not empty: %v", out)
 	}
+}
+
+func TestStateAndKindNames(t *testing.T) {
+	for _, c := range []struct {
+		s    fmt.Stringer
+		want string
+	}{{client.StateReceived, "received"}, {client.StatePending, "pending"}, {client.StateSent, "sent"},
+		{client.StateFailed, "failed"}, {client.State(9), "state(9)"},
+		{client.KindText, "message"}, {client.KindNotice, "notice"}, {client.Kind(7), "kind(7)"}} {
+		if got := c.s.String(); got != c.want {
+			t.Errorf("%#v.String() = %q, want %q", c.s, got, c.want)
+		}
+	}
+}
+
+// TestSetPassphrase: a short passphrase is refused and changes nothing; a
+// good one is then needed to open the home.
+func TestSetPassphrase(t *testing.T) {
+	ctx := t.Context()
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	alice := register(t, env, "alice")
+	if err := alice.c.SetPassphrase(ctx, []byte("short")); !errors.Is(err, client.ErrShortPassphrase) {
+		t.Fatalf("short passphrase: %v", err)
+	}
+	alice.restart(t) // still the key file
+	check(t, alice.c.SetPassphrase(ctx, []byte("correct horse")))
+	check(t, alice.c.Close())
+	o := opts
+	o.Passphrase = func() ([]byte, error) { return []byte("correct horse"), nil }
+	c, err := client.Open(ctx, alice.home, o)
+	check(t, err)
+	alice.c = c
+	check(t, alice.c.SetPassphrase(ctx, nil))
+	alice.restart(t)
 }

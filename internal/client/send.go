@@ -63,9 +63,20 @@ func CheckText(text string, timer time.Duration) error {
 // sent (here) and after it is first shown (there). It returns once the
 // server has the message; the message is stored either way, and a
 // [*QueuedError] says it waits in the outbox. Refused for a needed
-// confirmation ([*NeedsConfirmError]), it is stored as not sent, and
-// returned as stored. A countdown starts only when the server accepts it.
-func (c *Client) Send(ctx context.Context, to, text string, timer time.Duration) (*store.Message, error) {
+// confirmation ([*NeedsConfirmError]), it is stored as not sent. The
+// message returned, when one was stored, is as it is now (sent, queued or
+// failed). A countdown starts only when the server accepts it.
+func (c *Client) Send(ctx context.Context, to, text string, timer time.Duration) (*Message, error) {
+	m, err := c.send(ctx, to, text, timer)
+	if m != nil {
+		if now, err := c.st.Read().Message(ctx, m.ID); err == nil {
+			m = now
+		}
+	}
+	return m, err
+}
+
+func (c *Client) send(ctx context.Context, to, text string, timer time.Duration) (*store.Message, error) {
 	to = NormalizeUsername(to)
 	if err := CheckText(text, timer); err != nil {
 		return nil, err

@@ -820,7 +820,7 @@ func (m *Model) threadLines(w int) []string {
 	return out
 }
 
-func stateMark(s int) string {
+func stateMark(s store.State) string {
 	switch s {
 	case store.StatePending:
 		return dimStyle.Render("…sending")

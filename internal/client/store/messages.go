@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/hushmsg/hush/internal/content"
@@ -122,19 +123,51 @@ func (t *Tx) Confirm(ctx context.Context, name string, k key.IdentityKey, device
 	return t.replaceIdentity(ctx, c, k, device, true, verified)
 }
 
+// Kind is what a line of a conversation is (column messages.kind).
+type Kind int
+
 // Message kinds.
 const (
-	KindText   = 0
-	KindNotice = 1 // a line from hush itself: a key change, an undecryptable message
+	KindText   Kind = 0
+	KindNotice Kind = 1 // a line from hush itself: a key change, an undecryptable message
 )
+
+// String is the kind's name: "message" or "notice".
+func (k Kind) String() string {
+	switch k {
+	case KindText:
+		return "message"
+	case KindNotice:
+		return "notice"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// State is where a message is (column messages.state).
+type State int
 
 // Message states.
 const (
-	StateReceived = 0 // incoming
-	StatePending  = 1 // outgoing, not yet accepted by the server
-	StateSent     = 2 // outgoing, the server has it
-	StateFailed   = 3 // outgoing, will not be sent
+	StateReceived State = 0 // incoming
+	StatePending  State = 1 // outgoing, not yet accepted by the server
+	StateSent     State = 2 // outgoing, the server has it
+	StateFailed   State = 3 // outgoing, will not be sent
 )
+
+// String is the state's name: "received", "pending", "sent" or "failed".
+func (s State) String() string {
+	switch s {
+	case StateReceived:
+		return "received"
+	case StatePending:
+		return "pending"
+	case StateSent:
+		return "sent"
+	case StateFailed:
+		return "failed"
+	}
+	return fmt.Sprintf("state(%d)", int(s))
+}
 
 // Message is one line of a conversation.
 type Message struct {
@@ -142,7 +175,7 @@ type Message struct {
 	Peer      string
 	MsgID     content.ID // the sender's id; zero for notices
 	Outgoing  bool
-	Kind      int
+	Kind      Kind
 	Secret    bool
 	Body      string
 	SentAt    time.Time // the sender's clock
@@ -150,7 +183,7 @@ type Message struct {
 	Timer     time.Duration
 	ExpiresAt time.Time // zero until the countdown starts
 	Shown     bool
-	State     int
+	State     State
 	ServerID  int64
 }
 
