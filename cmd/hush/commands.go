@@ -505,7 +505,18 @@ func runList(ctx context.Context, e *env, f *listFlags, args []string) error {
 	if err := noArgs(args); err != nil {
 		return err
 	}
-	c, err := e.open(ctx)
+	o := e.options()
+	if f.names {
+		// Shell completion runs this with the terminal as standard input:
+		// it must never wait on a prompt nobody sees.
+		o.Passphrase = func() ([]byte, error) {
+			if p := e.getenv("HUSH_PASSPHRASE"); p != "" {
+				return []byte(p), nil
+			}
+			return nil, errors.New("this home is protected by a passphrase: set HUSH_PASSPHRASE (list --names never asks)")
+		}
+	}
+	c, err := client.Open(ctx, e.home, o)
 	if err != nil {
 		return err
 	}

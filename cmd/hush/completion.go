@@ -45,10 +45,12 @@ func runCompletion(ctx context.Context, e *env, args []string) error {
 			b.WriteString("#compdef hush\nautoload -U +X bashcompinit && bashcompinit\n")
 		}
 		b.WriteString("# hush completion; source it, e.g. from ~/.bashrc: source <(hush completion bash)\n")
-		b.WriteString("_hush() {\n  local cur prev cmd i\n  cur=\"${COMP_WORDS[COMP_CWORD]}\"\n  prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n")
-		b.WriteString("  cmd=\"\"\n  for ((i=1; i<COMP_CWORD; i++)); do\n    case \"${COMP_WORDS[i]}\" in\n      --home) ((i++));;\n      -*) ;;\n      *) cmd=\"${COMP_WORDS[i]}\"; break;;\n    esac\n  done\n")
+		b.WriteString("_hush() {\n  local cur prev cmd i home\n  cur=\"${COMP_WORDS[COMP_CWORD]}\"\n  prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n")
+		// The names come from the home given on the line, if any; 'hush list
+		// --names' never asks for a passphrase.
+		b.WriteString("  cmd=\"\"; home=()\n  for ((i=1; i<COMP_CWORD; i++)); do\n    case \"${COMP_WORDS[i]}\" in\n      --home) ((i++)); home=(--home \"${COMP_WORDS[i]}\");;\n      -*) ;;\n      *) cmd=\"${COMP_WORDS[i]}\"; break;;\n    esac\n  done\n")
 		fmt.Fprintf(&b, "  if [[ -z \"$cmd\" ]]; then\n    COMPREPLY=($(compgen -W \"--home --json --help %s\" -- \"$cur\"))\n    return\n  fi\n", strings.Join(names, " "))
-		b.WriteString("  if [[ \"$prev\" == --to ]]; then\n    COMPREPLY=($(compgen -W \"$(hush list --names 2>/dev/null)\" -- \"$cur\"))\n    return\n  fi\n")
+		b.WriteString("  if [[ \"$prev\" == --to ]]; then\n    COMPREPLY=($(compgen -W \"$(hush \"${home[@]}\" list --names 2>/dev/null </dev/null)\" -- \"$cur\"))\n    return\n  fi\n")
 		b.WriteString("  case \"$cmd\" in\n")
 		for _, c := range visible() {
 			words := commandFlags(c)
@@ -64,7 +66,7 @@ func runCompletion(ctx context.Context, e *env, args []string) error {
 			}
 			dyn := ""
 			if strings.Contains("|"+nameCommands+"|", "|"+c.name+"|") {
-				dyn = " $(hush list --names 2>/dev/null)"
+				dyn = ` $(hush "${home[@]}" list --names 2>/dev/null </dev/null)`
 			}
 			fmt.Fprintf(&b, "    %s) COMPREPLY=($(compgen -W \"%s%s\" -- \"$cur\"));;\n", c.name, strings.Join(words, " "), dyn)
 		}
@@ -81,7 +83,7 @@ func runCompletion(ctx context.Context, e *env, args []string) error {
 				fmt.Fprintf(&b, "complete -c hush -n '__fish_seen_subcommand_from %s' -l %s\n", c.name, strings.TrimPrefix(f, "--"))
 			}
 		}
-		fmt.Fprintf(&b, "complete -c hush -n '__fish_seen_subcommand_from %s' -a '(hush list --names 2>/dev/null)'\n", strings.ReplaceAll(nameCommands, "|", " "))
+		fmt.Fprintf(&b, "complete -c hush -n '__fish_seen_subcommand_from %s' -a '(hush list --names 2>/dev/null </dev/null)'\n", strings.ReplaceAll(nameCommands, "|", " "))
 		b.WriteString("complete -c hush -n '__fish_seen_subcommand_from device' -a 'make-secret list'\n")
 		b.WriteString("complete -c hush -n '__fish_seen_subcommand_from passphrase' -a 'set remove'\n")
 		fmt.Fprint(e.stdout, b.String())
