@@ -24,6 +24,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/hushmsg/hush/internal/buildinfo"
 	"github.com/hushmsg/hush/internal/termsafe"
 )
 
@@ -128,6 +129,7 @@ Global flags (before or after the command):
   --home DIR   where this device's state is kept (env HUSH_HOME; default
                $XDG_DATA_HOME/hush or ~/.local/share/hush)
   --json       print data as JSON, one object per line
+  --version    print hush's version and VCS revision
 
 Commands:
 `
@@ -149,10 +151,15 @@ func run(ctx context.Context, args []string, e *env) int {
 	gfs.BoolVar(&e.json, "json", false, "")
 	help := gfs.Bool("help", false, "")
 	gfs.BoolVar(help, "h", false, "")
+	version := gfs.Bool("version", false, "")
 	if err := gfs.Parse(args); err != nil {
 		fmt.Fprintf(e.stderr, "hush: %v\n\n", err)
 		printUsage(e.stderr)
 		return 2
+	}
+	if *version {
+		fmt.Fprintln(e.stdout, buildinfo.String("hush"))
+		return 0
 	}
 	rest := gfs.Args()
 	if *help || len(rest) == 0 {

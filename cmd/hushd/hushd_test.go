@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -165,8 +166,22 @@ func TestCommandLine(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "loopback") {
 		t.Errorf("plain HTTP on 0.0.0.0 from the environment was not refused: %v %s", err, out)
 	}
-	if out, err := exec.Command(hushdBin, "--limit-messages", "lots").CombinedOutput(); err == nil {
-		t.Errorf("a bad limit was accepted: %s", out)
+	// Mistakes in the command line exit 2.
+	for _, args := range [][]string{{"--limit-messages", "lots"}, {"--bogus"}, {"--data", t.TempDir(), "serve"},
+		{"fingerprint", "--bogus"}, {"--max-queue", "0", "--data", t.TempDir()}} {
+		out, err := exec.Command(hushdBin, args...).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Errorf("hushd %q: %v, want exit status 2\n%s", args, err, out)
+		}
+	}
+	cmd = exec.Command(hushdBin, "--data", t.TempDir())
+	cmd.Env = append(os.Environ(), "HUSHD_MAX_QUEUE=many")
+	if out, err := cmd.CombinedOutput(); cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), "HUSHD_MAX_QUEUE") {
+		t.Errorf("a bad HUSHD_MAX_QUEUE: %v, want exit status 2\n%s", err, out)
+	}
+	if out, err := exec.Command(hushdBin, "--version").Output(); err != nil || !regexp.MustCompile(`^hushd \S+.*, go1\.`).Match(out) {
+		t.Errorf("hushd --version: %v %q", err, out)
 	}
 	if out, err := exec.Command(hushdBin, "--tls-cert", "/nonexistent.pem", "--data", t.TempDir()).CombinedOutput(); err == nil {
 		t.Errorf("--tls-cert without --tls-key was accepted: %s", out)

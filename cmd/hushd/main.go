@@ -38,6 +38,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hushmsg/hush/internal/buildinfo"
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/internal/server/cluster"
 	"github.com/hushmsg/hush/internal/server/connlimit"
@@ -54,9 +55,19 @@ func main() {
 			os.Exit(0)
 		}
 		fmt.Fprintln(os.Stderr, "hushd: error:", err)
+		var u usageError
+		if errors.As(err, &u) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
+
+// usageError is a mistake in the command line or the environment's
+// settings: exit code 2.
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
 
 // config is every setting, filled by flags and environment variables.
 type config struct {
@@ -74,6 +85,7 @@ type config struct {
 	limits                    server.Limits
 	argon2Time, argon2Memory  int
 	cpuProfile, debugAddr     string
+	version                   bool
 }
 
 func defaultDataDir() string {
@@ -92,6 +104,7 @@ func flags(fs *flag.FlagSet, c *config) {
 		fs.StringVar(p, name, def, usage+" (env "+env+")")
 		envs[name] = env
 	}
+	fs.BoolVar(&c.version, "version", false, "print hushd's version and VCS revision, and exit")
 	str(&c.addr, "addr", "HUSHD_ADDR", ":8443", "listen on `HOST:PORT`")
 	str(&c.data, "data", "HUSHD_DATA", defaultDataDir(), "data `folder`: database and self-signed certificate")
 	str(&c.storeURL, "store", "HUSHD_STORE", "", "PostgreSQL `URL` (postgres://...) shared by the nodes of a cluster; default: SQLite in the data folder")
@@ -190,11 +203,14 @@ func parse(name string, args []string, stderr io.Writer, c *config, declare func
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -203,7 +219,7 @@ func parse(name string, args []string, stderr io.Writer, c *config, declare func
 		env := envs[f.Name]
 		if v, ok := os.LookupEnv(env); ok && !given[f.Name] && err == nil {
 			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s=%q: %v", env, v, e)
+				err = usageError{fmt.Errorf("%s=%q: %v", env, v, e)}
 			}
 		}
 	})
@@ -221,8 +237,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := parse("hushd", args, stderr, &c, flags); err != nil {
 		return err
 	}
+	if c.version {
+		fmt.Fprintln(stdout, buildinfo.String("hushd"))
+		return nil
+	}
 	if c.argon2Time < 1 || c.argon2Memory < 8 || c.maxMessageBytes < 1 || c.maxQueue < 1 || c.maxDevices < 1 {
-		return errors.New("--argon2-time, --argon2-memory (>= 8), --max-message-bytes, --max-queue and --max-devices must be positive")
+		return usageError{errors.New("--argon2-time, --argon2-memory (>= 8), --max-message-bytes, --max-queue and --max-devices must be positive")}
 	}
 	if c.maxConnsPerAddr < 0 {
 		return errors.New("--max-conns-per-addr must not be negative")
