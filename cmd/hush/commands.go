@@ -315,11 +315,17 @@ func runSend(ctx context.Context, e *env, f *sendFlags, args []string) error {
 	}
 	text := strings.Join(args, " ")
 	if len(args) == 1 && args[0] == "-" {
-		b, err := io.ReadAll(io.LimitReader(e.stdin, 1<<20))
+		// One byte more than a message may hold (and its final newline)
+		// tells a message too long from one that fits.
+		limit := int64(client.MaxText + 2)
+		b, err := io.ReadAll(io.LimitReader(e.stdin, limit))
 		if err != nil {
 			return err
 		}
 		text = strings.TrimRight(string(b), "\n")
+		if int64(len(b)) == limit && len(text) > client.MaxText {
+			return usagef("standard input holds more than %d bytes; a message is at most %d bytes", client.MaxText, client.MaxText)
+		}
 	}
 	timer := f.timer
 	if err := client.CheckText(text, timer); err != nil {
@@ -396,6 +402,16 @@ func messageJSON(m *client.Message, self string) map[string]any {
 	return o
 }
 
+// clock is when t is, local time: the time of day if t is today, the date
+// too if not.
+func clock(t, now time.Time) string {
+	t, now = t.Local(), now.Local()
+	if y, m, d := t.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
+		return t.Format("15:04:05")
+	}
+	return t.Format("2006-01-02 15:04:05")
+}
+
 // messageText is a message as recv and history print it: one line that
 // starts with the time, and the body's further lines indented, so that no
 // line of a body can pass for a message or a notice. Names and body go
@@ -420,7 +436,7 @@ func messageText(m *client.Message, self string) string {
 		fmt.Fprintf(&b, "%s  %s: %s", ts, peer, body)
 	}
 	if !m.ExpiresAt.IsZero() {
-		fmt.Fprintf(&b, "  (disappears at %s)", m.ExpiresAt.Local().Format("15:04:05"))
+		fmt.Fprintf(&b, "  (disappears at %s)", clock(m.ExpiresAt, time.Now()))
 	} else if m.Timer > 0 {
 		fmt.Fprintf(&b, "  (disappears %v after it is shown)", m.Timer)
 	}

@@ -125,3 +125,38 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// TestSendTooLong: a message too long on standard input is reported with
+// the limit, not with how much of it hush read (it said "1048576 bytes"
+// for 10 MB). Nothing is read beyond the limit, and nothing is opened.
+func TestSendTooLong(t *testing.T) {
+	t.Parallel()
+	h := newHome(t, "alice")
+	for _, n := range []int{10 << 20, 1 << 20, 64<<10 + 2} {
+		cmd := hushCmd(h.dir, "send", "--secret", "--to", "bob", "-")
+		cmd.Stdin = bytes.NewReader(bytes.Repeat([]byte("x"), n))
+		var e bytes.Buffer
+		cmd.Stderr = &e
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Fatalf("%d bytes: %v, want exit status 2\n%s", n, err, e.String())
+		}
+		if !strings.Contains(e.String(), "standard input holds more than 65536 bytes; a message is at most 65536 bytes") {
+			t.Errorf("%d bytes: %s", n, e.String())
+		}
+	}
+	// Short of the read limit, the real size.
+	cmd := hushCmd(h.dir, "send", "--secret", "--to", "bob", "-")
+	cmd.Stdin = bytes.NewReader(bytes.Repeat([]byte("x"), 64<<10+1))
+	if out, _ := cmd.CombinedOutput(); !strings.Contains(string(out), "the message is 65537 bytes; the most is 65536") {
+		t.Errorf("65537 bytes: %s", out)
+	}
+	// The most that fits, with its final newline, is not refused for its size.
+	cmd = hushCmd(h.dir, "send", "--secret", "--to", "bob", "-")
+	cmd.Stdin = bytes.NewReader(append(bytes.Repeat([]byte("x"), 64<<10), '\n'))
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "run hush register") {
+		t.Errorf("64 KiB and a newline: %s", out)
+	}
+}

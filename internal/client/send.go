@@ -42,6 +42,9 @@ func (e *QueuedError) Unwrap() error { return e.Err }
 // errNeedBundle: no usable session, fetch the peer's prekey bundle.
 var errNeedBundle = errors.New("need a bundle")
 
+// MaxText is the most bytes of UTF-8 text a message holds.
+const MaxText = content.MaxBody
+
 // CheckText checks a message body and timer (0: none) before sending.
 func CheckText(text string, timer time.Duration) error {
 	switch {
