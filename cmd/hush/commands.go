@@ -618,7 +618,15 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	}
 	defer c.Close()
 	sn, err := c.Verify(ctx, args[0], strings.Join(args[1:], ""))
-	if err != nil {
+	var typo *client.NotANumberError
+	switch {
+	case errors.As(err, &typo):
+		return fmt.Errorf("%w; nothing was verified.\nCompare the whole number with %s's: 'hush safety-number %s' shows it; then run 'hush verify %s' (or give all 60 digits)",
+			err, sn.Name, sn.Name, sn.Name)
+	case errors.Is(err, client.ErrNumberMismatch):
+		return fmt.Errorf("%w.\nNothing was verified. Check with %s, over a channel you trust, that you both see the number 'hush safety-number %s' shows",
+			err, sn.Name, sn.Name)
+	case err != nil:
 		return err
 	}
 	if e.json {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,8 +133,13 @@ func TestKeyChange(t *testing.T) {
 		t.Fatalf("safety numbers %s and %s", sn.Digits, sn2.Digits)
 	}
 	_, err = alice.c.Verify(ctx, "bob", "1234")
+	var typo *client.NotANumberError
+	if !errors.As(err, &typo) || typo.Digits != 4 || errors.Is(err, client.ErrNumberMismatch) {
+		t.Fatalf("verify with 1234: %v", err)
+	}
+	_, err = alice.c.Verify(ctx, "bob", strings.Repeat("1", 60))
 	if !errors.Is(err, client.ErrNumberMismatch) {
-		t.Fatal(err)
+		t.Fatalf("verify with 60 other digits: %v", err)
 	}
 	_, err = alice.c.Verify(ctx, "bob", sn2.Grouped())
 	check(t, err)

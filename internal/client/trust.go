@@ -75,18 +75,46 @@ func (c *Client) SafetyNumber(ctx context.Context, name string) (*SafetyNumber, 
 	return sn, nil
 }
 
-// ErrNumberMismatch: the number the person typed is not the safety number.
+// ErrNumberMismatch: the person typed 60 digits, and they are not the
+// safety number.
 var ErrNumberMismatch = errors.New("that is not the safety number: do not verify, the conversation may be intercepted")
 
+// NotANumberError: what the person typed is not 60 digits, so not a safety
+// number at all (a typo, a part of it): it does not match, but it is no
+// sign of interception either.
+type NotANumberError struct {
+	Digits int // how many digits it had
+}
+
+func (e *NotANumberError) Error() string {
+	return fmt.Sprintf("that does not match: a safety number has 60 digits, and this has %d", e.Digits)
+}
+
 // Verify marks name's key (the one SafetyNumber shows) verified. If number
-// is not empty, it must equal the safety number (spaces ignored).
+// is not empty, it must equal the safety number (spaces ignored):
+// [ErrNumberMismatch] if it is 60 other digits, a [*NotANumberError] if it
+// is not 60 digits.
 func (c *Client) Verify(ctx context.Context, name, number string) (*SafetyNumber, error) {
 	sn, err := c.SafetyNumber(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	if number != "" && strings.Join(strings.Fields(number), "") != sn.Digits {
-		return sn, ErrNumberMismatch
+	if number != "" {
+		typed := strings.Join(strings.Fields(number), "")
+		digits, other := 0, false
+		for _, r := range typed {
+			if r >= '0' && r <= '9' {
+				digits++
+			} else {
+				other = true
+			}
+		}
+		if other || digits != len(sn.Digits) {
+			return sn, &NotANumberError{Digits: digits}
+		}
+		if typed != sn.Digits {
+			return sn, ErrNumberMismatch
+		}
 	}
 	err = c.st.Update(ctx, func(tx *store.Tx) error {
 		return tx.Confirm(ctx, sn.Name, sn.Identity, sn.Device, true)
