@@ -168,6 +168,13 @@ func (e *env) passphrase() ([]byte, error) {
 	return p, nil
 }
 
+// terminal reports whether standard input and output are a terminal.
+func (e *env) terminal() bool {
+	in, ok1 := e.stdin.(*os.File)
+	out, ok2 := e.stdout.(*os.File)
+	return ok1 && ok2 && term.IsTerminal(in.Fd()) && term.IsTerminal(out.Fd())
+}
+
 // secretPrompt reads a line without echo from the terminal.
 func (e *env) secretPrompt(prompt string) ([]byte, error) {
 	f, ok := e.stdin.(*os.File)
@@ -739,6 +746,9 @@ func runPassphrase(ctx context.Context, e *env, args []string) error {
 func runChat(ctx context.Context, e *env, args []string) error {
 	if len(args) > 1 {
 		return usagef("give at most one NAME")
+	}
+	if !e.terminal() {
+		return errors.New("hush chat needs a terminal (standard input and output); from a script, use hush send and hush recv --follow")
 	}
 	c, err := e.open(ctx)
 	if err != nil {
