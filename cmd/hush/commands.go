@@ -85,12 +85,15 @@ first. If a verified person's key changes later, sending to them waits
 until you verify again or run 'hush trust NAME'.`,
 			bind: plain(runVerify)},
 		{name: "trust", args: "NAME", summary: "accept NAME's changed safety number without verifying it", bind: plain(runTrust)},
-		{name: "device", args: "make-secret | list", summary: "make this device the secret device, or list your devices",
+		{name: "device", args: "make-secret [--force] | list", summary: "make this device the secret device, or list your devices",
 			help: `make-secret gives this device a new identity key and makes it your
 secret device: your secret conversations move here, and the device that
 had them can no longer take part. People you talk to see your safety
-number change.`,
-			bind: plain(runDevice)},
+number change. On the device that already is the secret device it asks
+first (on a terminal) or needs --force.`,
+			bind: flagged(func(fs *flag.FlagSet, f *deviceFlags) {
+				fs.BoolVar(&f.force, "force", false, "make-secret: replace the identity key of the secret device without asking")
+			}, runDevice)},
 		{name: "passphrase", args: "set | remove", summary: "protect this home's keys with a passphrase, or stop",
 			help: `By default the key that seals this home's secrets is in the file "key"
 (mode 0600) beside the database. 'set' derives a key from a passphrase
@@ -132,6 +135,7 @@ type (
 	historyFlags      struct{ limit int }
 	listFlags         struct{ names bool }
 	safetyNumberFlags struct{ noQR bool }
+	deviceFlags       struct{ force bool }
 )
 
 func (f *serverFlags) define(fs *flag.FlagSet) {
@@ -173,6 +177,12 @@ func (e *env) terminal() bool {
 	in, ok1 := e.stdin.(*os.File)
 	out, ok2 := e.stdout.(*os.File)
 	return ok1 && ok2 && term.IsTerminal(in.Fd()) && term.IsTerminal(out.Fd())
+}
+
+// interactive reports whether standard input is a terminal, to ask on.
+func (e *env) interactive() bool {
+	in, ok := e.stdin.(*os.File)
+	return ok && term.IsTerminal(in.Fd())
 }
 
 // secretPrompt reads a line without echo from the terminal.
@@ -302,7 +312,12 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	secret, err := c.IsSecret(ctx)
+	// The server knows whether another device took over.
+	secret, err := c.CheckSecret(ctx)
+	if errors.Is(err, client.ErrUnreachable) {
+		fmt.Fprintf(e.stderr, "hush: warning: %v; this is what this device knew when it last reached the server\n", err)
+		err = nil
+	}
 	if err != nil {
 		return err
 	}
@@ -660,7 +675,27 @@ func runTrust(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func runDevice(ctx context.Context, e *env, args []string) error {
+// confirmMakeSecret asks before make-secret replaces the identity key of
+// the device that already is the secret device: asked on a terminal,
+// refused without one, unless force.
+func confirmMakeSecret(ctx context.Context, e *env, c *client.Client, force bool) error {
+	secret, err := c.CheckSecret(ctx)
+	if err != nil || !secret || force {
+		return err
+	}
+	const what = "this device is already your secret device: make-secret would replace its identity key, " +
+		"everyone you talk to would see your safety number change, and those who verified it would have to verify again"
+	if !e.interactive() {
+		return errors.New(what + "; nothing was done (add --force to do it anyway)")
+	}
+	fmt.Fprintf(e.stderr, "%s%s.\nType \"yes\" to go on: ", strings.ToUpper(what[:1]), what[1:])
+	if ans, err := e.line(); err != nil || ans != "yes" {
+		return errors.New("nothing was done")
+	}
+	return nil
+}
+
+func runDevice(ctx context.Context, e *env, f *deviceFlags, args []string) error {
 	if len(args) != 1 || (args[0] != "make-secret" && args[0] != "list") {
 		return usagef("give make-secret or list")
 	}
@@ -670,6 +705,9 @@ func runDevice(ctx context.Context, e *env, args []string) error {
 	}
 	defer c.Close()
 	if args[0] == "make-secret" {
+		if err := confirmMakeSecret(ctx, e, c, f.force); err != nil {
+			return err
+		}
 		if err := c.MakeSecret(ctx); err != nil {
 			return err
 		}

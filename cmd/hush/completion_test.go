@@ -20,13 +20,7 @@ import (
 // gives it a terminal.
 func TestCompletionNeverPrompts(t *testing.T) {
 	t.Parallel()
-	scriptBin, err := exec.LookPath("script")
-	if err != nil {
-		t.Skip("needs script(1) from util-linux to give bash a terminal")
-	}
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("needs bash")
-	}
+	needTerminal(t)
 	s := startServer(t)
 	alice, bob := newHome(t, "alice"), newHome(t, "bob")
 	alice.register(s)
@@ -42,28 +36,9 @@ func TestCompletionNeverPrompts(t *testing.T) {
 	if err := os.WriteFile(comp, []byte(alice.must("completion", "bash")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// inTerminal runs a bash script with a terminal as its standard input.
 	inTerminal := func(script string, env ...string) string {
 		t.Helper()
-		sh := filepath.Join(dir, "run.sh")
-		if err := os.WriteFile(sh, []byte(script), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-		defer cancel()
-		c := exec.CommandContext(ctx, scriptBin, "-qec", "bash "+sh, "/dev/null")
-		c.Env = append(os.Environ(), env...)
-		var out bytes.Buffer
-		c.Stdout, c.Stderr = &out, &out
-		start := time.Now()
-		err := c.Run()
-		if ctx.Err() != nil {
-			t.Fatalf("%s hung (killed after %v); output:\n%s", script, time.Since(start).Round(time.Second), out.String())
-		}
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", script, err, out.String())
-		}
-		return out.String()
+		return inTerminal(t, dir, "", script, env...)
 	}
 	complete := func(passphrase string, words ...string) string {
 		t.Helper()
@@ -100,4 +75,42 @@ func TestCompletionNeverPrompts(t *testing.T) {
 	if got := complete("correct horse battery", "hush", "--home", alice.dir, "send", "--to"); got != "bob" {
 		t.Fatalf("completion after --to with HUSH_PASSPHRASE: %q, want bob", got)
 	}
+}
+
+// needTerminal skips the test unless script(1) and bash are there to give
+// a command a terminal.
+func needTerminal(t *testing.T) {
+	t.Helper()
+	for _, p := range []string{"script", "bash"} {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Skipf("needs %s (script(1) from util-linux gives a command a terminal)", p)
+		}
+	}
+}
+
+// inTerminal runs a bash script with a terminal (from script(1)) as its
+// standard input and output, typing input on it, and returns what it
+// printed.
+func inTerminal(t *testing.T, dir, input, script string, env ...string) string {
+	t.Helper()
+	sh := filepath.Join(dir, "run.sh")
+	if err := os.WriteFile(sh, []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	c := exec.CommandContext(ctx, "script", "-qec", "bash "+sh, "/dev/null")
+	c.Env = append(os.Environ(), env...)
+	c.Stdin = strings.NewReader(input)
+	var out bytes.Buffer
+	c.Stdout, c.Stderr = &out, &out
+	start := time.Now()
+	err := c.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%s hung (killed after %v); output:\n%s", script, time.Since(start).Round(time.Second), out.String())
+	}
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, out.String())
+	}
+	return out.String()
 }

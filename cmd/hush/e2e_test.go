@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -241,7 +242,7 @@ func TestRestoredHomeCopy(t *testing.T) {
 	if err := os.Chmod(filepath.Join(copied.dir, "key"), 0o600); err != nil { // CopyFS makes it 0644
 		t.Fatal(err)
 	}
-	dave.must("device", "make-secret")
+	dave.must("device", "make-secret", "--force")
 	for _, h := range []*home{carol, erin} {
 		dave.must("send", "--secret", "--to", h.name, "my new key")
 		got := lines(t, h.must("recv", "--wait", "5s", "--json"))
@@ -354,5 +355,68 @@ func TestHostileNames(t *testing.T) {
 		if strings.Contains(out, "\n") {
 			t.Errorf("a name breaks the line: %q", out)
 		}
+	}
+}
+
+// TestMakeSecretAsks: on the device that already is the secret device,
+// make-secret asks on a terminal (here a tmux pane) before it replaces the
+// identity key.
+func TestMakeSecretAsks(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("needs tmux to give hush a terminal")
+	}
+	s := startServer(t)
+	alice := newHome(t, "alice")
+	alice.register(s)
+	before := alice.must("safety-number", "--no-qr", "alice")
+	answer := func(ans string) string {
+		t.Helper()
+		sock := filepath.Join(t.TempDir(), "tmux")
+		tmux := func(args ...string) string {
+			t.Helper()
+			out, err := exec.CommandContext(t.Context(), "tmux", append([]string{"-S", sock}, args...)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("tmux %q: %v\n%s", args, err, out)
+			}
+			return string(out)
+		}
+		hush, err := exec.LookPath("hush")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmux("-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "50", "env", "HUSH_PASSWORD=password-for-tests",
+			"bash", "--norc", "-c", hush+" --home "+alice.dir+" device make-secret; echo EXIT:$?; sleep 600")
+		defer tmux("kill-server")
+		wait := func(what string) string {
+			t.Helper()
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				screen := tmux("capture-pane", "-p", "-J")
+				if strings.Contains(screen, what) {
+					return screen
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no %q on the screen:\n%s", what, screen)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		wait(`Type "yes" to go on:`)
+		tmux("send-keys", ans, "Enter")
+		return wait("EXIT:")
+	}
+	if out := answer("no"); !strings.Contains(out, "This device is already your secret device") ||
+		!strings.Contains(out, "nothing was done") || !strings.Contains(out, "EXIT:1") {
+		t.Fatalf("make-secret answered no:\n%s", out)
+	}
+	if after := alice.must("safety-number", "--no-qr", "alice"); after != before {
+		t.Fatalf("the identity changed after 'no':\n%s\n%s", before, after)
+	}
+	if out := answer("yes"); !strings.Contains(out, "is now your secret device") || !strings.Contains(out, "EXIT:0") {
+		t.Fatalf("make-secret answered yes:\n%s", out)
+	}
+	if after := alice.must("safety-number", "--no-qr", "alice"); after == before {
+		t.Fatal("the identity did not change after 'yes'")
 	}
 }

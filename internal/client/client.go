@@ -22,6 +22,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -107,6 +108,7 @@ type Client struct {
 
 // Errors a person may see.
 var (
+	ErrUnreachable   = errors.New("cannot reach the server")
 	ErrNotRegistered = errors.New("this home has no hush account yet: run hush register")
 	ErrRegistered    = errors.New("this home already has a hush account")
 	ErrNotSecret     = errors.New("this device is not your secret device: secret conversations live on one device (hush device make-secret moves them here)")
@@ -265,10 +267,45 @@ func (c *Client) Self() session.Address {
 }
 
 // IsSecret reports whether this device is its account's secret device, as
-// far as this device knows.
+// far as this device knows (see [Client.CheckSecret]).
 func (c *Client) IsSecret(ctx context.Context) (bool, error) {
 	v, err := c.st.Read().MetaInt(ctx, "secret", 0)
 	return v == 1, err
+}
+
+// CheckSecret asks the server whether this device is its account's secret
+// device, with this device's identity key, and records a "no": a device
+// that another one replaced learns it here. When the server cannot say,
+// it returns what this device knows with the error.
+func (c *Client) CheckSecret(ctx context.Context) (bool, error) {
+	local, err := c.IsSecret(ctx)
+	if err != nil {
+		return false, err
+	}
+	a, err := c.apic().Account(ctx)
+	if err != nil {
+		return local, explain(err)
+	}
+	secret := a.SecretDeviceID != nil && *a.SecretDeviceID == c.acct.DeviceID &&
+		bytes.Equal(a.IdentityKey, c.st.Identity().Public.Bytes())
+	if local && !secret {
+		if err := c.st.Update(ctx, func(tx *store.Tx) error { return tx.SetMetaInt(ctx, "secret", 0) }); err != nil {
+			return false, err
+		}
+	}
+	c.flushQueued(ctx)
+	return secret, nil
+}
+
+// flushQueued sends the queued messages, after the server answered a
+// request: they go out with any command that reaches it. Not while a send
+// is under way (it sends them itself); a failure leaves them queued.
+func (c *Client) flushQueued(ctx context.Context) {
+	if !c.sendMu.TryLock() {
+		return
+	}
+	defer c.sendMu.Unlock()
+	_ = c.flushOutboxLocked(ctx)
 }
 
 func (c *Client) cipher(tx *store.Tx) *session.Cipher {
@@ -433,7 +470,7 @@ func explain(err error) error {
 	if !errors.As(err, &e) {
 		var ne net.Error
 		if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("cannot reach the server: %w", err)
+			return fmt.Errorf("%w: %w", ErrUnreachable, err)
 		}
 		return err
 	}

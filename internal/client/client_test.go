@@ -257,3 +257,57 @@ func TestSetPassphrase(t *testing.T) {
 	check(t, alice.c.SetPassphrase(ctx, nil))
 	alice.restart(t)
 }
+
+// TestQueuedGoOutWithAnyRequest: a queued message goes out with any
+// request that reaches the server (here the device list), not only with
+// the next send or receive.
+func TestQueuedGoOutWithAnyRequest(t *testing.T) {
+	ctx := t.Context()
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous, MaxQueue: 2})
+	alice, bob := register(t, env, "alice"), register(t, env, "bob")
+	alice.send(t, "bob", "one", 0)
+	alice.send(t, "bob", "two", 0)
+	var q *client.QueuedError
+	if _, err := alice.c.Send(ctx, "bob", "three", 0); !errors.As(err, &q) {
+		t.Fatalf("send to a full mailbox: %v", err)
+	}
+	wantTexts(t, bob.recv(t), "one", "two")
+	alice.restart(t)
+	_, err := alice.c.Devices(ctx)
+	check(t, err)
+	wantTexts(t, bob.recv(t), "three")
+	h, err := alice.c.History(ctx, "bob", 0)
+	check(t, err)
+	if m := h[len(h)-1]; m.Body != "three" || m.State != client.StateSent {
+		t.Fatalf("last message %+v", m)
+	}
+}
+
+// TestCheckSecret: the old secret device learns from the server that
+// another device took over, instead of saying it is still the secret
+// device until it next sends or receives.
+func TestCheckSecret(t *testing.T) {
+	ctx := t.Context()
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	alice := register(t, env, "alice")
+	if ok, err := alice.c.CheckSecret(ctx); err != nil || !ok {
+		t.Fatalf("CheckSecret on the secret device: %v %v", ok, err)
+	}
+	c2, err := client.Link(ctx, filepath.Join(t.TempDir(), "alice2"), client.RegisterParams{Server: env.URL,
+		Fingerprint: env.Fingerprint, Username: "alice", Password: "password-alice"}, opts)
+	check(t, err)
+	defer c2.Close()
+	check(t, c2.MakeSecret(ctx))
+	if ok, err := alice.c.IsSecret(ctx); err != nil || !ok {
+		t.Fatalf("before asking, the old device thinks %v %v", ok, err)
+	}
+	if ok, err := alice.c.CheckSecret(ctx); err != nil || ok {
+		t.Fatalf("CheckSecret on the old secret device: %v %v", ok, err)
+	}
+	if ok, err := alice.c.IsSecret(ctx); err != nil || ok {
+		t.Fatalf("after asking, the old device thinks %v %v", ok, err)
+	}
+	if ok, err := c2.CheckSecret(ctx); err != nil || !ok {
+		t.Fatalf("CheckSecret on the new secret device: %v %v", ok, err)
+	}
+}

@@ -62,6 +62,7 @@ func (c *Client) SafetyNumber(ctx context.Context, name string) (*SafetyNumber, 
 			return nil, fmt.Errorf("the server sent a bad identity key for %s", name)
 		}
 		sn.Device = *d.SecretDeviceID
+		c.flushQueued(ctx)
 	default:
 		return nil, err
 	}
@@ -172,11 +173,16 @@ func (c *Client) Devices(ctx context.Context) ([]api.Device, error) {
 	if err != nil {
 		return nil, explain(err)
 	}
+	c.flushQueued(ctx)
 	return d.Devices, nil
 }
 
 // Status is what the server says of this account.
 func (c *Client) Status(ctx context.Context) (api.Account, error) {
 	a, err := c.apic().Account(ctx)
-	return a, explain(err)
+	if err != nil {
+		return a, explain(err)
+	}
+	c.flushQueued(ctx)
+	return a, nil
 }
