@@ -101,6 +101,16 @@ first (on a terminal) or needs --force.`,
 the passphrase (or reads HUSH_PASSPHRASE). 'remove' goes back to the file.`,
 			bind: plain(runPassphrase)},
 		{name: "status", args: "", summary: "show this device's account", bind: plain(runStatus)},
+		{name: "server", args: "repin --server-fingerprint HEX", summary: "pin the server's new certificate, after its operator replaced it",
+			help: `hush pins the server's certificate at registration and refuses any other,
+since a different certificate may mean the connection is intercepted. When
+the server's operator replaces the certificate, get the new fingerprint from
+them (hushd prints it at start; 'hushd fingerprint' prints it again) and give
+it here: hush connects, checks that the server presents exactly that
+certificate, and only then pins it.`,
+			bind: flagged(func(fs *flag.FlagSet, f *serverCmdFlags) {
+				fs.StringVar(&f.fingerprint, "server-fingerprint", "", "SHA-256 fingerprint of the server's new certificate (`hex`)")
+			}, runServer)},
 		{name: "completion", args: "bash | zsh | fish", summary: "print a shell completion script", bind: plain(runCompletion)},
 		{name: "help", args: "[COMMAND]", summary: "show help", bind: plain(runHelp)},
 	}
@@ -136,6 +146,7 @@ type (
 	listFlags         struct{ names bool }
 	safetyNumberFlags struct{ noQR bool }
 	deviceFlags       struct{ force bool }
+	serverCmdFlags    struct{ fingerprint string }
 )
 
 func (f *serverFlags) define(fs *flag.FlagSet) {
@@ -811,5 +822,37 @@ func runHelp(ctx context.Context, e *env, args []string) error {
 	}
 	fs, _ := c.flagSet(&env{home: e.home})
 	commandUsage(e.stdout, c, fs)
+	return nil
+}
+
+func runServer(ctx context.Context, e *env, f *serverCmdFlags, args []string) error {
+	if len(args) != 1 || args[0] != "repin" {
+		return usagef("give repin")
+	}
+	if f.fingerprint == "" {
+		return usagef("--server-fingerprint HEX is required: the new certificate's fingerprint, from the server's operator")
+	}
+	fp, err := client.NormalizeFingerprint(f.fingerprint)
+	if err != nil {
+		return usagef("--server-fingerprint: %v", err)
+	}
+	c, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	old := c.Account().Fingerprint
+	if err := c.Repin(ctx, fp); err != nil {
+		return err
+	}
+	if e.json {
+		e.printJSON(map[string]any{"server": c.Account().Server, "server_fingerprint": fp, "previous": old})
+		return nil
+	}
+	if old == fp {
+		fmt.Fprintf(e.stdout, "%s presents the pinned certificate %s; nothing changed.\n", c.Account().Server, fp)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%s presents the certificate %s, and it is pinned now (it was %s).\n", c.Account().Server, fp, old)
 	return nil
 }

@@ -25,6 +25,7 @@ import (
 	"syscall"
 
 	"github.com/hushmsg/hush/internal/buildinfo"
+	"github.com/hushmsg/hush/internal/client"
 	"github.com/hushmsg/hush/internal/termsafe"
 )
 
@@ -198,6 +199,12 @@ func run(ctx context.Context, args []string, e *env) int {
 		return 2
 	}
 	fmt.Fprintf(e.stderr, "hush: %v\n", err)
+	var cc *client.CertificateChangedError
+	if errors.As(err, &cc) {
+		fmt.Fprint(e.stderr, "Do not go on until you know why. If the server's operator replaced its certificate, "+
+			"check the new fingerprint with them (hushd prints it) and run\n\n    hush server repin --server-fingerprint NEW-FINGERPRINT\n\n"+
+			"Messages you send wait in this device's outbox until then.\n")
+	}
 	return 1
 }
 

@@ -37,6 +37,16 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("hushd: %d %s: %s", e.Status, e.Code, e.Message)
 }
 
+// CertificateError says the server presented a certificate other than the
+// pinned one: the connection was refused before any request was sent.
+type CertificateError struct {
+	Got, Pinned string // hex SHA-256 fingerprints
+}
+
+func (e *CertificateError) Error() string {
+	return fmt.Sprintf("apiclient: the server's certificate has fingerprint %s, not the pinned %s", e.Got, e.Pinned)
+}
+
 // IsCode reports whether err is an *Error with the given API code.
 func IsCode(err error, code string) bool {
 	var e *Error
@@ -87,7 +97,7 @@ func New(base string, o Options) (*Client, error) {
 			}
 			got := sha256.Sum256(cs.PeerCertificates[0].Raw)
 			if subtle.ConstantTimeCompare(got[:], want) != 1 {
-				return fmt.Errorf("apiclient: server certificate fingerprint is %x, not the pinned one", got)
+				return &CertificateError{Got: hex.EncodeToString(got[:]), Pinned: hex.EncodeToString(want)}
 			}
 			return nil
 		}

@@ -297,6 +297,51 @@ func (c *Client) CheckSecret(ctx context.Context) (bool, error) {
 	return secret, nil
 }
 
+// ErrBadFingerprint refuses a fingerprint that is not 64 hex digits.
+var ErrBadFingerprint = errors.New("a certificate fingerprint is 64 hex digits (a SHA-256), colons allowed")
+
+// NormalizeFingerprint returns fp in lower case without colons, or
+// ErrBadFingerprint.
+func NormalizeFingerprint(fp string) (string, error) {
+	fp = strings.ToLower(strings.ReplaceAll(strings.TrimSpace(fp), ":", ""))
+	if b, err := hex.DecodeString(fp); err != nil || len(b) != sha256.Size {
+		return "", ErrBadFingerprint
+	}
+	return fp, nil
+}
+
+// Repin pins the server's certificate anew, after its operator replaced
+// it: it connects, checks that the server presents the certificate with
+// fingerprint fp, and only then stores fp. It must not run beside other
+// calls on c.
+func (c *Client) Repin(ctx context.Context, fp string) error {
+	fp, err := NormalizeFingerprint(fp)
+	if err != nil {
+		return err
+	}
+	ac, err := apiclient.New(c.acct.Server, apiclient.Options{Fingerprint: fp, Credential: c.acct.Credential, Timeout: 20 * time.Second})
+	if err != nil {
+		return err
+	}
+	// Without the credential first: it goes only to the certificate given.
+	if err := ac.Do(ctx, "GET", "/healthz", nil, nil); err != nil {
+		var ce *apiclient.CertificateError
+		if errors.As(err, &ce) {
+			return fmt.Errorf("the server %s presents the certificate %s, not %s: nothing was changed", c.acct.Server, ce.Got, fp)
+		}
+		return explain(err)
+	}
+	acct := *c.acct
+	acct.Fingerprint = fp
+	if err := c.st.Update(ctx, func(tx *store.Tx) error { return tx.SetAccount(ctx, &acct, c.st.Identity()) }); err != nil {
+		return err
+	}
+	c.api.CloseIdle()
+	c.acct, c.api = c.st.Account(), ac
+	writeServerHint(c.st.Home(), c.acct)
+	return nil
+}
+
 // flushQueued sends the queued messages, after the server answered a
 // request: they go out with any command that reaches it. Not while a send
 // is under way (it sends them itself); a failure leaves them queued.
@@ -464,8 +509,28 @@ func saveNewAccount(ctx context.Context, st *store.Store, p RegisterParams, cred
 	return newClient(st, st.Account(), o)
 }
 
+// CertificateChangedError says the server presented a certificate other
+// than the one pinned for it: someone may be intercepting the connection,
+// or its operator replaced the certificate. Nothing was sent to it.
+type CertificateChangedError struct {
+	Got, Pinned string // hex SHA-256 fingerprints
+}
+
+func (e *CertificateChangedError) Error() string {
+	return fmt.Sprintf("the server presented a different certificate (fingerprint %s) from the one pinned for it (%s): "+
+		"the connection may be intercepted, and nothing was sent to it", e.Got, e.Pinned)
+}
+
 // explain turns server errors into sentences for people.
 func explain(err error) error {
+	var ce *apiclient.CertificateError
+	if errors.As(err, &ce) {
+		var done *CertificateChangedError
+		if errors.As(err, &done) {
+			return err
+		}
+		return &CertificateChangedError{Got: ce.Got, Pinned: ce.Pinned}
+	}
 	var e *apiclient.Error
 	if !errors.As(err, &e) {
 		var ne net.Error

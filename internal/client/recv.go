@@ -107,7 +107,8 @@ func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 		if time.Since(began) > time.Minute {
 			backoff = time.Second // it had been working: try again soon
 		}
-		if errors.Is(err, ErrNotSecret) || apiclient.IsCode(err, api.CodeUnauthorized) {
+		var ce *apiclient.CertificateError
+		if errors.Is(err, ErrNotSecret) || apiclient.IsCode(err, api.CodeUnauthorized) || errors.As(err, &ce) {
 			return explain(err)
 		}
 		o.warn(fmt.Errorf("connection lost (%v); connecting again", explain(err)))

@@ -314,6 +314,12 @@ func (c *Client) post(ctx context.Context, o *store.Outgoing) error {
 	if err == nil {
 		return c.st.Update(ctx, func(tx *store.Tx) error { return tx.SetSent(ctx, o.Message, res.ID) })
 	}
+	var ce *apiclient.CertificateError
+	if errors.As(err, &ce) {
+		// Not queued as if the server were down: it stays in the outbox,
+		// and the person must decide (see Repin).
+		return explain(err)
+	}
 	var e *apiclient.Error
 	if !errors.As(err, &e) || e.Status >= 500 || e.Code == api.CodeRateLimited || e.Code == api.CodeMailboxFull {
 		m, _ := c.st.Read().Message(ctx, o.Message)
@@ -349,8 +355,9 @@ func (c *Client) flushOutboxLocked(ctx context.Context) error {
 			err = c.resend(ctx, o)
 		}
 		var q *QueuedError
-		if errors.As(err, &q) {
-			return err // the server is unreachable: keep the rest for later
+		var cc *CertificateChangedError
+		if errors.As(err, &q) || errors.As(err, &cc) {
+			return err // the server is unreachable or not trusted: keep the rest for later
 		}
 		// Other failures are recorded on the message; go on.
 	}
