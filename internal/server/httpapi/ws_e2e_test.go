@@ -110,7 +110,7 @@ func TestIdleWebSocketOutlivesRequestTimeouts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for the request timeout")
 	}
-	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	env := servertest.StartShort(t, server.Config{Limits: servertest.Generous})
 	alice := env.NewUser(t, "alice", 0)
 	bob := env.NewUser(t, "bob", 0)
 	conn, err := bob.C.Connect(ctx)
@@ -119,7 +119,7 @@ func TestIdleWebSocketOutlivesRequestTimeouts(t *testing.T) {
 	if f := servertest.Recv(t, conn, wait); f.Type != api.FrameEmpty {
 		t.Fatal(f)
 	}
-	time.Sleep(servertest.RequestTimeout + time.Second) // longer than the default linger
+	time.Sleep(servertest.ShortRequestTimeout + time.Second) // longer than the default linger
 	if runtime.GOOS == "linux" && env.Handler.Parked() != 1 {
 		t.Fatalf("%d connections parked after the idle time, want 1", env.Handler.Parked())
 	}

@@ -22,8 +22,19 @@ import (
 	"github.com/hushmsg/hush/key"
 )
 
-// RequestTimeout is the test server's read and write timeout per request.
-const RequestTimeout = 3 * time.Second
+// RequestTimeout is the test server's read and write timeout per request,
+// hushd's own. A few seconds is too short: on a busy machine (tests run
+// with -race, several packages at once, on two cores) ordinary requests
+// take that long, and a request over its deadline loses its answer. The
+// client then sees EOF, a reset, or "local error: tls: bad record MAC":
+// after a write fails on its deadline, crypto/tls still sends close_notify
+// when the connection is closed, sealed with the sequence number of the
+// record it failed to send, which the client cannot open.
+const RequestTimeout = 60 * time.Second
+
+// ShortRequestTimeout is the request timeout of a server started with
+// StartShort, for tests that things outlive request deadlines.
+const ShortRequestTimeout = 3 * time.Second
 
 // Env is a running server.
 type Env struct {
@@ -34,9 +45,10 @@ type Env struct {
 	Handler     *httpapi.Handler
 	HTTP        *httptest.Server
 
-	cfg  server.Config
-	dir  string
-	opts httpapi.Options
+	cfg     server.Config
+	dir     string
+	opts    httpapi.Options
+	timeout time.Duration // per request, read and write
 }
 
 // NoLimits lifts every rate limit, for tests that are not about them.
@@ -67,6 +79,18 @@ func StartIn(t testing.TB, cfg server.Config, dir string) *Env {
 // StartWith is StartIn with the API handler's options.
 func StartWith(t testing.TB, cfg server.Config, dir string, o httpapi.Options) *Env {
 	t.Helper()
+	return start(t, cfg, dir, o, RequestTimeout)
+}
+
+// StartShort is Start with request deadlines of ShortRequestTimeout, far
+// shorter than hushd's: WebSockets must outlive them.
+func StartShort(t testing.TB, cfg server.Config) *Env {
+	t.Helper()
+	return start(t, cfg, t.TempDir(), httpapi.Options{}, ShortRequestTimeout)
+}
+
+func start(t testing.TB, cfg server.Config, dir string, o httpapi.Options, timeout time.Duration) *Env {
+	t.Helper()
 	st, err := sqlitestore.Open(filepath.Join(dir, "hushd.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -77,12 +101,10 @@ func StartWith(t testing.TB, cfg server.Config, dir string, o httpapi.Options) *
 	srv := server.New(st, cfg)
 	h := httpapi.New(srv, o)
 	ts := httptest.NewUnstartedServer(h)
-	// Short request deadlines, as hushd has long ones: WebSockets must
-	// outlive them (see RequestTimeout).
-	ts.Config.ReadTimeout, ts.Config.WriteTimeout = RequestTimeout, RequestTimeout
+	ts.Config.ReadTimeout, ts.Config.WriteTimeout = timeout, timeout
 	ts.StartTLS()
 	e := &Env{URL: ts.URL, Fingerprint: tlscert.Fingerprint(ts.Certificate().Raw), Server: srv, Store: st, Handler: h, HTTP: ts,
-		cfg: cfg, dir: dir, opts: o}
+		cfg: cfg, dir: dir, opts: o, timeout: timeout}
 	t.Cleanup(e.Stop)
 	return e
 }
@@ -129,7 +151,7 @@ func (e *Env) Restart(t testing.TB) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	ts.Config.ReadTimeout, ts.Config.WriteTimeout = RequestTimeout, RequestTimeout
+	ts.Config.ReadTimeout, ts.Config.WriteTimeout = e.timeout, e.timeout
 	ts.StartTLS()
 	e.Server, e.Store, e.Handler, e.HTTP = srv, st, h, ts
 }
