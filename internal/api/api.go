@@ -253,7 +253,9 @@ type SendMessage struct {
 }
 
 // SendResult answers a send: the server id and timestamp the message got.
-// It is only sent once the message is on disk.
+// It is only sent once the message is on disk. Server ids are opaque, 63
+// random bits (since 2026-12-02; before, a counter): compare them only for
+// equality.
 type SendResult struct {
 	ID        int64 `json:"id"`
 	Timestamp int64 `json:"timestamp"` // Unix milliseconds

@@ -47,7 +47,7 @@ func (s *Server) Send(ctx context.Context, p Principal, out []Outgoing) []SendOu
 		case err != nil:
 			res[i].Err = err
 		case m == nil: // blocked: drop, answer as usual
-			res[i].Result = api.SendResult{ID: fakeID(), Timestamp: nowMs}
+			res[i].Result = api.SendResult{ID: newMessageID(), Timestamp: nowMs}
 			s.m.blocked.Inc()
 		default:
 			batch = append(batch, m)
@@ -70,7 +70,7 @@ func (s *Server) Send(ctx context.Context, p Principal, out []Outgoing) []SendOu
 		i := idx[j]
 		switch {
 		case r.Err == nil:
-			res[i].Result = api.SendResult{ID: r.ID, Timestamp: batch[j].Timestamp}
+			res[i].Result = api.SendResult{ID: batch[j].PublicID, Timestamp: batch[j].Timestamp}
 			s.m.received.Inc()
 			s.m.sendLatency.Observe(d)
 		case errors.Is(r.Err, store.ErrMailboxFull):
@@ -126,13 +126,13 @@ func (s *Server) checkOutgoing(ctx context.Context, p Principal, o *Outgoing, no
 		ttl = time.Duration(m.ExpiresIn) * time.Second
 	}
 	return &store.Message{
-		To:           store.DeviceRef{Account: u.id, Device: o.Device},
-		From:         p.DeviceRef,
-		FromUsername: p.Username,
-		Type:         m.Type,
-		Content:      m.Content,
-		Timestamp:    now.UnixMilli(),
-		ExpiresAt:    now.Add(ttl).UnixMilli(),
+		PublicID:  newMessageID(),
+		To:        store.DeviceRef{Account: u.id, Device: o.Device},
+		From:      p.DeviceRef,
+		Type:      m.Type,
+		Content:   m.Content,
+		Timestamp: now.UnixMilli(),
+		ExpiresAt: now.Add(ttl).UnixMilli(),
 	}, nil
 }
 
@@ -162,13 +162,41 @@ func (s *Server) checkSecret(ctx context.Context, p Principal, to *userEntry, o 
 	return nil
 }
 
-// fakeID makes the id a dropped message is answered with.
-func fakeID() int64 {
-	return int64(binary.BigEndian.Uint64(randomBytes(8)) >> 2)
+// newMessageID draws the id clients see for a message: 63 random bits
+// (positive, so that every client stores it as is), for every message,
+// queued or dropped because the recipient blocks the sender. Neither the
+// shape of an id nor the difference between two ids tells a sender
+// anything: not a block, nor how many messages the server carries.
+func newMessageID() int64 {
+	for {
+		if id := int64(binary.BigEndian.Uint64(randomBytes(8)) >> 1); id != 0 {
+			return id
+		}
+	}
 }
 
-// ToAPI converts a stored message to its API form.
-func ToAPI(m *store.Message) api.Message {
-	return api.Message{ID: m.ID, Timestamp: m.Timestamp, From: m.FromUsername, FromDevice: m.From.Device,
-		Type: m.Type, Content: m.Content, ExpiresAt: m.ExpiresAt}
+// toAPI converts a stored message to its API form.
+func (s *Server) toAPI(ctx context.Context, m *store.Message) (api.Message, error) {
+	from, err := s.username(ctx, m.From.Account)
+	if err != nil {
+		return api.Message{}, err
+	}
+	return api.Message{ID: m.PublicID, Timestamp: m.Timestamp, From: from, FromDevice: m.From.Device,
+		Type: m.Type, Content: m.Content, ExpiresAt: m.ExpiresAt}, nil
+}
+
+// username returns an account's username for deliveries: the store keeps
+// the sender's account beside a message, not its username. Usernames never
+// change, so entries are never forgotten.
+func (s *Server) username(ctx context.Context, account int64) (string, error) {
+	if name, ok := s.names.get(account); ok {
+		return name, nil
+	}
+	t := s.names.ticket(account)
+	a, err := s.st.AccountByID(ctx, account)
+	if err != nil {
+		return "", err
+	}
+	s.names.fill(account, t, a.Username)
+	return a.Username, nil
 }

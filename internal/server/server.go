@@ -209,6 +209,7 @@ type Server struct {
 	auth   *cache[store.DeviceRef, authEntry]
 	users  *cache[string, *userEntry]
 	blocks *cache[int64, map[int64]bool]
+	names  *cache[int64, string]
 	hub    hub
 
 	stop     chan struct{}
@@ -264,6 +265,7 @@ func New(st store.Store, cfg Config) *Server {
 	s.auth = newCache[store.DeviceRef, authEntry](cacheEntries)
 	s.users = newCache[string, *userEntry](cacheEntries)
 	s.blocks = newCache[int64, map[int64]bool](cacheEntries)
+	s.names = newCache[int64, string](cacheEntries)
 	s.hub.init(s)
 	s.m = newMetrics(cfg.Registerer, s)
 	st.SetNotify(s.hub.notify)

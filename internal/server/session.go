@@ -257,6 +257,8 @@ func (se *Session) run() {
 }
 
 func (se *Session) deliver(msgs []*store.Message, sendEmpty bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
 	now := se.s.now()
 	nowMs := now.UnixMilli()
 	out := make([]api.Message, 0, len(msgs))
@@ -266,11 +268,14 @@ func (se *Session) deliver(msgs []*store.Message, sendEmpty bool) error {
 		if m.ID <= se.lastSent || m.ExpiresAt <= nowMs {
 			continue
 		}
-		out = append(out, ToAPI(m))
+		am, err := se.s.toAPI(ctx, m)
+		if err != nil {
+			se.s.log.Error("delivering: the sender's username", "err", err)
+			return err
+		}
+		out = append(out, am)
 		se.lastSent = m.ID
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-	defer cancel()
 	if len(out) > 0 {
 		if err := se.sink.Deliver(ctx, out); err != nil {
 			return err

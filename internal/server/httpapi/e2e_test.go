@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -103,7 +104,7 @@ func TestEndToEnd(t *testing.T) {
 	for i := range 10 {
 		r, err := alice.C.Send(ctx, "bob", 1, api.SendMessage{Type: 1, Content: fmt.Appendf(nil, "m%d", i)})
 		check(t, err)
-		if len(ids) > 0 && r.ID <= ids[len(ids)-1] || r.Timestamp == 0 {
+		if slices.Contains(ids, r.ID) || r.ID <= 0 || r.Timestamp == 0 {
 			t.Fatalf("send result %+v after %v", r, ids)
 		}
 		ids = append(ids, r.ID)
@@ -137,7 +138,7 @@ func TestEndToEnd(t *testing.T) {
 	check(t, aconn.Send(ctx, 7, "bob", 1, api.SendMessage{Type: 1, Content: []byte("over ws")}))
 	sent, err := aconn.Next(ctx)
 	check(t, err)
-	if sent.Type != api.FrameSent || sent.ReqID != 7 || sent.Result == nil || sent.Result.ID <= r.ID {
+	if sent.Type != api.FrameSent || sent.ReqID != 7 || sent.Result == nil || sent.Result.ID <= 0 || sent.Result.ID == r.ID {
 		t.Fatalf("sent frame %+v", sent)
 	}
 	if f := servertest.Recv(t, conn, wait); f.Msg == nil || f.Msg.ID != sent.Result.ID || string(f.Msg.Content) != "over ws" {
@@ -224,7 +225,7 @@ func TestOrderPerSender(t *testing.T) {
 		})
 	}
 	next := map[string]int{}
-	var lastID int64
+	seen := map[int64]bool{}
 	for range senders * each {
 		f := servertest.Recv(t, conn, wait)
 		m := f.Msg
@@ -234,10 +235,10 @@ func TestOrderPerSender(t *testing.T) {
 		if string(m.Content) != fmt.Sprint(next[m.From]) {
 			t.Fatalf("from %s: got %s, want %d", m.From, m.Content, next[m.From])
 		}
-		if m.ID <= lastID {
-			t.Fatalf("id %d after %d", m.ID, lastID)
+		if seen[m.ID] {
+			t.Fatalf("id %d delivered twice", m.ID)
 		}
-		lastID = m.ID
+		seen[m.ID] = true
 		next[m.From]++
 		check(t, conn.Ack(ctx, m.ID))
 	}
@@ -550,6 +551,88 @@ func TestSecretRuleWithoutRecipientIdentity(t *testing.T) {
 				t.Fatalf("error frame %+v", f)
 			}
 			break
+		}
+	}
+}
+
+// TestMessageIDsRevealNothing reproduces finding 3 of issue 14: a blocked
+// sender was answered with a random 62-bit id while real ids were small and
+// sequential, so it could tell it was blocked, and consecutive ids counted
+// the server's traffic. Ids must look alike whether or not the message is
+// dropped, and consecutive ids must not reveal how many came between.
+func TestMessageIDsRevealNothing(t *testing.T) {
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	alice := env.NewUser(t, "alice", 0)
+	bob := env.NewUser(t, "bob", 0)
+	mallory := env.NewUser(t, "mallory", 0)
+	check(t, alice.C.Block(ctx, "mallory"))
+	const n = 200
+	send := func(u *servertest.User, k int) []int64 {
+		var ids []int64
+		for i := range k {
+			r, err := u.C.Send(ctx, "alice", 1, api.SendMessage{Type: 1, Content: fmt.Appendf(nil, "%s %d", u.Name, i)})
+			check(t, err)
+			ids = append(ids, r.ID)
+		}
+		return ids
+	}
+	// Interleaved, so that mallory's ids would bracket bob's if either
+	// counted.
+	var delivered, dropped []int64
+	for range 4 {
+		delivered = append(delivered, send(bob, n/4)...)
+		dropped = append(dropped, send(mallory, n/4)...)
+	}
+	shape := func(name string, ids []int64) {
+		t.Helper()
+		high, seen := 0, map[int64]bool{}
+		for i, id := range ids {
+			if id <= 0 || seen[id] {
+				t.Fatalf("%s: id %d is not positive or repeats", name, id)
+			}
+			seen[id] = true
+			if id>>62 == 1 {
+				high++ // the top bit of 63 random bits: set half the time
+			}
+			if i > 0 {
+				if d := id - ids[i-1]; d > -1<<40 && d < 1<<40 {
+					t.Fatalf("%s: consecutive ids %d and %d are %d apart: they count messages", name, ids[i-1], id, d)
+				}
+			}
+		}
+		if high < len(ids)*3/10 || high > len(ids)*7/10 {
+			t.Fatalf("%s: %d of %d ids have the top bit set; random 63-bit ids have about half", name, high, len(ids))
+		}
+	}
+	shape("delivered", delivered)
+	shape("dropped", dropped)
+
+	// The recipient sees and acknowledges the ids the sender was given.
+	conn, err := alice.C.Connect(ctx)
+	check(t, err)
+	defer conn.CloseNow()
+	for i, id := range delivered {
+		f := servertest.Recv(t, conn, wait)
+		if f.Msg == nil || f.Msg.ID != id || f.Msg.From != "bob" {
+			t.Fatalf("delivery %d: %+v, want id %d from bob", i, f.Msg, id)
+		}
+	}
+	if f := servertest.Recv(t, conn, wait); f.Type != api.FrameEmpty {
+		t.Fatalf("a dropped message was delivered: %+v", f.Msg)
+	}
+	check(t, conn.Ack(ctx, delivered...))
+	conn.CloseNow()
+	deadline := time.Now().Add(wait)
+	for {
+		c, err := alice.C.Connect(ctx)
+		check(t, err)
+		f := servertest.Recv(t, c, wait)
+		c.CloseNow()
+		if f.Type == api.FrameEmpty {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("acknowledged messages still delivered: %+v", f.Msg)
 		}
 	}
 }

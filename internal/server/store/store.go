@@ -125,14 +125,20 @@ type Bundle struct {
 
 // Message is a queued message. The store never looks inside Content.
 type Message struct {
-	ID           int64 // assigned by the store, increasing in commit order
-	To           DeviceRef
-	From         DeviceRef
-	FromUsername string
-	Type         int32
-	Content      []byte
-	Timestamp    int64 // Unix ms
-	ExpiresAt    int64 // Unix ms
+	// ID is assigned by the store, increasing in commit order. It orders a
+	// mailbox and never leaves the server: it would tell a sender how much
+	// traffic the server carries.
+	ID int64
+	// PublicID is the id clients see (in send results, deliveries and
+	// acks), chosen by the caller: random, so that it reveals nothing.
+	// Unique per recipient device in practice, not checked by the store.
+	PublicID  int64
+	To        DeviceRef
+	From      DeviceRef // the sender's account, not its username: the server looks that up
+	Type      int32
+	Content   []byte
+	Timestamp int64 // Unix ms
+	ExpiresAt int64 // Unix ms
 }
 
 // EnqueueResult is the outcome for one message of an EnqueueBatch.
@@ -194,8 +200,8 @@ type Store interface {
 	// Pending returns up to limit unexpired messages of to with an id
 	// greater than after, in id order.
 	Pending(ctx context.Context, to DeviceRef, after int64, now int64, limit int) ([]*Message, error)
-	// Ack deletes delivered messages of to. Ids that are not (or no longer)
-	// queued for to are ignored. Ack may be lazy: a message acknowledged
+	// Ack deletes delivered messages of to, named by their PublicID. Ids
+	// that are not (or no longer) queued for to are ignored. Ack may be lazy: a message acknowledged
 	// just before a crash may be delivered again, never lost.
 	Ack(ctx context.Context, to DeviceRef, ids []int64) error
 	// DeleteExpired removes messages that expired before now and returns

@@ -148,14 +148,54 @@ CREATE TABLE IF NOT EXISTS blocks (
 CREATE TABLE IF NOT EXISTS messages (
 	id INTEGER PRIMARY KEY AUTOINCREMENT,
 	account INTEGER NOT NULL, device INTEGER NOT NULL,
-	from_account INTEGER NOT NULL, from_device INTEGER NOT NULL, from_username TEXT NOT NULL,
+	from_account INTEGER NOT NULL, from_device INTEGER NOT NULL,
 	type INTEGER NOT NULL, content BLOB NOT NULL,
-	created INTEGER NOT NULL, expires INTEGER NOT NULL
+	created INTEGER NOT NULL, expires INTEGER NOT NULL,
+	pub_id INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_by_device ON messages(account, device, id);
+CREATE INDEX IF NOT EXISTS messages_by_pub_id ON messages(account, device, pub_id);
 CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(expires);
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 `
+
+// schemaVersion is the PRAGMA user_version of the schema above.
+const schemaVersion = 2
+
+// migrations[v] takes a database from version v to v+1, in one
+// transaction. A new database gets the schema above at once.
+var migrations = map[int]string{
+	// 2: the id clients see is random (pub_id; messages queued before keep
+	// theirs, which their senders already know), and a queued message no
+	// longer carries its sender's username beside the account.
+	1: `ALTER TABLE messages ADD COLUMN pub_id INTEGER NOT NULL DEFAULT 0;
+		UPDATE messages SET pub_id = id;
+		ALTER TABLE messages DROP COLUMN from_username;
+		CREATE INDEX messages_by_pub_id ON messages(account, device, pub_id);
+		PRAGMA user_version = 2;`,
+}
+
+// migrate brings the database to schemaVersion.
+func migrate(ctx context.Context, db *sql.DB) error {
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	if v == 0 {
+		_, err := db.ExecContext(ctx, schema)
+		return err
+	}
+	if v > schemaVersion {
+		return fmt.Errorf("the database has schema version %d, newer than this hushd's %d", v, schemaVersion)
+	}
+	for ; v < schemaVersion; v++ {
+		if _, err := db.ExecContext(ctx, "BEGIN IMMEDIATE;"+migrations[v]+"COMMIT;"); err != nil {
+			_, _ = db.ExecContext(ctx, "ROLLBACK")
+			return fmt.Errorf("migrating from schema version %d: %w", v, err)
+		}
+	}
+	return nil
+}
 
 // Open opens (creating if needed) the database file at path.
 func Open(path string) (*Store, error) {
@@ -182,9 +222,13 @@ func Open(path string) (*Store, error) {
 	// The writer does not checkpoint (that would stall a commit, and every
 	// caller waiting on it, for a whole checkpoint); the checkpointer
 	// goroutine does, on its own connection.
-	if _, err := wdb.ExecContext(ctx, schema+"PRAGMA wal_autocheckpoint = 0;"); err != nil {
+	if err := migrate(ctx, wdb); err != nil {
 		wdb.Close()
-		return nil, fmt.Errorf("sqlitestore: creating schema: %w", err)
+		return nil, fmt.Errorf("sqlitestore: schema: %w", err)
+	}
+	if _, err := wdb.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0;"); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlitestore: %w", err)
 	}
 	wconn, err := wdb.Conn(ctx)
 	if err != nil {
@@ -214,9 +258,9 @@ func Open(path string) (*Store, error) {
 		counts: make(map[store.DeviceRef]int),
 	}
 	if s.ins, err = wconn.PrepareContext(ctx, `INSERT INTO messages
-		(account, device, from_account, from_device, from_username, type, content, created, expires)
+		(account, device, from_account, from_device, type, content, created, expires, pub_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`); err == nil {
-		s.del, err = wconn.PrepareContext(ctx, `DELETE FROM messages WHERE id = ? AND account = ? AND device = ?`)
+		s.del, err = wconn.PrepareContext(ctx, `DELETE FROM messages WHERE pub_id = ? AND account = ? AND device = ?`)
 	}
 	for _, p := range []struct {
 		st **sql.Stmt
@@ -820,7 +864,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, msgs []*store.Message, maxQueu
 				continue
 			}
 			r, err := w.s.ins.ExecContext(w.ctx, m.To.Account, m.To.Device, m.From.Account, m.From.Device,
-				m.FromUsername, m.Type, m.Content, m.Timestamp, m.ExpiresAt)
+				m.Type, m.Content, m.Timestamp, m.ExpiresAt, m.PublicID)
 			if err != nil {
 				return err
 			}
@@ -847,7 +891,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, msgs []*store.Message, maxQueu
 
 // Pending implements store.Store.
 func (s *Store) Pending(ctx context.Context, to store.DeviceRef, after, now int64, limit int) ([]*store.Message, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, from_account, from_device, from_username, type, content, created, expires
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, pub_id, from_account, from_device, type, content, created, expires
 		FROM messages WHERE account = ? AND device = ? AND id > ? AND expires > ? ORDER BY id LIMIT ?`,
 		to.Account, to.Device, after, now, limit)
 	if err != nil {
@@ -857,7 +901,7 @@ func (s *Store) Pending(ctx context.Context, to store.DeviceRef, after, now int6
 	var ms []*store.Message
 	for rows.Next() {
 		m := &store.Message{To: to}
-		if err := rows.Scan(&m.ID, &m.From.Account, &m.From.Device, &m.FromUsername, &m.Type, &m.Content,
+		if err := rows.Scan(&m.ID, &m.PublicID, &m.From.Account, &m.From.Device, &m.Type, &m.Content,
 			&m.Timestamp, &m.ExpiresAt); err != nil {
 			return nil, err
 		}

@@ -1,6 +1,8 @@
 package sqlitestore
 
 import (
+	"database/sql"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -72,4 +74,80 @@ func BenchmarkEnqueueParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestMigrateFromVersion1 opens a data folder of schema version 1 (the
+// sender's username beside each queued message, sequential ids only): its
+// queued message survives with its old id as public id, and the username
+// column is gone.
+func TestMigrateFromVersion1(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "hushd.db")
+	v1, err := os.ReadFile("testdata/schema-v1.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, string(v1)+`
+		INSERT INTO accounts (username, display_name, password_hash, next_device, created) VALUES ('alice', '', 'h', 2, 1), ('bob', '', 'h', 2, 1);
+		INSERT INTO devices (account, device, name, token_hash, created, last_seen) VALUES (1, 1, '', x'00', 1, 1), (2, 1, '', x'00', 1, 1);
+		INSERT INTO messages (account, device, from_account, from_device, from_username, type, content, created, expires)
+			VALUES (2, 1, 1, 1, 'alice', 3, x'6869', 100, 5000);`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := store.DeviceRef{Account: 2, Device: 1}
+	ms, err := s.Pending(ctx, to, 0, 200, 10)
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("pending after migration: %v %v", ms, err)
+	}
+	if m := ms[0]; m.PublicID != m.ID || m.From != (store.DeviceRef{Account: 1, Device: 1}) || string(m.Content) != "hi" || m.ExpiresAt != 5000 {
+		t.Fatalf("migrated message %+v", m)
+	}
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'from_username'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("from_username column: %d %v", n, err)
+	}
+	// Acks by the public id work on migrated messages.
+	if err := s.Ack(ctx, to, []int64{ms[0].PublicID}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(path) // opening again migrates nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if ms, err := s.Pending(ctx, to, 0, 200, 10); err != nil || len(ms) != 0 {
+		t.Fatalf("after ack and reopen: %v %v", ms, err)
+	}
+	var v int
+	if err := s.rdb.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v != schemaVersion {
+		t.Fatalf("user_version %d %v", v, err)
+	}
+}
+
+// TestRefuseNewerSchema: a data folder from a newer hushd is not opened.
+func TestRefuseNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hushd.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(t.Context(), "PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if s, err := Open(path); err == nil {
+		s.Close()
+		t.Fatal("opened a database of schema version 99")
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hushmsg/hush/internal/server/store"
@@ -327,8 +328,22 @@ func testBlocks(t *testing.T, s store.Store) {
 	}
 }
 
+// pubIDs makes public ids unlike the store's own, so that a backend that
+// acknowledges by its own id fails.
+var pubIDs atomic.Int64
+
 func msg(from, to store.DeviceRef, body string, now int64) *store.Message {
-	return &store.Message{To: to, From: from, FromUsername: "sender", Type: 3, Content: []byte(body), Timestamp: now, ExpiresAt: now + 1000}
+	pub := 1<<40 + pubIDs.Add(7919)
+	return &store.Message{PublicID: pub, To: to, From: from, Type: 3, Content: []byte(body), Timestamp: now, ExpiresAt: now + 1000}
+}
+
+// pub returns the public ids of msgs.
+func pub(msgs ...*store.Message) []int64 {
+	var ids []int64
+	for _, m := range msgs {
+		ids = append(ids, m.PublicID)
+	}
+	return ids
 }
 
 func testMessages(t *testing.T, s store.Store) {
@@ -351,7 +366,7 @@ func testMessages(t *testing.T, s store.Store) {
 		t.Fatalf("%d pending, want 5", len(got))
 	}
 	for i, m := range got {
-		if m.ID != res[i].ID || string(m.Content) != fmt.Sprint("m", i) || m.From != from || m.FromUsername != "sender" ||
+		if m.ID != res[i].ID || m.PublicID != batch[i].PublicID || string(m.Content) != fmt.Sprint("m", i) || m.From != from ||
 			m.Type != 3 || m.Timestamp != 100 || m.ExpiresAt != 1100 || m.To != to {
 			t.Fatalf("pending[%d] = %+v", i, m)
 		}
@@ -365,9 +380,9 @@ func testMessages(t *testing.T, s store.Store) {
 	if got := must(s.Pending(ctx, from, 0, 100, 10)); len(got) != 0 {
 		t.Fatalf("sender has %d pending", len(got))
 	}
-	// Acks by another device are ignored; acks delete.
-	ok(t, s.Ack(ctx, from, []int64{res[0].ID}))
-	ok(t, s.Ack(ctx, to, []int64{res[0].ID, res[1].ID, 999999}))
+	// Acks name public ids. Acks by another device are ignored; acks delete.
+	ok(t, s.Ack(ctx, from, pub(batch[0])))
+	ok(t, s.Ack(ctx, to, append(pub(batch[0], batch[1]), 999999, res[2].ID)))
 	// Ack may be lazy; a later synchronous write orders after it.
 	ok(t, s.Block(ctx, a.ID, b.ID))
 	got = must(s.Pending(ctx, to, 0, 100, 10))
@@ -378,8 +393,7 @@ func testMessages(t *testing.T, s store.Store) {
 		t.Fatalf("QueueDepth = %d", n)
 	}
 	// New ids keep increasing even after the queue is emptied.
-	ids := []int64{res[2].ID, res[3].ID, res[4].ID}
-	ok(t, s.Ack(ctx, to, ids))
+	ok(t, s.Ack(ctx, to, pub(batch[2:]...)))
 	ok(t, s.Block(ctx, a.ID, b.ID))
 	r2 := must(s.EnqueueBatch(ctx, []*store.Message{msg(from, to, "later", 100)}, 100))
 	if r2[0].ID <= res[4].ID {
@@ -413,7 +427,7 @@ func testMailboxFull(t *testing.T, s store.Store) {
 			t.Fatalf("result %d: %+v", i, r)
 		}
 	}
-	ok(t, s.Ack(ctx, to, []int64{res[0].ID}))
+	ok(t, s.Ack(ctx, to, pub(batch[0])))
 	res = must(s.EnqueueBatch(ctx, []*store.Message{msg(from, to, "x", 100), msg(from, to, "y", 100)}, 3))
 	if res[0].Err != nil || !errors.Is(res[1].Err, store.ErrMailboxFull) {
 		t.Fatalf("after one ack: %+v", res)
