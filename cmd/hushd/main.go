@@ -143,8 +143,8 @@ func flags(fs *flag.FlagSet, c *config) {
 		envs[name] = env
 	}
 	d := server.DefaultLimits
-	lim(&c.limits.RegisterPerIP, "limit-register", "HUSHD_LIMIT_REGISTER", d.RegisterPerIP, "registrations per client IP")
-	lim(&c.limits.LoginPerIP, "limit-login-ip", "HUSHD_LIMIT_LOGIN_IP", d.LoginPerIP, "password checks per client IP")
+	lim(&c.limits.RegisterPerIP, "limit-register", "HUSHD_LIMIT_REGISTER", d.RegisterPerIP, "registrations per client address (IPv4, IPv6 /64)")
+	lim(&c.limits.LoginPerIP, "limit-login-ip", "HUSHD_LIMIT_LOGIN_IP", d.LoginPerIP, "password checks per client address (IPv4, IPv6 /64)")
 	lim(&c.limits.LoginPerUser, "limit-login-user", "HUSHD_LIMIT_LOGIN_USER", d.LoginPerUser, "password checks per username")
 	lim(&c.limits.BundlePerPair, "limit-bundle-pair", "HUSHD_LIMIT_BUNDLE_PAIR", d.BundlePerPair, "prekey bundle fetches per requester and target")
 	lim(&c.limits.BundlePerUser, "limit-bundle-user", "HUSHD_LIMIT_BUNDLE_USER", d.BundlePerUser, "prekey bundle fetches per requester")

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/server/ratelimit"
 	"github.com/hushmsg/hush/internal/server/store"
 	"github.com/hushmsg/hush/key"
 )
@@ -57,7 +58,7 @@ func (s *Server) Register(ctx context.Context, ip string, r api.Register) (api.D
 	case !validText(r.DeviceName, api.MaxDeviceNameLen):
 		return api.DeviceCredential{}, badRequest("device name must be at most %d characters, no control characters", api.MaxDeviceNameLen)
 	}
-	if !s.limRegister.Allow(ip, 1) {
+	if !s.limRegister.Allow(addrKey(ip), 1) {
 		return api.DeviceCredential{}, errRateLimited
 	}
 	ph, err := s.hashPassword(ctx, r.Password)
@@ -78,14 +79,19 @@ func (s *Server) Register(ctx context.Context, ip string, r api.Register) (api.D
 	return api.DeviceCredential{AccountID: acc.ID, Username: acc.Username, DeviceID: dev.Ref.Device, Credential: credential(dev.Ref, secret)}, nil
 }
 
-// checkLogin verifies a username and password, rate limited per IP and
-// per username. Every failure is the same 401.
+// checkLogin verifies a username and password, rate limited per address
+// and per username. Every failure is the same 401. The username is
+// validated before it keys a limiter, so that what a stranger sends is not
+// what the server keeps.
 func (s *Server) checkLogin(ctx context.Context, ip, username, password string) (store.Account, error) {
-	if !s.limLoginIP.Allow(ip, 1) || !s.limLoginUser.Allow(username, 1) {
+	if !s.limLoginIP.Allow(addrKey(ip), 1) {
 		return store.Account{}, errRateLimited
 	}
 	if !ValidUsername(username) || !validPassword(password) {
 		return store.Account{}, errUnauthorized
+	}
+	if !s.limLoginUser.Allow(username, 1) {
+		return store.Account{}, errRateLimited
 	}
 	acc, err := s.st.AccountByUsername(ctx, username)
 	hash := acc.PasswordHash
@@ -249,6 +255,15 @@ func (s *Server) Directory(ctx context.Context, p Principal, username string) (a
 }
 
 func accountKey(id int64) string { return strconv.FormatInt(id, 10) }
+
+// addrKey is the rate-limit key of a client address: IPv4 /32, IPv6 /64
+// (see ratelimit.AddrKey).
+func addrKey(ip string) string {
+	if k, ok := ratelimit.AddrKey(ip); ok {
+		return k
+	}
+	return ip
+}
 
 // userEntry is what the user cache keeps per username for the send path.
 // It is forgotten when the account's devices or identity change.

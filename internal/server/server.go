@@ -56,8 +56,8 @@ type Config struct {
 
 // Limits are the token buckets for what a stranger can trigger.
 type Limits struct {
-	RegisterPerIP  ratelimit.Limit // POST /v1/accounts per client IP
-	LoginPerIP     ratelimit.Limit // password checks per client IP
+	RegisterPerIP  ratelimit.Limit // POST /v1/accounts per client address (IPv4, IPv6 /64)
+	LoginPerIP     ratelimit.Limit // password checks per client address
 	LoginPerUser   ratelimit.Limit // password checks per username
 	BundlePerPair  ratelimit.Limit // bundle fetches per requester and target account
 	BundlePerUser  ratelimit.Limit // bundle fetches per requester account

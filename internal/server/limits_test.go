@@ -1,0 +1,72 @@
+package server
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/server/store/sqlitestore"
+)
+
+func newTestServer(t *testing.T, cfg Config) *Server {
+	t.Helper()
+	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "hushd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if cfg.Argon2Time == 0 {
+		cfg.Argon2Time, cfg.Argon2MemoryKiB = 1, 1024
+	}
+	s := New(st, cfg)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestLoginUsernamesNotKept reproduces finding 4 of issue 14: 200 logins
+// with 1 MB usernames from 10 addresses made the per-username limiter hold
+// 190 MB. Invalid usernames are refused before they key a limiter.
+func TestLoginUsernamesNotKept(t *testing.T) {
+	s := newTestServer(t, Config{Limits: DefaultLimits})
+	big := strings.Repeat("a", 1<<20)
+	for i := range 200 {
+		ip := fmt.Sprintf("192.0.2.%d", i%10)
+		_, err := s.Login(t.Context(), ip, api.Login{Username: fmt.Sprint(big, i), Password: "password1", DeviceID: 1})
+		if e, ok := err.(*Error); !ok || e.Code != api.CodeUnauthorized && e.Code != api.CodeRateLimited {
+			t.Fatalf("login %d: %v", i, err)
+		}
+	}
+	if n := s.limLoginUser.Len(); n != 0 {
+		t.Fatalf("the per-username limiter holds %d keys for invalid usernames", n)
+	}
+	if n := s.limLoginIP.Len(); n != 10 {
+		t.Fatalf("the per-address limiter holds %d keys, want 10", n)
+	}
+}
+
+// TestIPv6Prefix: per-address limits count an IPv6 /64 as one address, so
+// that a client cannot walk its prefix for fresh buckets.
+func TestIPv6Prefix(t *testing.T) {
+	s := newTestServer(t, Config{Limits: DefaultLimits})
+	burst := int(DefaultLimits.RegisterPerIP.Burst)
+	for i := range burst + 1 {
+		ip := fmt.Sprintf("2001:db8:0:1::%x", i+1)
+		_, err := s.Register(t.Context(), ip, api.Register{Username: fmt.Sprintf("user%d", i), Password: "password1"})
+		if i < burst && err != nil {
+			t.Fatalf("registration %d: %v", i, err)
+		}
+		if i == burst {
+			if e, ok := err.(*Error); !ok || e.Code != api.CodeRateLimited {
+				t.Fatalf("registration %d from the same /64: %v, want rate_limited", i, err)
+			}
+		}
+	}
+	// Another /64 and an IPv4 address have their own buckets.
+	for i, ip := range []string{"2001:db8:0:2::1", "192.0.2.1"} {
+		if _, err := s.Register(t.Context(), ip, api.Register{Username: fmt.Sprintf("other%d", i), Password: "password1"}); err != nil {
+			t.Fatalf("registration from %s: %v", ip, err)
+		}
+	}
+}
