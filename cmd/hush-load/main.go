@@ -75,8 +75,9 @@ func server(bin, url, fp string, extra ...string) (*loadtest.Process, string, st
 		return nil, "", "", err
 	}
 	args := append([]string{"--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data"), "--log-level", "warn",
-		"--limit-register", "0", "--limit-messages", "0", "--limit-bytes", "0", "--argon2-time", "1", "--argon2-memory", "8",
-		"--max-queue", "1000000", "--max-conns-per-addr", "0"}, extra...)
+		"--limit-register", "0", "--limit-messages", "0", "--limit-messages-pair", "0", "--limit-bytes", "0",
+		"--argon2-time", "1", "--argon2-memory", "8", "--max-queue", "1000000", "--max-queue-per-sender", "1000000",
+		"--max-conns-per-addr", "0"}, extra...)
 	p, err := loadtest.StartHushd(bin, os.Stderr, args...)
 	if err != nil {
 		return nil, "", "", err
@@ -87,7 +88,7 @@ func server(bin, url, fp string, extra ...string) (*loadtest.Process, string, st
 func run(args []string) error {
 	fs := flag.NewFlagSet("hush-load run", flag.ExitOnError)
 	bin := fs.String("hushd-bin", "", "start this hushd binary on a fresh data folder")
-	url := fs.String("url", "", "URL of a running hushd (started with --limit-register 0 --limit-messages 0 --limit-bytes 0 --max-conns-per-addr 0)")
+	url := fs.String("url", "", "URL of a running hushd (started with --limit-register 0 --limit-messages 0 --limit-messages-pair 0 --limit-bytes 0 --max-conns-per-addr 0)")
 	fp := fs.String("fingerprint", "", "its certificate fingerprint")
 	var w loadtest.Workload
 	fs.IntVar(&w.Pairs, "pairs", 100, "sender/receiver pairs")

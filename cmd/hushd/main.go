@@ -71,21 +71,21 @@ func (u usageError) Unwrap() error { return u.error }
 
 // config is every setting, filled by flags and environment variables.
 type config struct {
-	addr, data, storeURL      string
-	natsURL, natsPrefix       string
-	pollInterval              time.Duration
-	tlsCert, tlsKey           string
-	insecurePlaintext         bool
-	logLevel, logFormat       string
-	maxMessageBytes, maxQueue int
-	maxDevices                int
-	maxConnsPerAddr           int
-	messageTTL                time.Duration
-	shutdownTimeout           time.Duration
-	limits                    server.Limits
-	argon2Time, argon2Memory  int
-	cpuProfile, debugAddr     string
-	version                   bool
+	addr, data, storeURL                         string
+	natsURL, natsPrefix                          string
+	pollInterval                                 time.Duration
+	tlsCert, tlsKey                              string
+	insecurePlaintext                            bool
+	logLevel, logFormat                          string
+	maxMessageBytes, maxQueue, maxQueuePerSender int
+	maxDevices                                   int
+	maxConnsPerAddr                              int
+	messageTTL                                   time.Duration
+	shutdownTimeout                              time.Duration
+	limits                                       server.Limits
+	argon2Time, argon2Memory                     int
+	cpuProfile, debugAddr                        string
+	version                                      bool
 }
 
 func defaultDataDir() string {
@@ -125,6 +125,8 @@ func flags(fs *flag.FlagSet, c *config) {
 	}
 	num(&c.maxMessageBytes, "max-message-bytes", "HUSHD_MAX_MESSAGE_BYTES", 256<<10, "largest message content in `bytes`")
 	num(&c.maxQueue, "max-queue", "HUSHD_MAX_QUEUE", 10000, "most undelivered `messages` per device")
+	num(&c.maxQueuePerSender, "max-queue-per-sender", "HUSHD_MAX_QUEUE_PER_SENDER", 0,
+		"most undelivered `messages` per device from one sender account; 0: a tenth of --max-queue")
 	num(&c.maxDevices, "max-devices", "HUSHD_MAX_DEVICES", 16, "most `devices` per account")
 	num(&c.maxConnsPerAddr, "max-conns-per-addr", "HUSHD_MAX_CONNS_PER_ADDR", 256,
 		"most open `connections` per client address (an IPv4 address or an IPv6 /64), or 0 for no limit")
@@ -150,6 +152,7 @@ func flags(fs *flag.FlagSet, c *config) {
 	lim(&c.limits.BundlePerUser, "limit-bundle-user", "HUSHD_LIMIT_BUNDLE_USER", d.BundlePerUser, "prekey bundle fetches per requester")
 	lim(&c.limits.LookupPerUser, "limit-lookup", "HUSHD_LIMIT_LOOKUP", d.LookupPerUser, "directory lookups per requester")
 	lim(&c.limits.MessagesPerDev, "limit-messages", "HUSHD_LIMIT_MESSAGES", d.MessagesPerDev, "messages per sending device")
+	lim(&c.limits.MessagesPerPair, "limit-messages-pair", "HUSHD_LIMIT_MESSAGES_PAIR", d.MessagesPerPair, "messages per sender and recipient account")
 	lim(&c.limits.BytesPerDev, "limit-bytes", "HUSHD_LIMIT_BYTES", d.BytesPerDev, "message bytes per sending device")
 }
 
@@ -241,8 +244,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, buildinfo.String("hushd"))
 		return nil
 	}
-	if c.argon2Time < 1 || c.argon2Memory < 8 || c.maxMessageBytes < 1 || c.maxQueue < 1 || c.maxDevices < 1 {
-		return usageError{errors.New("--argon2-time, --argon2-memory (>= 8), --max-message-bytes, --max-queue and --max-devices must be positive")}
+	if c.argon2Time < 1 || c.argon2Memory < 8 || c.maxMessageBytes < 1 || c.maxQueue < 1 || c.maxQueuePerSender < 0 || c.maxDevices < 1 {
+		return usageError{errors.New("--argon2-time, --argon2-memory (>= 8), --max-message-bytes, --max-queue and --max-devices must be positive, --max-queue-per-sender not negative")}
 	}
 	if c.maxConnsPerAddr < 0 {
 		return errors.New("--max-conns-per-addr must not be negative")
@@ -305,7 +308,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		commitOps.Observe(float64(ops))
 	})
 	srv := server.New(st, server.Config{
-		MaxContentBytes: c.maxMessageBytes, MaxQueue: c.maxQueue, MessageTTL: c.messageTTL, MaxDevices: c.maxDevices,
+		MaxContentBytes: c.maxMessageBytes, MaxQueue: c.maxQueue, MaxQueuePerSender: c.maxQueuePerSender,
+		MessageTTL: c.messageTTL, MaxDevices: c.maxDevices,
 		Limits: c.limits, Logger: log, Registerer: reg, Cluster: srvCluster, PollInterval: c.pollInterval,
 		NewLimiter: st.newLimiter,
 		Argon2Time: uint32(c.argon2Time), Argon2MemoryKiB: uint32(c.argon2Memory),

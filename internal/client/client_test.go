@@ -187,7 +187,7 @@ func TestKeyChange(t *testing.T) {
 // next command; the recipient gets each message once.
 func TestOutbox(t *testing.T) {
 	ctx := t.Context()
-	env := servertest.Start(t, server.Config{Limits: servertest.Generous, MaxQueue: 2})
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous, MaxQueue: 2, MaxQueuePerSender: 2})
 	alice, bob := register(t, env, "alice"), register(t, env, "bob")
 	alice.send(t, "bob", "one", 0)
 	alice.send(t, "bob", "two", 0)

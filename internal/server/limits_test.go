@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/server/ratelimit"
 	"github.com/hushmsg/hush/internal/server/store/sqlitestore"
 )
 
@@ -38,10 +39,10 @@ func TestLoginUsernamesNotKept(t *testing.T) {
 			t.Fatalf("login %d: %v", i, err)
 		}
 	}
-	if n := s.limLoginUser.Len(); n != 0 {
+	if n := s.limLoginUser.(*ratelimit.Limiter).Len(); n != 0 {
 		t.Fatalf("the per-username limiter holds %d keys for invalid usernames", n)
 	}
-	if n := s.limLoginIP.Len(); n != 10 {
+	if n := s.limLoginIP.(*ratelimit.Limiter).Len(); n != 10 {
 		t.Fatalf("the per-address limiter holds %d keys, want 10", n)
 	}
 }

@@ -57,7 +57,7 @@ func (s *Server) Send(ctx context.Context, p Principal, out []Outgoing) []SendOu
 	if len(batch) == 0 {
 		return res
 	}
-	results, err := s.st.EnqueueBatch(ctx, batch, s.cfg.MaxQueue)
+	results, err := s.st.EnqueueBatch(ctx, batch, s.cfg.MaxQueue, s.cfg.MaxQueuePerSender)
 	if err != nil {
 		err = s.internal("enqueue", err)
 		for _, i := range idx {
@@ -110,6 +110,12 @@ func (s *Server) checkOutgoing(ctx context.Context, p Principal, o *Outgoing, no
 	}
 	if !u.devices[o.Device] {
 		return nil, errNoDevice
+	}
+	// Per sender and recipient, so that one account cannot flood another
+	// at the per-device rate (charged for blocked senders too: they cannot
+	// tell).
+	if !s.limMsgPair.Allow(accountKey(p.Account)+">"+accountKey(u.id), 1) {
+		return nil, errRateLimited
 	}
 	if api.IsSecret(m.Type) || len(m.RecipientIdentity) > 0 {
 		if err := s.checkSecret(ctx, p, u, o); err != nil {

@@ -29,11 +29,14 @@ import (
 
 // Config tunes a Server. The zero value of each field means its default.
 type Config struct {
-	MaxContentBytes int           // default api.MaxContentBytes
-	MaxQueue        int           // messages queued per device; default 10000
-	MessageTTL      time.Duration // undelivered message lifetime; default 30 days
-	MaxDevices      int           // default api.MaxDevices
-	Limits          Limits
+	MaxContentBytes int // default api.MaxContentBytes
+	MaxQueue        int // messages queued per device; default 10000
+	// MaxQueuePerSender bounds what one sender account may queue for one
+	// device, so that room is left for others; default MaxQueue/10.
+	MaxQueuePerSender int
+	MessageTTL        time.Duration // undelivered message lifetime; default 30 days
+	MaxDevices        int           // default api.MaxDevices
+	Limits            Limits
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger; default slog.Default().
@@ -56,26 +59,28 @@ type Config struct {
 
 // Limits are the token buckets for what a stranger can trigger.
 type Limits struct {
-	RegisterPerIP  ratelimit.Limit // POST /v1/accounts per client address (IPv4, IPv6 /64)
-	LoginPerIP     ratelimit.Limit // password checks per client address
-	LoginPerUser   ratelimit.Limit // password checks per username
-	BundlePerPair  ratelimit.Limit // bundle fetches per requester and target account
-	BundlePerUser  ratelimit.Limit // bundle fetches per requester account
-	LookupPerUser  ratelimit.Limit // directory lookups per requester account
-	MessagesPerDev ratelimit.Limit // messages per sending device
-	BytesPerDev    ratelimit.Limit // content bytes per sending device
+	RegisterPerIP   ratelimit.Limit // POST /v1/accounts per client address (IPv4, IPv6 /64)
+	LoginPerIP      ratelimit.Limit // password checks per client address
+	LoginPerUser    ratelimit.Limit // password checks per username
+	BundlePerPair   ratelimit.Limit // bundle fetches per requester and target account
+	BundlePerUser   ratelimit.Limit // bundle fetches per requester account
+	LookupPerUser   ratelimit.Limit // directory lookups per requester account
+	MessagesPerDev  ratelimit.Limit // messages per sending device
+	MessagesPerPair ratelimit.Limit // messages per sender and recipient account
+	BytesPerDev     ratelimit.Limit // content bytes per sending device
 }
 
 // DefaultLimits are the limits hushd uses unless told otherwise.
 var DefaultLimits = Limits{
-	RegisterPerIP:  ratelimit.Limit{Rate: 1.0 / 60, Burst: 10},
-	LoginPerIP:     ratelimit.Limit{Rate: 1.0 / 6, Burst: 20},
-	LoginPerUser:   ratelimit.Limit{Rate: 1.0 / 60, Burst: 10},
-	BundlePerPair:  ratelimit.Limit{Rate: 1.0 / 60, Burst: 10},
-	BundlePerUser:  ratelimit.Limit{Rate: 1, Burst: 100},
-	LookupPerUser:  ratelimit.Limit{Rate: 2, Burst: 100},
-	MessagesPerDev: ratelimit.Limit{Rate: 1000, Burst: 2000},
-	BytesPerDev:    ratelimit.Limit{Rate: 16 << 20, Burst: 32 << 20},
+	RegisterPerIP:   ratelimit.Limit{Rate: 1.0 / 60, Burst: 10},
+	LoginPerIP:      ratelimit.Limit{Rate: 1.0 / 6, Burst: 20},
+	LoginPerUser:    ratelimit.Limit{Rate: 1.0 / 60, Burst: 10},
+	BundlePerPair:   ratelimit.Limit{Rate: 1.0 / 60, Burst: 10},
+	BundlePerUser:   ratelimit.Limit{Rate: 1, Burst: 100},
+	LookupPerUser:   ratelimit.Limit{Rate: 2, Burst: 100},
+	MessagesPerDev:  ratelimit.Limit{Rate: 1000, Burst: 2000},
+	MessagesPerPair: ratelimit.Limit{Rate: 1, Burst: 300},
+	BytesPerDev:     ratelimit.Limit{Rate: 16 << 20, Burst: 32 << 20},
 }
 
 // Limiter hands out tokens per key (ratelimit.Limiter, or a shared one).
@@ -199,7 +204,7 @@ type Server struct {
 	now func() time.Time
 	m   *metrics
 
-	limRegister, limLoginIP, limLoginUser, limBundlePair, limBundleUser, limLookup, limMsgs, limBytes Limiter
+	limRegister, limLoginIP, limLoginUser, limBundlePair, limBundleUser, limLookup, limMsgs, limMsgPair, limBytes Limiter
 
 	hashSem chan struct{} // bounds concurrent Argon2id computations
 	// dummyHash is checked against when a username does not exist, so that
@@ -224,6 +229,9 @@ func New(st store.Store, cfg Config) *Server {
 	}
 	if cfg.MaxQueue == 0 {
 		cfg.MaxQueue = 10000
+	}
+	if cfg.MaxQueuePerSender == 0 {
+		cfg.MaxQueuePerSender = max(1, cfg.MaxQueue/10)
 	}
 	if cfg.MessageTTL == 0 {
 		cfg.MessageTTL = 30 * 24 * time.Hour
@@ -257,6 +265,7 @@ func New(st store.Store, cfg Config) *Server {
 		limBundleUser: newLimiter("bundle-user", l.BundlePerUser),
 		limLookup:     newLimiter("lookup", l.LookupPerUser),
 		limMsgs:       newLimiter("messages", l.MessagesPerDev),
+		limMsgPair:    newLimiter("messages-pair", l.MessagesPerPair),
 		limBytes:      newLimiter("bytes", l.BytesPerDev),
 		hashSem:       make(chan struct{}, runtime.GOMAXPROCS(0)),
 		stop:          make(chan struct{}),

@@ -388,7 +388,7 @@ func TestLimits(t *testing.T) {
 	lim := servertest.Generous
 	lim.BundlePerPair.Rate, lim.BundlePerPair.Burst = 1.0/60, 2
 	lim.RegisterPerIP.Rate, lim.RegisterPerIP.Burst = 1.0/60, 4
-	env := servertest.Start(t, server.Config{Limits: lim, Now: clock, MaxQueue: 3, MaxContentBytes: 1000})
+	env := servertest.Start(t, server.Config{Limits: lim, Now: clock, MaxQueue: 3, MaxQueuePerSender: 3, MaxContentBytes: 1000})
 	alice := env.NewUser(t, "alice", 0)
 	bob := env.NewUser(t, "bob", 5)
 	carol := env.NewUser(t, "carol", 0)
@@ -634,5 +634,54 @@ func TestMessageIDsRevealNothing(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("acknowledged messages still delivered: %+v", f.Msg)
 		}
+	}
+}
+
+// TestMailboxFlood reproduces finding 5 of issue 14: one account queued
+// 10,000 messages for another in 11 s, after which a legitimate sender got
+// mailbox_full. Sends are limited per sender and recipient, one sender
+// gets only part of a mailbox, and a block drops what the blocked sender
+// queued.
+func TestMailboxFlood(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	lim := servertest.Generous
+	lim.MessagesPerPair.Rate, lim.MessagesPerPair.Burst = 1, 30
+	env := servertest.Start(t, server.Config{Limits: lim, Now: clock, MaxQueue: 50, MaxQueuePerSender: 20})
+	alice := env.NewUser(t, "alice", 0)
+	bob := env.NewUser(t, "bob", 0)
+	mallory := env.NewUser(t, "mallory", 0)
+	spam := api.SendMessage{Type: 1, Content: []byte("spam")}
+
+	// Mallory's burst to alice: 20 queued, then her share is used up...
+	for range 20 {
+		_, err := mallory.C.Send(ctx, "alice", 1, spam)
+		check(t, err)
+	}
+	for range 10 {
+		_, err := mallory.C.Send(ctx, "alice", 1, spam)
+		wantCode(t, err, 409, api.CodeMailboxFull)
+	}
+	// ...and her 31st send within the second is over the per-pair limit.
+	_, err := mallory.C.Send(ctx, "alice", 1, spam)
+	wantCode(t, err, 429, api.CodeRateLimited)
+	// Another pair is not limited by mallory's flood.
+	_, err = mallory.C.Send(ctx, "bob", 1, spam)
+	check(t, err)
+	// Bob can still write to alice.
+	r, err := bob.C.Send(ctx, "alice", 1, api.SendMessage{Type: 1, Content: []byte("hello alice")})
+	check(t, err)
+
+	// Alice blocks mallory: what mallory queued is gone, bob's stays.
+	check(t, alice.C.Block(ctx, "mallory"))
+	conn, err := alice.C.Connect(ctx)
+	check(t, err)
+	defer conn.CloseNow()
+	if f := servertest.Recv(t, conn, wait); f.Msg == nil || f.Msg.ID != r.ID {
+		t.Fatalf("first message after the block: %+v, want bob's", f.Msg)
+	}
+	if f := servertest.Recv(t, conn, wait); f.Type != api.FrameEmpty {
+		t.Fatalf("a blocked sender's queued message was delivered: %+v", f.Msg)
 	}
 }

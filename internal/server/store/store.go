@@ -186,7 +186,9 @@ type Store interface {
 	// signed prekey or any Kyber prekey.
 	TakeBundle(ctx context.Context, ref DeviceRef) (Bundle, error)
 
-	// Block makes blocker drop what blocked sends; Unblock undoes it.
+	// Block makes blocker drop what blocked sends, and deletes what blocked
+	// has queued for any device of blocker, in one transaction; Unblock
+	// undoes the first part.
 	Block(ctx context.Context, blocker, blocked int64) error
 	Unblock(ctx context.Context, blocker, blocked int64) error
 	// Blocked lists the accounts blocker has blocked.
@@ -195,8 +197,10 @@ type Store interface {
 	// EnqueueBatch stores messages (ID left zero) and returns once they are
 	// durable, one result per message, in order. Messages of one batch get
 	// increasing ids in batch order. A device whose queue holds maxQueue
-	// messages gets ErrMailboxFull.
-	EnqueueBatch(ctx context.Context, msgs []*Message, maxQueue int) ([]EnqueueResult, error)
+	// messages, or maxPerSender messages from the message's sender
+	// account, gets ErrMailboxFull: so that one sender cannot fill a
+	// mailbox for everyone.
+	EnqueueBatch(ctx context.Context, msgs []*Message, maxQueue, maxPerSender int) ([]EnqueueResult, error)
 	// Pending returns up to limit unexpired messages of to with an id
 	// greater than after, in id order.
 	Pending(ctx context.Context, to DeviceRef, after int64, now int64, limit int) ([]*Message, error)

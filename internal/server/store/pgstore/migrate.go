@@ -77,6 +77,18 @@ CREATE TABLE rate_buckets (
 );
 CREATE INDEX rate_buckets_by_full_at ON rate_buckets (full_at);
 `,
+	// 3: the id clients see is random (pub_id; messages queued before keep
+	// theirs); a queued message no longer carries its sender's username
+	// beside the account; an index by sender counts each sender's share of
+	// a mailbox and finds what a blocked sender queued.
+	`
+ALTER TABLE messages ADD COLUMN pub_id bigint NOT NULL DEFAULT 0;
+UPDATE messages SET pub_id = id;
+ALTER TABLE messages ALTER COLUMN pub_id DROP DEFAULT;
+ALTER TABLE messages DROP COLUMN from_username;
+CREATE INDEX messages_by_pub_id ON messages (account, device, pub_id);
+CREATE INDEX messages_by_sender ON messages (account, device, from_account);
+`,
 }
 
 // Version is the schema version this package writes.

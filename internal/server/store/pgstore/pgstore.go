@@ -5,9 +5,11 @@
 //
 // Schema: accounts, devices (PRIMARY KEY (account, device)), the four
 // prekey tables, blocks, and messages with PRIMARY KEY (account, device,
-// id): one index serves a mailbox's reads, acknowledgements and counts;
-// messages_by_expiry serves DeleteExpired. Message ids come from the
-// sequence message_ids.
+// id): one index serves a mailbox's reads and counts; messages_by_pub_id
+// serves acknowledgements (by the random id clients see),
+// messages_by_sender each sender's share of a mailbox and blocks,
+// messages_by_expiry DeleteExpired. Message ids come from the sequence
+// message_ids and stay inside the server.
 //
 // Mailbox writes are group-committed: one writer goroutine per node takes
 // every EnqueueBatch waiting and stores them in one transaction, so one
@@ -77,10 +79,10 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 type enqueueOp struct {
-	msgs     []*store.Message
-	maxQueue int
-	res      []store.EnqueueResult
-	done     chan error
+	msgs                   []*store.Message
+	maxQueue, maxPerSender int
+	res                    []store.EnqueueResult
+	done                   chan error
 }
 
 // Open connects to the database at url (a postgres:// URL or a libpq
@@ -542,7 +544,13 @@ func (s *Store) Block(ctx context.Context, blocker, blocked int64) error {
 	if s.isClosed() {
 		return store.ErrClosed
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO blocks (account, blocked) VALUES ($1, $2) ON CONFLICT DO NOTHING`, blocker, blocked)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO blocks (account, blocked) VALUES ($1, $2) ON CONFLICT DO NOTHING`, blocker, blocked); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM messages WHERE account = $1 AND from_account = $2`, blocker, blocked)
+		return err
+	})
 	return wrap(err)
 }
 
@@ -569,8 +577,8 @@ func (s *Store) Blocked(ctx context.Context, blocker int64) ([]int64, error) {
 
 // EnqueueBatch implements store.Store: the writer group-commits it with
 // the other calls waiting.
-func (s *Store) EnqueueBatch(ctx context.Context, msgs []*store.Message, maxQueue int) ([]store.EnqueueResult, error) {
-	o := &enqueueOp{msgs: msgs, maxQueue: maxQueue, res: make([]store.EnqueueResult, len(msgs)), done: make(chan error, 1)}
+func (s *Store) EnqueueBatch(ctx context.Context, msgs []*store.Message, maxQueue, maxPerSender int) ([]store.EnqueueResult, error) {
+	o := &enqueueOp{msgs: msgs, maxQueue: maxQueue, maxPerSender: maxPerSender, res: make([]store.EnqueueResult, len(msgs)), done: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -632,10 +640,14 @@ func (s *Store) commit(batch []*enqueueOp) ([]*store.Message, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var refs []store.DeviceRef
+	var pairs struct{ acct, dev, from []int64 }
 	total := 0
 	for _, o := range batch {
 		for _, m := range o.msgs {
 			refs = append(refs, m.To)
+			pairs.acct = append(pairs.acct, m.To.Account)
+			pairs.dev = append(pairs.dev, int64(m.To.Device))
+			pairs.from = append(pairs.from, m.From.Account)
 		}
 		total += len(o.msgs)
 	}
@@ -665,6 +677,10 @@ func (s *Store) commit(batch []*enqueueOp) ([]*store.Message, error) {
 		b.Queue(`SELECT m.account, m.device, count(*) FROM messages m
 			JOIN unnest($1::bigint[], $2::bigint[]) AS u(a, v) ON m.account = u.a AND m.device = u.v
 			GROUP BY m.account, m.device`, accts, devs)
+		b.Queue(`SELECT m.account, m.device, m.from_account, count(*) FROM messages m
+			JOIN (SELECT DISTINCT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])) AS u(a, v, f)
+				ON m.account = u.a AND m.device = u.v AND m.from_account = u.f
+			GROUP BY m.account, m.device, m.from_account`, pairs.acct, pairs.dev, pairs.from)
 		b.Queue(`SELECT nextval('message_ids') FROM generate_series(1, $1)`, total)
 		br := tx.SendBatch(ctx, b)
 		exists := make(map[store.DeviceRef]bool, len(refs))
@@ -691,6 +707,22 @@ func (s *Store) commit(batch []*enqueueOp) ([]*store.Message, error) {
 			br.Close()
 			return err
 		}
+		type pair struct {
+			to   store.DeviceRef
+			from int64
+		}
+		fromQueued := make(map[pair]int)
+		var from int64
+		rows, err = br.Query()
+		if err != nil {
+			br.Close()
+			return err
+		}
+		_, err = pgx.ForEachRow(rows, []any{&r.Account, &r.Device, &from, &n}, func() error { fromQueued[pair{r, from}] = n; return nil })
+		if err != nil {
+			br.Close()
+			return err
+		}
 		rows, err = br.Query()
 		if err != nil {
 			br.Close()
@@ -707,10 +739,9 @@ func (s *Store) commit(batch []*enqueueOp) ([]*store.Message, error) {
 		slices.Sort(ids)
 
 		var cols struct {
-			id, acct, dev, facct, fdev, created, expires []int64
-			user                                         []string
-			typ                                          []int32
-			content                                      [][]byte
+			id, pub, acct, dev, facct, fdev, created, expires []int64
+			typ                                               []int32
+			content                                           [][]byte
 		}
 		next := 0
 		committed = make([]*store.Message, 0, total)
@@ -720,11 +751,12 @@ func (s *Store) commit(batch []*enqueueOp) ([]*store.Message, error) {
 				case !exists[m.To]:
 					o.res[i] = store.EnqueueResult{Err: store.ErrNotFound}
 					continue
-				case queued[m.To] >= o.maxQueue:
+				case queued[m.To] >= o.maxQueue, fromQueued[pair{m.To, m.From.Account}] >= o.maxPerSender:
 					o.res[i] = store.EnqueueResult{Err: store.ErrMailboxFull}
 					continue
 				}
 				queued[m.To]++
+				fromQueued[pair{m.To, m.From.Account}]++
 				id := ids[next]
 				next++
 				o.res[i] = store.EnqueueResult{ID: id}
@@ -732,11 +764,11 @@ func (s *Store) commit(batch []*enqueueOp) ([]*store.Message, error) {
 				cp.ID = id
 				committed = append(committed, &cp)
 				cols.id = append(cols.id, id)
+				cols.pub = append(cols.pub, m.PublicID)
 				cols.acct = append(cols.acct, m.To.Account)
 				cols.dev = append(cols.dev, int64(m.To.Device))
 				cols.facct = append(cols.facct, m.From.Account)
 				cols.fdev = append(cols.fdev, int64(m.From.Device))
-				cols.user = append(cols.user, m.FromUsername)
 				cols.typ = append(cols.typ, m.Type)
 				cols.content = append(cols.content, m.Content)
 				cols.created = append(cols.created, m.Timestamp)
@@ -747,10 +779,10 @@ func (s *Store) commit(batch []*enqueueOp) ([]*store.Message, error) {
 			return nil
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO messages
-			(id, account, device, from_account, from_device, from_username, type, content, created, expires)
+			(id, pub_id, account, device, from_account, from_device, type, content, created, expires)
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
-				$6::text[], $7::integer[], $8::bytea[], $9::bigint[], $10::bigint[])`,
-			cols.id, cols.acct, cols.dev, cols.facct, cols.fdev, cols.user, cols.typ, cols.content, cols.created, cols.expires)
+				$6::bigint[], $7::integer[], $8::bytea[], $9::bigint[], $10::bigint[])`,
+			cols.id, cols.pub, cols.acct, cols.dev, cols.facct, cols.fdev, cols.typ, cols.content, cols.created, cols.expires)
 		return err
 	})
 	if err != nil {
@@ -771,7 +803,7 @@ func cmpInt(a, b int64) int {
 
 // Pending implements store.Store.
 func (s *Store) Pending(ctx context.Context, to store.DeviceRef, after, now int64, limit int) ([]*store.Message, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, from_account, from_device, from_username, type, content, created, expires
+	rows, err := s.pool.Query(ctx, `SELECT id, pub_id, from_account, from_device, type, content, created, expires
 		FROM messages WHERE account = $1 AND device = $2 AND id > $3 AND expires > $4 ORDER BY id LIMIT $5`,
 		to.Account, to.Device, after, now, limit)
 	if err != nil {
@@ -779,7 +811,7 @@ func (s *Store) Pending(ctx context.Context, to store.DeviceRef, after, now int6
 	}
 	ms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Message, error) {
 		m := &store.Message{To: to}
-		err := r.Scan(&m.ID, &m.From.Account, &m.From.Device, &m.FromUsername, &m.Type, &m.Content, &m.Timestamp, &m.ExpiresAt)
+		err := r.Scan(&m.ID, &m.PublicID, &m.From.Account, &m.From.Device, &m.Type, &m.Content, &m.Timestamp, &m.ExpiresAt)
 		return m, err
 	})
 	return ms, wrap(err)
@@ -792,7 +824,7 @@ func (s *Store) Ack(ctx context.Context, to store.DeviceRef, ids []int64) error 
 	if s.isClosed() {
 		return store.ErrClosed
 	}
-	_, err := s.lazy.Exec(ctx, `DELETE FROM messages WHERE account = $1 AND device = $2 AND id = ANY($3)`,
+	_, err := s.lazy.Exec(ctx, `DELETE FROM messages WHERE account = $1 AND device = $2 AND pub_id = ANY($3)`,
 		to.Account, to.Device, ids)
 	return wrap(err)
 }

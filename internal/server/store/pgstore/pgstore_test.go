@@ -7,6 +7,8 @@ import (
 
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/hushmsg/hush/internal/server/ratelimit"
 	"github.com/hushmsg/hush/internal/server/store"
 	"github.com/hushmsg/hush/internal/server/store/pgstore/pgtest"
@@ -141,7 +143,7 @@ func TestMailboxOrderAcrossNodes(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				m := &store.Message{To: to, From: to, Content: fmt.Appendf(nil, "%d-%d", w, i), ExpiresAt: 1 << 50}
-				if res, err := s.EnqueueBatch(ctx, []*store.Message{m}, 1<<20); err != nil || res[0].Err != nil {
+				if res, err := s.EnqueueBatch(ctx, []*store.Message{m}, 1<<20, 1<<20); err != nil || res[0].Err != nil {
 					t.Error(err, res)
 					return
 				}
@@ -218,5 +220,47 @@ func TestLimiterAcrossNodes(t *testing.T) {
 		if !nodes[0].Limiter(name, tc.limit, nil).Allow("bob", 1) {
 			t.Errorf("limit %+v: another key was refused", tc.limit)
 		}
+	}
+}
+
+// TestMigrateFromVersion1: a queued message of schema 1 (with the sender's
+// username) survives migration 3 with its id as public id, and the
+// username column is gone.
+func TestMigrateFromVersion1(t *testing.T) {
+	url := pgtest.URL(t)
+	ctx := t.Context()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, migrations[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES (1);
+		INSERT INTO accounts (username, display_name, password_hash, next_device, created) VALUES ('alice', '', 'h', 2, 1);
+		INSERT INTO devices (account, device, name, token_hash, created, last_seen) SELECT id, 1, '', '\x00', 1, 1 FROM accounts;
+		INSERT INTO messages (account, device, id, from_account, from_device, from_username, type, content, created, expires)
+			SELECT id, 1, nextval('message_ids'), id, 1, 'alice', 3, 'hi', 100, 5000 FROM accounts`); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, url)
+	defer s.Close()
+	var acct int64
+	if err := s.pool.QueryRow(ctx, `SELECT id FROM accounts`).Scan(&acct); err != nil {
+		t.Fatal(err)
+	}
+	to := store.DeviceRef{Account: acct, Device: 1}
+	ms, err := s.Pending(ctx, to, 0, 200, 10)
+	if err != nil || len(ms) != 1 || ms[0].PublicID != ms[0].ID || string(ms[0].Content) != "hi" {
+		t.Fatalf("after migration: %v %v", ms, err)
+	}
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = 'messages' AND column_name = 'from_username'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("from_username column: %d %v", n, err)
 	}
 }

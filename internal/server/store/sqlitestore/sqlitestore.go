@@ -56,6 +56,7 @@ type Store struct {
 
 	// Owned by the writer goroutine.
 	counts map[store.DeviceRef]int // queue length per device, cached
+	pairs  map[pair]int            // queue length per device and sender account, cached
 	ins    *sql.Stmt
 	del    *sql.Stmt
 	// Savepoint statements, prepared once: preparing them for every
@@ -78,6 +79,21 @@ type op struct {
 	fn    func(w *wtx) error
 	multi bool // fn runs several statements: wrap it in a savepoint
 	done  chan error
+}
+
+// pair is a recipient device and a sender account.
+type pair struct {
+	to   store.DeviceRef
+	from int64
+}
+
+// maxPairs bounds the cache of per-sender queue lengths.
+const maxPairs = 1 << 16
+
+// resetCounts forgets the cached queue lengths: they are read again.
+func (s *Store) resetCounts() {
+	clear(s.counts)
+	clear(s.pairs)
 }
 
 type ackReq struct {
@@ -153,10 +169,16 @@ CREATE TABLE IF NOT EXISTS messages (
 	created INTEGER NOT NULL, expires INTEGER NOT NULL,
 	pub_id INTEGER NOT NULL
 );
+PRAGMA user_version = 2;
+`
+
+// indexes are created, when missing, at every open, whatever the version
+// the database came from.
+const indexes = `
 CREATE INDEX IF NOT EXISTS messages_by_device ON messages(account, device, id);
 CREATE INDEX IF NOT EXISTS messages_by_pub_id ON messages(account, device, pub_id);
+CREATE INDEX IF NOT EXISTS messages_by_sender ON messages(account, device, from_account);
 CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(expires);
-PRAGMA user_version = 2;
 `
 
 // schemaVersion is the PRAGMA user_version of the schema above.
@@ -171,7 +193,6 @@ var migrations = map[int]string{
 	1: `ALTER TABLE messages ADD COLUMN pub_id INTEGER NOT NULL DEFAULT 0;
 		UPDATE messages SET pub_id = id;
 		ALTER TABLE messages DROP COLUMN from_username;
-		CREATE INDEX messages_by_pub_id ON messages(account, device, pub_id);
 		PRAGMA user_version = 2;`,
 }
 
@@ -181,11 +202,13 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return err
 	}
-	if v == 0 {
-		_, err := db.ExecContext(ctx, schema)
-		return err
-	}
-	if v > schemaVersion {
+	switch {
+	case v == 0:
+		if _, err := db.ExecContext(ctx, schema); err != nil {
+			return err
+		}
+		v = schemaVersion
+	case v > schemaVersion:
 		return fmt.Errorf("the database has schema version %d, newer than this hushd's %d", v, schemaVersion)
 	}
 	for ; v < schemaVersion; v++ {
@@ -194,7 +217,8 @@ func migrate(ctx context.Context, db *sql.DB) error {
 			return fmt.Errorf("migrating from schema version %d: %w", v, err)
 		}
 	}
-	return nil
+	_, err := db.ExecContext(ctx, indexes)
+	return err
 }
 
 // Open opens (creating if needed) the database file at path.
@@ -256,11 +280,12 @@ func Open(path string) (*Store, error) {
 		ops:    make(chan *op, 4*maxBatch),
 		done:   make(chan struct{}),
 		counts: make(map[store.DeviceRef]int),
+		pairs:  make(map[pair]int),
 	}
 	if s.ins, err = wconn.PrepareContext(ctx, `INSERT INTO messages
 		(account, device, from_account, from_device, type, content, created, expires, pub_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`); err == nil {
-		s.del, err = wconn.PrepareContext(ctx, `DELETE FROM messages WHERE pub_id = ? AND account = ? AND device = ?`)
+		s.del, err = wconn.PrepareContext(ctx, `DELETE FROM messages WHERE pub_id = ? AND account = ? AND device = ? RETURNING from_account`)
 	}
 	for _, p := range []struct {
 		st **sql.Stmt
@@ -411,7 +436,7 @@ func (s *Store) runBatch(batch []*op) {
 			w.committed = w.committed[:mark]
 			if !isDomainError(err) {
 				// The cached queue lengths may have counted undone work.
-				clear(s.counts)
+				s.resetCounts()
 			}
 		}
 		_, _ = s.spRelease.ExecContext(ctx)
@@ -419,7 +444,7 @@ func (s *Store) runBatch(batch []*op) {
 	}
 	if _, err := w.exec("COMMIT"); err != nil {
 		_, _ = w.exec("ROLLBACK")
-		clear(s.counts)
+		s.resetCounts()
 		err = fmt.Errorf("sqlitestore: commit: %w", err)
 		for i := range errs {
 			errs[i] = err
@@ -632,7 +657,7 @@ func (s *Store) RemoveDevice(ctx context.Context, ref store.DeviceRef) error {
 		if _, err := w.exec(`DELETE FROM messages WHERE account = ? AND device = ?`, ref.Account, ref.Device); err != nil {
 			return err
 		}
-		delete(s.counts, ref)
+		s.resetCounts()
 		_, err := w.exec(`UPDATE accounts SET secret_device = NULL, identity_key = NULL
 			WHERE id = ? AND secret_device = ?`, ref.Account, ref.Device)
 		return err
@@ -793,9 +818,18 @@ func (s *Store) TakeBundle(ctx context.Context, ref store.DeviceRef) (store.Bund
 
 // Block implements store.Store.
 func (s *Store) Block(ctx context.Context, blocker, blocked int64) error {
-	return s.do(ctx, false, func(w *wtx) error {
-		_, err := w.exec(`INSERT OR IGNORE INTO blocks (account, blocked) VALUES (?, ?)`, blocker, blocked)
-		return err
+	return s.do(ctx, true, func(w *wtx) error {
+		if _, err := w.exec(`INSERT OR IGNORE INTO blocks (account, blocked) VALUES (?, ?)`, blocker, blocked); err != nil {
+			return err
+		}
+		r, err := w.exec(`DELETE FROM messages WHERE account = ? AND from_account = ?`, blocker, blocked)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n > 0 {
+			s.resetCounts()
+		}
+		return nil
 	})
 }
 
@@ -847,8 +881,27 @@ func (w *wtx) queueLen(ref store.DeviceRef) (int, error) {
 	return n, nil
 }
 
+// senderLen returns the cached number of messages from account from queued
+// for to, loading it if needed.
+func (w *wtx) senderLen(to store.DeviceRef, from int64) (int, error) {
+	k := pair{to, from}
+	if n, ok := w.s.pairs[k]; ok {
+		return n, nil
+	}
+	var n int
+	if err := w.row(`SELECT COUNT(*) FROM messages WHERE account = ? AND device = ? AND from_account = ?`,
+		to.Account, to.Device, from).Scan(&n); err != nil {
+		return 0, err
+	}
+	if len(w.s.pairs) >= maxPairs {
+		clear(w.s.pairs)
+	}
+	w.s.pairs[k] = n
+	return n, nil
+}
+
 // EnqueueBatch implements store.Store.
-func (s *Store) EnqueueBatch(ctx context.Context, msgs []*store.Message, maxQueue int) ([]store.EnqueueResult, error) {
+func (s *Store) EnqueueBatch(ctx context.Context, msgs []*store.Message, maxQueue, maxPerSender int) ([]store.EnqueueResult, error) {
 	res := make([]store.EnqueueResult, len(msgs))
 	err := s.do(ctx, true, func(w *wtx) error {
 		for i, m := range msgs {
@@ -863,6 +916,14 @@ func (s *Store) EnqueueBatch(ctx context.Context, msgs []*store.Message, maxQueu
 				res[i].Err = store.ErrMailboxFull
 				continue
 			}
+			ns, err := w.senderLen(m.To, m.From.Account)
+			if err != nil {
+				return err
+			}
+			if ns >= maxPerSender {
+				res[i].Err = store.ErrMailboxFull
+				continue
+			}
 			r, err := w.s.ins.ExecContext(w.ctx, m.To.Account, m.To.Device, m.From.Account, m.From.Device,
 				m.Type, m.Content, m.Timestamp, m.ExpiresAt, m.PublicID)
 			if err != nil {
@@ -873,6 +934,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, msgs []*store.Message, maxQueu
 				return err
 			}
 			w.s.counts[m.To] = n + 1
+			w.s.pairs[pair{m.To, m.From.Account}] = ns + 1
 			res[i].ID = id
 			cp := *m
 			cp.ID = id
@@ -936,14 +998,18 @@ func (s *Store) applyAcks(w *wtx) {
 	s.ackMu.Unlock()
 	for _, a := range acks {
 		for _, id := range a.ids {
-			r, err := s.del.ExecContext(w.ctx, id, a.to.Account, a.to.Device)
-			if err != nil {
+			var from int64
+			if err := s.del.QueryRowContext(w.ctx, id, a.to.Account, a.to.Device).Scan(&from); err != nil {
+				if !errors.Is(err, sql.ErrNoRows) {
+					s.resetCounts()
+				}
 				continue
 			}
-			if n, _ := r.RowsAffected(); n > 0 {
-				if c, ok := s.counts[a.to]; ok {
-					s.counts[a.to] = c - int(n)
-				}
+			if c, ok := s.counts[a.to]; ok {
+				s.counts[a.to] = c - 1
+			}
+			if c, ok := s.pairs[pair{a.to, from}]; ok {
+				s.pairs[pair{a.to, from}] = c - 1
 			}
 		}
 	}
@@ -959,7 +1025,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now int64) (int, error) {
 		}
 		n, err = r.RowsAffected()
 		if n > 0 {
-			clear(w.s.counts)
+			w.s.resetCounts()
 		}
 		return err
 	})

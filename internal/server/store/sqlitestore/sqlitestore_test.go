@@ -34,14 +34,14 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	to := store.DeviceRef{Account: a.ID, Device: 1}
-	res, err := s.EnqueueBatch(ctx, []*store.Message{{To: to, From: to, Content: []byte("x"), ExpiresAt: 1 << 50}}, 10)
+	res, err := s.EnqueueBatch(ctx, []*store.Message{{To: to, From: to, Content: []byte("x"), ExpiresAt: 1 << 50}}, 10, 10)
 	if err != nil || res[0].Err != nil {
 		t.Fatal(err, res)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.EnqueueBatch(ctx, nil, 1); err != store.ErrClosed {
+	if _, err := s.EnqueueBatch(ctx, nil, 1, 1); err != store.ErrClosed {
 		t.Fatalf("write after Close: %v", err)
 	}
 	s, err = Open(path)
@@ -68,7 +68,7 @@ func BenchmarkEnqueueParallel(b *testing.B) {
 	b.SetParallelism(64)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := s.EnqueueBatch(ctx, []*store.Message{{To: to, From: to, Content: content, ExpiresAt: 1 << 50}}, 1<<30); err != nil {
+			if _, err := s.EnqueueBatch(ctx, []*store.Message{{To: to, From: to, Content: content, ExpiresAt: 1 << 50}}, 1<<30, 1<<30); err != nil {
 				b.Error(err)
 				return
 			}

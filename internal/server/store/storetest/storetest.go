@@ -30,6 +30,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Blocks", testBlocks},
 		{"Messages", testMessages},
 		{"MailboxFull", testMailboxFull},
+		{"SenderQuota", testSenderQuota},
+		{"BlockDropsQueued", testBlockDropsQueued},
 		{"Expiry", testExpiry},
 		{"Notify", testNotify},
 	}
@@ -355,7 +357,7 @@ func testMessages(t *testing.T, s store.Store) {
 	for i := range 5 {
 		batch = append(batch, msg(from, to, fmt.Sprint("m", i), 100))
 	}
-	res := must(s.EnqueueBatch(ctx, batch, 100))
+	res := must(s.EnqueueBatch(ctx, batch, 100, 100))
 	for i := 1; i < len(res); i++ {
 		if res[i].Err != nil || res[i].ID <= res[i-1].ID {
 			t.Fatalf("results %+v: ids must increase", res)
@@ -395,7 +397,7 @@ func testMessages(t *testing.T, s store.Store) {
 	// New ids keep increasing even after the queue is emptied.
 	ok(t, s.Ack(ctx, to, pub(batch[2:]...)))
 	ok(t, s.Block(ctx, a.ID, b.ID))
-	r2 := must(s.EnqueueBatch(ctx, []*store.Message{msg(from, to, "later", 100)}, 100))
+	r2 := must(s.EnqueueBatch(ctx, []*store.Message{msg(from, to, "later", 100)}, 100, 100))
 	if r2[0].ID <= res[4].ID {
 		t.Fatalf("id %d reused after %d", r2[0].ID, res[4].ID)
 	}
@@ -404,7 +406,7 @@ func testMessages(t *testing.T, s store.Store) {
 	if n := must(s.QueueDepth(ctx)); n != 0 {
 		t.Fatalf("QueueDepth after RemoveDevice = %d", n)
 	}
-	r3 := must(s.EnqueueBatch(ctx, []*store.Message{msg(from, to, "gone", 100), msg(from, store.DeviceRef{Account: b.ID, Device: 7}, "never", 100)}, 100))
+	r3 := must(s.EnqueueBatch(ctx, []*store.Message{msg(from, to, "gone", 100), msg(from, store.DeviceRef{Account: b.ID, Device: 7}, "never", 100)}, 100, 100))
 	for i, r := range r3 {
 		if !errors.Is(r.Err, store.ErrNotFound) {
 			t.Fatalf("enqueue %d to a missing device: %+v", i, r)
@@ -421,22 +423,96 @@ func testMailboxFull(t *testing.T, s store.Store) {
 	for i := range 5 {
 		batch = append(batch, msg(from, to, fmt.Sprint(i), 100))
 	}
-	res := must(s.EnqueueBatch(ctx, batch, 3))
+	res := must(s.EnqueueBatch(ctx, batch, 3, 3))
 	for i, r := range res {
 		if (i < 3) != (r.Err == nil) || (i >= 3 && !errors.Is(r.Err, store.ErrMailboxFull)) {
 			t.Fatalf("result %d: %+v", i, r)
 		}
 	}
 	ok(t, s.Ack(ctx, to, pub(batch[0])))
-	res = must(s.EnqueueBatch(ctx, []*store.Message{msg(from, to, "x", 100), msg(from, to, "y", 100)}, 3))
+	res = must(s.EnqueueBatch(ctx, []*store.Message{msg(from, to, "x", 100), msg(from, to, "y", 100)}, 3, 3))
 	if res[0].Err != nil || !errors.Is(res[1].Err, store.ErrMailboxFull) {
 		t.Fatalf("after one ack: %+v", res)
 	}
 	// Another device's queue is its own.
 	other := store.DeviceRef{Account: a.ID, Device: 1}
-	res = must(s.EnqueueBatch(ctx, []*store.Message{msg(to, other, "z", 100)}, 3))
+	res = must(s.EnqueueBatch(ctx, []*store.Message{msg(to, other, "z", 100)}, 3, 3))
 	if res[0].Err != nil {
 		t.Fatal(res[0].Err)
+	}
+}
+
+// testSenderQuota: one sender account cannot take more than maxPerSender
+// places in a mailbox, whichever of its devices sends; others still can;
+// acks and expiry give the places back.
+func testSenderQuota(t *testing.T, s store.Store) {
+	a := newAccount(t, s, "alice")
+	b := newAccount(t, s, "bob")
+	c := newAccount(t, s, "carol")
+	a2 := must(s.AddDevice(ctx, a.ID, store.NewDevice{Name: "laptop", TokenHash: []byte("t2")}, 5)).Ref
+	from := store.DeviceRef{Account: a.ID, Device: 1}
+	to := store.DeviceRef{Account: b.ID, Device: 1}
+	var batch []*store.Message
+	for i := range 3 {
+		batch = append(batch, msg(from, to, fmt.Sprint(i), 100))
+	}
+	batch = append(batch, msg(a2, to, "other device", 100))
+	res := must(s.EnqueueBatch(ctx, batch, 10, 3))
+	for i, r := range res {
+		if (i < 3) != (r.Err == nil) || (i == 3 && !errors.Is(r.Err, store.ErrMailboxFull)) {
+			t.Fatalf("result %d: %+v", i, r)
+		}
+	}
+	// Another sender has room; the mailbox limit still holds for all.
+	res = must(s.EnqueueBatch(ctx, []*store.Message{msg(store.DeviceRef{Account: c.ID, Device: 1}, to, "carol", 100)}, 10, 3))
+	if res[0].Err != nil {
+		t.Fatalf("another sender refused: %v", res[0].Err)
+	}
+	res = must(s.EnqueueBatch(ctx, []*store.Message{msg(store.DeviceRef{Account: c.ID, Device: 1}, to, "carol", 100)}, 4, 3))
+	if !errors.Is(res[0].Err, store.ErrMailboxFull) {
+		t.Fatalf("past maxQueue: %+v", res[0])
+	}
+	// Another recipient device is another quota.
+	res = must(s.EnqueueBatch(ctx, []*store.Message{msg(from, store.DeviceRef{Account: c.ID, Device: 1}, "x", 100)}, 10, 3))
+	if res[0].Err != nil {
+		t.Fatalf("another recipient refused: %v", res[0].Err)
+	}
+	// An ack gives one place back to the sender whose message it was.
+	ok(t, s.Ack(ctx, to, pub(batch[0])))
+	ok(t, s.Block(ctx, c.ID, b.ID)) // a synchronous write after the lazy ack
+	res = must(s.EnqueueBatch(ctx, []*store.Message{msg(a2, to, "again", 100), msg(from, to, "too many", 100)}, 10, 3))
+	if res[0].Err != nil || !errors.Is(res[1].Err, store.ErrMailboxFull) {
+		t.Fatalf("after one ack: %+v", res)
+	}
+}
+
+// testBlockDropsQueued: blocking deletes what the blocked account queued
+// for every device of the blocker, and nothing else.
+func testBlockDropsQueued(t *testing.T, s store.Store) {
+	a := newAccount(t, s, "alice")
+	m := newAccount(t, s, "mallory")
+	c := newAccount(t, s, "carol")
+	a2 := must(s.AddDevice(ctx, a.ID, store.NewDevice{Name: "laptop", TokenHash: []byte("t2")}, 5)).Ref
+	a1 := store.DeviceRef{Account: a.ID, Device: 1}
+	mal := store.DeviceRef{Account: m.ID, Device: 1}
+	car := store.DeviceRef{Account: c.ID, Device: 1}
+	must(s.EnqueueBatch(ctx, []*store.Message{
+		msg(mal, a1, "spam 1", 100), msg(mal, a2, "spam 2", 100), msg(car, a1, "hello", 100), msg(mal, car, "for carol", 100),
+	}, 10, 10))
+	ok(t, s.Block(ctx, a.ID, m.ID))
+	if got := must(s.Pending(ctx, a1, 0, 100, 10)); len(got) != 1 || string(got[0].Content) != "hello" {
+		t.Fatalf("alice's device 1 after the block: %v", got)
+	}
+	if got := must(s.Pending(ctx, a2, 0, 100, 10)); len(got) != 0 {
+		t.Fatalf("alice's device 2 after the block: %v", got)
+	}
+	if got := must(s.Pending(ctx, car, 0, 100, 10)); len(got) != 1 {
+		t.Fatalf("carol's mailbox after alice's block: %v", got)
+	}
+	// The places are free again.
+	res := must(s.EnqueueBatch(ctx, []*store.Message{msg(car, a2, "1", 100), msg(car, a2, "2", 100)}, 2, 2))
+	if res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("after the block: %+v", res)
 	}
 }
 
@@ -448,7 +524,7 @@ func testExpiry(t *testing.T, s store.Store) {
 	m1.ExpiresAt = 200
 	m2 := msg(from, to, "long", 100)
 	m2.ExpiresAt = 5000
-	must(s.EnqueueBatch(ctx, []*store.Message{m1, m2}, 10))
+	must(s.EnqueueBatch(ctx, []*store.Message{m1, m2}, 10, 10))
 	if got := must(s.Pending(ctx, to, 0, 300, 10)); len(got) != 1 || string(got[0].Content) != "long" {
 		t.Fatalf("expired message still pending: %v", got)
 	}
@@ -459,7 +535,7 @@ func testExpiry(t *testing.T, s store.Store) {
 		t.Fatalf("QueueDepth = %d", n)
 	}
 	// The mailbox limit counts what is left.
-	res := must(s.EnqueueBatch(ctx, []*store.Message{msg(from, to, "a", 100)}, 2))
+	res := must(s.EnqueueBatch(ctx, []*store.Message{msg(from, to, "a", 100)}, 2, 2))
 	if res[0].Err != nil {
 		t.Fatal(res[0].Err)
 	}
@@ -480,7 +556,7 @@ func testNotify(t *testing.T, s store.Store) {
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			if _, err := s.EnqueueBatch(ctx, []*store.Message{msg(ref, ref, "a", 1), msg(ref, ref, "b", 1)}, 1000); err != nil {
+			if _, err := s.EnqueueBatch(ctx, []*store.Message{msg(ref, ref, "a", 1), msg(ref, ref, "b", 1)}, 1000, 1000); err != nil {
 				t.Error(err)
 			}
 		})
