@@ -150,6 +150,7 @@ func flags(fs *flag.FlagSet, c *config) {
 	lim(&c.limits.LoginPerUser, "limit-login-user", "HUSHD_LIMIT_LOGIN_USER", d.LoginPerUser, "password checks per username")
 	lim(&c.limits.BundlePerPair, "limit-bundle-pair", "HUSHD_LIMIT_BUNDLE_PAIR", d.BundlePerPair, "prekey bundle fetches per requester and target")
 	lim(&c.limits.BundlePerUser, "limit-bundle-user", "HUSHD_LIMIT_BUNDLE_USER", d.BundlePerUser, "prekey bundle fetches per requester")
+	lim(&c.limits.BundlePerTarget, "limit-bundle-target", "HUSHD_LIMIT_BUNDLE_TARGET", d.BundlePerTarget, "prekey bundle fetches per target, by anyone")
 	lim(&c.limits.LookupPerUser, "limit-lookup", "HUSHD_LIMIT_LOOKUP", d.LookupPerUser, "directory lookups per requester")
 	lim(&c.limits.MessagesPerDev, "limit-messages", "HUSHD_LIMIT_MESSAGES", d.MessagesPerDev, "messages per sending device")
 	lim(&c.limits.MessagesPerPair, "limit-messages-pair", "HUSHD_LIMIT_MESSAGES_PAIR", d.MessagesPerPair, "messages per sender and recipient account")

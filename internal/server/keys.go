@@ -126,14 +126,25 @@ func (s *Server) KeyCounts(ctx context.Context, p Principal) (api.KeyCounts, err
 
 // FetchBundle hands out a prekey bundle of username's secret device
 // (device 0: whichever it is), consuming one-time keys. It is rate limited
-// per requester and target, and per requester.
+// per requester, per requester and target, and per target (so that many
+// throwaway accounts cannot drain a person's one-time keys).
 func (s *Server) FetchBundle(ctx context.Context, p Principal, username string, device uint32) (api.Bundle, error) {
+	// Every fetch is charged before the username is looked up, keyed by
+	// the name asked for, so that a missing person costs what an existing
+	// one does and answers alike once the budget is spent.
+	req := accountKey(p.Account)
+	if !s.limBundleUser.Allow(req, 1) {
+		return api.Bundle{}, errRateLimited
+	}
+	if !ValidUsername(username) {
+		return api.Bundle{}, errNoUser
+	}
+	if !s.limBundlePair.Allow(req+">"+username, 1) || !s.limBundleTarget.Allow(username, 1) {
+		return api.Bundle{}, errRateLimited
+	}
 	u, err := s.lookupUser(ctx, username)
 	if err != nil {
 		return api.Bundle{}, err
-	}
-	if !s.limBundleUser.Allow(accountKey(p.Account), 1) || !s.limBundlePair.Allow(accountKey(p.Account)+">"+accountKey(u.id), 1) {
-		return api.Bundle{}, errRateLimited
 	}
 	if device == 0 {
 		acc, err := s.st.AccountByID(ctx, u.id)

@@ -64,6 +64,7 @@ type Limits struct {
 	LoginPerUser    ratelimit.Limit // password checks per username
 	BundlePerPair   ratelimit.Limit // bundle fetches per requester and target account
 	BundlePerUser   ratelimit.Limit // bundle fetches per requester account
+	BundlePerTarget ratelimit.Limit // bundle fetches per target account, by anyone
 	LookupPerUser   ratelimit.Limit // directory lookups per requester account
 	MessagesPerDev  ratelimit.Limit // messages per sending device
 	MessagesPerPair ratelimit.Limit // messages per sender and recipient account
@@ -77,6 +78,7 @@ var DefaultLimits = Limits{
 	LoginPerUser:    ratelimit.Limit{Rate: 1.0 / 60, Burst: 10},
 	BundlePerPair:   ratelimit.Limit{Rate: 1.0 / 60, Burst: 10},
 	BundlePerUser:   ratelimit.Limit{Rate: 1, Burst: 100},
+	BundlePerTarget: ratelimit.Limit{Rate: 1.0 / 60, Burst: 30},
 	LookupPerUser:   ratelimit.Limit{Rate: 2, Burst: 100},
 	MessagesPerDev:  ratelimit.Limit{Rate: 1000, Burst: 2000},
 	MessagesPerPair: ratelimit.Limit{Rate: 1, Burst: 300},
@@ -204,7 +206,7 @@ type Server struct {
 	now func() time.Time
 	m   *metrics
 
-	limRegister, limLoginIP, limLoginUser, limBundlePair, limBundleUser, limLookup, limMsgs, limMsgPair, limBytes Limiter
+	limRegister, limLoginIP, limLoginUser, limBundlePair, limBundleUser, limBundleTarget, limLookup, limMsgs, limMsgPair, limBytes Limiter
 
 	hashSem chan struct{} // bounds concurrent Argon2id computations
 	// dummyHash is checked against when a username does not exist, so that
@@ -258,17 +260,18 @@ func New(st store.Store, cfg Config) *Server {
 	}
 	s := &Server{
 		st: st, cfg: cfg, log: cfg.Logger, now: cfg.Now,
-		limRegister:   newLimiter("register", l.RegisterPerIP),
-		limLoginIP:    newLimiter("login-ip", l.LoginPerIP),
-		limLoginUser:  newLimiter("login-user", l.LoginPerUser),
-		limBundlePair: newLimiter("bundle-pair", l.BundlePerPair),
-		limBundleUser: newLimiter("bundle-user", l.BundlePerUser),
-		limLookup:     newLimiter("lookup", l.LookupPerUser),
-		limMsgs:       newLimiter("messages", l.MessagesPerDev),
-		limMsgPair:    newLimiter("messages-pair", l.MessagesPerPair),
-		limBytes:      newLimiter("bytes", l.BytesPerDev),
-		hashSem:       make(chan struct{}, runtime.GOMAXPROCS(0)),
-		stop:          make(chan struct{}),
+		limRegister:     newLimiter("register", l.RegisterPerIP),
+		limLoginIP:      newLimiter("login-ip", l.LoginPerIP),
+		limLoginUser:    newLimiter("login-user", l.LoginPerUser),
+		limBundlePair:   newLimiter("bundle-pair", l.BundlePerPair),
+		limBundleUser:   newLimiter("bundle-user", l.BundlePerUser),
+		limBundleTarget: newLimiter("bundle-target", l.BundlePerTarget),
+		limLookup:       newLimiter("lookup", l.LookupPerUser),
+		limMsgs:         newLimiter("messages", l.MessagesPerDev),
+		limMsgPair:      newLimiter("messages-pair", l.MessagesPerPair),
+		limBytes:        newLimiter("bytes", l.BytesPerDev),
+		hashSem:         make(chan struct{}, runtime.GOMAXPROCS(0)),
+		stop:            make(chan struct{}),
 	}
 	s.dummyHash, _ = s.hashPassword(context.Background(), "no such user")
 	s.auth = newCache[store.DeviceRef, authEntry](cacheEntries)

@@ -685,3 +685,60 @@ func TestMailboxFlood(t *testing.T) {
 		t.Fatalf("a blocked sender's queued message was delivered: %+v", f.Msg)
 	}
 }
+
+// TestLookupsChargedFirst reproduces finding 6 of issue 14: GET
+// /v1/keys/{user} answered 404 for missing users before charging the rate
+// limit, and once the budget was spent existing users answered 429 while
+// missing ones still answered 404. Every lookup is charged first, on the
+// bundle and the directory endpoints.
+func TestLookupsChargedFirst(t *testing.T) {
+	lim := servertest.Generous
+	lim.BundlePerUser.Rate, lim.BundlePerUser.Burst = 1.0/3600, 5
+	lim.LookupPerUser.Rate, lim.LookupPerUser.Burst = 1.0/3600, 5
+	env := servertest.Start(t, server.Config{Limits: lim})
+	env.NewUser(t, "bob", 5)
+	eve := env.NewUser(t, "eve", 0)
+	for i := range 5 {
+		_, err := eve.C.Bundle(ctx, fmt.Sprintf("nobody%d", i), 0)
+		wantCode(t, err, 404, api.CodeNotFound)
+	}
+	_, err := eve.C.Bundle(ctx, "nobody9", 0)
+	wantCode(t, err, 429, api.CodeRateLimited)
+	_, err = eve.C.Bundle(ctx, "bob", 0)
+	wantCode(t, err, 429, api.CodeRateLimited)
+
+	for i := range 5 {
+		_, err := eve.C.Directory(ctx, fmt.Sprintf("nobody%d", i))
+		wantCode(t, err, 404, api.CodeNotFound)
+	}
+	_, err = eve.C.Directory(ctx, "nobody9")
+	wantCode(t, err, 429, api.CodeRateLimited)
+	_, err = eve.C.Directory(ctx, "bob")
+	wantCode(t, err, 429, api.CodeRateLimited)
+}
+
+// TestPrekeyDrain reproduces finding 7 of issue 14: ten throwaway accounts
+// from ten addresses took all of a person's one-time prekeys. Bundle
+// fetches are limited per target, whoever asks.
+func TestPrekeyDrain(t *testing.T) {
+	lim := servertest.Generous
+	lim.BundlePerTarget.Rate, lim.BundlePerTarget.Burst = 1.0/3600, 20
+	env := servertest.Start(t, server.Config{Limits: lim})
+	bob := env.NewUser(t, "bob", 99)
+	fetched := 0
+	for i := range 10 {
+		u := env.NewUser(t, fmt.Sprintf("throwaway%d", i), 0)
+		for range 10 {
+			if _, err := u.C.Bundle(ctx, "bob", 0); err == nil {
+				fetched++
+			} else {
+				wantCode(t, err, 429, api.CodeRateLimited)
+			}
+		}
+	}
+	c, err := bob.C.KeyCounts(ctx)
+	check(t, err)
+	if fetched != 20 || c.PreKeys != 79 || c.KyberPreKeys != 79 {
+		t.Fatalf("%d bundles handed out, %d EC and %d Kyber one-time keys left; want 20, 79, 79", fetched, c.PreKeys, c.KyberPreKeys)
+	}
+}

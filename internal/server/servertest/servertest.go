@@ -58,7 +58,8 @@ var NoLimits = server.Limits{}
 var Generous = server.Limits{
 	RegisterPerIP: ratelimit.Limit{Rate: 1000, Burst: 1000}, LoginPerIP: ratelimit.Limit{Rate: 1000, Burst: 1000},
 	LoginPerUser: ratelimit.Limit{Rate: 1000, Burst: 1000}, BundlePerPair: ratelimit.Limit{Rate: 1000, Burst: 1000},
-	BundlePerUser: ratelimit.Limit{Rate: 1000, Burst: 1000}, LookupPerUser: ratelimit.Limit{Rate: 1000, Burst: 1000},
+	BundlePerUser:   ratelimit.Limit{Rate: 1000, Burst: 1000},
+	BundlePerTarget: ratelimit.Limit{Rate: 1000, Burst: 1000}, LookupPerUser: ratelimit.Limit{Rate: 1000, Burst: 1000},
 	MessagesPerDev: ratelimit.Limit{Rate: 1e6, Burst: 1e6}, MessagesPerPair: ratelimit.Limit{Rate: 1e6, Burst: 1e6}, BytesPerDev: ratelimit.Limit{Rate: 1e9, Burst: 1e9},
 }
 
