@@ -9,6 +9,12 @@
 // only then releases each caller with its result. This group commit makes
 // one fsync cover many callers, which is what keeps durable writes fast.
 // Reads use a separate pool of connections and never wait for the writer.
+//
+// Delivered messages leave no copy behind: secure_delete is on (SQLite
+// overwrites deleted content and freed pages with zeros), and the
+// checkpointer truncates the WAL to zero bytes every few seconds when no
+// reader holds it, so that the frames that carried a message's insert do
+// not outlive its acknowledgement for long.
 package sqlitestore
 
 import (
@@ -18,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -234,7 +241,7 @@ func Open(path string) (*Store, error) {
 	}
 	f.Close()
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)"
+		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_pragma=secure_delete(ON)"
 	wdb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: %w", err)
@@ -267,7 +274,9 @@ func Open(path string) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4)
-	cdb, err := sql.Open("sqlite", dsn)
+	// The checkpointer waits at most 100 ms for readers before it gives up
+	// a truncating checkpoint: the writer must not stall behind it.
+	cdb, err := sql.Open("sqlite", strings.Replace(dsn, "busy_timeout(10000)", "busy_timeout(100)", 1))
 	if err != nil {
 		wconn.Close()
 		wdb.Close()
@@ -306,19 +315,43 @@ func Open(path string) (*Store, error) {
 
 // checkpointer copies the WAL into the database file twice a second,
 // without blocking the writer (PASSIVE); SQLite then starts the WAL over
-// at the next transaction.
+// at the next transaction. Every truncateEvery ticks it truncates the WAL
+// as well (Checkpoint).
 func (s *Store) checkpointer() {
 	defer close(s.ckptDone)
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-s.stopCkpt:
 			return
 		case <-t.C:
-			_, _ = s.cdb.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+			if n%truncateEvery == 0 {
+				_ = s.Checkpoint(context.Background())
+			} else {
+				_, _ = s.cdb.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+			}
 		}
 	}
+}
+
+// truncateEvery is how many checkpointer ticks (0.5 s) go between two
+// truncating checkpoints.
+const truncateEvery = 10
+
+// Checkpoint copies the WAL into the database and truncates it to zero
+// bytes, so that deleted rows leave no copy in the WAL file; the
+// checkpointer calls it every 5 s. It fails when a reader or the writer
+// held the WAL for more than 100 ms (the next one will do).
+func (s *Store) Checkpoint(ctx context.Context) error {
+	var busy, logFrames, done int
+	if err := s.cdb.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
+		return fmt.Errorf("sqlitestore: checkpoint: %w", err)
+	}
+	if busy != 0 {
+		return errors.New("sqlitestore: checkpoint: the WAL is in use")
+	}
+	return nil
 }
 
 func (s *Store) closeDBs() {

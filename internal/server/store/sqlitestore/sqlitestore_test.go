@@ -1,10 +1,14 @@
 package sqlitestore
 
 import (
+	"bytes"
+	"context"
 	"database/sql"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/hushmsg/hush/internal/server/store"
 	"github.com/hushmsg/hush/internal/server/store/storetest"
@@ -149,5 +153,74 @@ func TestRefuseNewerSchema(t *testing.T) {
 	if s, err := Open(path); err == nil {
 		s.Close()
 		t.Fatal("opened a database of schema version 99")
+	}
+}
+
+// TestDeliveredLeavesNoCopy reproduces finding 8 of issue 14: acknowledged
+// and deleted messages stayed readable in free pages of hushd.db and its
+// WAL. After an ack and a checkpoint as the server makes them, no file of
+// the store holds the message's content.
+func TestDeliveredLeavesNoCopy(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s, err := Open(filepath.Join(dir, "hushd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, _, err := s.CreateAccount(ctx, store.NewAccount{Username: "alice", PasswordHash: "h"}, store.NewDevice{TokenHash: []byte("t")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := store.DeviceRef{Account: a.ID, Device: 1}
+	canary := []byte("CANARY-" + strings.Repeat("7f3a", 64))
+	var msgs []*store.Message
+	for i := range 20 { // enough to fill pages of their own
+		msgs = append(msgs, &store.Message{PublicID: int64(1000 + i), To: to, From: to, Type: 3, Content: canary, ExpiresAt: 1 << 50})
+	}
+	if _, err := s.EnqueueBatch(ctx, msgs, 100, 100); err != nil {
+		t.Fatal(err)
+	}
+	// Let the inserts reach the database file, as they would on a server.
+	checkpoint(t, s)
+	var ids []int64
+	for _, m := range msgs {
+		ids = append(ids, m.PublicID)
+	}
+	if err := s.Ack(ctx, to, ids); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Block(ctx, a.ID, a.ID+1); err != nil { // a synchronous write after the lazy ack
+		t.Fatal(err)
+	}
+	if ms, err := s.Pending(ctx, to, 0, 0, 100); err != nil || len(ms) != 0 {
+		t.Fatalf("still pending: %d %v", len(ms), err)
+	}
+	checkpoint(t, s)
+	files, _ := filepath.Glob(filepath.Join(dir, "hushd.db*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, canary[:40]) {
+			t.Errorf("%s still holds an acknowledged message's content", filepath.Base(f))
+		}
+	}
+}
+
+// checkpoint truncates the WAL, retrying while a reader holds it.
+func checkpoint(t *testing.T, s *Store) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := s.Checkpoint(t.Context())
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
