@@ -639,3 +639,27 @@ func TestPostgresNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestTLS13Only reproduces part of finding 9 of issue 14: hushd accepted
+// TLS 1.2 with CBC suites although its clients need 1.3. A TLS 1.2 client,
+// CBC or not, gets no connection; a TLS 1.3 one does.
+func TestTLS13Only(t *testing.T) {
+	p := start(t, "--addr", "127.0.0.1:0", "--data", t.TempDir())
+	defer p.stop(t)
+	addr := strings.TrimPrefix(p.url, "https://")
+	for _, suites := range [][]uint16{{tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}, nil} {
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12, CipherSuites: suites})
+		if err == nil {
+			c.Close()
+			t.Fatalf("a TLS 1.2 handshake (suites %v) succeeded", suites)
+		}
+	}
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if v := c.ConnectionState().Version; v != tls.VersionTLS13 {
+		t.Fatalf("negotiated version %x", v)
+	}
+}

@@ -29,12 +29,17 @@ func ValidUsername(u string) bool {
 	return true
 }
 
+// validText reports whether s may be a display or device name: valid
+// UTF-8, at most max characters, and no control (Cc), format (Cf: bidi
+// overrides and isolates, zero-width characters) or line and paragraph
+// separator (Zl, Zp) characters, which could reorder or hide what a
+// terminal shows around the name.
 func validText(s string, max int) bool {
 	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
 		return false
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) {
+		if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
 			return false
 		}
 	}
@@ -54,9 +59,9 @@ func (s *Server) Register(ctx context.Context, ip string, r api.Register) (api.D
 	case !validPassword(r.Password):
 		return api.DeviceCredential{}, badRequest("password must be %d-%d bytes", api.MinPasswordLen, api.MaxPasswordLen)
 	case !validText(r.DisplayName, api.MaxDisplayNameLen):
-		return api.DeviceCredential{}, badRequest("display name must be at most %d characters, no control characters", api.MaxDisplayNameLen)
+		return api.DeviceCredential{}, badRequest("display name must be at most %d characters, no control or format characters", api.MaxDisplayNameLen)
 	case !validText(r.DeviceName, api.MaxDeviceNameLen):
-		return api.DeviceCredential{}, badRequest("device name must be at most %d characters, no control characters", api.MaxDeviceNameLen)
+		return api.DeviceCredential{}, badRequest("device name must be at most %d characters, no control or format characters", api.MaxDeviceNameLen)
 	}
 	if !s.limRegister.Allow(addrKey(ip), 1) {
 		return api.DeviceCredential{}, errRateLimited
@@ -113,7 +118,7 @@ func (s *Server) checkLogin(ctx context.Context, ip, username, password string) 
 // AddDevice gives an account a new device, authorized by its password.
 func (s *Server) AddDevice(ctx context.Context, ip string, r api.AddDevice) (api.DeviceCredential, error) {
 	if !validText(r.DeviceName, api.MaxDeviceNameLen) {
-		return api.DeviceCredential{}, badRequest("device name must be at most %d characters, no control characters", api.MaxDeviceNameLen)
+		return api.DeviceCredential{}, badRequest("device name must be at most %d characters, no control or format characters", api.MaxDeviceNameLen)
 	}
 	acc, err := s.checkLogin(ctx, ip, r.Username, r.Password)
 	if err != nil {

@@ -71,3 +71,32 @@ func TestIPv6Prefix(t *testing.T) {
 		}
 	}
 }
+
+// TestNamesRefuseFormatCharacters reproduces part of finding 9 of issue
+// 14: display names accepted format characters (U+202E, U+200B). Display
+// and device names refuse control, format and bidi characters, and the
+// refused request changes nothing.
+func TestNamesRefuseFormatCharacters(t *testing.T) {
+	s := newTestServer(t, Config{Limits: Limits{}})
+	bad := []string{"evil\u202eexe.txt", "a\u200bb", "\u2066x\u2069", "line\u2028break", "\x1b]0;title\x07", "tab\there", "\u0085next"}
+	for i, name := range bad {
+		_, err := s.Register(t.Context(), "192.0.2.1", api.Register{Username: fmt.Sprintf("user%d", i), Password: "password1", DisplayName: name})
+		if e, ok := err.(*Error); !ok || e.Code != api.CodeBadRequest {
+			t.Errorf("display name %q: %v, want bad_request", name, err)
+		}
+		_, err = s.Register(t.Context(), "192.0.2.1", api.Register{Username: fmt.Sprintf("user%d", i), Password: "password1", DeviceName: name})
+		if e, ok := err.(*Error); !ok || e.Code != api.CodeBadRequest {
+			t.Errorf("device name %q: %v, want bad_request", name, err)
+		}
+	}
+	if _, err := s.st.AccountByUsername(t.Context(), "user0"); err == nil {
+		t.Error("a refused registration created the account")
+	}
+	if _, err := s.Register(t.Context(), "192.0.2.1", api.Register{Username: "zoe", Password: "password1",
+		DisplayName: "Zoë Ångström 李 🙂", DeviceName: "téléphone"}); err != nil {
+		t.Errorf("ordinary names refused: %v", err)
+	}
+	if _, err := s.AddDevice(t.Context(), "192.0.2.1", api.AddDevice{Username: "zoe", Password: "password1", DeviceName: "x\u202e"}); err == nil {
+		t.Error("AddDevice accepted a bidi override in the device name")
+	}
+}
