@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	pprofhttp "net/http/pprof"
 	"os"
 	"os/signal"
@@ -86,6 +87,7 @@ type config struct {
 	argon2Time, argon2Memory                     int
 	cpuProfile, debugAddr                        string
 	version                                      bool
+	trustedProxy                                 string
 }
 
 func defaultDataDir() string {
@@ -116,6 +118,8 @@ func flags(fs *flag.FlagSet, c *config) {
 		"serve plain HTTP without TLS; only allowed on a loopback address, for tests (env HUSHD_INSECURE_PLAINTEXT)")
 	envs["insecure-plaintext"] = "HUSHD_INSECURE_PLAINTEXT"
 	str(&c.cpuProfile, "cpu-profile", "HUSHD_CPU_PROFILE", "", "write a CPU profile to `file` until shutdown (for performance work)")
+	str(&c.trustedProxy, "trusted-proxy", "HUSHD_TRUSTED_PROXY", "",
+		"believe X-Forwarded-For only from these reverse proxies (`CIDR[,CIDR]`, e.g. 127.0.0.1/32); by default from nobody")
 	str(&c.debugAddr, "debug-addr", "HUSHD_DEBUG_ADDR", "", "serve Go's /debug/pprof on this loopback `HOST:PORT` (for performance work)")
 	str(&c.logLevel, "log-level", "HUSHD_LOG_LEVEL", "info", "log `level`: debug, info, warn, error")
 	str(&c.logFormat, "log-format", "HUSHD_LOG_FORMAT", "text", "log `format`: text or json")
@@ -260,6 +264,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return err
 	}
+	proxies, err := parseProxies(c.trustedProxy)
+	if err != nil {
+		return err
+	}
 	var tlsCfg *tls.Config
 	if c.insecurePlaintext {
 		if err := checkLoopback(c.addr); err != nil {
@@ -317,7 +325,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		NewLimiter: st.newLimiter,
 		Argon2Time: uint32(c.argon2Time), Argon2MemoryKiB: uint32(c.argon2Memory),
 	})
-	h := httpapi.New(srv, httpapi.Options{Logger: log, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
+	h := httpapi.New(srv, httpapi.Options{Logger: log, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		TrustedProxies: proxies})
 
 	tcp, err := net.Listen("tcp", c.addr)
 	if err != nil {
@@ -416,6 +425,27 @@ func certificate(c config) (tls.Certificate, string, error) {
 		return tlscert.Load(c.tlsCert, c.tlsKey)
 	}
 	return tlscert.LoadOrCreate(c.data)
+}
+
+// parseProxies parses --trusted-proxy: CIDR prefixes or single addresses,
+// separated by commas.
+func parseProxies(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, err2 := netip.ParseAddr(f)
+			if err2 != nil {
+				return nil, fmt.Errorf("--trusted-proxy: %q is not a CIDR prefix or an address", f)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // checkLoopback refuses plain HTTP on anything but a loopback address.

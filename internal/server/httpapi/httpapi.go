@@ -11,8 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +34,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics, if set, is served at /metrics to loopback clients only.
 	Metrics http.Handler
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed. A request from one of them counts as coming from the
+	// rightmost address of X-Forwarded-For that is not itself a trusted
+	// proxy (for rate limits and the loopback check of /metrics); from
+	// anyone else, X-Forwarded-For is ignored.
+	TrustedProxies []netip.Prefix
 	// Registerer receives the HTTP metrics; may be nil.
 	Registerer prometheus.Registerer
 	// Linger is how long an idle WebSocket keeps its goroutine before it
@@ -47,6 +53,8 @@ type Handler struct {
 	srv *server.Server
 	log *slog.Logger
 	mux *http.ServeMux
+
+	trusted []netip.Prefix
 
 	reqDur *prometheus.HistogramVec
 	linger time.Duration
@@ -63,7 +71,7 @@ func New(srv *server.Server, o Options) *Handler {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	h := &Handler{srv: srv, log: o.Logger, mux: http.NewServeMux(), linger: o.Linger}
+	h := &Handler{srv: srv, log: o.Logger, mux: http.NewServeMux(), linger: o.Linger, trusted: o.TrustedProxies}
 	if h.linger == 0 {
 		h.linger = defaultLinger
 	}
@@ -80,7 +88,7 @@ func New(srv *server.Server, o Options) *Handler {
 		io.WriteString(w, "ok\n")
 	})
 	if o.Metrics != nil {
-		m.Handle("GET /metrics", loopbackOnly(o.Metrics))
+		m.Handle("GET /metrics", h.loopbackOnly(o.Metrics))
 	}
 	m.HandleFunc("POST /v1/accounts", h.register)
 	m.HandleFunc("POST /v1/devices", h.addDevice)
@@ -171,10 +179,9 @@ func (w *statusWriter) WriteHeader(code int) {
 // underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-func loopbackOnly(next http.Handler) http.Handler {
+func (h *Handler) loopbackOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		if ip, ok := h.clientAddr(r); !ok || !ip.IsLoopback() {
 			writeError(w, &server.Error{Status: 403, Code: api.CodeForbidden, Message: "metrics are served to loopback clients only"})
 			return
 		}
@@ -182,12 +189,53 @@ func loopbackOnly(next http.Handler) http.Handler {
 	})
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+func (h *Handler) isTrusted(ip netip.Addr) bool {
+	for _, p := range h.trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientAddr is the client's address: the peer's, or behind a trusted
+// proxy the rightmost X-Forwarded-For entry that is not a trusted proxy.
+// ok is false when the address is not known: a malformed entry, where
+// the walk stops at the last address known good.
+func (h *Handler) clientAddr(r *http.Request) (ip netip.Addr, ok bool) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
+		return netip.Addr{}, false
+	}
+	ip = ap.Addr().Unmap()
+	if len(h.trusted) == 0 || !h.isTrusted(ip) {
+		return ip, true
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	if len(hops) == 0 {
+		return ip, true // the trusted proxy itself, not forwarding
+	}
+	hops = strings.Split(strings.Join(hops, ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return ip, false
+		}
+		ip = hop.Unmap()
+		if !h.isTrusted(ip) {
+			return ip, true
+		}
+	}
+	return ip, true
+}
+
+// clientIP is the key of the client's address for rate limits.
+func (h *Handler) clientIP(r *http.Request) string {
+	ip, _ := h.clientAddr(r)
+	if !ip.IsValid() {
 		return r.RemoteAddr
 	}
-	return host
+	return ip.String()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -288,7 +336,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 	req, err := readBody[api.Register](w, r)
 	if err == nil {
 		var out api.DeviceCredential
-		if out, err = h.srv.Register(r.Context(), clientIP(r), req); err == nil {
+		if out, err = h.srv.Register(r.Context(), h.clientIP(r), req); err == nil {
 			writeJSON(w, 201, out)
 			return
 		}
@@ -300,7 +348,7 @@ func (h *Handler) addDevice(w http.ResponseWriter, r *http.Request) {
 	req, err := readBody[api.AddDevice](w, r)
 	if err == nil {
 		var out api.DeviceCredential
-		if out, err = h.srv.AddDevice(r.Context(), clientIP(r), req); err == nil {
+		if out, err = h.srv.AddDevice(r.Context(), h.clientIP(r), req); err == nil {
 			writeJSON(w, 201, out)
 			return
 		}
@@ -312,7 +360,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	req, err := readBody[api.Login](w, r)
 	if err == nil {
 		var out api.DeviceCredential
-		if out, err = h.srv.Login(r.Context(), clientIP(r), req); err == nil {
+		if out, err = h.srv.Login(r.Context(), h.clientIP(r), req); err == nil {
 			writeJSON(w, 200, out)
 			return
 		}
