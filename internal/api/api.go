@@ -34,6 +34,9 @@ const (
 	MaxKeysPerUpload = 100
 	// MaxDevices is the most devices an account may have at once.
 	MaxDevices = 16
+	// KeysLowMark: below this many one-time keys of a kind after a bundle
+	// fetch, the server sends the secret device a FrameKeysLow.
+	KeysLowMark = 25
 )
 
 // Error is the body of every error response: {"error": {...}}.
@@ -281,10 +284,14 @@ type Blocks struct {
 const (
 	FrameMessage = "message" // server → client: Msg
 	FrameEmpty   = "empty"   // server → client: the backlog present at connect has been sent
-	FrameSent    = "sent"    // server → client: ReqID, Result
-	FrameError   = "error"   // server → client: ReqID (if any), Error
-	FrameAck     = "ack"     // client → server: IDs
-	FrameSend    = "send"    // client → server: ReqID, To, Device, Send
+	// FrameKeysLow (server → client, no payload) tells the secret device
+	// that a bundle fetch left it fewer than KeysLowMark one-time keys of
+	// a kind: look at GET /v1/keys and upload more. Since 2026-12-02.
+	FrameKeysLow = "keys_low"
+	FrameSent    = "sent"  // server → client: ReqID, Result
+	FrameError   = "error" // server → client: ReqID (if any), Error
+	FrameAck     = "ack"   // client → server: IDs
+	FrameSend    = "send"  // client → server: ReqID, To, Device, Send
 )
 
 // Frame is one WebSocket message in either direction; which fields are set

@@ -122,3 +122,50 @@ func recvAll(ctx context.Context, c *client.Client) ([]*store.Message, error) {
 	}})
 	return got, err
 }
+
+// TestKeysLowReplenishes: when bundle fetches leave bob's one-time keys
+// low, the server tells his listening client, which uploads more at once
+// (not at its next periodic check, an hour away here).
+func TestKeysLowReplenishes(t *testing.T) {
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	o := client.Options{PreKeys: 10, PreKeysLow: 5, RotateEvery: time.Hour, KeepRetired: time.Hour, CheckKeysEvery: time.Hour}
+	bob, err := client.Register(ctx, filepath.Join(t.TempDir(), "bob"),
+		client.RegisterParams{Server: env.URL, Fingerprint: env.Fingerprint, Username: "bob", Password: "password-bob"}, o)
+	check(t, err)
+	defer bob.Close()
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	connected := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- bob.Receive(lctx, client.ReceiveOptions{Follow: true, Handle: func(*store.Message) {},
+			Connected: func() { connected <- struct{}{} }})
+	}()
+	select {
+	case <-connected:
+	case err := <-done:
+		t.Fatal(err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("bob's client did not connect")
+	}
+	bc := env.Client(t, bob.Account().Credential)
+	carol := env.NewUser(t, "carol", 0)
+	for range 6 { // 10 keys, low below 5
+		_, err := carol.C.Bundle(ctx, "bob", 0)
+		check(t, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		kc, err := bc.KeyCounts(ctx)
+		check(t, err)
+		if kc.PreKeys >= 5 && kc.KyberPreKeys >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob's client did not replenish: %d EC, %d Kyber on the server", kc.PreKeys, kc.KyberPreKeys)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}

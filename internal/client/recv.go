@@ -193,10 +193,17 @@ func (c *Client) listen(ctx context.Context, o ReceiveOptions) error {
 		if err != nil {
 			return err
 		}
-		if f.Type == api.FrameMessage {
+		switch f.Type {
+		case api.FrameMessage:
 			if _, err := c.accept(ctx, conn, f.Msg, o.Handle); err != nil {
 				return err
 			}
+		case api.FrameKeysLow:
+			// Someone took one-time keys: look now, not at the next tick.
+			go func() {
+				_, err := c.MaintainKeys(ctx, true)
+				o.warn(err)
+			}()
 		}
 		select {
 		case <-keysTick.C:

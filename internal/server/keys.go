@@ -166,6 +166,12 @@ func (s *Server) FetchBundle(ctx context.Context, p Principal, username string, 
 		return api.Bundle{}, s.internal("fetch bundle", err)
 	}
 	s.m.bundles.Inc()
+	// Tell the owner's client to replenish before the one-time keys run
+	// out (the fetch limits slow a drain; this refills behind it).
+	ref := store.DeviceRef{Account: u.id, Device: b.Device}
+	if c, err := s.st.KeyCounts(ctx, ref); err == nil && (c.PreKeys < api.KeysLowMark || c.KyberPreKeys < api.KeysLowMark) {
+		s.hub.keysLow(ref)
+	}
 	out := api.Bundle{
 		RegistrationID: b.RegistrationID, DeviceID: b.Device, IdentityKey: b.IdentityKey,
 		SignedPreKeyID: b.SignedPreKey.ID, SignedPreKey: b.SignedPreKey.PublicKey, SignedPreKeySignature: b.SignedPreKey.Signature,

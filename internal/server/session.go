@@ -18,6 +18,8 @@ type Sink interface {
 	Deliver(ctx context.Context, msgs []api.Message) error
 	// Empty tells the device that the backlog it had at connect is sent.
 	Empty(ctx context.Context) error
+	// KeysLow tells the device that its one-time prekeys run low.
+	KeysLow(ctx context.Context) error
 	// Close ends the connection; reason is for the peer.
 	Close(reason string)
 }
@@ -44,6 +46,7 @@ type Session struct {
 	queue     []*store.Message // committed, not yet written
 	fromStore bool             // the queue overflowed (or we just connected): read the store
 	running   bool             // a goroutine is delivering
+	keysLow   bool             // a KeysLow is to be sent
 	closed    bool
 	lastSent  int64 // highest id written; touched only by the delivering goroutine
 	sentEmpty bool
@@ -136,6 +139,26 @@ func (h *hub) wakeAll() {
 	}
 }
 
+// keysLow tells ref's session, if any, that its one-time keys run low.
+func (h *hub) keysLow(ref store.DeviceRef) {
+	h.mu.RLock()
+	se := h.sessions[ref]
+	h.mu.RUnlock()
+	if se == nil {
+		return
+	}
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	if se.closed {
+		return
+	}
+	se.keysLow = true
+	if !se.running {
+		se.running = true
+		go se.run()
+	}
+}
+
 // disconnect ends ref's session, if any.
 func (h *hub) disconnect(ref store.DeviceRef) {
 	h.mu.Lock()
@@ -219,6 +242,18 @@ func (se *Session) run() {
 			se.running = false
 			se.mu.Unlock()
 			return
+		}
+		if se.keysLow {
+			se.keysLow = false
+			se.mu.Unlock()
+			ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+			err := se.sink.KeysLow(ctx)
+			cancel()
+			if err != nil {
+				se.fail("write failed")
+				return
+			}
+			continue
 		}
 		var msgs []*store.Message
 		sendEmpty := false

@@ -742,3 +742,38 @@ func TestPrekeyDrain(t *testing.T) {
 		t.Fatalf("%d bundles handed out, %d EC and %d Kyber one-time keys left; want 20, 79, 79", fetched, c.PreKeys, c.KyberPreKeys)
 	}
 }
+
+// TestKeysLowFrame: a bundle fetch that leaves the secret device fewer
+// than api.KeysLowMark one-time keys sends it a keys_low frame, so that
+// its client replenishes behind a drain.
+func TestKeysLowFrame(t *testing.T) {
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	bob := env.NewUser(t, "bob", api.KeysLowMark+1)
+	alice := env.NewUser(t, "alice", 0)
+	conn, err := bob.C.Connect(ctx)
+	check(t, err)
+	defer conn.CloseNow()
+	if f := servertest.Recv(t, conn, wait); f.Type != api.FrameEmpty {
+		t.Fatalf("bob's empty mailbox: %+v", f)
+	}
+	_, err = alice.C.Bundle(ctx, "bob", 0) // 25 left: not low yet
+	check(t, err)
+	_, err = alice.C.Bundle(ctx, "bob", 0) // 24 left
+	check(t, err)
+	r, err := alice.C.Send(ctx, "bob", 1, api.SendMessage{Type: 1, Content: []byte("after")})
+	check(t, err)
+	rctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	var got []string
+	for len(got) < 2 {
+		f, err := conn.Next(rctx)
+		check(t, err)
+		got = append(got, f.Type)
+		if f.Type == api.FrameMessage && f.Msg.ID != r.ID {
+			t.Fatalf("unexpected message %+v", f.Msg)
+		}
+	}
+	if got[0] != api.FrameKeysLow || got[1] != api.FrameMessage {
+		t.Fatalf("frames %v, want one keys_low (after the second fetch only), then the message", got)
+	}
+}

@@ -276,6 +276,11 @@ func (wc *wsConn) Empty(ctx context.Context) error {
 	return wc.c.WriteText(ctx, []byte(`{"type":"empty"}`))
 }
 
+// KeysLow implements server.Sink.
+func (wc *wsConn) KeysLow(ctx context.Context) error {
+	return wc.c.write(ctx, []byte(`{"type":"keys_low"}`))
+}
+
 // Close implements server.Sink.
 func (wc *wsConn) Close(reason string) {
 	go wc.c.Close(ws.CloseGoingAway, reason)
