@@ -127,6 +127,7 @@ func recvAll(ctx context.Context, c *client.Client) ([]*store.Message, error) {
 // low, the server tells his listening client, which uploads more at once
 // (not at its next periodic check, an hour away here).
 func TestKeysLowReplenishes(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	o := client.Options{PreKeys: 10, PreKeysLow: 5, RotateEvery: time.Hour, KeepRetired: time.Hour, CheckKeysEvery: time.Hour}
 	bob, err := client.Register(ctx, filepath.Join(t.TempDir(), "bob"),

@@ -278,7 +278,7 @@ func (wc *wsConn) Empty(ctx context.Context) error {
 
 // KeysLow implements server.Sink.
 func (wc *wsConn) KeysLow(ctx context.Context) error {
-	return wc.c.write(ctx, []byte(`{"type":"keys_low"}`))
+	return wc.c.WriteText(ctx, []byte(`{"type":"keys_low"}`))
 }
 
 // Close implements server.Sink.

@@ -2,7 +2,6 @@ package sqlitestore
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"os"
 	"path/filepath"
