@@ -263,7 +263,7 @@ func TestSetPassphrase(t *testing.T) {
 // the next send or receive.
 func TestQueuedGoOutWithAnyRequest(t *testing.T) {
 	ctx := t.Context()
-	env := servertest.Start(t, server.Config{Limits: servertest.Generous, MaxQueue: 2})
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous, MaxQueue: 2, MaxQueuePerSender: 2})
 	alice, bob := register(t, env, "alice"), register(t, env, "bob")
 	alice.send(t, "bob", "one", 0)
 	alice.send(t, "bob", "two", 0)
