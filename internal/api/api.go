@@ -49,6 +49,8 @@ type Error struct {
 type ErrorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Mismatches is set with CodeDeviceMismatch.
+	Mismatches []Mismatch `json:"mismatches,omitempty"`
 }
 
 // Error codes.
@@ -115,6 +117,9 @@ type Account struct {
 	DeviceID       uint32  `json:"deviceId"` // the calling device
 	SecretDeviceID *uint32 `json:"secretDeviceId"`
 	IdentityKey    []byte  `json:"identityKey"`
+	// AccountIdentityKey is the account identity key of ordinary
+	// conversations, nil until the first device sets it. Since 2026-12-02.
+	AccountIdentityKey []byte `json:"accountIdentityKey"`
 }
 
 // Device describes one device of the caller's own account.
@@ -122,6 +127,7 @@ type Device struct {
 	ID       uint32 `json:"id"`
 	Name     string `json:"name"`
 	Secret   bool   `json:"secret"`
+	Ordinary bool   `json:"ordinary"` // it has published ordinary keys (since 2026-12-02)
 	Created  int64  `json:"created"`  // Unix milliseconds
 	LastSeen int64  `json:"lastSeen"` // Unix milliseconds, day precision
 }
@@ -152,12 +158,16 @@ type DirectoryEntry struct {
 	CanReceiveSecret bool    `json:"canReceiveSecret"`
 	SecretDeviceID   *uint32 `json:"secretDeviceId"`
 	IdentityKey      []byte  `json:"identityKey"`
+	// AccountIdentityKey is the account identity key of ordinary
+	// conversations (nil until set). Since 2026-12-02.
+	AccountIdentityKey []byte `json:"accountIdentityKey"`
 }
 
 // PeerDevice is what others may see of a device.
 type PeerDevice struct {
-	ID     uint32 `json:"id"`
-	Secret bool   `json:"secret"`
+	ID       uint32 `json:"id"`
+	Secret   bool   `json:"secret"`
+	Ordinary bool   `json:"ordinary"` // it has published ordinary keys (since 2026-12-02)
 }
 
 // SignedKey is a signed Curve25519 prekey or a Kyber1024 prekey: the
@@ -306,4 +316,206 @@ type Frame struct {
 	Send   *SendMessage `json:"send,omitempty"`
 	Result *SendResult  `json:"result,omitempty"`
 	Error  *ErrorBody   `json:"error,omitempty"`
+}
+
+// Ordinary conversations (issue 9; docs/multidevice.md). Since 2026-12-02,
+// still version 1: new endpoints and optional fields.
+
+// Envelope types of ordinary conversations: the same Signal-protocol bytes
+// as TypeSignal and TypePreKey, between ordinary sessions keyed by the
+// account identity. They go only through POST /v1/ordinary/messages.
+const (
+	TypeOrdinarySignal int32 = 12
+	TypeOrdinaryPreKey int32 = 13
+)
+
+// IsOrdinary reports whether a message of type t belongs to an ordinary
+// conversation.
+func IsOrdinary(t int32) bool { return t == TypeOrdinarySignal || t == TypeOrdinaryPreKey }
+
+// Limits of the ordinary-conversation endpoints.
+const (
+	// MaxHistoryRecordBytes is the largest history record blob.
+	MaxHistoryRecordBytes = 96 << 10
+	// MaxHistoryPerRequest is the most records in one request (deposit or
+	// page).
+	MaxHistoryPerRequest = 500
+	// MaxRecoveryBlobBytes is the largest recovery blob.
+	MaxRecoveryBlobBytes = 64 << 10
+	// MaxLinkBoxBytes is the largest provisioning box.
+	MaxLinkBoxBytes = 256 << 10
+	// MaxOpenLinks is the most unexpired links an account may have open.
+	MaxOpenLinks = 3
+	// MaxLinkExpiresIn is the longest a link may stay open, in seconds.
+	MaxLinkExpiresIn = 600
+)
+
+// More error codes.
+const (
+	// CodeDeviceMismatch (409) refuses an ordinary send whose device lists
+	// are not the accounts' current ones; ErrorBody.Mismatches says how.
+	CodeDeviceMismatch = "device_mismatch"
+	// CodeLinkUsed (409): the link code was used already.
+	CodeLinkUsed = "link_used"
+	// CodeConflict (409): a versioned write lost a race (PUT /v1/recovery),
+	// or the account identity is set already.
+	CodeConflict = "conflict"
+	// CodeHistoryFull (409): the account's history holds its most records.
+	CodeHistoryFull = "history_full"
+)
+
+// Mismatch is one account's difference between a send's device list and
+// the account's current devices with ordinary keys.
+type Mismatch struct {
+	Username string   `json:"username"`
+	Missing  []uint32 `json:"missing,omitempty"` // current devices the send left out
+	Extra    []uint32 `json:"extra,omitempty"`   // devices the account no longer has
+	Stale    []uint32 `json:"stale,omitempty"`   // devices whose registration id changed
+}
+
+// SetAccountIdentity is the body of PUT /v1/ordinary/identity: the account
+// identity key (33 bytes), set once per account by its first device.
+type SetAccountIdentity struct {
+	IdentityKey []byte `json:"identityKey"`
+}
+
+// OrdinaryKeyUpload is the body of PUT /v1/ordinary/keys: any device's
+// ordinary prekeys, signed by the account identity key. RegistrationID is
+// the device's ordinary registration id (1..16383); a change makes the
+// device stale for senders.
+type OrdinaryKeyUpload struct {
+	RegistrationID uint32 `json:"registrationId"`
+	KeyUpload
+}
+
+// OrdinaryBundles answers GET /v1/ordinary/keys/{username}[?devices=1,3]:
+// the account identity key and a bundle of each (asked for) device with
+// ordinary keys, one-time keys consumed as for Bundle.
+type OrdinaryBundles struct {
+	IdentityKey []byte   `json:"identityKey"`
+	Devices     []Bundle `json:"devices"`
+}
+
+// OrdinaryDeviceMessage is one device's ciphertext in an OrdinarySend.
+type OrdinaryDeviceMessage struct {
+	Device         uint32 `json:"device"`
+	RegistrationID uint32 `json:"registrationId"`
+	Type           int32  `json:"type"` // TypeOrdinarySignal or TypeOrdinaryPreKey
+	Content        []byte `json:"content"`
+}
+
+// OrdinaryRecipient is one account's part of an OrdinarySend: a
+// ciphertext for each of its current devices with ordinary keys (for the
+// sender's own account: each but the sending device).
+type OrdinaryRecipient struct {
+	Username string                  `json:"username"`
+	Devices  []OrdinaryDeviceMessage `json:"devices"`
+}
+
+// OrdinarySend is the body of POST /v1/ordinary/messages: one message to
+// every device of each recipient and the sender's other devices, stored
+// all or nothing, and optionally the sender's history records of it.
+type OrdinarySend struct {
+	Recipients []OrdinaryRecipient `json:"recipients"`
+	ExpiresIn  int64               `json:"expiresIn,omitempty"`
+	History    []HistoryRecord     `json:"history,omitempty"`
+}
+
+// OrdinarySendResult answers an OrdinarySend: server ids in request order
+// (per recipient, per device).
+type OrdinarySendResult struct {
+	Timestamp int64     `json:"timestamp"`
+	IDs       [][]int64 `json:"ids"`
+}
+
+// HistoryRecord is one encrypted history record: a 16-byte id chosen by
+// the clients (the same on every device of the account for the same
+// message) and an opaque blob. Seq is set by the server when it lists
+// records.
+type HistoryRecord struct {
+	Seq  int64  `json:"seq,omitempty"`
+	ID   []byte `json:"id"`
+	Blob []byte `json:"blob"`
+}
+
+// HistoryDeposit is the body of POST /v1/history. A record whose id is
+// stored already is ignored (the first copy stays).
+type HistoryDeposit struct {
+	Records []HistoryRecord `json:"records"`
+}
+
+// HistoryPage answers GET /v1/history?after=SEQ&limit=N. Next is the seq to
+// ask after for the next page; nil when this page is the last.
+type HistoryPage struct {
+	Records []HistoryRecord `json:"records"`
+	Next    *int64          `json:"next"`
+}
+
+// Recovery is the body of PUT /v1/recovery and the answer of POST
+// /v1/recovery/fetch: the account's recovery blob, opaque to the server.
+// A PUT succeeds only when Version is the stored version plus one (1 when
+// none is stored).
+type Recovery struct {
+	Version int64  `json:"version"`
+	Blob    []byte `json:"blob"`
+}
+
+// RecoveryFetch is the body of POST /v1/recovery/fetch, authorized by the
+// password (a person who lost every device has no credential).
+type RecoveryFetch struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// NewLink is the body of POST /v1/links: ID is 16 bytes derived from the
+// link code (unpadded base64url in paths), ClaimHash the SHA-256 of the
+// claim token derived from it.
+type NewLink struct {
+	ID        []byte `json:"id"`
+	ClaimHash []byte `json:"claimHash"`
+	ExpiresIn int64  `json:"expiresIn,omitempty"` // seconds, at most MaxLinkExpiresIn; 0: 300
+}
+
+// LinkHello is the body of POST /v1/links/{id}/hello, from the new device.
+type LinkHello struct {
+	Claim     []byte `json:"claim"`
+	Ephemeral []byte `json:"ephemeral"` // X25519 public key, 32 bytes
+	MAC       []byte `json:"mac"`       // 32 bytes
+}
+
+// Link states.
+const (
+	LinkWaiting = "waiting" // no hello yet
+	LinkHelloed = "hello"   // a hello is there: Ephemeral and MAC are set
+	LinkBoxed   = "boxed"   // the box is there
+	LinkDone    = "done"    // the new device exists: DeviceID is set
+)
+
+// LinkState answers GET /v1/links/{id}, to the account that opened it.
+type LinkState struct {
+	State     string `json:"state"`
+	Ephemeral []byte `json:"ephemeral,omitempty"`
+	MAC       []byte `json:"mac,omitempty"`
+	DeviceID  uint32 `json:"deviceId,omitempty"`
+	ExpiresAt int64  `json:"expiresAt"`
+}
+
+// LinkBox is the body of PUT /v1/links/{id}/box (from the old device) and
+// the answer of POST /v1/links/{id}/box (to the new device).
+type LinkBox struct {
+	Ephemeral []byte `json:"ephemeral"` // X25519 public key, 32 bytes
+	Box       []byte `json:"box"`
+}
+
+// LinkClaim is the body of POST /v1/links/{id}/box: the claim token.
+type LinkClaim struct {
+	Claim []byte `json:"claim"`
+}
+
+// LinkDevice is the body of POST /v1/links/{id}/device: the new device's
+// name and its ordinary keys, signed by the account identity key.
+type LinkDevice struct {
+	Claim      []byte            `json:"claim"`
+	DeviceName string            `json:"deviceName,omitempty"`
+	Keys       OrdinaryKeyUpload `json:"keys"`
 }
