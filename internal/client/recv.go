@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -186,6 +187,12 @@ func (c *Client) listen(ctx context.Context, o ReceiveOptions) error {
 	if o.Connected != nil {
 		o.Connected()
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	keys := keyKeeper(ctx, func(force bool) error {
+		_, err := c.MaintainKeys(ctx, force)
+		return err
+	}, o.warn)
 	keysTick := time.NewTicker(c.opts.CheckKeysEvery)
 	defer keysTick.Stop()
 	for {
@@ -200,18 +207,44 @@ func (c *Client) listen(ctx context.Context, o ReceiveOptions) error {
 			}
 		case api.FrameKeysLow:
 			// Someone took one-time keys: look now, not at the next tick.
-			go func() {
-				_, err := c.MaintainKeys(ctx, true)
-				o.warn(err)
-			}()
+			keys(true)
 		}
 		select {
 		case <-keysTick.C:
-			go func() {
-				_, err := c.MaintainKeys(ctx, false)
-				o.warn(err)
-			}()
+			keys(false)
 		default:
+		}
+	}
+}
+
+// keyKeeper runs run (MaintainKeys) on one goroutine that lives until ctx ends,
+// and returns the function that asks it to. Asks while it runs are
+// coalesced into one more run after the current one (forced if any of
+// them was), so that a flood of keys_low frames costs at most two runs at
+// a time and no goroutine per frame.
+func keyKeeper(ctx context.Context, run func(force bool) error, warn func(error)) func(force bool) {
+	wake := make(chan struct{}, 1)
+	var force atomic.Bool
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-wake:
+			}
+			err := run(force.Swap(false))
+			if ctx.Err() == nil {
+				warn(err)
+			}
+		}
+	}()
+	return func(f bool) {
+		if f {
+			force.Store(true)
+		}
+		select {
+		case wake <- struct{}{}:
+		default: // a run is pending already: it will see force
 		}
 	}
 }
