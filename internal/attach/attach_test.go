@@ -1,0 +1,241 @@
+package attach
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+func encrypt(t testing.TB, k Key, pt []byte) ([]byte, Digest) {
+	t.Helper()
+	var out bytes.Buffer
+	e, err := NewEncrypter(&out, k, int64(len(pt)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Odd write sizes, to cross block and chunk boundaries.
+	for p := pt; len(p) > 0; {
+		n := min(len(p), 1+len(p)%70001)
+		if _, err := e.Write(p[:n]); err != nil {
+			t.Fatal(err)
+		}
+		p = p[n:]
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes(), e.Digest()
+}
+
+func decrypt(ct []byte, k Key, size int64, d Digest) ([]byte, error) {
+	var out bytes.Buffer
+	err := Decrypt(&out, bytes.NewReader(ct), k, size, d)
+	return out.Bytes(), err
+}
+
+func random(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, n := range []int{0, 1, 15, 16, 17, 540, 541, 542, 4096, 65535, 65536, 65537, 100_000, 1<<20 + 3} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			k, pt := NewKey(), random(n)
+			ct, d := encrypt(t, k, pt)
+			if int64(len(ct)) != CiphertextSize(int64(n)) {
+				t.Fatalf("ciphertext %d bytes, CiphertextSize says %d", len(ct), CiphertextSize(int64(n)))
+			}
+			if !bytes.Equal(ct[len(ct)-DigestSize:], d[:]) {
+				t.Fatal("the digest is not the tag at the end")
+			}
+			got, err := decrypt(ct, k, int64(n), d)
+			if err != nil || !bytes.Equal(got, pt) {
+				t.Fatalf("decrypt: %v (%d bytes back of %d)", err, len(got), n)
+			}
+		})
+	}
+}
+
+// The format is Signal's: IV, AES-256-CBC with PKCS#7 over the zero-padded
+// plaintext, HMAC-SHA256 over IV and ciphertext; checked here with the
+// primitives directly.
+func TestFormat(t *testing.T) {
+	k, pt := NewKey(), []byte("a photo of a cat")
+	ct, _ := encrypt(t, k, pt)
+	iv, body, tag := ct[:16], ct[16:len(ct)-32], ct[len(ct)-32:]
+	m := hmac.New(sha256.New, k[32:])
+	m.Write(ct[:len(ct)-32])
+	if !hmac.Equal(m.Sum(nil), tag) {
+		t.Fatal("tag is not HMAC-SHA256(mac key, IV || ciphertext)")
+	}
+	b, _ := aes.NewCipher(k[:32])
+	plain := make([]byte, len(body))
+	cipher.NewCBCDecrypter(b, iv).CryptBlocks(plain, body)
+	pad := int(plain[len(plain)-1])
+	want := append(pt, make([]byte, PaddedSize(int64(len(pt)))-int64(len(pt)))...)
+	if pad < 1 || pad > 16 || !bytes.Equal(plain[:len(plain)-pad], want) {
+		t.Fatal("plaintext is not zero-padded to PaddedSize, then PKCS#7")
+	}
+}
+
+func TestPaddedSize(t *testing.T) {
+	prev := int64(0)
+	for n := int64(0); n < 1<<21; n += 1 + n/97 {
+		p := PaddedSize(n)
+		if p < n || p < 541 || p < prev {
+			t.Fatalf("PaddedSize(%d) = %d (previous %d)", n, p, prev)
+		}
+		if n > 541 && float64(p) > 1.0501*float64(n) {
+			t.Fatalf("PaddedSize(%d) = %d: more than 5%% over", n, p)
+		}
+		prev = p
+	}
+}
+
+// Every altered, truncated or extended ciphertext, and every wrong key,
+// digest or size, fails with ErrCorrupt and writes nothing.
+func TestTampering(t *testing.T) {
+	k, pt := NewKey(), random(1000)
+	ct, d := encrypt(t, k, pt)
+	fail := func(what string, ct []byte, k Key, size int64, d Digest) {
+		t.Helper()
+		got, err := decrypt(ct, k, size, d)
+		if !errors.Is(err, ErrCorrupt) || len(got) != 0 {
+			t.Fatalf("%s: err %v, %d bytes written", what, err, len(got))
+		}
+	}
+	for i := range ct {
+		for _, bit := range []byte{1, 0x80} {
+			bad := bytes.Clone(ct)
+			bad[i] ^= bit
+			fail(fmt.Sprintf("byte %d ^ %#x", i, bit), bad, k, 1000, d)
+		}
+	}
+	fail("truncated", ct[:len(ct)-1], k, 1000, d)
+	fail("a block short", ct[:len(ct)-16], k, 1000, d)
+	fail("extended", append(bytes.Clone(ct), 0), k, 1000, d)
+	fail("empty", nil, k, 1000, d)
+	other := k
+	other[0] ^= 1
+	fail("wrong AES key", ct, other, 1000, d)
+	other = k
+	other[40] ^= 1
+	fail("wrong MAC key", ct, other, 1000, d)
+	bad := d
+	bad[5] ^= 1
+	fail("wrong digest", ct, k, 1000, bad)
+	// A size in another bucket does not fit the ciphertext. (Within a
+	// bucket the size is not in the ciphertext: it is authenticated by
+	// the end-to-end message that carries it with the key and digest.)
+	fail("size of the next bucket", ct, k, PaddedSize(1000)+1, d)
+	fail("size of the bucket below", ct, k, 500, d)
+	fail("negative size", ct, k, -1, d)
+
+	// A sender who holds the key and writes bad PKCS#7 padding (the tag
+	// made to match) gets ErrCorrupt too, before anything is written.
+	b, _ := aes.NewCipher(k[:32])
+	body := make([]byte, len(ct)-16-32)
+	cipher.NewCBCDecrypter(b, ct[:16]).CryptBlocks(body, ct[16:len(ct)-32])
+	body[len(body)-1] = 17
+	cipher.NewCBCEncrypter(b, ct[:16]).CryptBlocks(body, body)
+	forged := append(append(bytes.Clone(ct[:16]), body...), make([]byte, 32)...)
+	m := hmac.New(sha256.New, k[32:])
+	m.Write(forged[:len(forged)-32])
+	copy(forged[len(forged)-32:], m.Sum(nil))
+	var fd Digest
+	copy(fd[:], forged[len(forged)-32:])
+	fail("bad padding under a good tag", forged, k, 1000, fd)
+}
+
+func TestEncrypterSizes(t *testing.T) {
+	k := NewKey()
+	e, err := NewEncrypter(io.Discard, k, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Write(make([]byte, 11)); err == nil {
+		t.Fatal("wrote more than announced")
+	}
+	if _, err := e.Write(make([]byte, 9)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err == nil || !strings.Contains(err.Error(), "9 bytes written") {
+		t.Fatalf("closed short: %v", err)
+	}
+	if _, err := NewEncrypter(io.Discard, k, -1); err == nil {
+		t.Fatal("negative size accepted")
+	}
+	if s := fmt.Sprintf("%v %s %#v", k, k, k); strings.Contains(s, fmt.Sprintf("%x", k[:4])) {
+		t.Fatalf("a key prints its bytes: %s", s)
+	}
+}
+
+// Memory stays flat: encrypting and decrypting 64 MiB allocates a few
+// buffers, not the file.
+func TestStreamingMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("64 MiB")
+	}
+	const size = 64 << 20
+	k := NewKey()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	e, err := NewEncrypter(io.Discard, k, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	for range size / len(buf) {
+		if _, err := e.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&ms1)
+	if a := ms1.TotalAlloc - ms0.TotalAlloc; a > 4<<20 {
+		t.Fatalf("encrypting 64 MiB allocated %d bytes", a)
+	}
+}
+
+func FuzzDecrypt(f *testing.F) {
+	var k Key
+	for i := range k {
+		k[i] = byte(i)
+	}
+	for _, n := range []int{0, 5, 600} {
+		var out bytes.Buffer
+		e, _ := NewEncrypter(&out, k, int64(n))
+		e.Write(make([]byte, n))
+		e.Close()
+		f.Add(out.Bytes(), int64(n))
+	}
+	f.Fuzz(func(t *testing.T, ct []byte, size int64) {
+		var d Digest
+		if len(ct) >= DigestSize {
+			copy(d[:], ct[len(ct)-DigestSize:])
+		}
+		got, err := decrypt(ct, k, size, d)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) || len(got) != 0 {
+				t.Fatalf("err %v with %d bytes written", err, len(got))
+			}
+			return
+		}
+		if int64(len(got)) != size {
+			t.Fatalf("%d bytes for size %d", len(got), size)
+		}
+	})
+}
