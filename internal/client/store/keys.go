@@ -154,261 +154,80 @@ func (t *Tx) Identity(ctx context.Context, addr session.Address) (*key.IdentityK
 	return c.Identity, nil
 }
 
+// The Tx methods below are the secret key space's; Keys(OrdinarySpace)
+// and Ordinary give the ordinary one.
+
 func (t *q) LoadSession(ctx context.Context, addr session.Address) (*session.Record, error) {
-	var b []byte
-	err := t.x.QueryRowContext(ctx, "SELECT record FROM sessions WHERE name = ? AND device = ?", addr.Name, uint32(addr.Device)).Scan(&b)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	} else if err != nil {
-		return nil, err
-	}
-	pt, err := t.s.seal.open(b, "sessions", "record", sessionRow(addr))
-	if err != nil {
-		return nil, err
-	}
-	return session.ParseRecord(pt)
+	return t.Keys(SecretSpace).LoadSession(ctx, addr)
 }
 
 func (t *Tx) StoreSession(ctx context.Context, addr session.Address, r *session.Record) error {
-	b, err := r.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	_, err = t.x.ExecContext(ctx, `INSERT INTO sessions (name, device, record) VALUES (?, ?, ?)
-		ON CONFLICT (name, device) DO UPDATE SET record = excluded.record`,
-		addr.Name, uint32(addr.Device), t.s.seal.seal(b, "sessions", "record", sessionRow(addr)))
-	return err
+	return t.Keys(SecretSpace).StoreSession(ctx, addr, r)
 }
 
 // ArchiveAllSessions archives the current session of every peer (after
-// this device's identity changed).
+// this device's secret identity changed).
 func (t *Tx) ArchiveAllSessions(ctx context.Context) error {
-	rows, err := t.x.QueryContext(ctx, "SELECT name, device FROM sessions")
-	if err != nil {
-		return err
-	}
-	var addrs []session.Address
-	for rows.Next() {
-		var a session.Address
-		var d uint32
-		if err := rows.Scan(&a.Name, &d); err != nil {
-			rows.Close()
-			return err
-		}
-		a.Device = key.DeviceID(d)
-		addrs = append(addrs, a)
-	}
-	rows.Close()
-	for _, a := range addrs {
-		r, err := t.LoadSession(ctx, a)
-		if err != nil {
-			return err
-		}
-		if err := r.ArchiveCurrent(); err != nil {
-			return err
-		}
-		if err := t.StoreSession(ctx, a, r); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Prekeys.
-
-func (t *q) loadSealed(ctx context.Context, table string, id uint32) ([]byte, error) {
-	var b []byte
-	err := t.x.QueryRowContext(ctx, "SELECT record FROM "+table+" WHERE id = ?", id).Scan(&b)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: %s %d", ErrNotFound, table, id)
-	} else if err != nil {
-		return nil, err
-	}
-	return t.s.seal.open(b, table, "record", rowID(int64(id)))
+	return t.Keys(SecretSpace).ArchiveAllSessions(ctx)
 }
 
 func (t *Tx) LoadPreKey(ctx context.Context, id key.PreKeyID) (*key.PreKey, error) {
-	b, err := t.loadSealed(ctx, "prekeys", uint32(id))
-	if err != nil {
-		return nil, err
-	}
-	return key.ParsePreKey(b)
+	return t.Keys(SecretSpace).LoadPreKey(ctx, id)
 }
 
 func (t *Tx) RemovePreKey(ctx context.Context, id key.PreKeyID) error {
-	_, err := t.x.ExecContext(ctx, "DELETE FROM prekeys WHERE id = ?", uint32(id))
-	return err
+	return t.Keys(SecretSpace).RemovePreKey(ctx, id)
 }
 
 func (t *Tx) LoadSignedPreKey(ctx context.Context, id key.SignedPreKeyID) (*key.SignedPreKey, error) {
-	b, err := t.loadSealed(ctx, "signed_prekeys", uint32(id))
-	if err != nil {
-		return nil, err
-	}
-	return key.ParseSignedPreKey(b)
+	return t.Keys(SecretSpace).LoadSignedPreKey(ctx, id)
 }
 
 func (t *Tx) LoadKyberPreKey(ctx context.Context, id key.KyberPreKeyID) (*key.KyberPreKey, error) {
-	b, err := t.loadSealed(ctx, "kyber_prekeys", uint32(id))
-	if err != nil {
-		return nil, err
-	}
-	return key.ParseKyberPreKey(b)
+	return t.Keys(SecretSpace).LoadKyberPreKey(ctx, id)
 }
-
-// ErrKyberReuse is returned when a last-resort Kyber prekey is used twice
-// with the same signed prekey and base key (a replayed PreKey message).
-var ErrKyberReuse = errors.New("store: Kyber prekey reused")
 
 func (t *Tx) MarkKyberPreKeyUsed(ctx context.Context, id key.KyberPreKeyID, spk key.SignedPreKeyID, base key.ECPublic) error {
-	var lastResort bool
-	err := t.x.QueryRowContext(ctx, "SELECT last_resort FROM kyber_prekeys WHERE id = ?", uint32(id)).Scan(&lastResort)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w: Kyber prekey %d", ErrNotFound, id)
-	} else if err != nil {
-		return err
-	}
-	if !lastResort {
-		_, err := t.x.ExecContext(ctx, "DELETE FROM kyber_prekeys WHERE id = ?", uint32(id))
-		return err
-	}
-	res, err := t.x.ExecContext(ctx, "INSERT OR IGNORE INTO kyber_used (kyber_id, signed_id, base_key) VALUES (?, ?, ?)",
-		uint32(id), uint32(spk), base.Bytes())
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrKyberReuse
-	}
-	return nil
+	return t.Keys(SecretSpace).MarkKyberPreKeyUsed(ctx, id, spk, base)
 }
 
-// StorePreKeys adds one-time EC prekeys.
+// StorePreKeys adds one-time EC prekeys (secret space).
 func (t *Tx) StorePreKeys(ctx context.Context, ks []*key.PreKey) error {
-	for _, k := range ks {
-		b, err := k.MarshalBinary()
-		if err != nil {
-			return err
-		}
-		if _, err := t.x.ExecContext(ctx, "INSERT INTO prekeys (id, record, created) VALUES (?, ?, ?)",
-			uint32(k.ID), t.s.seal.seal(b, "prekeys", "record", rowID(int64(k.ID))), t.Now.UnixMilli()); err != nil {
-			return err
-		}
-	}
-	return nil
+	return t.Keys(SecretSpace).StorePreKeys(ctx, ks)
 }
 
-// StoreSignedPreKey adds a signed prekey.
+// StoreSignedPreKey adds a signed prekey (secret space).
 func (t *Tx) StoreSignedPreKey(ctx context.Context, k *key.SignedPreKey) error {
-	b, err := k.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	_, err = t.x.ExecContext(ctx, "INSERT INTO signed_prekeys (id, record, created) VALUES (?, ?, ?)",
-		uint32(k.ID), t.s.seal.seal(b, "signed_prekeys", "record", rowID(int64(k.ID))), t.Now.UnixMilli())
-	return err
+	return t.Keys(SecretSpace).StoreSignedPreKey(ctx, k)
 }
 
-// StoreKyberPreKeys adds Kyber prekeys, one-time or last-resort.
+// StoreKyberPreKeys adds Kyber prekeys, one-time or last-resort (secret
+// space).
 func (t *Tx) StoreKyberPreKeys(ctx context.Context, ks []*key.KyberPreKey, lastResort bool) error {
-	for _, k := range ks {
-		b, err := k.MarshalBinary()
-		if err != nil {
-			return err
-		}
-		if _, err := t.x.ExecContext(ctx, "INSERT INTO kyber_prekeys (id, record, last_resort, created) VALUES (?, ?, ?, ?)",
-			uint32(k.ID), t.s.seal.seal(b, "kyber_prekeys", "record", rowID(int64(k.ID))), lastResort, t.Now.UnixMilli()); err != nil {
-			return err
-		}
-	}
-	return nil
+	return t.Keys(SecretSpace).StoreKyberPreKeys(ctx, ks, lastResort)
 }
 
-// Prekey kinds, for RetirePreKeys.
-const (
-	OneTimeEC = iota
-	OneTimeKyber
-	Signed
-	LastResortKyber
-)
-
-func kindWhere(kind int) (table, where string) {
-	switch kind {
-	case OneTimeEC:
-		return "prekeys", "1"
-	case OneTimeKyber:
-		return "kyber_prekeys", "last_resort = 0"
-	case Signed:
-		return "signed_prekeys", "1"
-	default:
-		return "kyber_prekeys", "last_resort = 1"
-	}
-}
-
-// RetirePreKeys marks the keys of a kind made before the given time as
-// replaced on the server. Retired keys are kept for messages in flight
-// until DeleteRetired.
+// RetirePreKeys is Keys.RetirePreKeys in the secret space.
 func (t *Tx) RetirePreKeys(ctx context.Context, kind int, before time.Time) error {
-	table, where := kindWhere(kind)
-	_, err := t.x.ExecContext(ctx, "UPDATE "+table+" SET retired = ? WHERE retired IS NULL AND created < ? AND "+where,
-		t.Now.UnixMilli(), before.UnixMilli())
-	return err
+	return t.Keys(SecretSpace).RetirePreKeys(ctx, kind, before)
 }
 
-// DeleteRetired deletes the prekeys retired before cutoff, and the
-// last-resort use records of deleted Kyber keys.
+// DeleteRetired is Keys.DeleteRetired in the secret space.
 func (t *Tx) DeleteRetired(ctx context.Context, cutoff time.Time) error {
-	for _, table := range []string{"prekeys", "signed_prekeys", "kyber_prekeys"} {
-		if _, err := t.x.ExecContext(ctx, "DELETE FROM "+table+" WHERE retired IS NOT NULL AND retired < ?", cutoff.UnixMilli()); err != nil {
-			return err
-		}
-	}
-	_, err := t.x.ExecContext(ctx, "DELETE FROM kyber_used WHERE kyber_id NOT IN (SELECT id FROM kyber_prekeys)")
-	return err
+	return t.Keys(SecretSpace).DeleteRetired(ctx, cutoff)
 }
 
-// DeletePreKeysBefore removes every prekey made before the given time
-// (after this device's identity changed: keys of the old one are useless).
+// DeletePreKeysBefore is Keys.DeletePreKeysBefore in the secret space.
 func (t *Tx) DeletePreKeysBefore(ctx context.Context, before time.Time) error {
-	for _, table := range []string{"prekeys", "signed_prekeys", "kyber_prekeys"} {
-		if _, err := t.x.ExecContext(ctx, "DELETE FROM "+table+" WHERE created < ?", before.UnixMilli()); err != nil {
-			return err
-		}
-	}
-	_, err := t.x.ExecContext(ctx, "DELETE FROM kyber_used WHERE kyber_id NOT IN (SELECT id FROM kyber_prekeys)")
-	return err
+	return t.Keys(SecretSpace).DeletePreKeysBefore(ctx, before)
 }
 
-// PreKeyCounts tells how many keys of each kind are held, current and
-// retired.
+// PreKeyCounts is Keys.PreKeyCounts in the secret space.
 func (t *q) PreKeyCounts(ctx context.Context) (map[int][2]int, error) {
-	out := make(map[int][2]int)
-	for kind := OneTimeEC; kind <= LastResortKyber; kind++ {
-		table, where := kindWhere(kind)
-		var cur, ret int
-		if err := t.x.QueryRowContext(ctx, "SELECT COUNT(*) FILTER (WHERE retired IS NULL), COUNT(*) FILTER (WHERE retired IS NOT NULL) FROM "+table+" WHERE "+where).Scan(&cur, &ret); err != nil {
-			return nil, err
-		}
-		out[kind] = [2]int{cur, ret}
-	}
-	return out, nil
+	return t.Keys(SecretSpace).PreKeyCounts(ctx)
 }
 
-// KeyIDs lists the ids of the current (not retired) keys of a kind.
+// KeyIDs is Keys.KeyIDs in the secret space.
 func (t *q) KeyIDs(ctx context.Context, kind int) ([]uint32, error) {
-	table, where := kindWhere(kind)
-	rows, err := t.x.QueryContext(ctx, "SELECT id FROM "+table+" WHERE retired IS NULL AND "+where+" ORDER BY id")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []uint32
-	for rows.Next() {
-		var id uint32
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return t.Keys(SecretSpace).KeyIDs(ctx, kind)
 }

@@ -185,16 +185,21 @@ type Message struct {
 	Shown     bool
 	State     State
 	ServerID  int64
+	// Device is the device that sent it: the peer's for a received
+	// message, this account's for an outgoing one (this device, or another
+	// one whose sync copy this is); 0 for a notice and in stores made
+	// before it was kept.
+	Device uint32
 }
 
-const messageCols = "id, peer, msg_id, outgoing, kind, secret, body, sent_at, at, timer, expires_at, shown, state, server_id"
+const messageCols = "id, peer, msg_id, outgoing, kind, secret, body, sent_at, at, timer, expires_at, shown, state, server_id, device"
 
 func (t *q) scanMessage(sc interface{ Scan(...any) error }) (*Message, error) {
 	var m Message
 	var mid, body []byte
 	var sent, at, timer int64
 	var exp, sid sql.NullInt64
-	if err := sc.Scan(&m.ID, &m.Peer, &mid, &m.Outgoing, &m.Kind, &m.Secret, &body, &sent, &at, &timer, &exp, &m.Shown, &m.State, &sid); err != nil {
+	if err := sc.Scan(&m.ID, &m.Peer, &mid, &m.Outgoing, &m.Kind, &m.Secret, &body, &sent, &at, &timer, &exp, &m.Shown, &m.State, &sid, &m.Device); err != nil {
 		return nil, err
 	}
 	copy(m.MsgID[:], mid)
@@ -241,12 +246,27 @@ func (t *q) Message(ctx context.Context, id int64) (*Message, error) {
 }
 
 // History returns the last limit messages with peer (all if limit <= 0),
-// oldest first, leaving out those expired at now.
+// both conversations (ordinary and secret) merged, oldest first, leaving
+// out those expired at now.
 func (t *q) History(ctx context.Context, peer string, limit int, now time.Time) ([]*Message, error) {
+	return t.history(ctx, "", peer, limit, now)
+}
+
+// Conversation returns the last limit messages of one conversation with
+// peer, the secret one or the ordinary one (all if limit <= 0), oldest
+// first, leaving out those expired at now.
+func (t *q) Conversation(ctx context.Context, peer string, secret bool, limit int, now time.Time) ([]*Message, error) {
+	if secret {
+		return t.history(ctx, " AND secret = 1", peer, limit, now)
+	}
+	return t.history(ctx, " AND secret = 0", peer, limit, now)
+}
+
+func (t *q) history(ctx context.Context, which, peer string, limit int, now time.Time) ([]*Message, error) {
 	if limit <= 0 {
 		limit = -1
 	}
-	ms, err := t.messages(ctx, "WHERE peer = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY id DESC LIMIT ?", peer, now.UnixMilli(), limit)
+	ms, err := t.messages(ctx, "WHERE peer = ?"+which+" AND (expires_at IS NULL OR expires_at > ?) ORDER BY id DESC LIMIT ?", peer, now.UnixMilli(), limit)
 	for i, j := 0, len(ms)-1; i < j; i, j = i+1, j-1 {
 		ms[i], ms[j] = ms[j], ms[i]
 	}
@@ -258,23 +278,28 @@ func (t *q) Unshown(ctx context.Context) ([]*Message, error) {
 	return t.messages(ctx, "WHERE shown = 0 ORDER BY id")
 }
 
-// Conversation summarizes one conversation.
+// Conversation summarizes one conversation: the ordinary or the secret
+// one with a person (two with the same person are two conversations).
 type Conversation struct {
 	Peer     string
+	Secret   bool
 	Last     time.Time
 	Messages int
 	Unshown  int
 }
 
-// Conversations lists conversations, most recent first: every contact and
-// every peer with messages.
+// Conversations lists conversations, most recent first: every contact
+// (secret, or ordinary with a known account key) and every peer with
+// messages, the ordinary and the secret conversation apart.
 func (t *q) Conversations(ctx context.Context) ([]Conversation, error) {
 	rows, err := t.x.QueryContext(ctx, `
-		SELECT p, MAX(at), SUM(n), SUM(u) FROM (
-			SELECT peer AS p, MAX(at) AS at, COUNT(*) AS n, SUM(shown = 0) AS u FROM messages GROUP BY peer
+		SELECT p, s, MAX(at), SUM(n), SUM(u) FROM (
+			SELECT peer AS p, secret AS s, MAX(at) AS at, COUNT(*) AS n, SUM(shown = 0) AS u FROM messages GROUP BY peer, secret
 			UNION ALL
-			SELECT name, updated, 0, 0 FROM contacts)
-		GROUP BY p ORDER BY MAX(at) DESC, p`)
+			SELECT name, 1, updated, 0, 0 FROM contacts
+			UNION ALL
+			SELECT name, 0, updated, 0, 0 FROM o_contacts)
+		GROUP BY p, s ORDER BY MAX(at) DESC, p, s`)
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +308,7 @@ func (t *q) Conversations(ctx context.Context) ([]Conversation, error) {
 	for rows.Next() {
 		var c Conversation
 		var at int64
-		if err := rows.Scan(&c.Peer, &at, &c.Messages, &c.Unshown); err != nil {
+		if err := rows.Scan(&c.Peer, &c.Secret, &at, &c.Messages, &c.Unshown); err != nil {
 			return nil, err
 		}
 		c.Last = time.UnixMilli(at)
@@ -305,10 +330,10 @@ func (t *Tx) insertMessage(ctx context.Context, m *Message) (int64, error) {
 	// first (AUTOINCREMENT never reuses ids).
 	var id int64
 	if err := t.x.QueryRowContext(ctx, `INSERT INTO messages
-		(peer, msg_id, outgoing, kind, secret, body, sent_at, at, timer, expires_at, shown, state)
-		VALUES (?, ?, ?, ?, ?, x'', ?, ?, ?, ?, ?, ?) RETURNING id`,
+		(peer, msg_id, outgoing, kind, secret, body, sent_at, at, timer, expires_at, shown, state, device)
+		VALUES (?, ?, ?, ?, ?, x'', ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		m.Peer, mid, m.Outgoing, m.Kind, m.Secret, m.SentAt.UnixMilli(), m.At.UnixMilli(),
-		int64(m.Timer/time.Second), exp, m.Shown, m.State).Scan(&id); err != nil {
+		int64(m.Timer/time.Second), exp, m.Shown, m.State, m.Device).Scan(&id); err != nil {
 		return 0, err
 	}
 	_, err := t.x.ExecContext(ctx, "UPDATE messages SET body = ? WHERE id = ?",
@@ -347,9 +372,16 @@ func (t *Tx) Renumber(ctx context.Context, m *Message) error {
 	return err
 }
 
-// AddNotice puts a notice from hush into the conversation with peer.
+// AddNotice puts a notice from hush into the secret conversation with
+// peer.
 func (t *Tx) AddNotice(ctx context.Context, peer, text string) (int64, error) {
-	id, err := t.insertMessage(ctx, &Message{Peer: peer, Kind: KindNotice, Secret: true, Body: text, SentAt: t.Now, At: t.Now})
+	return t.AddNoticeIn(ctx, peer, true, text)
+}
+
+// AddNoticeIn puts a notice from hush into the secret or the ordinary
+// conversation with peer.
+func (t *Tx) AddNoticeIn(ctx context.Context, peer string, secret bool, text string) (int64, error) {
+	id, err := t.insertMessage(ctx, &Message{Peer: peer, Kind: KindNotice, Secret: secret, Body: text, SentAt: t.Now, At: t.Now})
 	if err == nil {
 		t.Notices = append(t.Notices, id)
 	}
@@ -431,20 +463,31 @@ type Outgoing struct {
 	Type       int
 	Ciphertext []byte
 	ExpiresIn  int64 // seconds, the server's expiry hint
+	// Request, when set, makes this an ordinary message: the whole body of
+	// POST /v1/ordinary/messages (JSON api.OrdinarySend), one ciphertext per
+	// device; Device, Identity, Type and Ciphertext are then unused.
+	Request []byte
 }
 
 // AddOutgoing queues an encrypted message.
 func (t *Tx) AddOutgoing(ctx context.Context, o *Outgoing) error {
-	_, err := t.x.ExecContext(ctx, `INSERT INTO outbox (message, peer, device, identity, type, ciphertext, expires_in)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message) DO UPDATE SET peer = excluded.peer, device = excluded.device,
-		identity = excluded.identity, type = excluded.type, ciphertext = excluded.ciphertext`,
-		o.Message, o.Peer, o.Device, o.Identity, o.Type, o.Ciphertext, o.ExpiresIn)
+	ident, ct := o.Identity, o.Ciphertext
+	if ident == nil {
+		ident = []byte{}
+	}
+	if ct == nil {
+		ct = []byte{}
+	}
+	_, err := t.x.ExecContext(ctx, `INSERT INTO outbox (message, peer, device, identity, type, ciphertext, expires_in, request)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message) DO UPDATE SET peer = excluded.peer, device = excluded.device,
+		identity = excluded.identity, type = excluded.type, ciphertext = excluded.ciphertext, request = excluded.request`,
+		o.Message, o.Peer, o.Device, ident, o.Type, ct, o.ExpiresIn, o.Request)
 	return err
 }
 
 // Outbox lists the queued messages, oldest first.
 func (t *q) Outbox(ctx context.Context) ([]*Outgoing, error) {
-	rows, err := t.x.QueryContext(ctx, "SELECT message, peer, device, identity, type, ciphertext, expires_in FROM outbox ORDER BY message")
+	rows, err := t.x.QueryContext(ctx, "SELECT message, peer, device, identity, type, ciphertext, expires_in, request FROM outbox ORDER BY message")
 	if err != nil {
 		return nil, err
 	}
@@ -452,7 +495,7 @@ func (t *q) Outbox(ctx context.Context) ([]*Outgoing, error) {
 	var out []*Outgoing
 	for rows.Next() {
 		var o Outgoing
-		if err := rows.Scan(&o.Message, &o.Peer, &o.Device, &o.Identity, &o.Type, &o.Ciphertext, &o.ExpiresIn); err != nil {
+		if err := rows.Scan(&o.Message, &o.Peer, &o.Device, &o.Identity, &o.Type, &o.Ciphertext, &o.ExpiresIn, &o.Request); err != nil {
 			return nil, err
 		}
 		out = append(out, &o)

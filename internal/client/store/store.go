@@ -41,7 +41,9 @@ var ErrNoStore = errors.New("store: no hush store in this home (run hush registe
 // ErrNotFound is returned for a missing key, contact or message.
 var ErrNotFound = errors.New("store: not found")
 
-const schemaVersion = 2 // 2: the received table
+// schemaVersion: 2 the received table; 3 the ordinary key space (o_*
+// tables), messages.device and outbox.request (docs/multidevice.md).
+const schemaVersion = 3
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
@@ -79,6 +81,7 @@ CREATE TABLE IF NOT EXISTS messages (
 	shown INTEGER NOT NULL,
 	state INTEGER NOT NULL,
 	server_id INTEGER,
+	device INTEGER NOT NULL DEFAULT 0,
 	UNIQUE (peer, outgoing, msg_id));
 CREATE INDEX IF NOT EXISTS messages_by_peer ON messages(peer, id);
 CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(expires_at) WHERE expires_at IS NOT NULL;
@@ -87,8 +90,31 @@ CREATE TABLE IF NOT EXISTS received (server_id INTEGER PRIMARY KEY, at INTEGER N
 CREATE TABLE IF NOT EXISTS outbox (
 	message INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
 	peer TEXT NOT NULL, device INTEGER NOT NULL, identity BLOB NOT NULL,
-	type INTEGER NOT NULL, ciphertext BLOB NOT NULL, expires_in INTEGER NOT NULL);
+	type INTEGER NOT NULL, ciphertext BLOB NOT NULL, expires_in INTEGER NOT NULL,
+	request BLOB);
+CREATE TABLE IF NOT EXISTS o_prekeys (
+	id INTEGER PRIMARY KEY, record BLOB NOT NULL, created INTEGER NOT NULL, retired INTEGER);
+CREATE TABLE IF NOT EXISTS o_signed_prekeys (
+	id INTEGER PRIMARY KEY, record BLOB NOT NULL, created INTEGER NOT NULL, retired INTEGER);
+CREATE TABLE IF NOT EXISTS o_kyber_prekeys (
+	id INTEGER PRIMARY KEY, record BLOB NOT NULL, last_resort INTEGER NOT NULL,
+	created INTEGER NOT NULL, retired INTEGER);
+CREATE TABLE IF NOT EXISTS o_kyber_used (
+	kyber_id INTEGER NOT NULL, signed_id INTEGER NOT NULL, base_key BLOB NOT NULL,
+	PRIMARY KEY (kyber_id, signed_id, base_key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS o_sessions (
+	name TEXT NOT NULL, device INTEGER NOT NULL, record BLOB NOT NULL,
+	PRIMARY KEY (name, device)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS o_contacts (
+	name TEXT PRIMARY KEY, identity BLOB NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;
 `
+
+// migrations bring a store of an older schema version (the index) up to
+// the next one; the schema above then adds the tables that are new.
+var migrations = map[int]string{
+	2: `ALTER TABLE messages ADD COLUMN device INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN request BLOB;`,
+}
 
 // Store is an open client store. Its methods are safe for concurrent use;
 // writes are serialized by SQLite (one connection in this process, and a
@@ -100,7 +126,10 @@ type Store struct {
 
 	account  *Account
 	identity *key.IdentityKeyPair
-	commits  atomic.Uint64 // write transactions committed by this Store
+	// accountIdentity is the account identity key of ordinary
+	// conversations, nil until made here or received when linking.
+	accountIdentity *key.IdentityKeyPair
+	commits         atomic.Uint64 // write transactions committed by this Store
 }
 
 // Account is this device's registration.
@@ -166,7 +195,7 @@ func (s *Store) init(ctx context.Context, o Options) error {
 		return fmt.Errorf("store: the store was written by a newer hush (schema %d)", v)
 	}
 	if v < schemaVersion {
-		if _, err := s.db.ExecContext(ctx, schema+"PRAGMA user_version = "+strconv.Itoa(schemaVersion)); err != nil {
+		if err := s.migrate(ctx, v); err != nil {
 			return fmt.Errorf("store: creating schema: %w", err)
 		}
 	}
@@ -219,6 +248,28 @@ func (s *Store) init(ctx context.Context, o Options) error {
 	return s.loadAccount(m)
 }
 
+// migrate brings the schema from version v (0: a new store) to
+// schemaVersion in one transaction.
+func (s *Store) migrate(ctx context.Context, v int) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if v > 0 {
+		// Version 1 differs from 2 only by a table the schema creates.
+		for from := max(v, 2); from < schemaVersion; from++ {
+			if _, err := tx.ExecContext(ctx, migrations[from]); err != nil {
+				return fmt.Errorf("migrating from version %d: %w", from, err)
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, schema+"PRAGMA user_version = "+strconv.Itoa(schemaVersion)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 func (s *Store) allMeta(ctx context.Context) (map[string][]byte, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT k, v FROM meta")
 	if err != nil {
@@ -240,6 +291,15 @@ func (s *Store) allMeta(ctx context.Context) (map[string][]byte, error) {
 func (s *Store) loadAccount(m map[string][]byte) error {
 	if m["identity"] == nil || m["credential"] == nil {
 		return nil
+	}
+	if v := m[metaAccountIdentity]; v != nil {
+		b, err := s.seal.open(v, "meta", "v", metaAccountIdentity)
+		if err != nil {
+			return err
+		}
+		if s.accountIdentity, err = key.ParseIdentityKeyPair(b); err != nil {
+			return fmt.Errorf("store: account identity: %w", err)
+		}
 	}
 	idb, err := s.seal.open(m["identity"], "meta", "v", "identity")
 	if err != nil {
@@ -284,6 +344,10 @@ func (s *Store) Account() *Account {
 // Identity returns this device's identity key pair, or nil.
 func (s *Store) Identity() *key.IdentityKeyPair { return s.identity }
 
+// AccountIdentity returns the account identity key pair of ordinary
+// conversations, or nil if this device does not hold it.
+func (s *Store) AccountIdentity() *key.IdentityKeyPair { return s.accountIdentity }
+
 // Checkpoint copies the WAL into the database and truncates it to zero
 // bytes, so that deleted rows leave no copy in the WAL file.
 func (s *Store) Checkpoint(ctx context.Context) error {
@@ -317,6 +381,9 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	if tx.newAccount != nil {
 		s.account = tx.newAccount
+	}
+	if tx.accountIdentitySet {
+		s.accountIdentity = tx.newAccountIdentity
 	}
 	return nil
 }
@@ -366,6 +433,65 @@ type Tx struct {
 
 	newIdentity *key.IdentityKeyPair
 	newAccount  *Account
+
+	newAccountIdentity *key.IdentityKeyPair
+	accountIdentitySet bool
+}
+
+// account is the registration as this transaction sees it.
+func (t *Tx) account() *Account {
+	if t.newAccount != nil {
+		return t.newAccount
+	}
+	return t.s.account
+}
+
+// AccountIdentity is the account identity key pair as this transaction
+// sees it, or nil.
+func (t *Tx) AccountIdentity() *key.IdentityKeyPair {
+	if t.accountIdentitySet {
+		return t.newAccountIdentity
+	}
+	return t.s.accountIdentity
+}
+
+// Meta keys of the ordinary key space.
+const (
+	metaAccountIdentity = "account_identity"
+	metaOrdinaryRegID   = "o_registration_id"
+)
+
+// SetAccountIdentity records the account identity key pair (sealed at rest
+// like the secret identity), or removes it when ik is nil.
+func (t *Tx) SetAccountIdentity(ctx context.Context, ik *key.IdentityKeyPair) error {
+	if ik == nil {
+		if _, err := t.x.ExecContext(ctx, "DELETE FROM meta WHERE k = ?", metaAccountIdentity); err != nil {
+			return err
+		}
+	} else {
+		b, err := ik.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		if err := t.setMeta(ctx, metaAccountIdentity, t.s.seal.seal(b, "meta", "v", metaAccountIdentity)); err != nil {
+			return err
+		}
+	}
+	t.newAccountIdentity, t.accountIdentitySet = ik, true
+	return nil
+}
+
+// SetOrdinaryRegistrationID records this device's ordinary registration
+// id (1..16383).
+func (t *Tx) SetOrdinaryRegistrationID(ctx context.Context, reg key.RegistrationID) error {
+	return t.SetMetaInt(ctx, metaOrdinaryRegID, int64(reg))
+}
+
+// OrdinaryRegistrationID returns this device's ordinary registration id,
+// or 0.
+func (t *q) OrdinaryRegistrationID(ctx context.Context) (key.RegistrationID, error) {
+	v, err := t.MetaInt(ctx, metaOrdinaryRegID, 0)
+	return key.RegistrationID(v), err
 }
 
 // IdentityChange is a peer's identity key replaced by a new one.
