@@ -20,6 +20,24 @@ package api
 // Version is the API version served under /v1.
 const Version = 1
 
+// ValidUsername reports whether u is a valid username: MinUsernameLen to
+// MaxUsernameLen characters from a-z, 0-9 and '_', starting with a letter.
+// Usernames are compared as given; clients should lower-case what people
+// type. The server and the clients (for usernames read from peers) check
+// with this one function.
+func ValidUsername(u string) bool {
+	if len(u) < MinUsernameLen || len(u) > MaxUsernameLen || u[0] < 'a' || u[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		c := u[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // Limits every client may rely on.
 const (
 	MaxUsernameLen    = 32

@@ -4,11 +4,13 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/pbwire"
 )
 
@@ -39,11 +41,29 @@ const (
 	fBody    = 4
 	fTimer   = 5
 	fKind    = 6
+	fReceipt = 9
+	fSyncTo  = 11
+	fTyping  = 12
+	fControl = 13
 	fPadding = 15
 
 	kindSecret   = 1
 	kindOrdinary = 2
+
+	fReceiptType         = 1 // Receipt
+	fReceiptIDs          = 2
+	fTypingStarted       = 1 // Typing
+	fControlHistoryEpoch = 1 // Control
+	fEpochID             = 1 // HistoryEpoch
+	fEpochKey            = 2
 )
+
+// MaxReceiptIDs is the most message ids one receipt holds; a client with
+// more to acknowledge sends several receipts.
+const MaxReceiptIDs = 500
+
+// EpochKeySize is the length of a history epoch key.
+const EpochKeySize = 32
 
 // ID is a message id, random and chosen by the sender.
 type ID [IDSize]byte
@@ -86,41 +106,139 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
-// Message is a decoded content message.
+// Message is a decoded content message. It carries at least one of Body,
+// Receipt, Typing and Control; a message with none is malformed.
 type Message struct {
 	Version uint32 // Version when made here; what the sender wrote when parsed
 	ID      ID
 	SentAt  time.Time // millisecond precision
 	Body    string
 	Timer   time.Duration // whole seconds; 0: none
-	// Ordinary is set on messages of ordinary (non-secret) conversations,
-	// which this version does not make.
+	// Ordinary is set on messages of ordinary (non-secret) conversations
+	// (docs/multidevice.md).
 	Ordinary bool
+	// SyncTo, when set, says that this is a copy, for the sender's own
+	// other devices, of a message the sender sent to the account SyncTo
+	// (a valid username; docs/multidevice.md section 1). A receiver
+	// accepts it only from a device of its own account.
+	SyncTo string
+	// Receipt acknowledges messages (section 5).
+	Receipt *Receipt
+	// Typing says that the sender started or stopped typing (section 5).
+	Typing *Typing
+	// Control is for the sender's own devices only (section 3); a receiver
+	// refuses it from anyone else.
+	Control *Control
 }
+
+// ReceiptType says what a [Receipt] acknowledges.
+type ReceiptType uint32
+
+// Receipt types (docs/multidevice.md section 5). [Parse] keeps a nonzero
+// type this version does not know ([ReceiptType.Known] is false); the
+// receiver ignores such a receipt.
+const (
+	Delivered ReceiptType = 1 // the messages were stored on a device
+	Read      ReceiptType = 2 // the messages were shown
+)
+
+// Known reports whether this version knows t.
+func (t ReceiptType) Known() bool { return t == Delivered || t == Read }
+
+func (t ReceiptType) String() string {
+	switch t {
+	case Delivered:
+		return "delivered"
+	case Read:
+		return "read"
+	}
+	return fmt.Sprintf("receipt-type(%d)", uint32(t))
+}
+
+// Receipt acknowledges 1 to MaxReceiptIDs messages by their ids.
+type Receipt struct {
+	Type ReceiptType // nonzero, at most 2^31-1 (a protobuf enum)
+	IDs  []ID
+}
+
+// Typing says that the sender started (Started) or stopped typing.
+type Typing struct {
+	Started bool
+}
+
+// Control is a message for the sender's own devices. Parts that a later
+// version adds are ignored, so a Control may have no part set.
+type Control struct {
+	// HistoryEpoch is a new history epoch of the account
+	// (docs/multidevice.md section 3).
+	HistoryEpoch *HistoryEpoch
+}
+
+// HistoryEpoch is a history epoch: a nonzero id and its key. The key is
+// secret: String and GoString leave it out.
+type HistoryEpoch struct {
+	ID  uint64
+	Key [EpochKeySize]byte
+}
+
+func (e HistoryEpoch) String() string   { return fmt.Sprintf("history-epoch(%d, key redacted)", e.ID) }
+func (e HistoryEpoch) GoString() string { return e.String() }
 
 // ErrMalformed is the error of every content a version-1 reader cannot use.
 var ErrMalformed = errors.New("content: malformed message")
 
-// Marshal encodes m, padded.
+// Marshal encodes m, padded. Fields older than issue 9 are encoded as
+// before, byte for byte; the new ones follow them.
 func (m *Message) Marshal() ([]byte, error) {
-	if !utf8.ValidString(m.Body) {
-		return nil, fmt.Errorf("%w: body is not UTF-8", ErrMalformed)
-	}
-	if m.Timer < 0 || m.Timer%time.Second != 0 {
-		return nil, fmt.Errorf("%w: timer must be whole seconds", ErrMalformed)
+	if err := m.check(); err != nil {
+		return nil, err
 	}
 	kind := uint64(kindSecret)
 	if m.Ordinary {
 		kind = kindOrdinary
 	}
 	// Fields in ascending order, proto3 defaults omitted (contentpb/content.proto).
-	b := make([]byte, 0, len(m.Body)+2*padBlock)
+	size := len(m.Body) + len(m.SyncTo) + 2*padBlock
+	if m.Receipt != nil {
+		size += len(m.Receipt.IDs) * (2 + IDSize)
+	}
+	b := make([]byte, 0, size)
 	b = pbwire.AppendVarint(b, fVersion, Version)
 	b = pbwire.AppendBytes(b, fID, m.ID[:])
 	b = pbwire.AppendVarint(b, fSentAt, uint64(m.SentAt.UnixMilli()))
 	b = pbwire.AppendBytes(b, fBody, []byte(m.Body))
 	b = pbwire.AppendVarint(b, fTimer, uint64(m.Timer/time.Second))
 	b = pbwire.AppendVarint(b, fKind, kind)
+	if r := m.Receipt; r != nil {
+		b = pbwire.AppendMessage(b, fReceipt, func(b []byte) []byte {
+			b = pbwire.AppendVarint(b, fReceiptType, uint64(r.Type))
+			for _, id := range r.IDs {
+				b = protowire.AppendTag(b, fReceiptIDs, protowire.BytesType)
+				b = protowire.AppendBytes(b, id[:])
+			}
+			return b
+		})
+	}
+	b = pbwire.AppendBytes(b, fSyncTo, []byte(m.SyncTo))
+	if t := m.Typing; t != nil {
+		b = pbwire.AppendMessage(b, fTyping, func(b []byte) []byte {
+			if t.Started {
+				b = pbwire.AppendVarint(b, fTypingStarted, 1)
+			}
+			return b
+		})
+	}
+	if c := m.Control; c != nil {
+		b = pbwire.AppendMessage(b, fControl, func(b []byte) []byte {
+			if e := c.HistoryEpoch; e != nil {
+				b = pbwire.AppendMessage(b, fControlHistoryEpoch, func(b []byte) []byte {
+					b = pbwire.AppendVarint(b, fEpochID, e.ID)
+					return pbwire.AppendBytes(b, fEpochKey, e.Key[:])
+				})
+			}
+			return b
+		})
+	}
 	n, pad := len(b), 0
 	if n%padBlock != 0 {
 		for pad = 1; (n+1+protowire.SizeVarint(uint64(pad))+pad)%padBlock != 0; pad++ {
@@ -132,15 +250,49 @@ func (m *Message) Marshal() ([]byte, error) {
 	return b, nil
 }
 
+// check refuses what Marshal must not write and Parse refuses.
+func (m *Message) check() error {
+	if !utf8.ValidString(m.Body) {
+		return fmt.Errorf("%w: body is not UTF-8", ErrMalformed)
+	}
+	if m.Timer < 0 || m.Timer%time.Second != 0 {
+		return fmt.Errorf("%w: timer must be whole seconds", ErrMalformed)
+	}
+	if m.SyncTo != "" && !api.ValidUsername(m.SyncTo) {
+		return fmt.Errorf("%w: syncTo is not a username", ErrMalformed)
+	}
+	if r := m.Receipt; r != nil {
+		if r.Type == 0 || r.Type > math.MaxInt32 {
+			return fmt.Errorf("%w: receipt type %d", ErrMalformed, uint32(r.Type))
+		}
+		if len(r.IDs) == 0 || len(r.IDs) > MaxReceiptIDs {
+			return fmt.Errorf("%w: receipt of %d ids (1 to %d)", ErrMalformed, len(r.IDs), MaxReceiptIDs)
+		}
+	}
+	if m.Control != nil && m.Control.HistoryEpoch != nil && m.Control.HistoryEpoch.ID == 0 {
+		return fmt.Errorf("%w: history epoch id 0", ErrMalformed)
+	}
+	if m.Body == "" && m.Receipt == nil && m.Typing == nil && m.Control == nil {
+		return fmt.Errorf("%w: no body, receipt, typing or control", ErrMalformed)
+	}
+	return nil
+}
+
 // Parse decodes a content message. Unknown fields are ignored. It checks
 // what this version relies on: a version from 1 up, a 16-byte id, a UTF-8
 // body (which protobuf itself checks) and a timer within bounds; a timer
 // outside [MinTimer, MaxTimer] is brought within them rather than refused,
 // so that a message is never kept longer than the sender's client meant.
+// Since issue 9 it also checks that the message carries a body, a receipt,
+// typing or control; that syncTo, if set, is a valid username; that a
+// receipt has a nonzero type and 1 to MaxReceiptIDs ids of 16 bytes; and
+// that a history epoch has a nonzero id and a 32-byte key. A field that
+// appears twice keeps its last value (submessages are not merged).
 func Parse(b []byte) (*Message, error) {
 	var (
 		version, sentAt, timer, kind uint64
-		id, body                     []byte
+		id, body, syncTo             []byte
+		receipt, typing, control     []byte
 	)
 	ok := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
 		switch num {
@@ -158,6 +310,18 @@ func Parse(b []byte) (*Message, error) {
 			timer = uint64(uint32(v))
 		case fKind:
 			kind = v
+		case fReceipt:
+			receipt = bs
+			return typ == protowire.BytesType
+		case fSyncTo:
+			syncTo = bs
+			return typ == protowire.BytesType
+		case fTyping:
+			typing = bs
+			return typ == protowire.BytesType
+		case fControl:
+			control = bs
+			return typ == protowire.BytesType
 		default:
 			return true // padding, and fields of later versions
 		}
@@ -180,12 +344,109 @@ func Parse(b []byte) (*Message, error) {
 		SentAt:   time.UnixMilli(int64(sentAt)),
 		Body:     string(body),
 		Ordinary: int32(kind) == kindOrdinary,
+		SyncTo:   string(syncTo),
 	}
 	copy(m.ID[:], id)
 	if timer > 0 {
 		m.Timer = ClampTimer(time.Duration(timer) * time.Second)
 	}
+	var err error
+	if receipt != nil {
+		if m.Receipt, err = parseReceipt(receipt); err != nil {
+			return nil, err
+		}
+	}
+	if typing != nil {
+		if m.Typing, err = parseTyping(typing); err != nil {
+			return nil, err
+		}
+	}
+	if control != nil {
+		if m.Control, err = parseControl(control); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.check(); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+func parseReceipt(b []byte) (*Receipt, error) {
+	r := new(Receipt)
+	var bad bool
+	ok := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
+		switch num {
+		case fReceiptType:
+			// An enum is an int32; check refuses what does not fit,
+			// negative values (sign-extended varints) included.
+			r.Type = ReceiptType(min(v, math.MaxUint32))
+			return typ == protowire.VarintType
+		case fReceiptIDs:
+			if len(bs) != IDSize || len(r.IDs) == MaxReceiptIDs {
+				bad = true
+				return false
+			}
+			r.IDs = append(r.IDs, ID(bs))
+			return typ == protowire.BytesType
+		}
+		return true
+	})
+	if !ok || bad {
+		return nil, fmt.Errorf("%w: bad receipt", ErrMalformed)
+	}
+	return r, nil
+}
+
+func parseTyping(b []byte) (*Typing, error) {
+	t := new(Typing)
+	ok := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
+		if num == fTypingStarted {
+			t.Started = v != 0
+			return typ == protowire.VarintType
+		}
+		return true
+	})
+	if !ok {
+		return nil, fmt.Errorf("%w: bad typing", ErrMalformed)
+	}
+	return t, nil
+}
+
+func parseControl(b []byte) (*Control, error) {
+	c := new(Control)
+	var epoch []byte
+	ok := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
+		if num == fControlHistoryEpoch {
+			epoch = bs
+			return typ == protowire.BytesType
+		}
+		return true
+	})
+	if !ok {
+		return nil, fmt.Errorf("%w: bad control", ErrMalformed)
+	}
+	if epoch != nil {
+		e := new(HistoryEpoch)
+		var key []byte
+		ok := pbwire.Walk(epoch, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
+			switch num {
+			case fEpochID:
+				e.ID = v
+				return typ == protowire.VarintType
+			case fEpochKey:
+				key = bs
+				return typ == protowire.BytesType
+			}
+			return true
+		})
+		if !ok || e.ID == 0 || len(key) != EpochKeySize {
+			return nil, fmt.Errorf("%w: bad history epoch", ErrMalformed)
+		}
+		copy(e.Key[:], key)
+		c.HistoryEpoch = e
+	}
+	return c, nil
 }
 
 // ClampTimer brings a nonzero timer within [MinTimer, MaxTimer].

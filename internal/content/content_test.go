@@ -2,7 +2,10 @@ package content
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +17,7 @@ import (
 )
 
 func TestRoundTrip(t *testing.T) {
-	for _, body := range []string{"", "hi", "ünïcødé 🔒", strings.Repeat("x", 1000)} {
+	for _, body := range []string{"hi", "ünïcødé 🔒", strings.Repeat("x", 1000)} {
 		m := &Message{ID: NewID(), SentAt: time.UnixMilli(1764100000123), Body: body, Timer: 30 * time.Second}
 		b, err := m.Marshal()
 		if err != nil {
@@ -28,8 +31,90 @@ func TestRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		m.Version = Version
-		if *got != *m {
+		if !reflect.DeepEqual(got, m) {
 			t.Errorf("got %+v, want %+v", got, m)
+		}
+	}
+}
+
+// TestRoundTripParts: the parts of issue 9, alone and together, with and
+// without a body, survive Marshal and Parse, and Ordinary keeps working
+// beside them.
+func TestRoundTripParts(t *testing.T) {
+	ids := []ID{NewID(), NewID(), NewID()}
+	many := make([]ID, MaxReceiptIDs)
+	for i := range many {
+		many[i] = NewID()
+	}
+	epoch := &HistoryEpoch{ID: 1<<64 - 1}
+	copy(epoch.Key[:], bytes.Repeat([]byte{0xa5}, EpochKeySize))
+	for name, m := range map[string]*Message{
+		"sync copy":         {Body: "to bob", SyncTo: "bob", Ordinary: true},
+		"delivered":         {Receipt: &Receipt{Type: Delivered, IDs: ids[:1]}, Ordinary: true},
+		"read, most ids":    {Receipt: &Receipt{Type: Read, IDs: many}},
+		"unknown type kept": {Receipt: &Receipt{Type: 7, IDs: ids}},
+		"read sync copy":    {Receipt: &Receipt{Type: Read, IDs: ids}, SyncTo: "carol_2", Ordinary: true},
+		"typing started":    {Typing: &Typing{Started: true}},
+		"typing stopped":    {Typing: &Typing{}, Ordinary: true},
+		"history epoch":     {Control: &Control{HistoryEpoch: epoch}, Ordinary: true},
+		"empty control":     {Control: &Control{}},
+		"everything":        {Body: "all", Timer: time.Minute, SyncTo: "bob", Receipt: &Receipt{Type: Read, IDs: ids}, Typing: &Typing{Started: true}, Control: &Control{HistoryEpoch: epoch}},
+	} {
+		m.ID, m.SentAt = NewID(), time.UnixMilli(1764100000123)
+		b, err := m.Marshal()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(b)%padBlock != 0 {
+			t.Errorf("%s: %d bytes, not padded", name, len(b))
+		}
+		got, err := Parse(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		m.Version = Version
+		if !reflect.DeepEqual(got, m) {
+			t.Errorf("%s: got %+v, want %+v", name, got, m)
+		}
+	}
+}
+
+// TestOldEncodingUnchanged: a message with only the fields from before
+// issue 9 is encoded byte for byte as the code before it did (the hex is
+// that code's output, padding left out).
+func TestOldEncodingUnchanged(t *testing.T) {
+	var id ID
+	for i := range id {
+		id[i] = byte(i + 1)
+	}
+	for _, c := range []struct {
+		m   Message
+		old string
+	}{
+		{Message{ID: id, SentAt: time.UnixMilli(1764100000123), Body: "meet at noon", Timer: 30 * time.Second},
+			"080112100102030405060708090a0b0c0d0e0f1018fb92b7e4ab33220c6d656574206174206e6f6f6e281e3001"},
+		{Message{ID: id, SentAt: time.UnixMilli(1764100000123), Body: "ünïcødé", Ordinary: true},
+			"080112100102030405060708090a0b0c0d0e0f1018fb92b7e4ab33220bc3bc6ec3af63c3b864c3a93002"},
+	} {
+		b, err := c.m.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, _ := hex.DecodeString(c.old)
+		if !bytes.HasPrefix(b, old) || b[len(old)] != fPadding<<3|2 || len(b) != padBlock {
+			t.Errorf("encoding changed:\n got %x\nwant %x then padding", b, old)
+		}
+	}
+}
+
+// TestSecretsNotPrinted: an epoch key never appears in a formatted message.
+func TestSecretsNotPrinted(t *testing.T) {
+	e := &HistoryEpoch{ID: 7}
+	copy(e.Key[:], bytes.Repeat([]byte{0xab}, EpochKeySize))
+	m := &Message{Control: &Control{HistoryEpoch: e}}
+	for _, s := range []string{fmt.Sprint(*e), fmt.Sprintf("%+v %#v %v", *e, *e, e), fmt.Sprintf("%+v", *m.Control)} {
+		if strings.Contains(s, "abab") || strings.Contains(s, "171") {
+			t.Errorf("key printed: %s", s)
 		}
 	}
 }
@@ -66,28 +151,76 @@ func TestBad(t *testing.T) {
 		return b
 	}
 	id := make([]byte, IDSize)
+	ids := func(n int) [][]byte {
+		out := make([][]byte, n)
+		for i := range out {
+			out[i] = id
+		}
+		return out
+	}
+	key := make([]byte, EpochKeySize)
+	// withField appends a raw field to a valid message with a body.
+	withField := func(num protowire.Number, typ protowire.Type, v []byte) []byte {
+		b := enc(&pb.Content{Version: 1, Id: id, Body: "x"})
+		b = protowire.AppendTag(b, num, typ)
+		if typ == protowire.VarintType {
+			return protowire.AppendVarint(b, 1)
+		}
+		return protowire.AppendBytes(b, v)
+	}
 	for name, b := range map[string][]byte{
 		"empty":     nil,
-		"version 0": enc(&pb.Content{Id: id}),
-		"short id":  enc(&pb.Content{Version: 1, Id: id[:15]}),
-		"no id":     enc(&pb.Content{Version: 1}),
+		"version 0": enc(&pb.Content{Id: id, Body: "x"}),
+		"short id":  enc(&pb.Content{Version: 1, Id: id[:15], Body: "x"}),
+		"no id":     enc(&pb.Content{Version: 1, Body: "x"}),
 		"garbage":   []byte{0xff, 0xff, 0xff},
 		"bad utf8":  append(enc(&pb.Content{Version: 1, Id: id}), 0x22, 1, 0xff),
-		"huge sent": enc(&pb.Content{Version: 1, Id: id, SentAt: 1 << 60}),
+		"huge sent": enc(&pb.Content{Version: 1, Id: id, SentAt: 1 << 60, Body: "x"}),
 		"truncated": enc(&pb.Content{Version: 1, Id: id, Body: "hello"})[:22],
+		// Issue 9.
+		"nothing":              enc(&pb.Content{Version: 1, Id: id, Timer: 30, Kind: pb.Kind_KIND_ORDINARY}),
+		"sync only":            enc(&pb.Content{Version: 1, Id: id, SyncTo: "bob"}),
+		"sync to bad name":     enc(&pb.Content{Version: 1, Id: id, Body: "x", SyncTo: "Bob"}),
+		"sync to control char": enc(&pb.Content{Version: 1, Id: id, Body: "x", SyncTo: "bob\n"}),
+		"sync to long":         enc(&pb.Content{Version: 1, Id: id, Body: "x", SyncTo: strings.Repeat("b", 33)}),
+		"sync to bad utf8":     withField(fSyncTo, protowire.BytesType, []byte{0xff}),
+		"receipt no ids":       enc(&pb.Content{Version: 1, Id: id, Receipt: &pb.Receipt{Type: pb.ReceiptType_RECEIPT_TYPE_READ}}),
+		"receipt type 0":       enc(&pb.Content{Version: 1, Id: id, Receipt: &pb.Receipt{Ids: ids(1)}}),
+		"receipt type <0":      enc(&pb.Content{Version: 1, Id: id, Receipt: &pb.Receipt{Type: -1, Ids: ids(1)}}),
+		"receipt short id":     enc(&pb.Content{Version: 1, Id: id, Receipt: &pb.Receipt{Type: 1, Ids: [][]byte{id[:15]}}}),
+		"receipt too many":     enc(&pb.Content{Version: 1, Id: id, Receipt: &pb.Receipt{Type: 1, Ids: ids(MaxReceiptIDs + 1)}}),
+		"receipt as varint":    withField(fReceipt, protowire.VarintType, nil),
+		"receipt garbage":      withField(fReceipt, protowire.BytesType, []byte{0xff}),
+		"typing as varint":     withField(fTyping, protowire.VarintType, nil),
+		"typing started bytes": withField(fTyping, protowire.BytesType, []byte{0x0a, 0}),
+		"control as varint":    withField(fControl, protowire.VarintType, nil),
+		"epoch id 0":           enc(&pb.Content{Version: 1, Id: id, Control: &pb.Control{HistoryEpoch: &pb.HistoryEpoch{Key: key}}}),
+		"epoch short key":      enc(&pb.Content{Version: 1, Id: id, Control: &pb.Control{HistoryEpoch: &pb.HistoryEpoch{Id: 1, Key: key[:31]}}}),
+		"epoch no key":         enc(&pb.Content{Version: 1, Id: id, Control: &pb.Control{HistoryEpoch: &pb.HistoryEpoch{Id: 1}}}),
 	} {
 		if m, err := Parse(b); !errors.Is(err, ErrMalformed) || m != nil {
 			t.Errorf("%s: got %v, %v", name, m, err)
 		}
 	}
-	if _, err := (&Message{Body: "\xff"}).Marshal(); err == nil {
-		t.Error("marshalled a non-UTF-8 body")
+	for name, m := range map[string]*Message{
+		"non-UTF-8 body":   {Body: "\xff"},
+		"nothing":          {Timer: time.Minute, Ordinary: true},
+		"bad sync to":      {Body: "x", SyncTo: "a b"},
+		"receipt type 0":   {Receipt: &Receipt{IDs: []ID{{}}}},
+		"receipt type big": {Receipt: &Receipt{Type: 1 << 31, IDs: []ID{{}}}},
+		"receipt no ids":   {Receipt: &Receipt{Type: Read}},
+		"receipt too many": {Receipt: &Receipt{Type: Read, IDs: make([]ID, MaxReceiptIDs+1)}},
+		"epoch id 0":       {Control: &Control{HistoryEpoch: &HistoryEpoch{}}},
+	} {
+		if b, err := m.Marshal(); !errors.Is(err, ErrMalformed) || b != nil {
+			t.Errorf("Marshal %s: got %x, %v", name, b, err)
+		}
 	}
 }
 
 func TestTimerClamp(t *testing.T) {
 	for in, want := range map[uint32]time.Duration{0: 0, 1: MinTimer, 5: 5 * time.Second, 86400: MaxTimer, 1 << 31: MaxTimer} {
-		b, _ := proto.Marshal(&pb.Content{Version: 1, Id: make([]byte, IDSize), Timer: in})
+		b, _ := proto.Marshal(&pb.Content{Version: 1, Id: make([]byte, IDSize), Body: "x", Timer: in})
 		m, err := Parse(b)
 		if err != nil || m.Timer != want {
 			t.Errorf("timer %d: got %v, %v; want %v", in, m.Timer, err, want)
@@ -111,9 +244,22 @@ func TestID(t *testing.T) {
 // FuzzParse: Parse never panics, refuses with ErrMalformed only, and what
 // it accepts re-encodes to a message that parses to the same thing.
 func FuzzParse(f *testing.F) {
-	m := &Message{ID: NewID(), SentAt: time.UnixMilli(1), Body: "seed", Timer: time.Minute}
-	b, _ := m.Marshal()
-	f.Add(b)
+	epoch := &HistoryEpoch{ID: 3}
+	for _, m := range []*Message{
+		{Body: "seed", Timer: time.Minute},
+		{Body: "seed", Ordinary: true, SyncTo: "bob"},
+		{Receipt: &Receipt{Type: Read, IDs: []ID{NewID(), NewID()}}, SyncTo: "bob"},
+		{Typing: &Typing{Started: true}},
+		{Typing: &Typing{}},
+		{Control: &Control{HistoryEpoch: epoch}, Ordinary: true},
+	} {
+		m.ID, m.SentAt = NewID(), time.UnixMilli(1)
+		b, err := m.Marshal()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Add([]byte{})
 	f.Add([]byte{0x08, 0x01, 0x12, 0x10})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -133,11 +279,8 @@ func FuzzParse(f *testing.F) {
 			t.Fatal(err)
 		}
 		m2.Version = m.Version
-		if *m2 != *m {
+		if !reflect.DeepEqual(m2, m) {
 			t.Fatalf("round trip: %+v then %+v", m, m2)
-		}
-		if !bytes.Equal(m2.ID[:], m.ID[:]) {
-			t.Fatal("id changed")
 		}
 	})
 }
@@ -161,6 +304,32 @@ func TestMatchesProtobuf(t *testing.T) {
 	ref, _ := proto.Marshal(&pb.Content{Version: 1, Id: m.ID[:], SentAt: 42, Body: "x", Timer: 60, Kind: pb.Kind_KIND_SECRET})
 	got, err := Parse(ref)
 	if err != nil || got.Body != "x" || got.SentAt.UnixMilli() != 42 || got.Timer != time.Minute || got.Ordinary || got.ID != m.ID {
+		t.Fatalf("we read protobuf's encoding as %+v, %v", got, err)
+	}
+
+	// The parts of issue 9, both ways.
+	epoch := &HistoryEpoch{ID: 1 << 63}
+	copy(epoch.Key[:], bytes.Repeat([]byte{9}, EpochKeySize))
+	r := &Receipt{Type: Read, IDs: []ID{NewID(), NewID()}}
+	m = &Message{ID: NewID(), Receipt: r, SyncTo: "bob", Typing: &Typing{Started: true}, Control: &Control{HistoryEpoch: epoch}}
+	if b, err = m.Marshal(); err != nil {
+		t.Fatal(err)
+	}
+	c.Reset()
+	if err := proto.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Receipt.GetType() != pb.ReceiptType_RECEIPT_TYPE_READ || len(c.Receipt.GetIds()) != 2 || !bytes.Equal(c.Receipt.Ids[1], r.IDs[1][:]) ||
+		c.SyncTo != "bob" || !c.Typing.GetStarted() || c.Control.GetHistoryEpoch().GetId() != 1<<63 ||
+		!bytes.Equal(c.Control.GetHistoryEpoch().GetKey(), epoch.Key[:]) || c.Body != "" {
+		t.Fatalf("protobuf reads %v", &c)
+	}
+	ref, _ = proto.Marshal(&pb.Content{Version: 1, Id: m.ID[:], Kind: pb.Kind_KIND_ORDINARY, SyncTo: "bob",
+		Receipt: &pb.Receipt{Type: pb.ReceiptType_RECEIPT_TYPE_DELIVERED, Ids: [][]byte{r.IDs[0][:]}},
+		Typing:  &pb.Typing{}, Control: &pb.Control{HistoryEpoch: &pb.HistoryEpoch{Id: 5, Key: epoch.Key[:]}}})
+	want := &Message{Version: 1, ID: m.ID, SentAt: time.UnixMilli(0), Ordinary: true, SyncTo: "bob",
+		Receipt: &Receipt{Type: Delivered, IDs: r.IDs[:1]}, Typing: &Typing{}, Control: &Control{HistoryEpoch: &HistoryEpoch{ID: 5, Key: epoch.Key}}}
+	if got, err = Parse(ref); err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("we read protobuf's encoding as %+v, %v", got, err)
 	}
 }

@@ -1,10 +1,17 @@
 // Package content is the versioned message that hush clients exchange
 // inside Signal ciphertexts: a [Message] with an id, a sent time, a body
-// and a disappearing timer, encoded as the protobuf in content.proto.
+// and a disappearing timer, encoded as the protobuf in content.proto. Since
+// issue 9 (docs/multidevice.md) a message may instead, or as well, carry a
+// [Receipt], [Typing] or a [Control] part for the sender's own devices (a
+// [HistoryEpoch]), and be a sync copy ([Message.SyncTo]) of a message the
+// sender sent to someone else; it must carry at least one of body,
+// receipt, typing and control.
 //
 // The encoding is designed to grow: fields unknown to this version are
 // ignored, and the numbers of planned fields (attachments, franking,
-// receipts) are reserved. [Parse] accepts any version from 1 up and checks
+// edits) are reserved. Version-1 readers older than issue 9 ignore the
+// receipt, typing and control fields: to them such a message has an empty
+// body. [Parse] accepts any version from 1 up and checks
 // what a version-1 reader relies on; [Message.Marshal] pads the encoding so
 // that its length says little about the body's.
 package content

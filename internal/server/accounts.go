@@ -13,21 +13,8 @@ import (
 	"github.com/hushmsg/hush/key"
 )
 
-// ValidUsername reports whether u is a valid username: 3 to 32 characters
-// from a-z, 0-9 and '_', starting with a letter. Usernames are compared as
-// given; clients should lower-case what people type.
-func ValidUsername(u string) bool {
-	if len(u) < api.MinUsernameLen || len(u) > api.MaxUsernameLen || u[0] < 'a' || u[0] > 'z' {
-		return false
-	}
-	for i := 0; i < len(u); i++ {
-		c := u[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+// ValidUsername reports whether u is a valid username ([api.ValidUsername]).
+func ValidUsername(u string) bool { return api.ValidUsername(u) }
 
 // validText reports whether s may be a display or device name: valid
 // UTF-8, at most max characters, and no control (Cc), format (Cf: bidi

@@ -34,7 +34,7 @@ type Kind int32
 const (
 	Kind_KIND_UNSPECIFIED Kind = 0 // read as SECRET by version-1 clients
 	Kind_KIND_SECRET      Kind = 1 // a secret conversation: one device each, end to end
-	Kind_KIND_ORDINARY    Kind = 2 // reserved for ordinary conversations (a later version)
+	Kind_KIND_ORDINARY    Kind = 2 // an ordinary conversation: every device of both people
 )
 
 // Enum value maps for Kind.
@@ -78,6 +78,255 @@ func (Kind) EnumDescriptor() ([]byte, []int) {
 	return file_content_proto_rawDescGZIP(), []int{0}
 }
 
+// ReceiptType says what a receipt acknowledges (docs/multidevice.md section 5).
+// A reader keeps a type it does not know and ignores the receipt.
+type ReceiptType int32
+
+const (
+	ReceiptType_RECEIPT_TYPE_UNSPECIFIED ReceiptType = 0 // malformed
+	ReceiptType_RECEIPT_TYPE_DELIVERED   ReceiptType = 1 // the messages were stored on a device
+	ReceiptType_RECEIPT_TYPE_READ        ReceiptType = 2 // the messages were shown
+)
+
+// Enum value maps for ReceiptType.
+var (
+	ReceiptType_name = map[int32]string{
+		0: "RECEIPT_TYPE_UNSPECIFIED",
+		1: "RECEIPT_TYPE_DELIVERED",
+		2: "RECEIPT_TYPE_READ",
+	}
+	ReceiptType_value = map[string]int32{
+		"RECEIPT_TYPE_UNSPECIFIED": 0,
+		"RECEIPT_TYPE_DELIVERED":   1,
+		"RECEIPT_TYPE_READ":        2,
+	}
+)
+
+func (x ReceiptType) Enum() *ReceiptType {
+	p := new(ReceiptType)
+	*p = x
+	return p
+}
+
+func (x ReceiptType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReceiptType) Descriptor() protoreflect.EnumDescriptor {
+	return file_content_proto_enumTypes[1].Descriptor()
+}
+
+func (ReceiptType) Type() protoreflect.EnumType {
+	return &file_content_proto_enumTypes[1]
+}
+
+func (x ReceiptType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReceiptType.Descriptor instead.
+func (ReceiptType) EnumDescriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{1}
+}
+
+// Receipt acknowledges messages by their content ids.
+type Receipt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          ReceiptType            `protobuf:"varint,1,opt,name=type,proto3,enum=hush.content.ReceiptType" json:"type,omitempty"`
+	Ids           [][]byte               `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"` // 16 bytes each; 1 to 500 of them
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Receipt) Reset() {
+	*x = Receipt{}
+	mi := &file_content_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Receipt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Receipt) ProtoMessage() {}
+
+func (x *Receipt) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
+func (*Receipt) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Receipt) GetType() ReceiptType {
+	if x != nil {
+		return x.Type
+	}
+	return ReceiptType_RECEIPT_TYPE_UNSPECIFIED
+}
+
+func (x *Receipt) GetIds() [][]byte {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// Typing says that the sender started or stopped typing.
+type Typing struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Started       bool                   `protobuf:"varint,1,opt,name=started,proto3" json:"started,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Typing) Reset() {
+	*x = Typing{}
+	mi := &file_content_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Typing) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Typing) ProtoMessage() {}
+
+func (x *Typing) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Typing.ProtoReflect.Descriptor instead.
+func (*Typing) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Typing) GetStarted() bool {
+	if x != nil {
+		return x.Started
+	}
+	return false
+}
+
+// HistoryEpoch is a history epoch key (docs/multidevice.md section 3), sent
+// only between the devices of one account.
+type HistoryEpoch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`  // nonzero
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"` // 32 bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryEpoch) Reset() {
+	*x = HistoryEpoch{}
+	mi := &file_content_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryEpoch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryEpoch) ProtoMessage() {}
+
+func (x *HistoryEpoch) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryEpoch.ProtoReflect.Descriptor instead.
+func (*HistoryEpoch) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *HistoryEpoch) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *HistoryEpoch) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+// Control is for the sender's own devices only; a receiver refuses it from
+// anyone else. Unknown parts are ignored.
+type Control struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HistoryEpoch  *HistoryEpoch          `protobuf:"bytes,1,opt,name=history_epoch,json=historyEpoch,proto3" json:"history_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Control) Reset() {
+	*x = Control{}
+	mi := &file_content_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Control) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Control) ProtoMessage() {}
+
+func (x *Control) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Control.ProtoReflect.Descriptor instead.
+func (*Control) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Control) GetHistoryEpoch() *HistoryEpoch {
+	if x != nil {
+		return x.HistoryEpoch
+	}
+	return nil
+}
+
 type Content struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Version uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`             // 1
@@ -86,6 +335,15 @@ type Content struct {
 	Body    string                 `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`                    // the text, UTF-8
 	Timer   uint32                 `protobuf:"varint,5,opt,name=timer,proto3" json:"timer,omitempty"`                 // disappearing timer in seconds; 0: none
 	Kind    Kind                   `protobuf:"varint,6,opt,name=kind,proto3,enum=hush.content.Kind" json:"kind,omitempty"`
+	// Since 2026-12-02 (issue 9, docs/multidevice.md), still version 1: a
+	// message carries at least one of body, receipt, typing and control.
+	// Version-1 readers before then ignore these fields.
+	Receipt *Receipt `protobuf:"bytes,9,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	// sync_to: this is a copy, for the sender's own other devices, of a
+	// message the sender sent to the username sync_to (section 1).
+	SyncTo  string   `protobuf:"bytes,11,opt,name=sync_to,json=syncTo,proto3" json:"sync_to,omitempty"`
+	Typing  *Typing  `protobuf:"bytes,12,opt,name=typing,proto3" json:"typing,omitempty"`
+	Control *Control `protobuf:"bytes,13,opt,name=control,proto3" json:"control,omitempty"`
 	// padding hides the body's length (to a multiple of 160 bytes, as Signal
 	// pads); it is random and ignored.
 	Padding       []byte `protobuf:"bytes,15,opt,name=padding,proto3" json:"padding,omitempty"`
@@ -95,7 +353,7 @@ type Content struct {
 
 func (x *Content) Reset() {
 	*x = Content{}
-	mi := &file_content_proto_msgTypes[0]
+	mi := &file_content_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -107,7 +365,7 @@ func (x *Content) String() string {
 func (*Content) ProtoMessage() {}
 
 func (x *Content) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[0]
+	mi := &file_content_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -120,7 +378,7 @@ func (x *Content) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Content.ProtoReflect.Descriptor instead.
 func (*Content) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{0}
+	return file_content_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Content) GetVersion() uint32 {
@@ -165,6 +423,34 @@ func (x *Content) GetKind() Kind {
 	return Kind_KIND_UNSPECIFIED
 }
 
+func (x *Content) GetReceipt() *Receipt {
+	if x != nil {
+		return x.Receipt
+	}
+	return nil
+}
+
+func (x *Content) GetSyncTo() string {
+	if x != nil {
+		return x.SyncTo
+	}
+	return ""
+}
+
+func (x *Content) GetTyping() *Typing {
+	if x != nil {
+		return x.Typing
+	}
+	return nil
+}
+
+func (x *Content) GetControl() *Control {
+	if x != nil {
+		return x.Control
+	}
+	return nil
+}
+
 func (x *Content) GetPadding() []byte {
 	if x != nil {
 		return x.Padding
@@ -176,21 +462,38 @@ var File_content_proto protoreflect.FileDescriptor
 
 const file_content_proto_rawDesc = "" +
 	"\n" +
-	"\rcontent.proto\x12\fhush.content\"\xfa\x01\n" +
+	"\rcontent.proto\x12\fhush.content\"J\n" +
+	"\aReceipt\x12-\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x19.hush.content.ReceiptTypeR\x04type\x12\x10\n" +
+	"\x03ids\x18\x02 \x03(\fR\x03ids\"\"\n" +
+	"\x06Typing\x12\x18\n" +
+	"\astarted\x18\x01 \x01(\bR\astarted\"0\n" +
+	"\fHistoryEpoch\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\"J\n" +
+	"\aControl\x12?\n" +
+	"\rhistory_epoch\x18\x01 \x01(\v2\x1a.hush.content.HistoryEpochR\fhistoryEpoch\"\x94\x03\n" +
 	"\aContent\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\fR\x02id\x12\x17\n" +
 	"\asent_at\x18\x03 \x01(\x04R\x06sentAt\x12\x12\n" +
 	"\x04body\x18\x04 \x01(\tR\x04body\x12\x14\n" +
 	"\x05timer\x18\x05 \x01(\rR\x05timer\x12&\n" +
-	"\x04kind\x18\x06 \x01(\x0e2\x12.hush.content.KindR\x04kind\x12\x18\n" +
-	"\apadding\x18\x0f \x01(\fR\apaddingJ\x04\b\a\x10\bJ\x04\b\b\x10\tJ\x04\b\t\x10\n" +
-	"J\x04\b\n" +
-	"\x10\vR\vattachmentsR\ffranking_keyR\areceiptR\x04edit*@\n" +
+	"\x04kind\x18\x06 \x01(\x0e2\x12.hush.content.KindR\x04kind\x12/\n" +
+	"\areceipt\x18\t \x01(\v2\x15.hush.content.ReceiptR\areceipt\x12\x17\n" +
+	"\async_to\x18\v \x01(\tR\x06syncTo\x12,\n" +
+	"\x06typing\x18\f \x01(\v2\x14.hush.content.TypingR\x06typing\x12/\n" +
+	"\acontrol\x18\r \x01(\v2\x15.hush.content.ControlR\acontrol\x12\x18\n" +
+	"\apadding\x18\x0f \x01(\fR\apaddingJ\x04\b\a\x10\bJ\x04\b\b\x10\tJ\x04\b\n" +
+	"\x10\vR\vattachmentsR\ffranking_keyR\x04edit*@\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vKIND_SECRET\x10\x01\x12\x11\n" +
-	"\rKIND_ORDINARY\x10\x02B4Z2github.com/hushmsg/hush/internal/content/contentpbb\x06proto3"
+	"\rKIND_ORDINARY\x10\x02*^\n" +
+	"\vReceiptType\x12\x1c\n" +
+	"\x18RECEIPT_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16RECEIPT_TYPE_DELIVERED\x10\x01\x12\x15\n" +
+	"\x11RECEIPT_TYPE_READ\x10\x02B4Z2github.com/hushmsg/hush/internal/content/contentpbb\x06proto3"
 
 var (
 	file_content_proto_rawDescOnce sync.Once
@@ -204,19 +507,29 @@ func file_content_proto_rawDescGZIP() []byte {
 	return file_content_proto_rawDescData
 }
 
-var file_content_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_content_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_content_proto_goTypes = []any{
-	(Kind)(0),       // 0: hush.content.Kind
-	(*Content)(nil), // 1: hush.content.Content
+	(Kind)(0),            // 0: hush.content.Kind
+	(ReceiptType)(0),     // 1: hush.content.ReceiptType
+	(*Receipt)(nil),      // 2: hush.content.Receipt
+	(*Typing)(nil),       // 3: hush.content.Typing
+	(*HistoryEpoch)(nil), // 4: hush.content.HistoryEpoch
+	(*Control)(nil),      // 5: hush.content.Control
+	(*Content)(nil),      // 6: hush.content.Content
 }
 var file_content_proto_depIdxs = []int32{
-	0, // 0: hush.content.Content.kind:type_name -> hush.content.Kind
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	1, // 0: hush.content.Receipt.type:type_name -> hush.content.ReceiptType
+	4, // 1: hush.content.Control.history_epoch:type_name -> hush.content.HistoryEpoch
+	0, // 2: hush.content.Content.kind:type_name -> hush.content.Kind
+	2, // 3: hush.content.Content.receipt:type_name -> hush.content.Receipt
+	3, // 4: hush.content.Content.typing:type_name -> hush.content.Typing
+	5, // 5: hush.content.Content.control:type_name -> hush.content.Control
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_content_proto_init() }
@@ -229,8 +542,8 @@ func file_content_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_content_proto_rawDesc), len(file_content_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   1,
+			NumEnums:      2,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
