@@ -62,7 +62,7 @@ func (s *Server) Register(ctx context.Context, ip string, r api.Register) (api.D
 	acc, dev, err := s.st.CreateAccount(ctx, store.NewAccount{Username: r.Username, DisplayName: r.DisplayName, PasswordHash: ph, Created: now},
 		store.NewDevice{Name: r.DeviceName, TokenHash: hash, Created: now})
 	if errors.Is(err, store.ErrUsernameTaken) {
-		return api.DeviceCredential{}, newError(409, api.CodeUsernameTaken, "username is taken")
+		return api.DeviceCredential{}, newError(api.CodeUsernameTaken, "username is taken")
 	} else if err != nil {
 		return api.DeviceCredential{}, s.internal("create account", err)
 	}
@@ -114,7 +114,7 @@ func (s *Server) AddDevice(ctx context.Context, ip string, r api.AddDevice) (api
 	secret, hash := newToken()
 	dev, err := s.st.AddDevice(ctx, acc.ID, store.NewDevice{Name: r.DeviceName, TokenHash: hash, Created: s.nowMs()}, s.cfg.MaxDevices)
 	if errors.Is(err, store.ErrTooManyDevices) {
-		return api.DeviceCredential{}, newError(409, api.CodeTooManyDevices, "the account has %d devices already", s.cfg.MaxDevices)
+		return api.DeviceCredential{}, newError(api.CodeTooManyDevices, "the account has %d devices already", s.cfg.MaxDevices)
 	} else if err != nil {
 		return api.DeviceCredential{}, s.internal("add device", err)
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 func errBadSignature(what string) *Error {
-	return newError(400, api.CodeBadSignature, "%s: signature does not verify with the identity key", what)
+	return newError(api.CodeBadSignature, "%s: signature does not verify with the identity key", what)
 }
 
 func checkSignedEC(ik key.IdentityKey, sk *api.SignedKey, what string) (*store.SignedKey, error) {
@@ -85,7 +85,7 @@ func checkKeys(ik key.IdentityKey, u api.KeyUpload) (store.Keys, error) {
 	return k, nil
 }
 
-var errNotSecret = newError(409, api.CodeNotSecretDevice, "only the secret device has prekeys; make this device the secret device first")
+var errNotSecret = newError(api.CodeNotSecretDevice, "only the secret device has prekeys; make this device the secret device first")
 
 // UploadKeys stores the caller's prekeys; the caller must be the secret
 // device, and every signature must verify with the account's identity key.
@@ -152,16 +152,16 @@ func (s *Server) FetchBundle(ctx context.Context, p Principal, username string, 
 			return api.Bundle{}, s.internal("fetch bundle", err)
 		}
 		if acc.SecretDevice == 0 {
-			return api.Bundle{}, newError(404, api.CodeNotFound, "%s has no secret device", username)
+			return api.Bundle{}, newError(api.CodeNotFound, "%s has no secret device", username)
 		}
 		device = acc.SecretDevice
 	}
 	b, err := s.st.TakeBundle(ctx, store.DeviceRef{Account: u.id, Device: device})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return api.Bundle{}, newError(404, api.CodeNotFound, "device %d of %s is not a secret device", device, username)
+		return api.Bundle{}, newError(api.CodeNotFound, "device %d of %s is not a secret device", device, username)
 	case errors.Is(err, store.ErrNoKeys):
-		return api.Bundle{}, newError(404, api.CodeNotFound, "%s has not published prekeys", username)
+		return api.Bundle{}, newError(api.CodeNotFound, "%s has not published prekeys", username)
 	case err != nil:
 		return api.Bundle{}, s.internal("fetch bundle", err)
 	}

@@ -74,7 +74,7 @@ func (s *Server) Send(ctx context.Context, p Principal, out []Outgoing) []SendOu
 			s.m.received.Inc()
 			s.m.sendLatency.Observe(d)
 		case errors.Is(r.Err, store.ErrMailboxFull):
-			res[i].Err = newError(409, api.CodeMailboxFull, "the recipient device's mailbox is full")
+			res[i].Err = newError(api.CodeMailboxFull, "the recipient device's mailbox is full")
 		case errors.Is(r.Err, store.ErrNotFound):
 			res[i].Err = errNoDevice
 		default:
@@ -92,7 +92,7 @@ func (s *Server) checkOutgoing(ctx context.Context, p Principal, o *Outgoing, no
 	case len(m.Content) == 0:
 		return nil, badRequest("content is empty")
 	case len(m.Content) > s.cfg.MaxContentBytes:
-		return nil, newError(413, api.CodeTooLarge, "content is %d bytes, more than %d", len(m.Content), s.cfg.MaxContentBytes)
+		return nil, newError(api.CodeTooLarge, "content is %d bytes, more than %d", len(m.Content), s.cfg.MaxContentBytes)
 	case m.ExpiresIn < 0:
 		return nil, badRequest("expiresIn must not be negative")
 	case len(m.FrankingTag) > 0:
@@ -143,8 +143,8 @@ func (s *Server) checkOutgoing(ctx context.Context, p Principal, o *Outgoing, no
 }
 
 var (
-	errSenderNotSecret = newError(409, api.CodeNotSecretDevice, "secret-conversation messages must come from the sender's secret device")
-	errStaleSecret     = newError(409, api.CodeStaleSecretDevice, "the recipient's secret device or identity key changed")
+	errSenderNotSecret = newError(api.CodeNotSecretDevice, "secret-conversation messages must come from the sender's secret device")
+	errStaleSecret     = newError(api.CodeStaleSecretDevice, "the recipient's secret device or identity key changed")
 )
 
 // checkSecret enforces the secret-device rule of

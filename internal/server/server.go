@@ -168,31 +168,34 @@ func (s *Server) pollLoop() {
 	}
 }
 
-// Error is an error a client caused or may see: it carries the API error
-// code and the HTTP status that goes with it.
+// Error is an error a client caused or may see: an API error code
+// (api.Code*) and a message for people. How a transport shows it (an HTTP
+// status, a WebSocket error frame) is the transport's business: httpapi
+// maps codes to statuses.
 type Error struct {
-	Status  int
 	Code    string
 	Message string
+	// Mismatches goes with api.CodeDeviceMismatch.
+	Mismatches []api.Mismatch
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-func newError(status int, code, format string, args ...any) *Error {
-	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+func newError(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 func badRequest(format string, args ...any) *Error {
-	return newError(400, api.CodeBadRequest, format, args...)
+	return newError(api.CodeBadRequest, format, args...)
 }
 
 var (
-	errUnauthorized = newError(401, api.CodeUnauthorized, "missing or invalid credential")
-	errRateLimited  = newError(429, api.CodeRateLimited, "too many requests, slow down")
-	errNoUser       = newError(404, api.CodeNotFound, "no such user")
-	errNoDevice     = newError(404, api.CodeNotFound, "no such device")
-	errClosing      = newError(503, api.CodeUnavailable, "server is shutting down")
-	errUnavailable  = newError(503, api.CodeUnavailable, "storage unreachable, try again")
+	errUnauthorized = newError(api.CodeUnauthorized, "missing or invalid credential")
+	errRateLimited  = newError(api.CodeRateLimited, "too many requests, slow down")
+	errNoUser       = newError(api.CodeNotFound, "no such user")
+	errNoDevice     = newError(api.CodeNotFound, "no such device")
+	errClosing      = newError(api.CodeUnavailable, "server is shutting down")
+	errUnavailable  = newError(api.CodeUnavailable, "storage unreachable, try again")
 )
 
 // cacheEntries bounds each of the server's caches.
@@ -342,7 +345,7 @@ func (s *Server) internal(op string, err error) error {
 		return errUnavailable
 	}
 	s.log.Error(op, "err", err)
-	return newError(500, api.CodeInternal, "internal error")
+	return newError(api.CodeInternal, "internal error")
 }
 
 func randomBytes(n int) []byte {

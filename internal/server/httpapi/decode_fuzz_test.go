@@ -17,7 +17,7 @@ func roundTrip[T any](t *testing.T, b []byte) {
 	v, err := httpapi.Decode[T](b)
 	if err != nil {
 		var e *server.Error
-		if !errors.As(err, &e) || e.Status != 400 || e.Code != api.CodeBadRequest {
+		if !errors.As(err, &e) || httpapi.StatusOf(err) != 400 || e.Code != api.CodeBadRequest {
 			t.Fatalf("decode error %v is not a 400 bad_request", err)
 		}
 		return

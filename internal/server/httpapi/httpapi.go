@@ -90,25 +90,74 @@ func New(srv *server.Server, o Options) *Handler {
 	if o.Metrics != nil {
 		m.Handle("GET /metrics", h.loopbackOnly(o.Metrics))
 	}
-	m.HandleFunc("POST /v1/accounts", h.register)
-	m.HandleFunc("POST /v1/devices", h.addDevice)
-	m.HandleFunc("POST /v1/login", h.login)
-	m.HandleFunc("GET /v1/account", h.authed(h.account))
-	m.HandleFunc("GET /v1/devices", h.authed(h.devices))
-	m.HandleFunc("DELETE /v1/devices/{id}", h.authed(h.removeDevice))
-	m.HandleFunc("PUT /v1/devices/self/secret", h.authed(h.makeSecret))
-	m.HandleFunc("GET /v1/directory/{username}", h.authed(h.directory))
-	m.HandleFunc("PUT /v1/keys", h.authed(h.uploadKeys))
-	m.HandleFunc("GET /v1/keys", h.authed(h.keyCounts))
-	m.HandleFunc("GET /v1/keys/{username}", h.authed(h.bundle))
-	m.HandleFunc("GET /v1/keys/{username}/{device}", h.authed(h.bundle))
-	m.HandleFunc("POST /v1/messages/{username}/{device}", h.authed(h.send))
+	// Each endpoint is one call of the server (docs/api.md), adapted by
+	// endpoint: public ones get no Principal.
+	m.HandleFunc("POST /v1/accounts", public(endpoint(201, func(r *http.Request, _ server.Principal, req api.Register) (api.DeviceCredential, error) {
+		return srv.Register(r.Context(), h.clientIP(r), req)
+	})))
+	m.HandleFunc("POST /v1/devices", public(endpoint(201, func(r *http.Request, _ server.Principal, req api.AddDevice) (api.DeviceCredential, error) {
+		return srv.AddDevice(r.Context(), h.clientIP(r), req)
+	})))
+	m.HandleFunc("POST /v1/login", public(endpoint(200, func(r *http.Request, _ server.Principal, req api.Login) (api.DeviceCredential, error) {
+		return srv.Login(r.Context(), h.clientIP(r), req)
+	})))
+	m.HandleFunc("GET /v1/account", h.authed(endpoint(200, func(r *http.Request, p server.Principal, _ none) (api.Account, error) {
+		return srv.Account(r.Context(), p)
+	})))
+	m.HandleFunc("GET /v1/devices", h.authed(endpoint(200, func(r *http.Request, p server.Principal, _ none) (api.Devices, error) {
+		return srv.Devices(r.Context(), p)
+	})))
+	m.HandleFunc("DELETE /v1/devices/{id}", h.authed(endpoint(204, func(r *http.Request, p server.Principal, _ none) (none, error) {
+		id, err := parseDevice(r.PathValue("id"))
+		if err != nil {
+			return none{}, err
+		}
+		return none{}, srv.RemoveDevice(r.Context(), p, id)
+	})))
+	m.HandleFunc("PUT /v1/devices/self/secret", h.authed(endpoint(204, func(r *http.Request, p server.Principal, req api.MakeSecret) (none, error) {
+		return none{}, srv.MakeSecret(r.Context(), p, req)
+	})))
+	m.HandleFunc("GET /v1/directory/{username}", h.authed(endpoint(200, func(r *http.Request, p server.Principal, _ none) (api.DirectoryEntry, error) {
+		return srv.Directory(r.Context(), p, r.PathValue("username"))
+	})))
+	m.HandleFunc("PUT /v1/keys", h.authed(endpoint(204, func(r *http.Request, p server.Principal, req api.KeyUpload) (none, error) {
+		return none{}, srv.UploadKeys(r.Context(), p, req)
+	})))
+	m.HandleFunc("GET /v1/keys", h.authed(endpoint(200, func(r *http.Request, p server.Principal, _ none) (api.KeyCounts, error) {
+		return srv.KeyCounts(r.Context(), p)
+	})))
+	bundle := h.authed(endpoint(200, func(r *http.Request, p server.Principal, _ none) (api.Bundle, error) {
+		var dev uint32 // 0: the secret device
+		if d := r.PathValue("device"); d != "" {
+			var err error
+			if dev, err = parseDevice(d); err != nil {
+				return api.Bundle{}, err
+			}
+		}
+		return srv.FetchBundle(r.Context(), p, r.PathValue("username"), dev)
+	}))
+	m.HandleFunc("GET /v1/keys/{username}", bundle)
+	m.HandleFunc("GET /v1/keys/{username}/{device}", bundle)
+	m.HandleFunc("POST /v1/messages/{username}/{device}", h.authed(endpoint(200, func(r *http.Request, p server.Principal, req api.SendMessage) (api.SendResult, error) {
+		dev, err := parseDevice(r.PathValue("device"))
+		if err != nil {
+			return api.SendResult{}, err
+		}
+		res := srv.Send(r.Context(), p, []server.Outgoing{{To: r.PathValue("username"), Device: dev, Msg: req}})
+		return res[0].Result, res[0].Err
+	})))
 	m.HandleFunc("GET /v1/ws", h.authed(h.websocket))
-	m.HandleFunc("GET /v1/blocks", h.authed(h.blocked))
-	m.HandleFunc("PUT /v1/blocks/{username}", h.authed(h.block))
-	m.HandleFunc("DELETE /v1/blocks/{username}", h.authed(h.unblock))
+	m.HandleFunc("GET /v1/blocks", h.authed(endpoint(200, func(r *http.Request, p server.Principal, _ none) (api.Blocks, error) {
+		return srv.Blocked(r.Context(), p)
+	})))
+	m.HandleFunc("PUT /v1/blocks/{username}", h.authed(endpoint(204, func(r *http.Request, p server.Principal, _ none) (none, error) {
+		return none{}, srv.Block(r.Context(), p, r.PathValue("username"), true)
+	})))
+	m.HandleFunc("DELETE /v1/blocks/{username}", h.authed(endpoint(204, func(r *http.Request, p server.Principal, _ none) (none, error) {
+		return none{}, srv.Block(r.Context(), p, r.PathValue("username"), false)
+	})))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &server.Error{Status: 404, Code: api.CodeNotFound, Message: "no such endpoint"})
+		writeError(w, &server.Error{Code: api.CodeNotFound, Message: "no such endpoint"})
 	})
 	return h
 }
@@ -182,7 +231,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (h *Handler) loopbackOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ip, ok := h.clientAddr(r); !ok || !ip.IsLoopback() {
-			writeError(w, &server.Error{Status: 403, Code: api.CodeForbidden, Message: "metrics are served to loopback clients only"})
+			writeError(w, &server.Error{Code: api.CodeForbidden, Message: "metrics are served to loopback clients only"})
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -238,6 +287,61 @@ func (h *Handler) clientIP(r *http.Request) string {
 	return ip.String()
 }
 
+// statuses maps every API error code to the HTTP status it is answered
+// with: the table of docs/api.md ("Errors"), which a test holds to this one.
+// A code missing here is answered 500 (and a test fails).
+var statuses = map[string]int{
+	api.CodeBadRequest:        400,
+	api.CodeBadSignature:      400,
+	api.CodeUnauthorized:      401,
+	api.CodeForbidden:         403,
+	api.CodeNotFound:          404,
+	api.CodeUsernameTaken:     409,
+	api.CodeMailboxFull:       409,
+	api.CodeNotSecretDevice:   409,
+	api.CodeStaleSecretDevice: 409,
+	api.CodeTooManyDevices:    409,
+	api.CodeDeviceMismatch:    409,
+	api.CodeLinkUsed:          409,
+	api.CodeConflict:          409,
+	api.CodeHistoryFull:       409,
+	api.CodeTooLarge:          413,
+	api.CodeRateLimited:       429,
+	api.CodeInternal:          500,
+	api.CodeUnavailable:       503,
+}
+
+// errInternal is what a client sees of an error that is not a
+// *server.Error: nothing.
+var errInternal = &server.Error{Code: api.CodeInternal, Message: "internal error"}
+
+// statusError is an error of the HTTP layer whose status is not its
+// code's: 415 (bad_request) for a body that is not JSON.
+type statusError struct {
+	status int
+	err    *server.Error
+}
+
+func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Unwrap() error { return e.err }
+
+// apiError is what the client is told of err, and with which status.
+func apiError(err error) (int, *server.Error) {
+	var e *server.Error
+	if !errors.As(err, &e) {
+		e = errInternal
+	}
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.status, e
+	}
+	status, ok := statuses[e.Code]
+	if !ok {
+		return 500, errInternal
+	}
+	return status, e
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -246,21 +350,59 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, err error) {
-	var e *server.Error
-	if !errors.As(err, &e) {
-		e = &server.Error{Status: 500, Code: api.CodeInternal, Message: "internal error"}
-	}
-	if e.Status == 401 {
+	status, e := apiError(err)
+	if status == 401 {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="hushd"`)
 	}
-	if e.Status == 429 {
+	if status == 429 {
 		w.Header().Set("Retry-After", "60")
 	}
-	writeJSON(w, e.Status, api.Error{Err: api.ErrorBody{Code: e.Code, Message: e.Message}})
+	writeJSON(w, status, api.Error{Err: errorBody(e)})
+}
+
+func errorBody(e *server.Error) api.ErrorBody {
+	return api.ErrorBody{Code: e.Code, Message: e.Message, Mismatches: e.Mismatches}
 }
 
 func badRequest(format string, args ...any) *server.Error {
-	return &server.Error{Status: 400, Code: api.CodeBadRequest, Message: fmt.Sprintf(format, args...)}
+	return &server.Error{Code: api.CodeBadRequest, Message: fmt.Sprintf(format, args...)}
+}
+
+// none, as an endpoint's request type, means that the endpoint reads no
+// body; as its result type, that it answers 204 with no body.
+type none struct{}
+
+// endpoint adapts fn, an endpoint's call of the server, to HTTP: it
+// decodes the body strictly as a Req (readBody; skipped if Req is none),
+// calls fn, and answers the result as JSON with status ok (204 and no body
+// if Resp is none), or the error with its status (writeError). Path
+// parameters are fn's to read, with r.PathValue.
+func endpoint[Req, Resp any](ok int, fn func(r *http.Request, p server.Principal, req Req) (Resp, error)) func(http.ResponseWriter, *http.Request, server.Principal) {
+	return func(w http.ResponseWriter, r *http.Request, p server.Principal) {
+		var req Req
+		if _, noBody := any(req).(none); !noBody {
+			var err error
+			if req, err = readBody[Req](w, r); err != nil {
+				writeError(w, err)
+				return
+			}
+		}
+		resp, err := fn(r, p, req)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if _, noBody := any(resp).(none); noBody {
+			w.WriteHeader(204)
+			return
+		}
+		writeJSON(w, ok, resp)
+	}
+}
+
+// public serves fn without authentication (fn gets the zero Principal).
+func public(fn func(http.ResponseWriter, *http.Request, server.Principal)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { fn(w, r, server.Principal{}) }
 }
 
 // Decode reads one JSON value of type T from b, strictly: unknown fields,
@@ -302,25 +444,27 @@ func jsonError(err error) string {
 func readBody[T any](w http.ResponseWriter, r *http.Request) (T, error) {
 	var zero T
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return zero, &server.Error{Status: 415, Code: api.CodeBadRequest, Message: "Content-Type must be application/json"}
+		return zero, &statusError{415, badRequest("Content-Type must be application/json")}
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return zero, &server.Error{Status: 413, Code: api.CodeTooLarge, Message: fmt.Sprintf("body larger than %d bytes", maxBody)}
+			return zero, &server.Error{Code: api.CodeTooLarge, Message: fmt.Sprintf("body larger than %d bytes", maxBody)}
 		}
 		return zero, badRequest("reading body: %v", err)
 	}
 	return Decode[T](b)
 }
 
+// authed authenticates the request's bearer credential and serves fn as
+// the device it names.
 func (h *Handler) authed(fn func(w http.ResponseWriter, r *http.Request, p server.Principal)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		auth := r.Header.Get("Authorization")
 		cred, ok := strings.CutPrefix(auth, "Bearer ")
 		if !ok {
-			writeError(w, &server.Error{Status: 401, Code: api.CodeUnauthorized, Message: "missing or invalid credential"})
+			writeError(w, &server.Error{Code: api.CodeUnauthorized, Message: "missing or invalid credential"})
 			return
 		}
 		p, err := h.srv.Authenticate(r.Context(), strings.TrimSpace(cred))
@@ -332,176 +476,10 @@ func (h *Handler) authed(fn func(w http.ResponseWriter, r *http.Request, p serve
 	}
 }
 
-func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
-	req, err := readBody[api.Register](w, r)
-	if err == nil {
-		var out api.DeviceCredential
-		if out, err = h.srv.Register(r.Context(), h.clientIP(r), req); err == nil {
-			writeJSON(w, 201, out)
-			return
-		}
-	}
-	writeError(w, err)
-}
-
-func (h *Handler) addDevice(w http.ResponseWriter, r *http.Request) {
-	req, err := readBody[api.AddDevice](w, r)
-	if err == nil {
-		var out api.DeviceCredential
-		if out, err = h.srv.AddDevice(r.Context(), h.clientIP(r), req); err == nil {
-			writeJSON(w, 201, out)
-			return
-		}
-	}
-	writeError(w, err)
-}
-
-func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
-	req, err := readBody[api.Login](w, r)
-	if err == nil {
-		var out api.DeviceCredential
-		if out, err = h.srv.Login(r.Context(), h.clientIP(r), req); err == nil {
-			writeJSON(w, 200, out)
-			return
-		}
-	}
-	writeError(w, err)
-}
-
-func (h *Handler) account(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	out, err := h.srv.Account(r.Context(), p)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, 200, out)
-}
-
-func (h *Handler) devices(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	out, err := h.srv.Devices(r.Context(), p)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, 200, out)
-}
-
 func parseDevice(s string) (uint32, error) {
 	n, err := strconv.ParseUint(s, 10, 32)
 	if err != nil || n == 0 {
 		return 0, badRequest("device id must be a positive integer")
 	}
 	return uint32(n), nil
-}
-
-func (h *Handler) removeDevice(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	id, err := parseDevice(r.PathValue("id"))
-	if err == nil {
-		if err = h.srv.RemoveDevice(r.Context(), p, id); err == nil {
-			w.WriteHeader(204)
-			return
-		}
-	}
-	writeError(w, err)
-}
-
-func (h *Handler) makeSecret(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	req, err := readBody[api.MakeSecret](w, r)
-	if err == nil {
-		if err = h.srv.MakeSecret(r.Context(), p, req); err == nil {
-			w.WriteHeader(204)
-			return
-		}
-	}
-	writeError(w, err)
-}
-
-func (h *Handler) directory(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	out, err := h.srv.Directory(r.Context(), p, r.PathValue("username"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, 200, out)
-}
-
-func (h *Handler) uploadKeys(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	req, err := readBody[api.KeyUpload](w, r)
-	if err == nil {
-		if err = h.srv.UploadKeys(r.Context(), p, req); err == nil {
-			w.WriteHeader(204)
-			return
-		}
-	}
-	writeError(w, err)
-}
-
-func (h *Handler) keyCounts(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	out, err := h.srv.KeyCounts(r.Context(), p)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, 200, out)
-}
-
-func (h *Handler) bundle(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	var dev uint32
-	var err error
-	if d := r.PathValue("device"); d != "" {
-		if dev, err = parseDevice(d); err != nil {
-			writeError(w, err)
-			return
-		}
-	}
-	out, err := h.srv.FetchBundle(r.Context(), p, r.PathValue("username"), dev)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, 200, out)
-}
-
-func (h *Handler) send(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	dev, err := parseDevice(r.PathValue("device"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	req, err := readBody[api.SendMessage](w, r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	res := h.srv.Send(r.Context(), p, []server.Outgoing{{To: r.PathValue("username"), Device: dev, Msg: req}})
-	if res[0].Err != nil {
-		writeError(w, res[0].Err)
-		return
-	}
-	writeJSON(w, 200, res[0].Result)
-}
-
-func (h *Handler) blocked(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	out, err := h.srv.Blocked(r.Context(), p)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, 200, out)
-}
-
-func (h *Handler) block(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	if err := h.srv.Block(r.Context(), p, r.PathValue("username"), true); err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(204)
-}
-
-func (h *Handler) unblock(w http.ResponseWriter, r *http.Request, p server.Principal) {
-	if err := h.srv.Block(r.Context(), p, r.PathValue("username"), false); err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(204)
 }

@@ -55,7 +55,7 @@ func (h *Handler) websocket(w http.ResponseWriter, r *http.Request, p server.Pri
 	}
 	h.mu.Unlock()
 	if closing {
-		writeError(w, &server.Error{Status: 503, Code: api.CodeUnavailable, Message: "server is shutting down"})
+		writeError(w, &server.Error{Code: api.CodeUnavailable, Message: "server is shutting down"})
 		return
 	}
 	c, err := ws.Upgrade(w, r, maxWSMessage)
@@ -173,14 +173,14 @@ func (wc *wsConn) enqueueSend(f api.Frame) {
 	}
 	wc.h.mu.Unlock()
 	if closing {
-		wc.writeError(f.ReqID, &server.Error{Status: 503, Code: api.CodeUnavailable, Message: "server is shutting down"})
+		wc.writeError(f.ReqID, &server.Error{Code: api.CodeUnavailable, Message: "server is shutting down"})
 		return
 	}
 	wc.mu.Lock()
 	if len(wc.pending) >= maxInflight {
 		wc.mu.Unlock()
 		wc.h.inflight.Done()
-		wc.writeError(f.ReqID, &server.Error{Status: 429, Code: api.CodeRateLimited, Message: "too many unanswered sends"})
+		wc.writeError(f.ReqID, &server.Error{Code: api.CodeRateLimited, Message: "too many unanswered sends"})
 		return
 	}
 	wc.pending = append(wc.pending, f)
@@ -249,11 +249,9 @@ func (wc *wsConn) writeFrames(ctx context.Context, frames []api.Frame) error {
 }
 
 func errorFrame(reqID uint64, err error) api.Frame {
-	var e *server.Error
-	if !errors.As(err, &e) {
-		e = &server.Error{Status: 500, Code: api.CodeInternal, Message: "internal error"}
-	}
-	return api.Frame{Type: api.FrameError, ReqID: reqID, Error: &api.ErrorBody{Code: e.Code, Message: e.Message}}
+	_, e := apiError(err)
+	body := errorBody(e)
+	return api.Frame{Type: api.FrameError, ReqID: reqID, Error: &body}
 }
 
 func (wc *wsConn) writeError(reqID uint64, err error) {
