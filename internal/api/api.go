@@ -380,6 +380,9 @@ const (
 	CodeConflict = "conflict"
 	// CodeHistoryFull (409): the account's history holds its most records.
 	CodeHistoryFull = "history_full"
+	// CodeNotReady (409): POST /v1/links/{id}/box before the old device
+	// has put the box there: ask again in a second.
+	CodeNotReady = "not_ready"
 )
 
 // Mismatch is one account's difference between a send's device list and
