@@ -305,6 +305,7 @@ var statuses = map[string]int{
 	api.CodeLinkUsed:          409,
 	api.CodeConflict:          409,
 	api.CodeHistoryFull:       409,
+	api.CodeNotReady:          409,
 	api.CodeTooLarge:          413,
 	api.CodeRateLimited:       429,
 	api.CodeInternal:          500,
