@@ -490,7 +490,7 @@ func runRecv(ctx context.Context, e *env, f *recvFlags, args []string) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	o := client.ReceiveOptions{Follow: f.follow, Wait: f.wait,
-		Warn: func(err error) { fmt.Fprintf(e.stderr, "hush: warning: %v\n", err) }}
+		Warn: func(err error) { fmt.Fprintf(e.stderr, "hush: warning: %v%s\n", err, hint(err)) }}
 	o.Handle = func(m *client.Message) {
 		// Stopped (Ctrl-C), or a line printed could not be recorded as
 		// shown: print no more, or the next recv would print them again.

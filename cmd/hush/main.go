@@ -198,7 +198,7 @@ func run(ctx context.Context, args []string, e *env) int {
 		commandUsage(e.stderr, cmd, fs)
 		return 2
 	}
-	fmt.Fprintf(e.stderr, "hush: %v\n", err)
+	fmt.Fprintf(e.stderr, "hush: %v%s\n", err, hint(err))
 	var cc *client.CertificateChangedError
 	if errors.As(err, &cc) {
 		fmt.Fprint(e.stderr, "Do not go on until you know why. If the server's operator replaced its certificate, "+

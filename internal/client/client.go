@@ -106,12 +106,16 @@ type Client struct {
 	readyOnce sync.Once
 }
 
-// Errors a person may see.
+// Errors a person may see. They say what is wrong, not what to type: the
+// front ends (cmd/hush, internal/tui) add that, in their own words.
 var (
 	ErrUnreachable   = errors.New("cannot reach the server")
-	ErrNotRegistered = errors.New("this home has no hush account yet: run hush register")
+	ErrNotRegistered = errors.New("this home has no hush account yet")
 	ErrRegistered    = errors.New("this home already has a hush account")
-	ErrNotSecret     = errors.New("this device is not your secret device: secret conversations live on one device (hush device make-secret moves them here)")
+	ErrNotSecret     = errors.New("this device is not your secret device: secret conversations live on one device")
+	// ErrSecretUnfinished: Register made the account, but this device
+	// could not become its secret device (MakeSecret finishes it).
+	ErrSecretUnfinished = errors.New("the account is registered, but this device could not become its secret device")
 )
 
 // Open opens the registered home.
@@ -214,9 +218,6 @@ func (c *Client) Close() error {
 	c.api.CloseIdle()
 	return c.st.Close()
 }
-
-// Store gives access to the store, for tests.
-func (c *Client) Store() *store.Store { return c.st }
 
 // A Message is one line of a conversation: a message or a notice.
 type Message = store.Message
@@ -440,7 +441,7 @@ func Register(ctx context.Context, home string, p RegisterParams, o Options) (*C
 		return nil, err
 	}
 	if err := c.MakeSecret(ctx); err != nil {
-		return c, fmt.Errorf("the account is registered, but this device could not become its secret device: %w (run hush device make-secret to finish)", err)
+		return c, fmt.Errorf("%w: %w", ErrSecretUnfinished, err)
 	}
 	return c, nil
 }
@@ -539,17 +540,31 @@ func explain(err error) error {
 		}
 		return err
 	}
+	var say string
 	switch e.Code {
 	case api.CodeUsernameTaken:
-		return errors.New("that username is taken")
+		say = "that username is taken"
 	case api.CodeUnauthorized:
-		return errors.New("the server refused the credentials (wrong username or password, or this device was removed)")
+		say = "the server refused the credentials (wrong username or password, or this device was removed)"
 	case api.CodeRateLimited:
-		return errors.New("the server asks to slow down (rate limited); try again in a minute")
+		say = "the server asks to slow down (rate limited); try again in a minute"
 	case api.CodeNotFound:
-		return fmt.Errorf("not found: %s", e.Message)
+		say = "not found: " + e.Message
 	case api.CodeBadRequest:
-		return fmt.Errorf("the server refused the request: %s", e.Message)
+		say = "the server refused the request: " + e.Message
+	default:
+		say = fmt.Sprintf("the server answered %d %s: %s", e.Status, e.Code, e.Message)
 	}
-	return fmt.Errorf("the server answered %d %s: %s", e.Status, e.Code, e.Message)
+	return &serverError{say: say, err: err}
 }
+
+// serverError is the server's refusal said in a sentence (explain); it
+// wraps the *apiclient.Error, so that errors.As and apiclient.IsCode see
+// the code.
+type serverError struct {
+	say string
+	err error
+}
+
+func (e *serverError) Error() string { return e.say }
+func (e *serverError) Unwrap() error { return e.err }

@@ -48,7 +48,7 @@ func (o *ReceiveOptions) warn(err error) {
 }
 
 // ErrBusy means another hush process is receiving in this home.
-var ErrBusy = errors.New("another hush process is receiving in this home (hush recv --follow or hush chat); stop it first")
+var ErrBusy = errors.New("another hush process is receiving in this home")
 
 // lockHome takes the home's receive lock: one receiver at a time, since the
 // server keeps one connection per device.
@@ -112,7 +112,7 @@ func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 		if errors.Is(err, ErrNotSecret) || apiclient.IsCode(err, api.CodeUnauthorized) || errors.As(err, &ce) {
 			return explain(err)
 		}
-		o.warn(fmt.Errorf("connection lost (%v); connecting again", explain(err)))
+		o.warn(fmt.Errorf("connection lost (%w); connecting again", explain(err)))
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():

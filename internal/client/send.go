@@ -18,23 +18,22 @@ import (
 )
 
 // NeedsConfirmError refuses sending to a verified person whose identity key
-// changed, until the user checks the new safety number.
+// changed, until the user checks the new safety number (Verify or Trust).
 type NeedsConfirmError struct{ Name string }
 
 func (e *NeedsConfirmError) Error() string {
-	return fmt.Sprintf("%s's safety number changed, and you had verified %s: compare the new number (hush safety-number %s), then run hush verify %s (or hush trust %s) and send again",
-		e.Name, e.Name, e.Name, e.Name, e.Name)
+	return fmt.Sprintf("%s's safety number changed, and you had verified %s", e.Name, e.Name)
 }
 
 // QueuedError says a message was stored and encrypted but not yet accepted
-// by the server; it goes out with the next hush command that reaches it.
+// by the server; it goes out with the next request that reaches it.
 type QueuedError struct {
 	Message *store.Message
 	Err     error
 }
 
 func (e *QueuedError) Error() string {
-	return fmt.Sprintf("not sent yet (%v); it is queued and goes out with the next hush command", e.Err)
+	return fmt.Sprintf("not sent yet (%v); it is queued", e.Err)
 }
 
 func (e *QueuedError) Unwrap() error { return e.Err }

@@ -183,7 +183,7 @@ func (m *Model) waitEvent() tea.Cmd {
 func (m *Model) loadConversations() {
 	convs, err := m.c.Conversations(m.ctx)
 	if err != nil {
-		m.status = err.Error()
+		m.status = say(err)
 		return
 	}
 	m.convs = convs
@@ -222,7 +222,7 @@ func (m *Model) reloadThread() tea.Cmd {
 	}
 	th, err := m.c.History(m.ctx, m.peer, 200)
 	if err != nil {
-		m.status = err.Error()
+		m.status = say(err)
 		return nil
 	}
 	m.thread = th
@@ -289,15 +289,15 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		case errors.As(msg.err, &q):
 			m.status = queuedStatus
 		case msg.err != nil:
-			m.status = msg.err.Error()
+			m.status = say(msg.err)
 		}
 		m.doneSending(msg.tempID, msg.err)
 		return m.reload()
 	case errMsg:
-		m.status = msg.err.Error()
+		m.status = say(msg.err)
 		return nil
 	case warnMsg:
-		m.warn = "warning: " + msg.err.Error()
+		m.warn = "warning: " + say(msg.err)
 		return m.waitEvent()
 	case connectedMsg:
 		m.warn = ""
@@ -308,7 +308,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case recvDoneMsg:
 		if msg.err != nil && m.ctx.Err() == nil {
 			m.fatal = msg.err
-			m.status = "not receiving: " + msg.err.Error()
+			m.status = "not receiving: " + say(msg.err)
 		}
 		return nil
 	case tea.MouseMsg:
@@ -459,7 +459,7 @@ func (m *Model) command(line string) tea.Cmd {
 			}
 		}
 		if err != nil {
-			m.status = err.Error()
+			m.status = say(err)
 		} else if f[0] == "/trust" {
 			m.status = "new safety number accepted"
 		}
@@ -471,7 +471,7 @@ func (m *Model) command(line string) tea.Cmd {
 		}
 		sn, err := m.c.SafetyNumber(m.ctx, m.peer)
 		if err != nil {
-			m.status = err.Error()
+			m.status = say(err)
 		} else {
 			m.status = "safety number with " + m.peer + ": " + sn.Grouped() + "  (compare, then /verify)"
 		}
@@ -490,7 +490,7 @@ func (m *Model) send(text string) tea.Cmd {
 		return nil
 	}
 	if err := client.CheckText(text, m.timer); err != nil {
-		m.status = err.Error()
+		m.status = say(err)
 		return nil
 	}
 	temp := m.nextID
@@ -818,6 +818,21 @@ func (m *Model) threadLines(w int) []string {
 		out = append(out, wrapped...)
 	}
 	return out
+}
+
+// say is an error of the engine in the UI's words: the engine says what
+// is wrong, the UI adds what to do here.
+func say(err error) string {
+	var nc *client.NeedsConfirmError
+	switch {
+	case errors.As(err, &nc):
+		return err.Error() + ": compare the new number (/safety), then /verify or /trust, and send again"
+	case errors.Is(err, client.ErrBusy):
+		return err.Error() + " (hush recv --follow or another hush chat); stop it first"
+	case errors.Is(err, client.ErrNotSecret):
+		return err.Error() + " (hush device make-secret moves them here)"
+	}
+	return err.Error()
 }
 
 func stateMark(s store.State) string {

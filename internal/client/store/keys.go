@@ -135,7 +135,8 @@ func (t *Tx) replaceIdentity(ctx context.Context, c *Contact, k key.IdentityKey,
 		t.Changes = append(t.Changes, IdentityChange{Name: c.Name, Old: *c.Identity, New: k, WasVerified: needsConfirm})
 		text := fmt.Sprintf("%s's safety number changed: they have a new secret device or reinstalled.", c.Name)
 		if needsConfirm {
-			text += fmt.Sprintf(" You had verified %s: check the new number (hush safety-number %s), then hush verify %s or hush trust %s before sending.", c.Name, c.Name, c.Name, c.Name)
+			// Said without the commands of any one front end.
+			text += fmt.Sprintf(" You had verified %s: sending waits until you compare the new safety number, then verify or trust it.", c.Name)
 		}
 		if _, err := t.AddNotice(ctx, c.Name, text); err != nil {
 			return err

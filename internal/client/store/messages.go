@@ -96,7 +96,7 @@ func (t *Tx) SetPending(ctx context.Context, name string, k key.IdentityKey, dev
 		k.Bytes(), device, t.Now.UnixMilli(), name); err != nil {
 		return err
 	}
-	_, err = t.AddNotice(ctx, name, name+"'s safety number changed, and you had verified them: sending waits until you check the new number (hush safety-number "+name+") and run hush verify "+name+" or hush trust "+name+".")
+	_, err = t.AddNotice(ctx, name, name+"'s safety number changed, and you had verified them: sending waits until you compare the new safety number, then verify or trust it.")
 	return err
 }
 

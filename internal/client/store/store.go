@@ -36,7 +36,7 @@ import (
 const DBFile = "hush.db"
 
 // ErrNoStore means the home folder has no store yet (not registered).
-var ErrNoStore = errors.New("store: no hush store in this home (run hush register first)")
+var ErrNoStore = errors.New("store: no hush store in this home")
 
 // ErrNotFound is returned for a missing key, contact or message.
 var ErrNotFound = errors.New("store: not found")
