@@ -22,6 +22,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 )
 
 // Errors callers branch on.
@@ -32,7 +34,9 @@ var (
 	ErrMailboxFull     = errors.New("store: mailbox full")
 	ErrNotSecretDevice = errors.New("store: not the secret device")
 	ErrNoKeys          = errors.New("store: no prekeys")
-	ErrClosed          = errors.New("store: closed")
+	// ErrConflict: the account identity is set to another key already.
+	ErrConflict = errors.New("store: conflict")
+	ErrClosed   = errors.New("store: closed")
 	// ErrUnavailable wraps a failure to reach a backend that runs
 	// elsewhere (PostgreSQL): the caller may retry later.
 	ErrUnavailable = errors.New("store: unavailable")
@@ -55,6 +59,9 @@ type Account struct {
 	SecretDevice uint32
 	IdentityKey  []byte // serialized, nil if no secret device
 	Created      int64  // Unix ms
+	// AccountIdentityKey is the identity of ordinary conversations
+	// (docs/multidevice.md), set once; nil until then.
+	AccountIdentityKey []byte
 }
 
 // Device is one device of an account.
@@ -63,8 +70,12 @@ type Device struct {
 	Name           string
 	TokenHash      []byte // SHA-256 of the device's secret token
 	RegistrationID uint32
-	Created        int64 // Unix ms
-	LastSeen       int64 // Unix ms
+	// OrdinaryRegistrationID is the device's registration id of ordinary
+	// conversations, 0 while it has no ordinary prekeys: a device is
+	// "ordinary" (reachable in ordinary conversations) when it is not 0.
+	OrdinaryRegistrationID uint32
+	Created                int64 // Unix ms
+	LastSeen               int64 // Unix ms
 }
 
 // NewAccount is what CreateAccount needs.
@@ -147,6 +158,74 @@ type EnqueueResult struct {
 	Err error // nil, ErrMailboxFull, or ErrNotFound (no such device)
 }
 
+// FanoutAccount is one account's part of a Fanout: the devices the
+// sender encrypted to, each with the ordinary registration id it encrypted
+// for (docs/multidevice.md section 1).
+type FanoutAccount struct {
+	Account int64
+	// Except is the sending device when Account is the sender's own
+	// account (0 otherwise): it is not expected among the devices, and
+	// full mailboxes of this account never fail the send.
+	Except  uint32
+	Devices map[uint32]uint32 // device → ordinary registration id
+}
+
+// Fanout is one ordinary message to every device of some accounts.
+type Fanout struct {
+	Accounts []FanoutAccount
+	// Messages go to devices of Accounts, at most one per device; an
+	// account in Accounts may have none (the recipient blocks the sender:
+	// its devices are checked, nothing is stored).
+	Messages               []*Message
+	MaxQueue, MaxPerSender int
+}
+
+// Mismatch is one account's difference between a Fanout's devices and
+// its current devices with ordinary keys. Lists are in device order.
+type Mismatch struct {
+	Account int64
+	Missing []uint32 // ordinary devices the fanout left out
+	Extra   []uint32 // devices the fanout named that are not ordinary devices of the account
+	Stale   []uint32 // devices whose ordinary registration id is not the one named
+}
+
+// MismatchError refuses a Fanout whose devices are not the accounts'
+// current ones; nothing was stored.
+type MismatchError struct {
+	Accounts []Mismatch // in the order of Fanout.Accounts, only those that differ
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("store: device mismatch in %d accounts", len(e.Accounts))
+}
+
+// Compare tells how fa's devices differ from have, the account's current
+// ordinary devices and their registration ids (fa.Except is left out of
+// have); ok is true when they are the same. Backends call it inside the
+// transaction of EnqueueFanout.
+func Compare(fa FanoutAccount, have map[uint32]uint32) (m Mismatch, ok bool) {
+	m.Account = fa.Account
+	for d, r := range have {
+		if d == fa.Except {
+			continue
+		}
+		if got, named := fa.Devices[d]; !named {
+			m.Missing = append(m.Missing, d)
+		} else if got != r {
+			m.Stale = append(m.Stale, d)
+		}
+	}
+	for d := range fa.Devices {
+		if _, ok := have[d]; !ok || d == fa.Except {
+			m.Extra = append(m.Extra, d)
+		}
+	}
+	slices.Sort(m.Missing)
+	slices.Sort(m.Extra)
+	slices.Sort(m.Stale)
+	return m, len(m.Missing)+len(m.Extra)+len(m.Stale) == 0
+}
+
 // Store is hushd's persistent state.
 type Store interface {
 	// CreateAccount creates an account with its first device (number 1).
@@ -166,7 +245,8 @@ type Store interface {
 	// TouchDevice records that the device was seen at t (Unix ms). It may be
 	// lazy: it need not be durable when it returns.
 	TouchDevice(ctx context.Context, ref DeviceRef, t int64) error
-	// RemoveDevice deletes a device, its keys and its mailbox. If it was the
+	// RemoveDevice deletes a device, its keys (secret and ordinary) and its
+	// mailbox. If it was the
 	// secret device, the account loses its identity key.
 	RemoveDevice(ctx context.Context, ref DeviceRef) error
 
@@ -185,6 +265,35 @@ type Store interface {
 	// when ref is not the secret device and with ErrNoKeys when it lacks a
 	// signed prekey or any Kyber prekey.
 	TakeBundle(ctx context.Context, ref DeviceRef) (Bundle, error)
+
+	// SetAccountIdentity sets the account's identity key of ordinary
+	// conversations, once: it succeeds when none is set or the same key is
+	// set, and fails with ErrConflict when another key is set, ErrNotFound
+	// when there is no such account.
+	SetAccountIdentity(ctx context.Context, account int64, key []byte) error
+	// SetOrdinaryKeys stores ordinary prekeys of ref (same part semantics
+	// as SetKeys) and its ordinary registration id, for any device. A
+	// device that has no ordinary keys yet must get a signed prekey and a
+	// last-resort Kyber prekey in this upload (else ErrNoKeys), so that an
+	// ordinary device always has a bundle. ErrNotFound: no such device.
+	SetOrdinaryKeys(ctx context.Context, ref DeviceRef, registrationID uint32, keys Keys) error
+	OrdinaryKeyCounts(ctx context.Context, ref DeviceRef) (KeyCounts, error)
+	// TakeOrdinaryBundles returns a bundle of each ordinary device of
+	// account (only those listed, when devices is not nil), in device
+	// order, taking their one-time keys as TakeBundle does, in one
+	// transaction. IdentityKey is the account identity key. It returns an
+	// empty list when no device matches.
+	TakeOrdinaryBundles(ctx context.Context, account int64, devices []uint32) ([]Bundle, error)
+	// EnqueueFanout stores the messages of f in one transaction, all or
+	// nothing, and returns once they are durable, one result per message.
+	// First, for each account of f, the devices named must be the
+	// account's current ordinary devices (less Except) with the same
+	// registration ids, else it fails with *MismatchError. A message to a
+	// full mailbox (as EnqueueBatch decides) is skipped, its result
+	// ErrMailboxFull; but if every message to an account (other than the
+	// Except one's) would be skipped, EnqueueFanout fails with
+	// ErrMailboxFull. Nothing is stored when it fails.
+	EnqueueFanout(ctx context.Context, f Fanout) ([]EnqueueResult, error)
 
 	// Block makes blocker drop what blocked sends, and deletes what blocked
 	// has queued for any device of blocker, in one transaction; Unblock

@@ -89,6 +89,33 @@ ALTER TABLE messages DROP COLUMN from_username;
 CREATE INDEX messages_by_pub_id ON messages (account, device, pub_id);
 CREATE INDEX messages_by_sender ON messages (account, device, from_account);
 `,
+	// 4: ordinary conversations on every device (issue 9,
+	// docs/multidevice.md): the account identity key, each device's
+	// ordinary registration id (0: no ordinary keys) and ordinary prekeys.
+	`
+ALTER TABLE accounts ADD COLUMN account_identity_key bytea;
+ALTER TABLE devices ADD COLUMN ordinary_reg_id bigint NOT NULL DEFAULT 0;
+CREATE TABLE ordinary_signed_prekeys (
+	account bigint NOT NULL, device bigint NOT NULL,
+	key_id bigint NOT NULL, public_key bytea NOT NULL, signature bytea NOT NULL,
+	PRIMARY KEY (account, device)
+);
+CREATE TABLE ordinary_prekeys (
+	account bigint NOT NULL, device bigint NOT NULL,
+	key_id bigint NOT NULL, public_key bytea NOT NULL,
+	PRIMARY KEY (account, device, key_id)
+);
+CREATE TABLE ordinary_kyber_prekeys (
+	account bigint NOT NULL, device bigint NOT NULL,
+	key_id bigint NOT NULL, public_key bytea NOT NULL, signature bytea NOT NULL,
+	PRIMARY KEY (account, device, key_id)
+);
+CREATE TABLE ordinary_kyber_last_resort (
+	account bigint NOT NULL, device bigint NOT NULL,
+	key_id bigint NOT NULL, public_key bytea NOT NULL, signature bytea NOT NULL,
+	PRIMARY KEY (account, device)
+);
+`,
 }
 
 // Version is the schema version this package writes.

@@ -4,7 +4,8 @@
 // migrate once.
 //
 // Schema: accounts, devices (PRIMARY KEY (account, device)), the four
-// prekey tables, blocks, and messages with PRIMARY KEY (account, device,
+// prekey tables of the secret device and the four ordinary_ ones of every
+// device (issue 9), blocks, and messages with PRIMARY KEY (account, device,
 // id): one index serves a mailbox's reads and counts; messages_by_pub_id
 // serves acknowledgements (by the random id clients see),
 // messages_by_sender each sender's share of a mailbox and blocks,
@@ -37,6 +38,7 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -172,12 +174,13 @@ func wrap(err error) error {
 
 func isDomainError(err error) bool {
 	for _, e := range []error{store.ErrNotFound, store.ErrUsernameTaken, store.ErrTooManyDevices,
-		store.ErrMailboxFull, store.ErrNotSecretDevice, store.ErrNoKeys, store.ErrClosed, store.ErrUnavailable} {
+		store.ErrMailboxFull, store.ErrNotSecretDevice, store.ErrNoKeys, store.ErrClosed, store.ErrUnavailable, store.ErrConflict} {
 		if errors.Is(err, e) {
 			return true
 		}
 	}
-	return false
+	var me *store.MismatchError
+	return errors.As(err, &me)
 }
 
 func (s *Store) isClosed() bool {
@@ -213,19 +216,19 @@ func mustAffect(tag pgconn.CommandTag, err error) error {
 
 // ---- accounts and devices ----
 
-const accountCols = `id, username, display_name, password_hash, COALESCE(secret_device, 0), identity_key, created`
+const accountCols = `id, username, display_name, password_hash, COALESCE(secret_device, 0), identity_key, created, account_identity_key`
 
 func scanAccount(r pgx.Row) (store.Account, error) {
 	var a store.Account
-	err := r.Scan(&a.ID, &a.Username, &a.DisplayName, &a.PasswordHash, &a.SecretDevice, &a.IdentityKey, &a.Created)
+	err := r.Scan(&a.ID, &a.Username, &a.DisplayName, &a.PasswordHash, &a.SecretDevice, &a.IdentityKey, &a.Created, &a.AccountIdentityKey)
 	return a, notFound(err)
 }
 
-const deviceCols = `account, device, name, token_hash, registration_id, created, last_seen`
+const deviceCols = `account, device, name, token_hash, registration_id, created, last_seen, ordinary_reg_id`
 
 func scanDevice(r pgx.Row) (store.Device, error) {
 	var d store.Device
-	err := r.Scan(&d.Ref.Account, &d.Ref.Device, &d.Name, &d.TokenHash, &d.RegistrationID, &d.Created, &d.LastSeen)
+	err := r.Scan(&d.Ref.Account, &d.Ref.Device, &d.Name, &d.TokenHash, &d.RegistrationID, &d.Created, &d.LastSeen, &d.OrdinaryRegistrationID)
 	return d, notFound(err)
 }
 
@@ -340,13 +343,20 @@ func (s *Store) TouchDevice(ctx context.Context, ref store.DeviceRef, t int64) e
 	return nil
 }
 
-func deleteKeys(ctx context.Context, tx pgx.Tx, account int64, device *uint32) error {
+// secretKeys and ordinaryKeys are the prefixes of the two sets of prekey
+// tables: the secret device's, and every device's ordinary ones.
+const (
+	secretKeys   = ""
+	ordinaryKeys = "ordinary_"
+)
+
+func deleteKeys(ctx context.Context, tx pgx.Tx, prefix string, account int64, device *uint32) error {
 	for _, t := range []string{"signed_prekeys", "prekeys", "kyber_prekeys", "kyber_last_resort"} {
 		var err error
 		if device == nil {
-			_, err = tx.Exec(ctx, `DELETE FROM `+t+` WHERE account = $1`, account)
+			_, err = tx.Exec(ctx, `DELETE FROM `+prefix+t+` WHERE account = $1`, account)
 		} else {
-			_, err = tx.Exec(ctx, `DELETE FROM `+t+` WHERE account = $1 AND device = $2`, account, *device)
+			_, err = tx.Exec(ctx, `DELETE FROM `+prefix+t+` WHERE account = $1 AND device = $2`, account, *device)
 		}
 		if err != nil {
 			return err
@@ -361,7 +371,10 @@ func (s *Store) RemoveDevice(ctx context.Context, ref store.DeviceRef) error {
 		if err := mustAffect(tx.Exec(ctx, `DELETE FROM devices WHERE account = $1 AND device = $2`, ref.Account, ref.Device)); err != nil {
 			return err
 		}
-		if err := deleteKeys(ctx, tx, ref.Account, &ref.Device); err != nil {
+		if err := deleteKeys(ctx, tx, secretKeys, ref.Account, &ref.Device); err != nil {
+			return err
+		}
+		if err := deleteKeys(ctx, tx, ordinaryKeys, ref.Account, &ref.Device); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM messages WHERE account = $1 AND device = $2`, ref.Account, ref.Device); err != nil {
@@ -390,11 +403,11 @@ func (s *Store) MakeSecretDevice(ctx context.Context, ref store.DeviceRef, ident
 			ref.Device, identityKey, ref.Account); err != nil {
 			return err
 		}
-		if err := deleteKeys(ctx, tx, ref.Account, nil); err != nil {
+		if err := deleteKeys(ctx, tx, secretKeys, ref.Account, nil); err != nil {
 			return err
 		}
 		if keys != nil {
-			return setKeys(ctx, tx, ref, *keys)
+			return setKeys(ctx, tx, secretKeys, ref, *keys)
 		}
 		return nil
 	})
@@ -412,20 +425,20 @@ func (s *Store) SetKeys(ctx context.Context, ref store.DeviceRef, keys store.Key
 		if secret == 0 || secret != ref.Device {
 			return store.ErrNotSecretDevice
 		}
-		return setKeys(ctx, tx, ref, keys)
+		return setKeys(ctx, tx, secretKeys, ref, keys)
 	})
 }
 
-func setKeys(ctx context.Context, tx pgx.Tx, ref store.DeviceRef, k store.Keys) error {
+func setKeys(ctx context.Context, tx pgx.Tx, prefix string, ref store.DeviceRef, k store.Keys) error {
 	a, d := ref.Account, ref.Device
 	b := &pgx.Batch{}
 	if sk := k.SignedPreKey; sk != nil {
-		b.Queue(`INSERT INTO signed_prekeys (account, device, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
+		b.Queue(`INSERT INTO `+prefix+`signed_prekeys (account, device, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (account, device) DO UPDATE SET key_id = excluded.key_id, public_key = excluded.public_key,
 			signature = excluded.signature`, a, d, sk.ID, sk.PublicKey, sk.Signature)
 	}
 	if lr := k.KyberLastResort; lr != nil {
-		b.Queue(`INSERT INTO kyber_last_resort (account, device, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
+		b.Queue(`INSERT INTO `+prefix+`kyber_last_resort (account, device, key_id, public_key, signature) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (account, device) DO UPDATE SET key_id = excluded.key_id, public_key = excluded.public_key,
 			signature = excluded.signature`, a, d, lr.ID, lr.PublicKey, lr.Signature)
 	}
@@ -435,8 +448,8 @@ func setKeys(ctx context.Context, tx pgx.Tx, ref store.DeviceRef, k store.Keys) 
 		for i, p := range k.PreKeys {
 			ids[i], pubs[i] = int64(p.ID), p.PublicKey
 		}
-		b.Queue(`DELETE FROM prekeys WHERE account = $1 AND device = $2`, a, d)
-		b.Queue(`INSERT INTO prekeys (account, device, key_id, public_key)
+		b.Queue(`DELETE FROM `+prefix+`prekeys WHERE account = $1 AND device = $2`, a, d)
+		b.Queue(`INSERT INTO `+prefix+`prekeys (account, device, key_id, public_key)
 			SELECT $1, $2, k, p FROM unnest($3::bigint[], $4::bytea[]) AS u(k, p)
 			ON CONFLICT (account, device, key_id) DO UPDATE SET public_key = excluded.public_key`, a, d, ids, pubs)
 	}
@@ -447,8 +460,8 @@ func setKeys(ctx context.Context, tx pgx.Tx, ref store.DeviceRef, k store.Keys) 
 		for i, p := range k.KyberPreKeys {
 			ids[i], pubs[i], sigs[i] = int64(p.ID), p.PublicKey, p.Signature
 		}
-		b.Queue(`DELETE FROM kyber_prekeys WHERE account = $1 AND device = $2`, a, d)
-		b.Queue(`INSERT INTO kyber_prekeys (account, device, key_id, public_key, signature)
+		b.Queue(`DELETE FROM `+prefix+`kyber_prekeys WHERE account = $1 AND device = $2`, a, d)
+		b.Queue(`INSERT INTO `+prefix+`kyber_prekeys (account, device, key_id, public_key, signature)
 			SELECT $1, $2, k, p, s FROM unnest($3::bigint[], $4::bytea[], $5::bytea[]) AS u(k, p, s)
 			ON CONFLICT (account, device, key_id) DO UPDATE SET public_key = excluded.public_key,
 			signature = excluded.signature`, a, d, ids, pubs, sigs)
@@ -461,13 +474,22 @@ func setKeys(ctx context.Context, tx pgx.Tx, ref store.DeviceRef, k store.Keys) 
 
 // KeyCounts implements store.Store.
 func (s *Store) KeyCounts(ctx context.Context, ref store.DeviceRef) (store.KeyCounts, error) {
+	return s.keyCounts(ctx, secretKeys, ref)
+}
+
+// OrdinaryKeyCounts implements store.Store.
+func (s *Store) OrdinaryKeyCounts(ctx context.Context, ref store.DeviceRef) (store.KeyCounts, error) {
+	return s.keyCounts(ctx, ordinaryKeys, ref)
+}
+
+func (s *Store) keyCounts(ctx context.Context, prefix string, ref store.DeviceRef) (store.KeyCounts, error) {
 	var c store.KeyCounts
 	var spk, lr *int64
 	err := s.pool.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM prekeys WHERE account = $1 AND device = $2),
-		(SELECT count(*) FROM kyber_prekeys WHERE account = $1 AND device = $2),
-		(SELECT key_id FROM signed_prekeys WHERE account = $1 AND device = $2),
-		(SELECT key_id FROM kyber_last_resort WHERE account = $1 AND device = $2)`,
+		(SELECT count(*) FROM `+prefix+`prekeys WHERE account = $1 AND device = $2),
+		(SELECT count(*) FROM `+prefix+`kyber_prekeys WHERE account = $1 AND device = $2),
+		(SELECT key_id FROM `+prefix+`signed_prekeys WHERE account = $1 AND device = $2),
+		(SELECT key_id FROM `+prefix+`kyber_last_resort WHERE account = $1 AND device = $2)`,
 		ref.Account, ref.Device).Scan(&c.PreKeys, &c.KyberPreKeys, &spk, &lr)
 	if spk != nil {
 		v := uint32(*spk)
@@ -500,41 +522,279 @@ func (s *Store) TakeBundle(ctx context.Context, ref store.DeviceRef) (store.Bund
 			Scan(&b.RegistrationID); err != nil {
 			return notFound(err)
 		}
-		err := tx.QueryRow(ctx, `SELECT key_id, public_key, signature FROM signed_prekeys WHERE account = $1 AND device = $2`, a, d).
-			Scan(&b.SignedPreKey.ID, &b.SignedPreKey.PublicKey, &b.SignedPreKey.Signature)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return store.ErrNoKeys
-		} else if err != nil {
-			return err
-		}
-		var pk store.PreKey
-		err = tx.QueryRow(ctx, `DELETE FROM prekeys WHERE account = $1 AND device = $2 AND key_id = (
-			SELECT key_id FROM prekeys WHERE account = $1 AND device = $2 ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
-			RETURNING key_id, public_key`, a, d).Scan(&pk.ID, &pk.PublicKey)
-		switch {
-		case err == nil:
-			b.PreKey = &pk
-		case !errors.Is(err, pgx.ErrNoRows):
-			return err
-		}
-		err = tx.QueryRow(ctx, `DELETE FROM kyber_prekeys WHERE account = $1 AND device = $2 AND key_id = (
-			SELECT key_id FROM kyber_prekeys WHERE account = $1 AND device = $2 ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
-			RETURNING key_id, public_key, signature`, a, d).
-			Scan(&b.KyberPreKey.ID, &b.KyberPreKey.PublicKey, &b.KyberPreKey.Signature)
-		if errors.Is(err, pgx.ErrNoRows) {
-			b.KyberLastResort = true
-			err = tx.QueryRow(ctx, `SELECT key_id, public_key, signature FROM kyber_last_resort WHERE account = $1 AND device = $2`, a, d).
-				Scan(&b.KyberPreKey.ID, &b.KyberPreKey.PublicKey, &b.KyberPreKey.Signature)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return store.ErrNoKeys
-			}
-		}
-		return err
+		return takeKeys(ctx, tx, secretKeys, ref, &b)
 	})
 	if err != nil {
 		return store.Bundle{}, err
 	}
 	return b, nil
+}
+
+// takeKeys fills b with ref's signed prekey and takes (deletes) one
+// one-time EC and Kyber prekey, or uses the last-resort Kyber prekey.
+func takeKeys(ctx context.Context, tx pgx.Tx, prefix string, ref store.DeviceRef, b *store.Bundle) error {
+	a, d := ref.Account, ref.Device
+	err := tx.QueryRow(ctx, `SELECT key_id, public_key, signature FROM `+prefix+`signed_prekeys WHERE account = $1 AND device = $2`, a, d).
+		Scan(&b.SignedPreKey.ID, &b.SignedPreKey.PublicKey, &b.SignedPreKey.Signature)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNoKeys
+	} else if err != nil {
+		return err
+	}
+	var pk store.PreKey
+	err = tx.QueryRow(ctx, `DELETE FROM `+prefix+`prekeys WHERE account = $1 AND device = $2 AND key_id = (
+		SELECT key_id FROM `+prefix+`prekeys WHERE account = $1 AND device = $2 ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+		RETURNING key_id, public_key`, a, d).Scan(&pk.ID, &pk.PublicKey)
+	switch {
+	case err == nil:
+		b.PreKey = &pk
+	case !errors.Is(err, pgx.ErrNoRows):
+		return err
+	}
+	err = tx.QueryRow(ctx, `DELETE FROM `+prefix+`kyber_prekeys WHERE account = $1 AND device = $2 AND key_id = (
+		SELECT key_id FROM `+prefix+`kyber_prekeys WHERE account = $1 AND device = $2 ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+		RETURNING key_id, public_key, signature`, a, d).
+		Scan(&b.KyberPreKey.ID, &b.KyberPreKey.PublicKey, &b.KyberPreKey.Signature)
+	if errors.Is(err, pgx.ErrNoRows) {
+		b.KyberLastResort = true
+		err = tx.QueryRow(ctx, `SELECT key_id, public_key, signature FROM `+prefix+`kyber_last_resort WHERE account = $1 AND device = $2`, a, d).
+			Scan(&b.KyberPreKey.ID, &b.KyberPreKey.PublicKey, &b.KyberPreKey.Signature)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.ErrNoKeys
+		}
+	}
+	return err
+}
+
+// ---- ordinary conversations (docs/multidevice.md) ----
+
+// SetAccountIdentity implements store.Store.
+func (s *Store) SetAccountIdentity(ctx context.Context, account int64, key []byte) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		var have []byte
+		if err := tx.QueryRow(ctx, `SELECT account_identity_key FROM accounts WHERE id = $1 FOR UPDATE`, account).Scan(&have); err != nil {
+			return notFound(err)
+		}
+		if have != nil {
+			if !bytes.Equal(have, key) {
+				return store.ErrConflict
+			}
+			return nil
+		}
+		_, err := tx.Exec(ctx, `UPDATE accounts SET account_identity_key = $1 WHERE id = $2`, key, account)
+		return err
+	})
+}
+
+// SetOrdinaryKeys implements store.Store.
+func (s *Store) SetOrdinaryKeys(ctx context.Context, ref store.DeviceRef, registrationID uint32, keys store.Keys) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		return setOrdinaryKeys(ctx, tx, ref, registrationID, keys)
+	})
+}
+
+func setOrdinaryKeys(ctx context.Context, tx pgx.Tx, ref store.DeviceRef, registrationID uint32, keys store.Keys) error {
+	// The device row's lock orders this upload with fanouts, which lock
+	// the rows of the devices they check.
+	var have uint32
+	if err := tx.QueryRow(ctx, `SELECT ordinary_reg_id FROM devices WHERE account = $1 AND device = $2 FOR UPDATE`,
+		ref.Account, ref.Device).Scan(&have); err != nil {
+		return notFound(err)
+	}
+	if have == 0 && (keys.SignedPreKey == nil || keys.KyberLastResort == nil) {
+		return store.ErrNoKeys
+	}
+	if _, err := tx.Exec(ctx, `UPDATE devices SET ordinary_reg_id = $1 WHERE account = $2 AND device = $3`,
+		registrationID, ref.Account, ref.Device); err != nil {
+		return err
+	}
+	return setKeys(ctx, tx, ordinaryKeys, ref, keys)
+}
+
+// TakeOrdinaryBundles implements store.Store.
+func (s *Store) TakeOrdinaryBundles(ctx context.Context, account int64, devices []uint32) ([]store.Bundle, error) {
+	var out []store.Bundle
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		out = nil
+		var ik []byte
+		if err := tx.QueryRow(ctx, `SELECT account_identity_key FROM accounts WHERE id = $1`, account).Scan(&ik); err != nil {
+			return notFound(err)
+		}
+		rows, err := tx.Query(ctx, `SELECT device, ordinary_reg_id FROM devices
+			WHERE account = $1 AND ordinary_reg_id != 0 ORDER BY device`, account)
+		if err != nil {
+			return err
+		}
+		var b store.Bundle
+		var bs []store.Bundle
+		_, err = pgx.ForEachRow(rows, []any{&b.Device, &b.RegistrationID}, func() error {
+			if devices == nil || slices.Contains(devices, b.Device) {
+				bs = append(bs, store.Bundle{Device: b.Device, RegistrationID: b.RegistrationID, IdentityKey: ik})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i := range bs {
+			if err := takeKeys(ctx, tx, ordinaryKeys, store.DeviceRef{Account: account, Device: bs[i].Device}, &bs[i]); err != nil {
+				return err
+			}
+		}
+		out = bs
+		return nil
+	})
+	return out, err
+}
+
+// EnqueueFanout implements store.Store, in a transaction of its own (not
+// group-committed): it locks every device row of the accounts involved, in
+// (account, device) order as the writer does, so that no device changes
+// while the fanout checks the device lists and the mailboxes' ids increase
+// in commit order as for EnqueueBatch.
+func (s *Store) EnqueueFanout(ctx context.Context, f store.Fanout) ([]store.EnqueueResult, error) {
+	res := make([]store.EnqueueResult, len(f.Messages))
+	var committed []*store.Message
+	accts := make([]int64, 0, len(f.Accounts))
+	for _, fa := range f.Accounts {
+		accts = append(accts, fa.Account)
+	}
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		clear(res)
+		committed = nil
+		rows, err := tx.Query(ctx, `SELECT account, device, ordinary_reg_id FROM devices WHERE account = ANY($1)
+			ORDER BY account, device FOR UPDATE`, accts)
+		if err != nil {
+			return err
+		}
+		have := make(map[int64]map[uint32]uint32)
+		exists := make(map[store.DeviceRef]bool)
+		var r store.DeviceRef
+		var reg uint32
+		_, err = pgx.ForEachRow(rows, []any{&r.Account, &r.Device, &reg}, func() error {
+			exists[r] = true
+			if reg != 0 {
+				if have[r.Account] == nil {
+					have[r.Account] = make(map[uint32]uint32)
+				}
+				have[r.Account][r.Device] = reg
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		var mm []store.Mismatch
+		for _, fa := range f.Accounts {
+			if m, ok := store.Compare(fa, have[fa.Account]); !ok {
+				mm = append(mm, m)
+			}
+		}
+		if len(mm) > 0 {
+			return &store.MismatchError{Accounts: mm}
+		}
+		queued := make(map[store.DeviceRef]int)
+		fromQueued := make(map[store.DeviceRef]int)
+		var qa, qd, qf []int64
+		for _, m := range f.Messages {
+			if !exists[m.To] {
+				return store.ErrNotFound
+			}
+			qa, qd, qf = append(qa, m.To.Account), append(qd, int64(m.To.Device)), append(qf, m.From.Account)
+		}
+		rows, err = tx.Query(ctx, `SELECT u.a, u.v,
+			(SELECT count(*) FROM messages m WHERE m.account = u.a AND m.device = u.v),
+			(SELECT count(*) FROM messages m WHERE m.account = u.a AND m.device = u.v AND m.from_account = u.f)
+			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(a, v, f)`, qa, qd, qf)
+		if err != nil {
+			return err
+		}
+		var n, ns int
+		_, err = pgx.ForEachRow(rows, []any{&r.Account, &r.Device, &n, &ns}, func() error {
+			queued[r], fromQueued[r] = n, ns
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		stored := make(map[int64]bool)
+		count := 0
+		for i, m := range f.Messages {
+			if queued[m.To] >= f.MaxQueue || fromQueued[m.To] >= f.MaxPerSender {
+				res[i].Err = store.ErrMailboxFull
+				continue
+			}
+			stored[m.To.Account] = true
+			count++
+		}
+		for _, fa := range f.Accounts {
+			if fa.Except != 0 || stored[fa.Account] {
+				continue
+			}
+			for _, m := range f.Messages {
+				if m.To.Account == fa.Account {
+					return store.ErrMailboxFull
+				}
+			}
+		}
+		if count == 0 {
+			return nil
+		}
+		rows, err = tx.Query(ctx, `SELECT nextval('message_ids') FROM generate_series(1, $1)`, count)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		slices.Sort(ids)
+		var cols struct {
+			id, pub, acct, dev, facct, fdev, created, expires []int64
+			typ                                               []int32
+			content                                           [][]byte
+		}
+		next := 0
+		for i, m := range f.Messages {
+			if res[i].Err != nil {
+				continue
+			}
+			id := ids[next]
+			next++
+			res[i].ID = id
+			cp := *m
+			cp.ID = id
+			committed = append(committed, &cp)
+			cols.id = append(cols.id, id)
+			cols.pub = append(cols.pub, m.PublicID)
+			cols.acct = append(cols.acct, m.To.Account)
+			cols.dev = append(cols.dev, int64(m.To.Device))
+			cols.facct = append(cols.facct, m.From.Account)
+			cols.fdev = append(cols.fdev, int64(m.From.Device))
+			cols.typ = append(cols.typ, m.Type)
+			cols.content = append(cols.content, m.Content)
+			cols.created = append(cols.created, m.Timestamp)
+			cols.expires = append(cols.expires, m.ExpiresAt)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO messages
+			(id, pub_id, account, device, from_account, from_device, type, content, created, expires)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
+				$6::bigint[], $7::integer[], $8::bytea[], $9::bigint[], $10::bigint[])`,
+			cols.id, cols.pub, cols.acct, cols.dev, cols.facct, cols.fdev, cols.typ, cols.content, cols.created, cols.expires)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(committed) > 0 {
+		if f := s.notify.Load(); f != nil && *f != nil {
+			(*f)(committed)
+		}
+	}
+	for i, m := range f.Messages {
+		m.ID = res[i].ID
+	}
+	return res, nil
 }
 
 // ---- blocks ----

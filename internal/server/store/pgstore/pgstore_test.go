@@ -263,4 +263,14 @@ func TestMigrateFromVersion1(t *testing.T) {
 		WHERE table_schema = current_schema() AND table_name = 'messages' AND column_name = 'from_username'`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("from_username column: %d %v", n, err)
 	}
+	// Migration 4: no account identity, no ordinary keys yet.
+	if a, err := s.AccountByID(ctx, acct); err != nil || a.AccountIdentityKey != nil {
+		t.Fatalf("migrated account: %+v %v", a, err)
+	}
+	if err := s.SetOrdinaryKeys(ctx, to, 5, storetest.Keys("m", 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if ds, err := s.Devices(ctx, acct); err != nil || len(ds) != 1 || ds[0].OrdinaryRegistrationID != 5 {
+		t.Fatalf("migrated devices: %+v %v", ds, err)
+	}
 }

@@ -18,12 +18,14 @@
 package sqlitestore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,7 +134,8 @@ CREATE TABLE IF NOT EXISTS accounts (
 	secret_device INTEGER,
 	identity_key BLOB,
 	next_device INTEGER NOT NULL,
-	created INTEGER NOT NULL
+	created INTEGER NOT NULL,
+	account_identity_key BLOB
 );
 CREATE TABLE IF NOT EXISTS devices (
 	account INTEGER NOT NULL REFERENCES accounts(id),
@@ -142,6 +145,7 @@ CREATE TABLE IF NOT EXISTS devices (
 	registration_id INTEGER NOT NULL DEFAULT 0,
 	created INTEGER NOT NULL,
 	last_seen INTEGER NOT NULL,
+	ordinary_reg_id INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (account, device)
 );
 CREATE TABLE IF NOT EXISTS signed_prekeys (
@@ -176,8 +180,33 @@ CREATE TABLE IF NOT EXISTS messages (
 	created INTEGER NOT NULL, expires INTEGER NOT NULL,
 	pub_id INTEGER NOT NULL
 );
-PRAGMA user_version = 2;
+` + ordinaryKeyTables + `
+PRAGMA user_version = 3;
 `
+
+// ordinaryKeyTables hold the ordinary prekeys of every device
+// (docs/multidevice.md), beside the secret device's.
+const ordinaryKeyTables = `
+CREATE TABLE ordinary_signed_prekeys (
+	account INTEGER NOT NULL, device INTEGER NOT NULL,
+	key_id INTEGER NOT NULL, public_key BLOB NOT NULL, signature BLOB NOT NULL,
+	PRIMARY KEY (account, device)
+);
+CREATE TABLE ordinary_prekeys (
+	account INTEGER NOT NULL, device INTEGER NOT NULL,
+	key_id INTEGER NOT NULL, public_key BLOB NOT NULL,
+	PRIMARY KEY (account, device, key_id)
+);
+CREATE TABLE ordinary_kyber_prekeys (
+	account INTEGER NOT NULL, device INTEGER NOT NULL,
+	key_id INTEGER NOT NULL, public_key BLOB NOT NULL, signature BLOB NOT NULL,
+	PRIMARY KEY (account, device, key_id)
+);
+CREATE TABLE ordinary_kyber_last_resort (
+	account INTEGER NOT NULL, device INTEGER NOT NULL,
+	key_id INTEGER NOT NULL, public_key BLOB NOT NULL, signature BLOB NOT NULL,
+	PRIMARY KEY (account, device)
+);`
 
 // indexes are created, when missing, at every open, whatever the version
 // the database came from.
@@ -189,7 +218,7 @@ CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(expires);
 `
 
 // schemaVersion is the PRAGMA user_version of the schema above.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // migrations[v] takes a database from version v to v+1, in one
 // transaction. A new database gets the schema above at once.
@@ -201,6 +230,11 @@ var migrations = map[int]string{
 		UPDATE messages SET pub_id = id;
 		ALTER TABLE messages DROP COLUMN from_username;
 		PRAGMA user_version = 2;`,
+	// 3: ordinary conversations on every device (issue 9): the account
+	// identity key, each device's ordinary registration id and prekeys.
+	2: `ALTER TABLE accounts ADD COLUMN account_identity_key BLOB;
+		ALTER TABLE devices ADD COLUMN ordinary_reg_id INTEGER NOT NULL DEFAULT 0;` + ordinaryKeyTables + `
+		PRAGMA user_version = 3;`,
 }
 
 // migrate brings the database to schemaVersion.
@@ -503,12 +537,13 @@ func (s *Store) runBatch(batch []*op) {
 
 func isDomainError(err error) bool {
 	for _, e := range []error{store.ErrNotFound, store.ErrUsernameTaken, store.ErrTooManyDevices,
-		store.ErrMailboxFull, store.ErrNotSecretDevice, store.ErrNoKeys} {
+		store.ErrMailboxFull, store.ErrNotSecretDevice, store.ErrNoKeys, store.ErrConflict} {
 		if errors.Is(err, e) {
 			return true
 		}
 	}
-	return false
+	var me *store.MismatchError
+	return errors.As(err, &me)
 }
 
 func notFound(err error) error {
@@ -520,19 +555,19 @@ func notFound(err error) error {
 
 // ---- accounts and devices ----
 
-const accountCols = `id, username, display_name, password_hash, COALESCE(secret_device, 0), identity_key, created`
+const accountCols = `id, username, display_name, password_hash, COALESCE(secret_device, 0), identity_key, created, account_identity_key`
 
 func scanAccount(r interface{ Scan(...any) error }) (store.Account, error) {
 	var a store.Account
-	err := r.Scan(&a.ID, &a.Username, &a.DisplayName, &a.PasswordHash, &a.SecretDevice, &a.IdentityKey, &a.Created)
+	err := r.Scan(&a.ID, &a.Username, &a.DisplayName, &a.PasswordHash, &a.SecretDevice, &a.IdentityKey, &a.Created, &a.AccountIdentityKey)
 	return a, notFound(err)
 }
 
-const deviceCols = `account, device, name, token_hash, registration_id, created, last_seen`
+const deviceCols = `account, device, name, token_hash, registration_id, created, last_seen, ordinary_reg_id`
 
 func scanDevice(r interface{ Scan(...any) error }) (store.Device, error) {
 	var d store.Device
-	err := r.Scan(&d.Ref.Account, &d.Ref.Device, &d.Name, &d.TokenHash, &d.RegistrationID, &d.Created, &d.LastSeen)
+	err := r.Scan(&d.Ref.Account, &d.Ref.Device, &d.Name, &d.TokenHash, &d.RegistrationID, &d.Created, &d.LastSeen, &d.OrdinaryRegistrationID)
 	return d, notFound(err)
 }
 
@@ -663,13 +698,20 @@ func (s *Store) TouchDevice(ctx context.Context, ref store.DeviceRef, t int64) e
 	})
 }
 
-func deleteKeys(w *wtx, account int64, device *uint32) error {
+// secretKeys and ordinaryKeys are the prefixes of the two sets of prekey
+// tables: the secret device's, and every device's ordinary ones.
+const (
+	secretKeys   = ""
+	ordinaryKeys = "ordinary_"
+)
+
+func deleteKeys(w *wtx, prefix string, account int64, device *uint32) error {
 	for _, t := range []string{"signed_prekeys", "prekeys", "kyber_prekeys", "kyber_last_resort"} {
 		var err error
 		if device == nil {
-			_, err = w.exec(`DELETE FROM `+t+` WHERE account = ?`, account)
+			_, err = w.exec(`DELETE FROM `+prefix+t+` WHERE account = ?`, account)
 		} else {
-			_, err = w.exec(`DELETE FROM `+t+` WHERE account = ? AND device = ?`, account, *device)
+			_, err = w.exec(`DELETE FROM `+prefix+t+` WHERE account = ? AND device = ?`, account, *device)
 		}
 		if err != nil {
 			return err
@@ -684,7 +726,10 @@ func (s *Store) RemoveDevice(ctx context.Context, ref store.DeviceRef) error {
 		if err := mustAffect(w.exec(`DELETE FROM devices WHERE account = ? AND device = ?`, ref.Account, ref.Device)); err != nil {
 			return err
 		}
-		if err := deleteKeys(w, ref.Account, &ref.Device); err != nil {
+		if err := deleteKeys(w, secretKeys, ref.Account, &ref.Device); err != nil {
+			return err
+		}
+		if err := deleteKeys(w, ordinaryKeys, ref.Account, &ref.Device); err != nil {
 			return err
 		}
 		if _, err := w.exec(`DELETE FROM messages WHERE account = ? AND device = ?`, ref.Account, ref.Device); err != nil {
@@ -710,11 +755,11 @@ func (s *Store) MakeSecretDevice(ctx context.Context, ref store.DeviceRef, ident
 			ref.Device, identityKey, ref.Account); err != nil {
 			return err
 		}
-		if err := deleteKeys(w, ref.Account, nil); err != nil {
+		if err := deleteKeys(w, secretKeys, ref.Account, nil); err != nil {
 			return err
 		}
 		if keys != nil {
-			return setKeys(w, ref, *keys)
+			return setKeys(w, secretKeys, ref, *keys)
 		}
 		return nil
 	})
@@ -730,41 +775,41 @@ func (s *Store) SetKeys(ctx context.Context, ref store.DeviceRef, keys store.Key
 		if secret == 0 || secret != ref.Device {
 			return store.ErrNotSecretDevice
 		}
-		return setKeys(w, ref, keys)
+		return setKeys(w, secretKeys, ref, keys)
 	})
 }
 
-func setKeys(w *wtx, ref store.DeviceRef, k store.Keys) error {
+func setKeys(w *wtx, prefix string, ref store.DeviceRef, k store.Keys) error {
 	a, d := ref.Account, ref.Device
 	if sk := k.SignedPreKey; sk != nil {
-		if _, err := w.exec(`INSERT OR REPLACE INTO signed_prekeys (account, device, key_id, public_key, signature)
+		if _, err := w.exec(`INSERT OR REPLACE INTO `+prefix+`signed_prekeys (account, device, key_id, public_key, signature)
 			VALUES (?, ?, ?, ?, ?)`, a, d, sk.ID, sk.PublicKey, sk.Signature); err != nil {
 			return err
 		}
 	}
 	if lr := k.KyberLastResort; lr != nil {
-		if _, err := w.exec(`INSERT OR REPLACE INTO kyber_last_resort (account, device, key_id, public_key, signature)
+		if _, err := w.exec(`INSERT OR REPLACE INTO `+prefix+`kyber_last_resort (account, device, key_id, public_key, signature)
 			VALUES (?, ?, ?, ?, ?)`, a, d, lr.ID, lr.PublicKey, lr.Signature); err != nil {
 			return err
 		}
 	}
 	if len(k.PreKeys) > 0 {
-		if _, err := w.exec(`DELETE FROM prekeys WHERE account = ? AND device = ?`, a, d); err != nil {
+		if _, err := w.exec(`DELETE FROM `+prefix+`prekeys WHERE account = ? AND device = ?`, a, d); err != nil {
 			return err
 		}
 		for _, p := range k.PreKeys {
-			if _, err := w.exec(`INSERT OR REPLACE INTO prekeys (account, device, key_id, public_key) VALUES (?, ?, ?, ?)`,
+			if _, err := w.exec(`INSERT OR REPLACE INTO `+prefix+`prekeys (account, device, key_id, public_key) VALUES (?, ?, ?, ?)`,
 				a, d, p.ID, p.PublicKey); err != nil {
 				return err
 			}
 		}
 	}
 	if len(k.KyberPreKeys) > 0 {
-		if _, err := w.exec(`DELETE FROM kyber_prekeys WHERE account = ? AND device = ?`, a, d); err != nil {
+		if _, err := w.exec(`DELETE FROM `+prefix+`kyber_prekeys WHERE account = ? AND device = ?`, a, d); err != nil {
 			return err
 		}
 		for _, p := range k.KyberPreKeys {
-			if _, err := w.exec(`INSERT OR REPLACE INTO kyber_prekeys (account, device, key_id, public_key, signature)
+			if _, err := w.exec(`INSERT OR REPLACE INTO `+prefix+`kyber_prekeys (account, device, key_id, public_key, signature)
 				VALUES (?, ?, ?, ?, ?)`, a, d, p.ID, p.PublicKey, p.Signature); err != nil {
 				return err
 			}
@@ -775,13 +820,22 @@ func setKeys(w *wtx, ref store.DeviceRef, k store.Keys) error {
 
 // KeyCounts implements store.Store.
 func (s *Store) KeyCounts(ctx context.Context, ref store.DeviceRef) (store.KeyCounts, error) {
+	return s.keyCounts(ctx, secretKeys, ref)
+}
+
+// OrdinaryKeyCounts implements store.Store.
+func (s *Store) OrdinaryKeyCounts(ctx context.Context, ref store.DeviceRef) (store.KeyCounts, error) {
+	return s.keyCounts(ctx, ordinaryKeys, ref)
+}
+
+func (s *Store) keyCounts(ctx context.Context, prefix string, ref store.DeviceRef) (store.KeyCounts, error) {
 	var c store.KeyCounts
 	var spk, lr sql.NullInt64
 	err := s.rdb.QueryRowContext(ctx, `SELECT
-		(SELECT COUNT(*) FROM prekeys WHERE account = ?1 AND device = ?2),
-		(SELECT COUNT(*) FROM kyber_prekeys WHERE account = ?1 AND device = ?2),
-		(SELECT key_id FROM signed_prekeys WHERE account = ?1 AND device = ?2),
-		(SELECT key_id FROM kyber_last_resort WHERE account = ?1 AND device = ?2)`,
+		(SELECT COUNT(*) FROM `+prefix+`prekeys WHERE account = ?1 AND device = ?2),
+		(SELECT COUNT(*) FROM `+prefix+`kyber_prekeys WHERE account = ?1 AND device = ?2),
+		(SELECT key_id FROM `+prefix+`signed_prekeys WHERE account = ?1 AND device = ?2),
+		(SELECT key_id FROM `+prefix+`kyber_last_resort WHERE account = ?1 AND device = ?2)`,
 		ref.Account, ref.Device).Scan(&c.PreKeys, &c.KyberPreKeys, &spk, &lr)
 	if spk.Valid {
 		v := uint32(spk.Int64)
@@ -812,39 +866,229 @@ func (s *Store) TakeBundle(ctx context.Context, ref store.DeviceRef) (store.Bund
 			Scan(&b.RegistrationID); err != nil {
 			return notFound(err)
 		}
-		err := w.row(`SELECT key_id, public_key, signature FROM signed_prekeys WHERE account = ? AND device = ?`, a, d).
-			Scan(&b.SignedPreKey.ID, &b.SignedPreKey.PublicKey, &b.SignedPreKey.Signature)
-		if errors.Is(err, sql.ErrNoRows) {
-			return store.ErrNoKeys
-		} else if err != nil {
-			return err
-		}
-		var pk store.PreKey
-		err = w.row(`DELETE FROM prekeys WHERE rowid = (SELECT rowid FROM prekeys WHERE account = ? AND device = ?
-			ORDER BY key_id LIMIT 1) RETURNING key_id, public_key`, a, d).Scan(&pk.ID, &pk.PublicKey)
-		switch {
-		case err == nil:
-			b.PreKey = &pk
-		case !errors.Is(err, sql.ErrNoRows):
-			return err
-		}
-		err = w.row(`DELETE FROM kyber_prekeys WHERE rowid = (SELECT rowid FROM kyber_prekeys WHERE account = ? AND device = ?
-			ORDER BY key_id LIMIT 1) RETURNING key_id, public_key, signature`, a, d).
-			Scan(&b.KyberPreKey.ID, &b.KyberPreKey.PublicKey, &b.KyberPreKey.Signature)
-		if errors.Is(err, sql.ErrNoRows) {
-			b.KyberLastResort = true
-			err = w.row(`SELECT key_id, public_key, signature FROM kyber_last_resort WHERE account = ? AND device = ?`, a, d).
-				Scan(&b.KyberPreKey.ID, &b.KyberPreKey.PublicKey, &b.KyberPreKey.Signature)
-			if errors.Is(err, sql.ErrNoRows) {
-				return store.ErrNoKeys
-			}
-		}
-		return err
+		return takeKeys(w, secretKeys, ref, &b)
 	})
 	if err != nil {
 		return store.Bundle{}, err
 	}
 	return b, nil
+}
+
+// takeKeys fills b with ref's signed prekey and takes (deletes) one
+// one-time EC and Kyber prekey, or uses the last-resort Kyber prekey.
+func takeKeys(w *wtx, prefix string, ref store.DeviceRef, b *store.Bundle) error {
+	a, d := ref.Account, ref.Device
+	err := w.row(`SELECT key_id, public_key, signature FROM `+prefix+`signed_prekeys WHERE account = ? AND device = ?`, a, d).
+		Scan(&b.SignedPreKey.ID, &b.SignedPreKey.PublicKey, &b.SignedPreKey.Signature)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNoKeys
+	} else if err != nil {
+		return err
+	}
+	var pk store.PreKey
+	err = w.row(`DELETE FROM `+prefix+`prekeys WHERE rowid = (SELECT rowid FROM `+prefix+`prekeys WHERE account = ? AND device = ?
+		ORDER BY key_id LIMIT 1) RETURNING key_id, public_key`, a, d).Scan(&pk.ID, &pk.PublicKey)
+	switch {
+	case err == nil:
+		b.PreKey = &pk
+	case !errors.Is(err, sql.ErrNoRows):
+		return err
+	}
+	err = w.row(`DELETE FROM `+prefix+`kyber_prekeys WHERE rowid = (SELECT rowid FROM `+prefix+`kyber_prekeys WHERE account = ? AND device = ?
+		ORDER BY key_id LIMIT 1) RETURNING key_id, public_key, signature`, a, d).
+		Scan(&b.KyberPreKey.ID, &b.KyberPreKey.PublicKey, &b.KyberPreKey.Signature)
+	if errors.Is(err, sql.ErrNoRows) {
+		b.KyberLastResort = true
+		err = w.row(`SELECT key_id, public_key, signature FROM `+prefix+`kyber_last_resort WHERE account = ? AND device = ?`, a, d).
+			Scan(&b.KyberPreKey.ID, &b.KyberPreKey.PublicKey, &b.KyberPreKey.Signature)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNoKeys
+		}
+	}
+	return err
+}
+
+// ---- ordinary conversations (docs/multidevice.md) ----
+
+// SetAccountIdentity implements store.Store.
+func (s *Store) SetAccountIdentity(ctx context.Context, account int64, key []byte) error {
+	return s.do(ctx, false, func(w *wtx) error {
+		var have []byte
+		if err := w.row(`SELECT account_identity_key FROM accounts WHERE id = ?`, account).Scan(&have); err != nil {
+			return notFound(err)
+		}
+		if have != nil {
+			if !bytes.Equal(have, key) {
+				return store.ErrConflict
+			}
+			return nil
+		}
+		_, err := w.exec(`UPDATE accounts SET account_identity_key = ? WHERE id = ?`, key, account)
+		return err
+	})
+}
+
+// SetOrdinaryKeys implements store.Store.
+func (s *Store) SetOrdinaryKeys(ctx context.Context, ref store.DeviceRef, registrationID uint32, keys store.Keys) error {
+	return s.do(ctx, true, func(w *wtx) error {
+		return setOrdinaryKeys(w, ref, registrationID, keys)
+	})
+}
+
+func setOrdinaryKeys(w *wtx, ref store.DeviceRef, registrationID uint32, keys store.Keys) error {
+	var have uint32
+	if err := w.row(`SELECT ordinary_reg_id FROM devices WHERE account = ? AND device = ?`, ref.Account, ref.Device).Scan(&have); err != nil {
+		return notFound(err)
+	}
+	if have == 0 && (keys.SignedPreKey == nil || keys.KyberLastResort == nil) {
+		return store.ErrNoKeys
+	}
+	if _, err := w.exec(`UPDATE devices SET ordinary_reg_id = ? WHERE account = ? AND device = ?`,
+		registrationID, ref.Account, ref.Device); err != nil {
+		return err
+	}
+	return setKeys(w, ordinaryKeys, ref, keys)
+}
+
+// TakeOrdinaryBundles implements store.Store.
+func (s *Store) TakeOrdinaryBundles(ctx context.Context, account int64, devices []uint32) ([]store.Bundle, error) {
+	var out []store.Bundle
+	err := s.do(ctx, true, func(w *wtx) error {
+		out = out[:0]
+		var ik []byte
+		if err := w.row(`SELECT account_identity_key FROM accounts WHERE id = ?`, account).Scan(&ik); err != nil {
+			return notFound(err)
+		}
+		rows, err := w.s.wconn.QueryContext(w.ctx, `SELECT device, ordinary_reg_id FROM devices
+			WHERE account = ? AND ordinary_reg_id != 0 ORDER BY device`, account)
+		if err != nil {
+			return err
+		}
+		var bs []store.Bundle
+		for rows.Next() {
+			var b store.Bundle
+			if err := rows.Scan(&b.Device, &b.RegistrationID); err != nil {
+				rows.Close()
+				return err
+			}
+			if devices == nil || slices.Contains(devices, b.Device) {
+				b.IdentityKey = ik
+				bs = append(bs, b)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i := range bs {
+			if err := takeKeys(w, ordinaryKeys, store.DeviceRef{Account: account, Device: bs[i].Device}, &bs[i]); err != nil {
+				return err
+			}
+		}
+		out = bs
+		return nil
+	})
+	return out, err
+}
+
+// ordinaryDevices returns the account's ordinary devices and their
+// registration ids, in the writer's transaction.
+func (w *wtx) ordinaryDevices(account int64) (map[uint32]uint32, error) {
+	rows, err := w.s.wconn.QueryContext(w.ctx, `SELECT device, ordinary_reg_id FROM devices
+		WHERE account = ? AND ordinary_reg_id != 0`, account)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	m := make(map[uint32]uint32)
+	for rows.Next() {
+		var d, r uint32
+		if err := rows.Scan(&d, &r); err != nil {
+			return nil, err
+		}
+		m[d] = r
+	}
+	return m, rows.Err()
+}
+
+// EnqueueFanout implements store.Store. Every check runs before the first
+// insert, so that a refused fanout leaves the cached queue lengths alone.
+func (s *Store) EnqueueFanout(ctx context.Context, f store.Fanout) ([]store.EnqueueResult, error) {
+	res := make([]store.EnqueueResult, len(f.Messages))
+	err := s.do(ctx, true, func(w *wtx) error {
+		clear(res)
+		var mm []store.Mismatch
+		for _, fa := range f.Accounts {
+			have, err := w.ordinaryDevices(fa.Account)
+			if err != nil {
+				return err
+			}
+			if m, ok := store.Compare(fa, have); !ok {
+				mm = append(mm, m)
+			}
+		}
+		if len(mm) > 0 {
+			return &store.MismatchError{Accounts: mm}
+		}
+		// Room: a full mailbox is skipped, unless all of an account's are.
+		stored := make(map[int64]bool)
+		queued := make(map[store.DeviceRef]int)
+		fromQueued := make(map[store.DeviceRef]int)
+		for i, m := range f.Messages {
+			n, err := w.queueLen(m.To)
+			if err != nil {
+				return err // ErrNotFound cannot be: the device set was checked
+			}
+			ns, err := w.senderLen(m.To, m.From.Account)
+			if err != nil {
+				return err
+			}
+			queued[m.To], fromQueued[m.To] = n, ns
+			if n >= f.MaxQueue || ns >= f.MaxPerSender {
+				res[i].Err = store.ErrMailboxFull
+				continue
+			}
+			stored[m.To.Account] = true
+		}
+		for _, fa := range f.Accounts {
+			if fa.Except != 0 || stored[fa.Account] {
+				continue
+			}
+			for _, m := range f.Messages {
+				if m.To.Account == fa.Account {
+					return store.ErrMailboxFull
+				}
+			}
+		}
+		for i, m := range f.Messages {
+			if res[i].Err != nil {
+				continue
+			}
+			r, err := w.s.ins.ExecContext(w.ctx, m.To.Account, m.To.Device, m.From.Account, m.From.Device,
+				m.Type, m.Content, m.Timestamp, m.ExpiresAt, m.PublicID)
+			if err != nil {
+				return err
+			}
+			id, err := r.LastInsertId()
+			if err != nil {
+				return err
+			}
+			w.s.counts[m.To] = queued[m.To] + 1
+			w.s.pairs[pair{m.To, m.From.Account}] = fromQueued[m.To] + 1
+			res[i].ID = id
+			cp := *m
+			cp.ID = id
+			w.committed = append(w.committed, &cp)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, m := range f.Messages {
+		m.ID = res[i].ID
+	}
+	return res, nil
 }
 
 // ---- blocks ----

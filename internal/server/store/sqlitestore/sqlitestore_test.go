@@ -119,6 +119,16 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'from_username'`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("from_username column: %d %v", n, err)
 	}
+	// Schema 3: accounts have no account identity, devices no ordinary keys.
+	if a, err := s.AccountByID(ctx, 1); err != nil || a.AccountIdentityKey != nil {
+		t.Fatalf("migrated account: %+v %v", a, err)
+	}
+	if ds, err := s.Devices(ctx, 2); err != nil || len(ds) != 1 || ds[0].OrdinaryRegistrationID != 0 {
+		t.Fatalf("migrated devices: %+v %v", ds, err)
+	}
+	if err := s.SetOrdinaryKeys(ctx, to, 5, storetest.Keys("m", 1, 1)); err != nil {
+		t.Fatal(err)
+	}
 	// Acks by the public id work on migrated messages.
 	if err := s.Ack(ctx, to, []int64{ms[0].PublicID}); err != nil {
 		t.Fatal(err)

@@ -34,6 +34,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"BlockDropsQueued", testBlockDropsQueued},
 		{"Expiry", testExpiry},
 		{"Notify", testNotify},
+		{"AccountIdentity", testAccountIdentity},
+		{"OrdinaryKeys", testOrdinaryKeys},
+		{"OrdinaryBundles", testOrdinaryBundles},
+		{"ConcurrentOrdinaryBundles", testConcurrentOrdinaryBundles},
+		{"Fanout", testFanout},
+		{"FanoutFull", testFanoutFull},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
