@@ -314,7 +314,9 @@ const (
 	FrameEmpty   = "empty"   // server → client: the backlog present at connect has been sent
 	// FrameKeysLow (server → client, no payload) tells the secret device
 	// that a bundle fetch left it fewer than KeysLowMark one-time keys of
-	// a kind: look at GET /v1/keys and upload more. Since 2026-12-02.
+	// a kind: look at GET /v1/keys and upload more. Since 2026-12-02; it
+	// also tells any device that an ordinary bundle fetch left it fewer
+	// than KeysLowMark ordinary one-time keys (GET /v1/ordinary/keys).
 	FrameKeysLow = "keys_low"
 	FrameSent    = "sent"  // server → client: ReqID, Result
 	FrameError   = "error" // server → client: ReqID (if any), Error

@@ -31,6 +31,9 @@ type Error struct {
 	Status  int
 	Code    string
 	Message string
+	// Mismatches is set with api.CodeDeviceMismatch (an ordinary send
+	// whose device lists are not the current ones).
+	Mismatches []api.Mismatch
 }
 
 func (e *Error) Error() string {
@@ -166,7 +169,7 @@ func (c *Client) DoRaw(ctx context.Context, method, path string, body io.Reader,
 		if json.Unmarshal(b, &e) != nil || e.Err.Code == "" {
 			return &Error{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(b))}
 		}
-		return &Error{Status: resp.StatusCode, Code: e.Err.Code, Message: e.Err.Message}
+		return &Error{Status: resp.StatusCode, Code: e.Err.Code, Message: e.Err.Message, Mismatches: e.Err.Mismatches}
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {

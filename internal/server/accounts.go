@@ -146,7 +146,8 @@ func (s *Server) Account(ctx context.Context, p Principal) (api.Account, error) 
 	if err != nil {
 		return api.Account{}, s.internal("account", err)
 	}
-	out := api.Account{AccountID: acc.ID, Username: acc.Username, DisplayName: acc.DisplayName, DeviceID: p.Device, IdentityKey: acc.IdentityKey}
+	out := api.Account{AccountID: acc.ID, Username: acc.Username, DisplayName: acc.DisplayName, DeviceID: p.Device, IdentityKey: acc.IdentityKey,
+		AccountIdentityKey: acc.AccountIdentityKey}
 	if acc.SecretDevice != 0 {
 		out.SecretDeviceID = &acc.SecretDevice
 	}
@@ -166,13 +167,13 @@ func (s *Server) Devices(ctx context.Context, p Principal) (api.Devices, error) 
 	out := api.Devices{Devices: []api.Device{}}
 	for _, d := range ds {
 		out.Devices = append(out.Devices, api.Device{ID: d.Ref.Device, Name: d.Name, Secret: d.Ref.Device == acc.SecretDevice,
-			Created: d.Created, LastSeen: d.LastSeen})
+			Ordinary: d.OrdinaryRegistrationID != 0, Created: d.Created, LastSeen: d.LastSeen})
 	}
 	return out, nil
 }
 
 // RemoveDevice removes one of the caller's devices (possibly itself), with
-// its keys and mailbox.
+// its keys (secret and ordinary) and mailbox.
 func (s *Server) RemoveDevice(ctx context.Context, p Principal, device uint32) error {
 	ref := store.DeviceRef{Account: p.Account, Device: device}
 	if err := s.st.RemoveDevice(ctx, ref); errors.Is(err, store.ErrNotFound) {
@@ -230,9 +231,11 @@ func (s *Server) Directory(ctx context.Context, p Principal, username string) (a
 	if err != nil {
 		return api.DirectoryEntry{}, s.internal("directory", err)
 	}
-	e := api.DirectoryEntry{Username: acc.Username, DisplayName: acc.DisplayName, Devices: []api.PeerDevice{}}
+	e := api.DirectoryEntry{Username: acc.Username, DisplayName: acc.DisplayName, Devices: []api.PeerDevice{},
+		AccountIdentityKey: acc.AccountIdentityKey}
 	for _, d := range ds {
-		e.Devices = append(e.Devices, api.PeerDevice{ID: d.Ref.Device, Secret: d.Ref.Device == acc.SecretDevice})
+		e.Devices = append(e.Devices, api.PeerDevice{ID: d.Ref.Device, Secret: d.Ref.Device == acc.SecretDevice,
+			Ordinary: d.OrdinaryRegistrationID != 0})
 	}
 	if acc.SecretDevice != 0 {
 		e.SecretDeviceID = &acc.SecretDevice

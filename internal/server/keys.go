@@ -36,16 +36,25 @@ func checkSignedKEM(ik key.IdentityKey, sk *api.SignedKey, what string) (*store.
 	return &store.SignedKey{ID: sk.KeyID, PublicKey: pk.Bytes(), Signature: sk.Signature}, nil
 }
 
+// checkUploadShape checks what needs no key: that the upload has keys,
+// and not too many.
+func checkUploadShape(u api.KeyUpload) error {
+	if u.SignedPreKey == nil && len(u.PreKeys) == 0 && len(u.KyberPreKeys) == 0 && u.KyberLastResort == nil {
+		return badRequest("the upload has no keys")
+	}
+	if len(u.PreKeys) > api.MaxKeysPerUpload || len(u.KyberPreKeys) > api.MaxKeysPerUpload {
+		return badRequest("at most %d one-time keys of each kind per upload", api.MaxKeysPerUpload)
+	}
+	return nil
+}
+
 // checkKeys parses every key of an upload and verifies every signature
 // against ik, refusing the whole upload on the first problem.
 func checkKeys(ik key.IdentityKey, u api.KeyUpload) (store.Keys, error) {
 	var k store.Keys
 	var err error
-	if u.SignedPreKey == nil && len(u.PreKeys) == 0 && len(u.KyberPreKeys) == 0 && u.KyberLastResort == nil {
-		return k, badRequest("the upload has no keys")
-	}
-	if len(u.PreKeys) > api.MaxKeysPerUpload || len(u.KyberPreKeys) > api.MaxKeysPerUpload {
-		return k, badRequest("at most %d one-time keys of each kind per upload", api.MaxKeysPerUpload)
+	if err := checkUploadShape(u); err != nil {
+		return k, err
 	}
 	if u.SignedPreKey != nil {
 		if k.SignedPreKey, err = checkSignedEC(ik, u.SignedPreKey, "signedPreKey"); err != nil {
@@ -172,14 +181,5 @@ func (s *Server) FetchBundle(ctx context.Context, p Principal, username string, 
 	if c, err := s.st.KeyCounts(ctx, ref); err == nil && (c.PreKeys < api.KeysLowMark || c.KyberPreKeys < api.KeysLowMark) {
 		s.hub.keysLow(ref)
 	}
-	out := api.Bundle{
-		RegistrationID: b.RegistrationID, DeviceID: b.Device, IdentityKey: b.IdentityKey,
-		SignedPreKeyID: b.SignedPreKey.ID, SignedPreKey: b.SignedPreKey.PublicKey, SignedPreKeySignature: b.SignedPreKey.Signature,
-		KyberPreKeyID: &b.KyberPreKey.ID, KyberPreKey: b.KyberPreKey.PublicKey, KyberPreKeySignature: b.KyberPreKey.Signature,
-	}
-	if b.PreKey != nil {
-		out.PreKeyID = &b.PreKey.ID
-		out.PreKey = b.PreKey.PublicKey
-	}
-	return out, nil
+	return toAPIBundle(b), nil
 }

@@ -99,6 +99,10 @@ func (s *Server) checkOutgoing(ctx context.Context, p Principal, o *Outgoing, no
 		return nil, badRequest("frankingTag is not supported yet")
 	case o.Device == 0:
 		return nil, badRequest("device must be given")
+	case api.IsOrdinary(m.Type):
+		// Ordinary messages go to every device at once, all or nothing
+		// (docs/multidevice.md section 1).
+		return nil, badRequest("ordinary messages go to POST /v1/ordinary/messages")
 	}
 	dev := accountKey(p.Account) + "." + accountKey(int64(p.Device))
 	if !s.limMsgs.Allow(dev, 1) || !s.limBytes.Allow(dev, float64(len(m.Content))) {

@@ -122,6 +122,15 @@ func authedCalls(t testing.TB, w *world) []call {
 	if err != nil {
 		t.Fatal(err)
 	}
+	oku, err := json.Marshal(servertest.OrdinaryKeys(t, w.alice.Identity, 7, 60, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	osend, err := json.Marshal(api.OrdinarySend{Recipients: []api.OrdinaryRecipient{{Username: "bob", Devices: []api.OrdinaryDeviceMessage{
+		{Device: 1, RegistrationID: 7, Type: 13, Content: []byte("ordinary")}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return []call{
 		{"GET", "/v1/account", ""},
 		{"GET", "/v1/devices", ""},
@@ -137,6 +146,12 @@ func authedCalls(t testing.TB, w *world) []call {
 		{"GET", "/v1/blocks", ""},
 		{"PUT", "/v1/blocks/bob", ""},
 		{"DELETE", "/v1/blocks/bob", ""},
+		{"PUT", "/v1/ordinary/identity", fmt.Sprintf(`{"identityKey":%q}`, base64.StdEncoding.EncodeToString(w.alice.Identity.Public.Bytes()))},
+		{"PUT", "/v1/ordinary/keys", string(oku)},
+		{"GET", "/v1/ordinary/keys", ""},
+		{"GET", "/v1/ordinary/keys/alice", ""},
+		{"GET", "/v1/ordinary/keys/alice?devices=1", ""},
+		{"POST", "/v1/ordinary/messages", string(osend)},
 	}
 }
 
@@ -320,6 +335,17 @@ func TestBadRequests(t *testing.T) {
 		{call{"POST", "/v1/accounts", `{"username":"alice","password":"password1"}`}, 409, api.CodeUsernameTaken},
 		{call{"POST", "/v1/devices", `{"username":"alice","password":"password-alice","deviceName":"` + strings.Repeat("x", 65) + `"}`}, 400, api.CodeBadRequest},
 		{call{"POST", "/v1/login", `{"username":"alice","password":"password-alice","deviceId":7}`}, 404, api.CodeNotFound},
+		{call{"PUT", "/v1/ordinary/identity", `{"identityKey":1}`}, 400, api.CodeBadRequest},
+		{call{"PUT", "/v1/ordinary/identity", `{"identityKey":"AAAA"}`}, 400, api.CodeBadRequest},
+		{call{"PUT", "/v1/ordinary/keys", `{"registrationId":5}`}, 400, api.CodeBadRequest},
+		{call{"PUT", "/v1/ordinary/keys", `{"registrationId":5,"keys":{}}`}, 400, api.CodeBadRequest},
+		{call{"PUT", "/v1/ordinary/keys", keys(func(*api.KeyUpload) {})}, 400, api.CodeBadRequest}, // no registrationId
+		{call{"GET", "/v1/ordinary/keys/bob?devices=x", ""}, 400, api.CodeBadRequest},
+		{call{"GET", "/v1/ordinary/keys/bob?devices=1%3B2", ""}, 400, api.CodeBadRequest},
+		{call{"POST", "/v1/ordinary/messages", `{}`}, 400, api.CodeBadRequest},
+		{call{"POST", "/v1/ordinary/messages", `{"recipients":[{"username":"bob","devices":[{"device":1,"registrationId":1,"type":3,"content":"aGk="}]}]}`}, 400, api.CodeBadRequest},
+		{call{"POST", "/v1/ordinary/messages", `{"recipients":[{"username":"bob","devices":[{"device":1,"registrationId":1,"type":13,"content":"aGk="}]}]}`}, 409, api.CodeDeviceMismatch},
+		{call{"POST", "/v1/messages/bob/1", `{"type":13,"content":"aGk="}`}, 400, api.CodeBadRequest},
 	}
 	before := w.snapshot(t)
 	auth := "Bearer " + w.alice.Cred.Credential

@@ -156,6 +156,7 @@ func New(srv *server.Server, o Options) *Handler {
 	m.HandleFunc("DELETE /v1/blocks/{username}", h.authed(endpoint(204, func(r *http.Request, p server.Principal, _ none) (none, error) {
 		return none{}, srv.Block(r.Context(), p, r.PathValue("username"), false)
 	})))
+	h.ordinaryRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &server.Error{Code: api.CodeNotFound, Message: "no such endpoint"})
 	})

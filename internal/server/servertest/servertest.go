@@ -266,3 +266,10 @@ func Recv(t testing.TB, c *apiclient.Conn, d time.Duration) api.Frame {
 		}
 	}
 }
+
+// OrdinaryKeys makes a full ordinary upload with registration id reg,
+// signed by the account identity ik, with ids as Keys makes them.
+func OrdinaryKeys(t testing.TB, ik *key.IdentityKeyPair, reg, first uint32, n int) api.OrdinaryKeyUpload {
+	t.Helper()
+	return api.OrdinaryKeyUpload{RegistrationID: reg, KeyUpload: Keys(t, ik, first, n)}
+}

@@ -1,0 +1,80 @@
+package httpapi_test
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/server/httpapi"
+)
+
+// FuzzDecodeOrdinary feeds arbitrary bytes to the decoders of the
+// ordinary-conversation request types.
+func FuzzDecodeOrdinary(f *testing.F) {
+	for _, s := range []string{
+		`{"identityKey":"BQ=="}`,
+		`{"registrationId":7,"signedPreKey":{"keyId":1,"publicKey":"BQ==","signature":"AA=="},"preKeys":[{"keyId":2,"publicKey":"BQ=="}]}`,
+		`{"recipients":[{"username":"bob","devices":[{"device":1,"registrationId":2,"type":13,"content":"aGk="}]}],"expiresIn":5,"history":[{"id":"AAAAAAAAAAAAAAAAAAAAAA==","blob":"aGk="}]}`,
+		`{"recipients":[{"username":"bob","devices":null}]}`,
+		`[]`, `null`, `{"recipients":[{"devices":[{"device":-1}]}]}`,
+	} {
+		for k := range uint8(3) {
+			f.Add(k, []byte(s))
+		}
+	}
+	f.Fuzz(func(t *testing.T, kind uint8, b []byte) {
+		switch kind % 3 {
+		case 0:
+			roundTrip[api.SetAccountIdentity](t, b)
+		case 1:
+			roundTrip[api.OrdinaryKeyUpload](t, b)
+		case 2:
+			roundTrip[api.OrdinarySend](t, b)
+		}
+	})
+}
+
+// FuzzParseDeviceList: whatever it accepts is 1 to MaxDevices positive
+// device ids that print back as the input.
+func FuzzParseDeviceList(f *testing.F) {
+	for _, s := range []string{"1", "1,3", "", ",", "0", "1,,2", "4294967295", "4294967296", "+1", "01", " 1", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ds, err := httpapi.ParseDeviceList(s)
+		if err != nil {
+			return
+		}
+		if len(ds) == 0 || len(ds) > api.MaxDevices {
+			t.Fatalf("%q: %d devices", s, len(ds))
+		}
+		parts := make([]string, len(ds))
+		for i, d := range ds {
+			if d == 0 {
+				t.Fatalf("%q: device 0", s)
+			}
+			parts[i] = strconv.FormatUint(uint64(d), 10)
+		}
+		if back := strings.Join(parts, ","); back != strings.TrimLeft(s, "0") && !equalNumbers(s, back) {
+			t.Fatalf("%q parsed as %v", s, ds)
+		}
+	})
+}
+
+// equalNumbers reports whether the comma-separated lists a and b name the
+// same numbers (leading zeros aside).
+func equalNumbers(a, b string) bool {
+	as, bs := strings.Split(a, ","), strings.Split(b, ",")
+	if len(as) != len(bs) {
+		return false
+	}
+	for i := range as {
+		x, err1 := strconv.ParseUint(as[i], 10, 32)
+		y, err2 := strconv.ParseUint(bs[i], 10, 32)
+		if err1 != nil || err2 != nil || x != y {
+			return false
+		}
+	}
+	return true
+}
