@@ -1,6 +1,7 @@
 package history
 
 import (
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/binary"
@@ -100,11 +101,24 @@ func (e *Epoch) newer(o *Epoch) bool {
 
 // Keyring is an account's history keyring (docs/multidevice.md, "What each
 // device holds"): the history-id key, fixed for the account, and its epochs.
-// The current epoch is the newest by creation time. A Keyring is not safe
-// for concurrent use.
+// The current epoch is the newest by creation time. Make one with
+// NewKeyring or ParseKeyring. Methods that read it (Seal, Open, RecordID,
+// Current, ...) may run concurrently; those that change it (Add, Merge,
+// Rotate) may not run with any other.
 type Keyring struct {
 	idKey  [IDKeySize]byte
 	epochs []Epoch // oldest first; never empty
+	// aeads holds each epoch's record cipher, derived when the epoch is
+	// added, so that opening records only reads the keyring.
+	aeads map[EpochID]cipher.AEAD
+}
+
+// derive makes the record cipher of every epoch.
+func (r *Keyring) derive() {
+	r.aeads = make(map[EpochID]cipher.AEAD, len(r.epochs))
+	for i := range r.epochs {
+		r.aeads[r.epochs[i].ID] = recordAEAD(&r.epochs[i].Key)
+	}
 }
 
 // String says how many epochs the keyring holds, never a key.
@@ -127,6 +141,7 @@ var ErrEpochConflict = errors.New("history: an epoch with this id has another ke
 func NewKeyring(now time.Time) *Keyring {
 	r := &Keyring{epochs: []Epoch{NewEpoch(now)}}
 	rand.Read(r.idKey[:])
+	r.derive()
 	return r
 }
 
@@ -185,6 +200,7 @@ func (r *Keyring) Add(e Epoch) (bool, error) {
 		i--
 	}
 	r.epochs = slices.Insert(r.epochs, i, e)
+	r.aeads[e.ID] = recordAEAD(&e.Key)
 	return true, nil
 }
 
@@ -299,6 +315,7 @@ func (r *Keyring) UnmarshalJSON(b []byte) error {
 			}
 		}
 	}
+	out.derive()
 	*r = out
 	return nil
 }
