@@ -137,3 +137,26 @@ func TestCoreDependencies(t *testing.T) {
 		}
 	}
 }
+
+// purePackages are the client's cryptography of issue 9 and the content
+// message (docs/multidevice.md): pure functions of their inputs, with no
+// network, no store and no other process, so that they can be tested and
+// fuzzed alone.
+var purePackages = []string{mod + "internal/content", mod + "internal/link", mod + "internal/history",
+	mod + "internal/secretcode", mod + "internal/strictjson"}
+
+// pureForbidden are what they must never reach ("os" they do, through fmt).
+var pureForbidden = []string{
+	"net", "net/http", "database/sql", "os/exec",
+	mod + "internal/server", mod + "internal/client", mod + "internal/apiclient", mod + "internal/tui", mod + "cmd/",
+}
+
+func TestPurePackages(t *testing.T) {
+	for _, d := range deps(t, purePackages...) {
+		for _, bad := range pureForbidden {
+			if under(d, bad) {
+				t.Errorf("a pure package reaches %s", d)
+			}
+		}
+	}
+}
