@@ -105,7 +105,7 @@ func SealRecovery(c *RecoveryCode, a *Account) ([]byte, error) {
 	switch {
 	case !api.ValidUsername(a.Username):
 		return nil, errors.New("history: the username is not valid")
-	case a.Identity == nil || a.History == nil:
+	case a.Identity == nil || a.History == nil || len(a.History.epochs) == 0:
 		return nil, errors.New("history: a recovery blob needs the account identity and the keyring")
 	}
 	id, err := a.Identity.MarshalBinary()

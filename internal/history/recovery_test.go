@@ -128,6 +128,7 @@ func TestRecoveryRefused(t *testing.T) {
 		"bad username": func(a *Account) { a.Username = "a" },
 		"no identity":  func(a *Account) { a.Identity = nil },
 		"no keyring":   func(a *Account) { a.History = nil },
+		"empty ring":   func(a *Account) { a.History = new(Keyring) },
 	} {
 		a := testAccount(t)
 		f(a)

@@ -74,7 +74,7 @@ func (b *Box) check() error {
 		return errors.New("the username is not valid")
 	case b.Identity == nil:
 		return errors.New("no account identity")
-	case b.History == nil:
+	case b.History == nil || len(b.History.Epochs()) == 0:
 		return errors.New("no history keyring")
 	case len(b.Contacts) > MaxContacts:
 		return fmt.Errorf("%d contacts, the most is %d", len(b.Contacts), MaxContacts)

@@ -309,6 +309,7 @@ func TestSealRefuses(t *testing.T) {
 		"username with nl":   func(b *Box) { b.Username = "alice\n" },
 		"no identity":        func(b *Box) { b.Identity = nil },
 		"no keyring":         func(b *Box) { b.History = nil },
+		"empty keyring":      func(b *Box) { b.History = new(history.Keyring) },
 		"bad contact":        func(b *Box) { b.Contacts[0].Name = "b\u202eob" },
 		"duplicate contact":  func(b *Box) { b.Contacts[1].Name = b.Contacts[0].Name },
 		"too many contacts":  func(b *Box) { b.Contacts = many },
