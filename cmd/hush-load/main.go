@@ -5,8 +5,14 @@
 //
 // Usage:
 //
-//	hush-load run  [--hushd-bin BIN | --url URL --fingerprint HEX] [--pairs N] [--messages M] [--size B] [--window W] [--rate R --duration D]
+//	hush-load run  [--hushd-bin BIN | --url URL --fingerprint HEX [--hushd-pid PID]] [--pairs N] [--messages M] [--size B] [--window W] [--rate R --duration D]
 //	hush-load idle --hushd-bin BIN --conns N [--sources 127.0.0.2,127.0.0.3,...]
+//
+// When it knows the server's process (--hushd-bin, or --hushd-pid on this
+// machine), run also reports the CPU time hushd and hush-load itself spent
+// per message received, counted from the first message sent (account
+// setup and connections left out): on a shared machine that is a steadier
+// measure than messages per second.
 package main
 
 import (
@@ -100,6 +106,7 @@ func run(args []string) error {
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after")
 	plaintext := fs.Bool("plaintext", false, "with --hushd-bin: run hushd with --insecure-plaintext (no TLS)")
 	profile := fs.String("cpu-profile", "", "with --hushd-bin: hushd writes a CPU profile here")
+	pid := fs.Int("hushd-pid", 0, "with --url: the process id of that hushd, to report its CPU time per message")
 	fs.Parse(args)
 	raiseFileLimit(uint64(4*w.Pairs + 1000))
 	var extra []string
@@ -115,12 +122,36 @@ func run(args []string) error {
 	}
 	if p != nil {
 		defer p.Stop()
+		*pid = p.Cmd.Process.Pid
+	}
+	var srv0, self0 time.Duration
+	var cpuErr error
+	w.Started = func() {
+		self0 = selfCPU()
+		if *pid != 0 {
+			srv0, cpuErr = loadtest.ProcessCPU(*pid)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	r, err := loadtest.Run(ctx, &loadtest.Hushd{URL: u, Fingerprint: f}, w)
+	self := selfCPU() - self0
 	fmt.Println(r)
+	if n := float64(max(r.Received, 1)); *pid != 0 && cpuErr == nil {
+		srv, err := loadtest.ProcessCPU(*pid)
+		if err == nil {
+			fmt.Printf("hushd CPU %.2fs = %.1f µs/msg; hush-load CPU %.2fs = %.1f µs/msg\n",
+				(srv - srv0).Seconds(), float64((srv-srv0).Microseconds())/n, self.Seconds(), float64(self.Microseconds())/n)
+		}
+	}
 	return err
+}
+
+// selfCPU is the CPU time (user and system) this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // idle opens n authenticated WebSocket connections that then do nothing,

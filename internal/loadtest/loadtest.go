@@ -44,6 +44,10 @@ type Workload struct {
 	Window   int           // unacknowledged sends per sender
 	Rate     float64       // total messages per second; 0: as fast as possible
 	Duration time.Duration // for Rate runs
+	// Started, if set, is called once the pairs are set up and connected,
+	// just before the first message is sent (to take measurements that
+	// leave the setup out, such as the server's CPU time).
+	Started func()
 }
 
 // Result is what a run measured.
@@ -138,6 +142,9 @@ func Run(ctx context.Context, sys System, w Workload) (Result, error) {
 	var behind atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	if w.Started != nil {
+		w.Started()
+	}
 	start := time.Now()
 	content := func(seq int) []byte {
 		b := make([]byte, w.Size)

@@ -1,0 +1,164 @@
+package sqlitestore
+
+import (
+	"fmt"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hushmsg/hush/internal/server/store"
+)
+
+// The benchmarks below follow one message through the store the way
+// hush-load's throughput run does (100 sender/receiver pairs, 32 messages
+// in flight per pair, 256-byte contents): a batch of sends is enqueued,
+// then acknowledged, and the acknowledgement is applied by the next
+// batch. Each reports, beside the wall time, the process's CPU time per
+// message (cpu-ns/op), which other work on a shared machine disturbs
+// less, counted only while the timer runs.
+
+const (
+	benchPairs  = 100
+	benchWindow = 32
+	// benchBatchSize is the number of messages per batch: how many the writer takes at once under load.
+	benchBatchSize = 256
+)
+
+// benchStore opens a store with benchPairs sender and receiver accounts
+// and a backlog of benchWindow messages queued for every receiver, which
+// stay queued (the in-flight messages of the load test).
+func benchStore(b *testing.B) (s *Store, senders, receivers []store.DeviceRef) {
+	ctx := b.Context()
+	s, err := Open(filepath.Join(b.TempDir(), "hush.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	for i := range 2 * benchPairs {
+		a, _, err := s.CreateAccount(ctx, store.NewAccount{Username: fmt.Sprint("u", i), PasswordHash: "h"},
+			store.NewDevice{TokenHash: fmt.Appendf(nil, "t%d", i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ref := store.DeviceRef{Account: a.ID, Device: 1}
+		if i%2 == 0 {
+			senders = append(senders, ref)
+		} else {
+			receivers = append(receivers, ref)
+		}
+	}
+	for range benchWindow {
+		benchEnqueue(b, s, benchBatch(senders, receivers, 0, benchPairs))
+	}
+	return s, senders, receivers
+}
+
+var benchPub int64 = 1 << 40
+
+// benchBatch makes n messages, from pair first on, one per pair in turn.
+func benchBatch(senders, receivers []store.DeviceRef, first, n int) []*store.Message {
+	now := time.Now().UnixMilli()
+	ms := make([]*store.Message, n)
+	for i := range ms {
+		p := (first + i) % len(senders)
+		benchPub += 0x9E3779B97F4A7C15 >> 2 // scattered, like random public ids
+		benchPub &= 1<<63 - 1
+		ms[i] = &store.Message{PublicID: benchPub, To: receivers[p], From: senders[p], Type: 1,
+			Content: make([]byte, 256), Timestamp: now, ExpiresAt: now + 1e9}
+	}
+	return ms
+}
+
+// benchEnqueue enqueues msgs and returns the ids their receivers
+// acknowledge.
+func benchEnqueue(b *testing.B, s *Store, msgs []*store.Message) []int64 {
+	res, err := s.EnqueueBatch(b.Context(), msgs, 1<<30, 1<<30)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]int64, len(msgs))
+	for i, m := range msgs {
+		if res[i].Err != nil {
+			b.Fatal(res[i].Err)
+		}
+		ids[i] = m.PublicID
+	}
+	return ids
+}
+
+// benchAck acknowledges msgs (their ids) as their receivers would (one
+// Ack per receiver), then waits until the deletion is committed.
+func benchAck(b *testing.B, s *Store, msgs []*store.Message, ids []int64) {
+	by := map[store.DeviceRef][]int64{}
+	for i, m := range msgs {
+		by[m.To] = append(by[m.To], ids[i])
+	}
+	for to, ids := range by {
+		if err := s.Ack(b.Context(), to, ids); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.do(b.Context(), false, func(*wtx) error { return nil }); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// cpuClock measures the process's CPU time (user and system) while the
+// benchmark timer runs.
+type cpuClock struct {
+	b       *testing.B
+	start   int64
+	elapsed int64
+}
+
+func cpuNow() int64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+func (c *cpuClock) Start() { c.b.StartTimer(); c.start = cpuNow() }
+func (c *cpuClock) Stop()  { c.elapsed += cpuNow() - c.start; c.b.StopTimer() }
+func (c *cpuClock) report() {
+	if c.b.N > 0 {
+		c.b.ReportMetric(float64(c.elapsed)/float64(c.b.N), "cpu-ns/op")
+	}
+}
+
+// BenchmarkEnqueueBatch measures EnqueueBatch of benchWindow messages (one
+// per pair in turn), per message; their acknowledgement is applied outside
+// the timer.
+func BenchmarkEnqueueBatch(b *testing.B) {
+	s, snd, rcv := benchStore(b)
+	c := &cpuClock{b: b}
+	b.ResetTimer()
+	c.Start()
+	for i := 0; i < b.N; i += benchBatchSize {
+		msgs := benchBatch(snd, rcv, i, min(benchBatchSize, b.N-i))
+		ids := benchEnqueue(b, s, msgs)
+		c.Stop()
+		benchAck(b, s, msgs, ids)
+		c.Start()
+	}
+	c.Stop()
+	c.report()
+}
+
+// BenchmarkAck measures the deletion of acknowledged messages, per
+// message: benchWindow messages enqueued outside the timer, then
+// acknowledged and committed (with an otherwise empty batch).
+func BenchmarkAck(b *testing.B) {
+	s, snd, rcv := benchStore(b)
+	c := &cpuClock{b: b}
+	b.ResetTimer()
+	b.StopTimer()
+	for i := 0; i < b.N; i += benchBatchSize {
+		msgs := benchBatch(snd, rcv, i, min(benchBatchSize, b.N-i))
+		ids := benchEnqueue(b, s, msgs)
+		c.Start()
+		benchAck(b, s, msgs, ids)
+		c.Stop()
+	}
+	c.report()
+}
