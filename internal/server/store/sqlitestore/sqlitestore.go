@@ -64,8 +64,8 @@ type Store struct {
 	notify atomic.Pointer[func([]*store.Message)]
 
 	// Owned by the writer goroutine.
-	counts map[store.DeviceRef]int // queue length per device, cached
-	pairs  map[pair]int            // queue length per device and sender account, cached
+	counts map[store.DeviceRef]mailbox // per device, cached
+	pairs  map[pair]senderCount        // per device and sender account, cached
 	ins    *sql.Stmt
 	del    *sql.Stmt
 	// Savepoint statements, prepared once: preparing them for every
@@ -90,10 +90,28 @@ type op struct {
 	done  chan error
 }
 
+// mailbox is the writer's cached view of a device's queue.
+type mailbox struct {
+	n     int    // messages queued, exactly
+	acked uint64 // acknowledgements that deleted some of them, since cached
+}
+
 // pair is a recipient device and a sender account.
 type pair struct {
 	to   store.DeviceRef
 	from int64
+}
+
+// senderCount is the cached number of messages a sender account has
+// queued for a device: never less than the true number, since
+// acknowledgements (which do not say whose messages they delete, so that
+// an ack costs one plain DELETE) leave it as it was. It is exact when
+// counted and then incremented on every insert, for as long as the
+// device's acked stays at ackedAt: see [wtx.senderLen].
+type senderCount struct {
+	n       int
+	exact   bool
+	ackedAt uint64
 }
 
 // maxPairs bounds the cache of per-sender queue lengths.
@@ -322,13 +340,13 @@ func Open(path string) (*Store, error) {
 		rdb: rdb, wdb: wdb, wconn: wconn, cdb: cdb, stopCkpt: make(chan struct{}), ckptDone: make(chan struct{}),
 		ops:    make(chan *op, 4*maxBatch),
 		done:   make(chan struct{}),
-		counts: make(map[store.DeviceRef]int),
-		pairs:  make(map[pair]int),
+		counts: make(map[store.DeviceRef]mailbox),
+		pairs:  make(map[pair]senderCount),
 	}
 	if s.ins, err = wconn.PrepareContext(ctx, `INSERT INTO messages
 		(account, device, from_account, from_device, type, content, created, expires, pub_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`); err == nil {
-		s.del, err = wconn.PrepareContext(ctx, `DELETE FROM messages WHERE pub_id = ? AND account = ? AND device = ? RETURNING from_account`)
+		s.del, err = wconn.PrepareContext(ctx, `DELETE FROM messages WHERE pub_id = ? AND account = ? AND device = ?`)
 	}
 	for _, p := range []struct {
 		st **sql.Stmt
@@ -1033,18 +1051,18 @@ func (s *Store) EnqueueFanout(ctx context.Context, f store.Fanout) ([]store.Enqu
 		// Room: a full mailbox is skipped, unless all of an account's are.
 		stored := make(map[int64]bool)
 		queued := make(map[store.DeviceRef]int)
-		fromQueued := make(map[store.DeviceRef]int)
+		fromQueued := make(map[store.DeviceRef]senderCount)
 		for i, m := range f.Messages {
 			n, err := w.queueLen(m.To)
 			if err != nil {
 				return err // ErrNotFound cannot be: the device set was checked
 			}
-			ns, err := w.senderLen(m.To, m.From.Account)
+			ns, err := w.senderLen(m.To, m.From.Account, f.MaxPerSender)
 			if err != nil {
 				return err
 			}
 			queued[m.To], fromQueued[m.To] = n, ns
-			if n >= f.MaxQueue || ns >= f.MaxPerSender {
+			if n >= f.MaxQueue || ns.n >= f.MaxPerSender {
 				res[i].Err = store.ErrMailboxFull
 				continue
 			}
@@ -1073,8 +1091,12 @@ func (s *Store) EnqueueFanout(ctx context.Context, f store.Fanout) ([]store.Enqu
 			if err != nil {
 				return err
 			}
-			w.s.counts[m.To] = queued[m.To] + 1
-			w.s.pairs[pair{m.To, m.From.Account}] = fromQueued[m.To] + 1
+			mb := w.s.counts[m.To]
+			mb.n = queued[m.To] + 1
+			w.s.counts[m.To] = mb
+			ns := fromQueued[m.To]
+			ns.n++
+			w.s.pairs[pair{m.To, m.From.Account}] = ns
 			res[i].ID = id
 			cp := *m
 			cp.ID = id
@@ -1142,8 +1164,8 @@ func (s *Store) Blocked(ctx context.Context, blocker int64) ([]int64, error) {
 // A device that does not exist has no entry (RemoveDevice drops it) and
 // gets ErrNotFound.
 func (w *wtx) queueLen(ref store.DeviceRef) (int, error) {
-	if n, ok := w.s.counts[ref]; ok {
-		return n, nil
+	if mb, ok := w.s.counts[ref]; ok {
+		return mb.n, nil
 	}
 	var n int
 	var exists bool
@@ -1154,27 +1176,36 @@ func (w *wtx) queueLen(ref store.DeviceRef) (int, error) {
 	if !exists {
 		return 0, store.ErrNotFound
 	}
-	w.s.counts[ref] = n
+	w.s.counts[ref] = mailbox{n: n}
 	return n, nil
 }
 
-// senderLen returns the cached number of messages from account from queued
-// for to, loading it if needed.
-func (w *wtx) senderLen(to store.DeviceRef, from int64) (int, error) {
+// senderLen returns the number of messages from account from queued for
+// to, or a number above it while that is below limit: the caller compares
+// it with limit, and an upper bound under the limit says as much as the
+// exact number. It counts (messages_by_sender) only when the cached bound
+// reaches limit and is not known to be exact. to's queue length must be
+// cached (queueLen).
+func (w *wtx) senderLen(to store.DeviceRef, from int64, limit int) (senderCount, error) {
 	k := pair{to, from}
-	if n, ok := w.s.pairs[k]; ok {
-		return n, nil
+	mb := w.s.counts[to]
+	c, ok := w.s.pairs[k]
+	if !ok {
+		// The whole mailbox bounds any one sender's share of it.
+		c = senderCount{n: mb.n}
 	}
-	var n int
-	if err := w.row(`SELECT COUNT(*) FROM messages WHERE account = ? AND device = ? AND from_account = ?`,
-		to.Account, to.Device, from).Scan(&n); err != nil {
-		return 0, err
+	if c.n >= limit && !(c.exact && c.ackedAt == mb.acked) {
+		c = senderCount{exact: true, ackedAt: mb.acked}
+		if err := w.row(`SELECT COUNT(*) FROM messages WHERE account = ? AND device = ? AND from_account = ?`,
+			to.Account, to.Device, from).Scan(&c.n); err != nil {
+			return c, err
+		}
 	}
-	if len(w.s.pairs) >= maxPairs {
+	if !ok && len(w.s.pairs) >= maxPairs {
 		clear(w.s.pairs)
 	}
-	w.s.pairs[k] = n
-	return n, nil
+	w.s.pairs[k] = c
+	return c, nil
 }
 
 // EnqueueBatch implements store.Store.
@@ -1193,11 +1224,11 @@ func (s *Store) EnqueueBatch(ctx context.Context, msgs []*store.Message, maxQueu
 				res[i].Err = store.ErrMailboxFull
 				continue
 			}
-			ns, err := w.senderLen(m.To, m.From.Account)
+			ns, err := w.senderLen(m.To, m.From.Account, maxPerSender)
 			if err != nil {
 				return err
 			}
-			if ns >= maxPerSender {
+			if ns.n >= maxPerSender {
 				res[i].Err = store.ErrMailboxFull
 				continue
 			}
@@ -1210,8 +1241,11 @@ func (s *Store) EnqueueBatch(ctx context.Context, msgs []*store.Message, maxQueu
 			if err != nil {
 				return err
 			}
-			w.s.counts[m.To] = n + 1
-			w.s.pairs[pair{m.To, m.From.Account}] = ns + 1
+			mb := w.s.counts[m.To]
+			mb.n = n + 1
+			w.s.counts[m.To] = mb
+			ns.n++
+			w.s.pairs[pair{m.To, m.From.Account}] = ns
 			res[i].ID = id
 			cp := *m
 			cp.ID = id
@@ -1274,20 +1308,20 @@ func (s *Store) applyAcks(w *wtx) {
 	s.ackKick = false
 	s.ackMu.Unlock()
 	for _, a := range acks {
+		deleted := 0
 		for _, id := range a.ids {
-			var from int64
-			if err := s.del.QueryRowContext(w.ctx, id, a.to.Account, a.to.Device).Scan(&from); err != nil {
-				if !errors.Is(err, sql.ErrNoRows) {
-					s.resetCounts()
-				}
+			r, err := s.del.ExecContext(w.ctx, id, a.to.Account, a.to.Device)
+			if err != nil {
 				continue
 			}
-			if c, ok := s.counts[a.to]; ok {
-				s.counts[a.to] = c - 1
+			if n, _ := r.RowsAffected(); n > 0 {
+				deleted += int(n)
 			}
-			if c, ok := s.pairs[pair{a.to, from}]; ok {
-				s.pairs[pair{a.to, from}] = c - 1
-			}
+		}
+		// The senders' counts stay as they were (upper bounds); acked
+		// tells senderLen that they may no longer be exact.
+		if mb, ok := s.counts[a.to]; ok && deleted > 0 {
+			s.counts[a.to] = mailbox{n: mb.n - deleted, acked: mb.acked + 1}
 		}
 	}
 }

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Messages", testMessages},
 		{"MailboxFull", testMailboxFull},
 		{"SenderQuota", testSenderQuota},
+		{"SenderQuotaOthersAcked", testSenderQuotaOthersAcked},
 		{"BlockDropsQueued", testBlockDropsQueued},
 		{"Expiry", testExpiry},
 		{"Notify", testNotify},
@@ -489,6 +490,71 @@ func testSenderQuota(t *testing.T, s store.Store) {
 	res = must(s.EnqueueBatch(ctx, []*store.Message{msg(a2, to, "again", 100), msg(from, to, "too many", 100)}, 10, 3))
 	if res[0].Err != nil || !errors.Is(res[1].Err, store.ErrMailboxFull) {
 		t.Fatalf("after one ack: %+v", res)
+	}
+}
+
+// testSenderQuotaOthersAcked: the quota counts a sender's own messages,
+// exactly, whatever else the mailbox holds and whoever's messages were
+// acknowledged (a backend may keep counts that acks do not update).
+func testSenderQuotaOthersAcked(t *testing.T, s store.Store) {
+	a := newAccount(t, s, "alice")
+	b := newAccount(t, s, "bob")
+	c := newAccount(t, s, "carol")
+	from := store.DeviceRef{Account: a.ID, Device: 1}
+	car := store.DeviceRef{Account: c.ID, Device: 1}
+	to := store.DeviceRef{Account: b.ID, Device: 1}
+	send := func(from store.DeviceRef, n int) []store.EnqueueResult {
+		var batch []*store.Message
+		for i := range n {
+			batch = append(batch, msg(from, to, fmt.Sprint(i), 100))
+		}
+		return must(s.EnqueueBatch(ctx, batch, 100, 3))
+	}
+	// Carol's messages fill more of the mailbox than alice's share.
+	var carols []int64
+	for range 2 {
+		for _, r := range must(s.EnqueueBatch(ctx, []*store.Message{msg(car, to, "c", 100), msg(car, to, "c", 100)}, 100, 100)) {
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+		}
+	}
+	for _, m := range must(s.Pending(ctx, to, 0, 100, 10)) {
+		carols = append(carols, m.PublicID)
+	}
+	res := send(from, 4)
+	for i, r := range res {
+		if (i < 3) != (r.Err == nil) || (i == 3 && !errors.Is(r.Err, store.ErrMailboxFull)) {
+			t.Fatalf("alice's message %d beside carol's 4: %+v", i, r)
+		}
+	}
+	// Carol's acknowledged messages give alice nothing.
+	ok(t, s.Ack(ctx, to, carols[:2]))
+	if r := send(from, 1); !errors.Is(r[0].Err, store.ErrMailboxFull) {
+		t.Fatalf("after carol's messages were acked: %+v", r[0])
+	}
+	ok(t, s.Ack(ctx, to, carols[2:3]))
+	if r := send(from, 1); !errors.Is(r[0].Err, store.ErrMailboxFull) {
+		t.Fatalf("after another of carol's was acked: %+v", r[0])
+	}
+	// One of alice's own gives her one place.
+	var alices []int64
+	for _, m := range must(s.Pending(ctx, to, 0, 100, 10)) {
+		if m.From == from {
+			alices = append(alices, m.PublicID)
+		}
+	}
+	if len(alices) != 3 {
+		t.Fatalf("alice has %d messages queued, want 3", len(alices))
+	}
+	ok(t, s.Ack(ctx, to, alices[:1]))
+	if r := send(from, 2); r[0].Err != nil || !errors.Is(r[1].Err, store.ErrMailboxFull) {
+		t.Fatalf("after one of alice's was acked: %+v", r)
+	}
+	// An ack of nothing (an unknown id) changes nothing either.
+	ok(t, s.Ack(ctx, to, []int64{12345}))
+	if r := send(from, 1); !errors.Is(r[0].Err, store.ErrMailboxFull) {
+		t.Fatalf("after an unknown id was acked: %+v", r[0])
 	}
 }
 
