@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/ecdh"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
@@ -22,8 +23,12 @@ import (
 const (
 	RecoveryCodeSize = secretcode.Size
 
-	infoRecoveryKey = "hush recovery v1 key"
-	labelRecovery   = "hush recovery v1" // the start of the blob's AD
+	infoRecoveryKey     = "hush recovery v1 key"
+	infoRecoveryPrivate = "hush recovery v1 x25519"
+	labelRecovery       = "hush recovery v1" // the start of the blob's AD
+
+	// RecoveryPublicKeySize is the size of a recovery public key (X25519).
+	RecoveryPublicKeySize = 32
 
 	// RecoveryVersion is the version of the blob's plaintext.
 	RecoveryVersion = 1
@@ -65,10 +70,47 @@ func (c RecoveryCode) String() string { return secretcode.Format(&c.s) }
 // GoString never prints the code.
 func (RecoveryCode) GoString() string { return "history.RecoveryCode(redacted)" }
 
-// aead derives the recovery key, HKDF-SHA256(code, info "hush recovery v1
-// key", 32 bytes), as AES-256-GCM.
-func (c *RecoveryCode) aead() cipher.AEAD {
-	k, err := hkdf.Key(sha256.New, c.s[:], nil, infoRecoveryKey, 32)
+// private derives the code's X25519 private key, HKDF-SHA256(code, info
+// "hush recovery v1 x25519", 32 bytes).
+func (c *RecoveryCode) private() *ecdh.PrivateKey {
+	k, err := hkdf.Key(sha256.New, c.s[:], nil, infoRecoveryPrivate, 32)
+	if err != nil {
+		panic("history: internal error: " + err.Error())
+	}
+	priv, err := ecdh.X25519().NewPrivateKey(k)
+	if err != nil {
+		panic("history: internal error: " + err.Error())
+	}
+	return priv
+}
+
+// PublicKey is the code's recovery public key: what devices keep, so that
+// they can seal a new recovery blob (a new epoch) without the code, which
+// none of them holds. A device that has it, even a removed one, can write
+// a blob but not read one.
+func (c *RecoveryCode) PublicKey() RecoveryPublicKey {
+	return RecoveryPublicKey(c.private().PublicKey().Bytes())
+}
+
+// RecoveryPublicKey is a recovery code's X25519 public key. Not secret.
+type RecoveryPublicKey [RecoveryPublicKeySize]byte
+
+// Bytes returns the 32 bytes.
+func (k RecoveryPublicKey) Bytes() []byte { return append([]byte(nil), k[:]...) }
+
+// ParseRecoveryPublicKey reads 32 bytes.
+func ParseRecoveryPublicKey(b []byte) (RecoveryPublicKey, error) {
+	if len(b) != RecoveryPublicKeySize {
+		return RecoveryPublicKey{}, errors.New("history: a recovery public key is 32 bytes")
+	}
+	return RecoveryPublicKey(b), nil
+}
+
+// recoveryAEAD is the blob's cipher: AES-256-GCM under HKDF-SHA256(ikm =
+// X25519(ephemeral, recovery key), salt = ephemeral public || recovery
+// public, info "hush recovery v1 key", 32 bytes).
+func recoveryAEAD(shared, eph, pub []byte) cipher.AEAD {
+	k, err := hkdf.Key(sha256.New, shared, append(bytes.Clone(eph), pub...), infoRecoveryKey, 32)
 	if err != nil {
 		panic("history: internal error: " + err.Error())
 	}
@@ -98,10 +140,12 @@ type accountJSON struct {
 
 func recoveryAD(username string) []byte { return append([]byte(labelRecovery), username...) }
 
-// SealRecovery makes the recovery blob of a (api.Recovery.Blob): nonce
-// (12) || AES-256-GCM(recovery key, nonce, JSON {version, username,
-// accountIdentity, history}, AD = "hush recovery v1" || username).
-func SealRecovery(c *RecoveryCode, a *Account) ([]byte, error) {
+// SealRecovery makes the recovery blob of a (api.Recovery.Blob) for the
+// code whose public key is pub, as a sealed box: ephemeral X25519 public
+// key (32) || nonce (12) || AES-256-GCM(recoveryAEAD, nonce, JSON {version,
+// username, accountIdentity, history}, AD = "hush recovery v1" ||
+// username). Only the code opens it.
+func SealRecovery(pub RecoveryPublicKey, a *Account) ([]byte, error) {
 	switch {
 	case !api.ValidUsername(a.Username):
 		return nil, errors.New("history: the username is not valid")
@@ -116,12 +160,31 @@ func SealRecovery(c *RecoveryCode, a *Account) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n := nonceSize + len(pt) + tagSize; n > api.MaxRecoveryBlobBytes {
+	if n := RecoveryPublicKeySize + nonceSize + len(pt) + tagSize; n > api.MaxRecoveryBlobBytes {
 		return nil, fmt.Errorf("history: the recovery blob would be %d bytes, the most is %d", n, api.MaxRecoveryBlobBytes)
 	}
-	blob := make([]byte, nonceSize, nonceSize+len(pt)+tagSize)
-	rand.Read(blob)
-	return c.aead().Seal(blob, blob, pt, recoveryAD(a.Username)), nil
+	return sealBox(pub, pt, a.Username)
+}
+
+// sealBox seals pt to pub with the AD of username's blob.
+func sealBox(pub RecoveryPublicKey, pt []byte, username string) ([]byte, error) {
+	peer, err := ecdh.X25519().NewPublicKey(pub[:])
+	if err != nil {
+		return nil, err
+	}
+	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	shared, err := eph.ECDH(peer)
+	if err != nil {
+		return nil, err
+	}
+	blob := make([]byte, RecoveryPublicKeySize+nonceSize, RecoveryPublicKeySize+nonceSize+len(pt)+tagSize)
+	copy(blob, eph.PublicKey().Bytes())
+	rand.Read(blob[RecoveryPublicKeySize:])
+	aead := recoveryAEAD(shared, blob[:RecoveryPublicKeySize], pub[:])
+	return aead.Seal(blob, blob[RecoveryPublicKeySize:], pt, recoveryAD(username)), nil
 }
 
 // ErrRecovery is the one error of OpenRecovery, whatever failed: a wrong
@@ -131,10 +194,21 @@ var ErrRecovery = errors.New("history: the recovery code does not open this acco
 // OpenRecovery opens the recovery blob of the account username with code
 // c. Any failure is ErrRecovery; then nothing is to be created.
 func OpenRecovery(c *RecoveryCode, username string, blob []byte) (*Account, error) {
-	if len(blob) < nonceSize+tagSize || len(blob) > api.MaxRecoveryBlobBytes {
+	if len(blob) < RecoveryPublicKeySize+nonceSize+tagSize || len(blob) > api.MaxRecoveryBlobBytes {
 		return nil, ErrRecovery
 	}
-	pt, err := c.aead().Open(nil, blob[:nonceSize], blob[nonceSize:], recoveryAD(username))
+	priv := c.private()
+	eph, err := ecdh.X25519().NewPublicKey(blob[:RecoveryPublicKeySize])
+	if err != nil {
+		return nil, ErrRecovery
+	}
+	shared, err := priv.ECDH(eph)
+	if err != nil {
+		return nil, ErrRecovery
+	}
+	aead := recoveryAEAD(shared, blob[:RecoveryPublicKeySize], priv.PublicKey().Bytes())
+	body := blob[RecoveryPublicKeySize:]
+	pt, err := aead.Open(nil, body[:nonceSize], body[nonceSize:], recoveryAD(username))
 	if err != nil {
 		return nil, ErrRecovery
 	}

@@ -41,6 +41,10 @@ type Box struct {
 	// device last uploaded (0: none), so that the new device's next
 	// upload asks for the next version.
 	RecoveryBlobVersion int64
+	// RecoveryPublic is the recovery code's public key (nil: the account
+	// has no recovery code yet), so that the new device can seal the next
+	// recovery blob when it opens an epoch.
+	RecoveryPublic *history.RecoveryPublicKey
 }
 
 // Contact is a person the account has talked to, with the account
@@ -61,6 +65,7 @@ type boxJSON struct {
 	History             *history.Keyring `json:"history"`
 	Contacts            []contactJSON    `json:"contacts"`
 	RecoveryBlobVersion int64            `json:"recoveryBlobVersion"`
+	RecoveryPublic      []byte           `json:"recoveryPublic,omitempty"`
 }
 
 type contactJSON struct {
@@ -108,6 +113,9 @@ func (b *Box) marshal() ([]byte, error) {
 	for i, c := range b.Contacts {
 		j.Contacts[i] = contactJSON{Name: c.Name, AccountIdentity: c.Identity.Bytes()}
 	}
+	if b.RecoveryPublic != nil {
+		j.RecoveryPublic = b.RecoveryPublic.Bytes()
+	}
 	return json.Marshal(j)
 }
 
@@ -139,6 +147,13 @@ func parseBox(pt []byte) (*Box, error) {
 		return nil, errors.New("account identity not in canonical form")
 	}
 	b.Identity = id
+	if j.RecoveryPublic != nil {
+		rp, err := history.ParseRecoveryPublicKey(j.RecoveryPublic)
+		if err != nil {
+			return nil, err
+		}
+		b.RecoveryPublic = &rp
+	}
 	for i, c := range j.Contacts {
 		k, err := key.ParseIdentityKey(c.AccountIdentity)
 		if err != nil || !bytes.Equal(k.Bytes(), c.AccountIdentity) {
