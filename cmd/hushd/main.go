@@ -9,6 +9,7 @@
 //	hushd fingerprint --data DIR         print the certificate's SHA-256
 //	hushd fingerprint --tls-cert FILE    the same, for a given certificate
 //	hushd migrate --store URL            bring a PostgreSQL schema up to date
+//	hushd backup --data DIR --to FILE    copy the SQLite database, while hushd runs
 //
 // Every flag can also be set with the environment variable named in
 // `hushd --help`; a flag given on the command line wins.
@@ -47,6 +48,7 @@ import (
 	"github.com/hushmsg/hush/internal/server/memtrim"
 	"github.com/hushmsg/hush/internal/server/ratelimit"
 	"github.com/hushmsg/hush/internal/server/store/pgstore"
+	"github.com/hushmsg/hush/internal/server/store/sqlitestore"
 	"github.com/hushmsg/hush/internal/server/tlscert"
 )
 
@@ -207,7 +209,7 @@ func parse(name string, args []string, stderr io.Writer, c *config, declare func
 	fs.SetOutput(stderr)
 	declare(fs, c)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage:\n  %s [flags]\n  hushd fingerprint --data DIR | --tls-cert FILE\n  hushd migrate --store URL\n\nFlags (a flag given on the command line wins over its environment variable):\n", name)
+		fmt.Fprintf(stderr, "Usage:\n  %s [flags]\n  hushd fingerprint --data DIR | --tls-cert FILE\n  hushd migrate --store URL\n  hushd backup --data DIR --to FILE\n\nFlags (a flag given on the command line wins over its environment variable):\n", name)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -240,6 +242,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(args) > 0 && args[0] == "migrate" {
 		return migrate(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "backup" {
+		return backup(args[1:], stdout, stderr)
 	}
 	var c config
 	if err := parse("hushd", args, stderr, &c, flags); err != nil {
@@ -524,5 +529,33 @@ func migrate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "schema at version %d\n", pgstore.Version)
+	return nil
+}
+
+// backup writes a consistent copy of the SQLite database in --data to
+// --to while hushd may be serving from it (docs/operations.md, "Backups").
+func backup(args []string, stdout, stderr io.Writer) error {
+	var c config
+	var to string
+	err := parse("hushd backup", args, stderr, &c, func(fs *flag.FlagSet, c *config) {
+		fs.StringVar(&c.data, "data", defaultDataDir(), "data `folder` of the hushd to back up (env HUSHD_DATA)")
+		envs["data"] = "HUSHD_DATA"
+		fs.StringVar(&to, "to", "", "write the copy to this `file`, which must not exist")
+	})
+	if err != nil {
+		return err
+	}
+	if to == "" {
+		return usageError{errors.New("hushd backup needs --to FILE")}
+	}
+	db := filepath.Join(c.data, "hushd.db")
+	if err := sqlitestore.Backup(context.Background(), db, to); err != nil {
+		return err
+	}
+	fi, err := os.Stat(to)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backup: %s (%d bytes) of %s\n", to, fi.Size(), db)
 	return nil
 }
