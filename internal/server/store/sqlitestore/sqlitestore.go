@@ -14,7 +14,12 @@
 // overwrites deleted content and freed pages with zeros), and the
 // checkpointer truncates the WAL to zero bytes every few seconds when no
 // reader holds it, so that the frames that carried a message's insert do
-// not outlive its acknowledgement for long.
+// not outlive its acknowledgement for long. The journals of the
+// savepoints (page images taken before an operation changes them) stay in
+// memory (temp_store=MEMORY): SQLite would otherwise spill them to a
+// temporary file past 64 KiB, which cost the writer system calls on every
+// batch and put copies of message pages in a file outside the data
+// folder.
 package sqlitestore
 
 import (
@@ -293,7 +298,7 @@ func Open(path string) (*Store, error) {
 	}
 	f.Close()
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_pragma=secure_delete(ON)"
+		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)&_pragma=secure_delete(ON)&_pragma=temp_store(MEMORY)"
 	wdb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: %w", err)

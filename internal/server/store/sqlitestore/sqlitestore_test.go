@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"os"
 	"path/filepath"
@@ -169,6 +170,28 @@ func TestRefuseNewerSchema(t *testing.T) {
 // and deleted messages stayed readable in free pages of hushd.db and its
 // WAL. After an ack and a checkpoint as the server makes them, no file of
 // the store holds the message's content.
+// TestJournalsInMemory checks that savepoint journals and temporary tables
+// stay in memory (temp_store=MEMORY) on the writer's connection and the
+// readers'.
+func TestJournalsInMemory(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "hush.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for name, q := range map[string]interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}{"writer": s.wconn, "reader": s.rdb} {
+		var mode int
+		if err := q.QueryRowContext(t.Context(), "PRAGMA temp_store").Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if mode != 2 {
+			t.Errorf("%s: temp_store = %d, want 2 (MEMORY)", name, mode)
+		}
+	}
+}
+
 func TestDeliveredLeavesNoCopy(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
