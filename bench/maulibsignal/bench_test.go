@@ -304,7 +304,7 @@ func TestRoundTrip(t *testing.T) {
 	if bytes.Contains(w.body, msg[:16]) {
 		t.Fatal("plaintext visible in the first message")
 	}
-	if ok, _ := s.bob.store.ContainsPreKey(context.Background(), 1); ok {
+	if ok, _ := s.bob.store.ContainsPreKey(t.Context(), 1); ok {
 		t.Fatal("Bob's one-time prekey was not removed")
 	}
 	if _, err := send(s.bob, s.alice, []byte("reply")); err != nil {

@@ -1,7 +1,6 @@
 package maulibsignal
 
 import (
-	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -94,7 +93,7 @@ func (p *hushParty) bundle(tb testing.TB, withKyber bool) *session.Bundle {
 }
 
 func hushSend(tb testing.TB, from, to *hushParty, msg []byte) {
-	ctx := context.Background()
+	ctx := tb.Context()
 	ct, err := from.c.Encrypt(ctx, to.addr, msg)
 	if err != nil {
 		tb.Fatal(err)
@@ -110,7 +109,7 @@ func hushSend(tb testing.TB, from, to *hushParty, msg []byte) {
 
 func hushPair(tb testing.TB, mode session.PQRatchetMode) (*hushParty, *hushParty) {
 	a, b := newHushParty(tb, "alice", mode), newHushParty(tb, "bob", mode)
-	if err := a.c.ProcessBundle(context.Background(), b.addr, b.bundle(tb, true)); err != nil {
+	if err := a.c.ProcessBundle(tb.Context(), b.addr, b.bundle(tb, true)); err != nil {
 		tb.Fatal(err)
 	}
 	hushSend(tb, a, b, []byte("hello"))
@@ -150,7 +149,7 @@ func hushSetup(b *testing.B, withKyber bool, mode session.PQRatchetMode) {
 		a, bob := newHushParty(b, "alice", mode), newHushParty(b, "bob", mode)
 		bundle := bob.bundle(b, withKyber)
 		b.StartTimer()
-		if err := a.c.ProcessBundle(context.Background(), bob.addr, bundle); err != nil {
+		if err := a.c.ProcessBundle(b.Context(), bob.addr, bundle); err != nil {
 			b.Fatal(err)
 		}
 		hushSend(b, a, bob, msg)

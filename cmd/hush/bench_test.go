@@ -3,15 +3,37 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/hushmsg/hush/internal/testutil"
 )
+
+// lockedBuffer is a bytes.Buffer that a process writes while a test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
 
 // BenchmarkSend measures "hush send" to an online peer as a person runs
 // it: real hush and hushd binaries (go build), a fresh hush process each
@@ -50,13 +72,21 @@ func BenchmarkSend(b *testing.B) {
 	}
 	run(alice, "send", "--secret", "--to", "bob", "first")
 	follower := exec.Command(bin, "--home", bob.dir, "recv", "--follow")
+	var followed lockedBuffer
+	follower.Stdout = &followed
 	if err := follower.Start(); err != nil {
 		b.Fatal(err)
 	}
 	defer func() { follower.Process.Kill(); follower.Wait() }()
 	run(bob, "send", "--secret", "--to", "alice", "answer") // the session is answered: plain SignalMessages from now on
 	run(alice, "recv")
-	time.Sleep(300 * time.Millisecond)
+	// Bob is online once his follower has shown the first message.
+	testutil.Eventually(b, 30*time.Second, func() error {
+		if !strings.Contains(followed.String(), ": first") {
+			return fmt.Errorf("bob's recv --follow has not shown the first message yet: %q", followed.String())
+		}
+		return nil
+	})
 
 	// The floor: the same binary started for "hush help", which opens
 	// nothing and sends nothing.

@@ -25,6 +25,7 @@ import (
 	"github.com/hushmsg/hush/internal/server/servertest"
 	"github.com/hushmsg/hush/internal/server/store/pgstore/pgtest"
 	"github.com/hushmsg/hush/internal/server/tlscert"
+	"github.com/hushmsg/hush/internal/testutil"
 )
 
 var tlscertFingerprint = tlscert.Fingerprint
@@ -257,8 +258,14 @@ func TestServe(t *testing.T) {
 	if err := conn.Ack(ctx, ids[0]); err != nil {
 		t.Fatal(err)
 	}
-	// Let the ack be committed before stopping: acks are lazy.
-	time.Sleep(200 * time.Millisecond)
+	// The ack frame has no answer: wait until the server counts it, which
+	// it does once the store has committed it.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if m := fetch(t, p, "/metrics"); !strings.Contains(m, "\nhushd_messages_acked_total 1\n") {
+			return errors.New("the ack is not committed yet")
+		}
+		return nil
+	})
 
 	// A graceful stop loses nothing; after the restart the unacknowledged
 	// messages come again.
@@ -517,11 +524,27 @@ func restarts(t *testing.T, kills int, sig syscall.Signal) {
 		}
 	}()
 
-	for i := range kills {
-		time.Sleep(time.Duration(150+rand.IntN(600)) * time.Millisecond)
+	// progress waits until the senders have had more sends acknowledged:
+	// each stop lands amid work, at a random point of it.
+	progress := func(more int) int {
+		t.Helper()
 		mu.Lock()
-		n := len(acked)
+		want := len(acked) + more
 		mu.Unlock()
+		n := 0
+		testutil.Eventually(t, 60*time.Second, func() error {
+			mu.Lock()
+			n = len(acked)
+			mu.Unlock()
+			if n < want {
+				return fmt.Errorf("%d sends acknowledged, waiting for %d", n, want)
+			}
+			return nil
+		})
+		return n
+	}
+	for i := range kills {
+		n := progress(1 + rand.IntN(300))
 		t.Logf("%v %d: %d messages acknowledged so far", sig, i+1, n)
 		if sig == syscall.SIGKILL {
 			p.cmd.Process.Kill()
@@ -532,7 +555,7 @@ func restarts(t *testing.T, kills int, sig syscall.Signal) {
 		}
 		p = start(t, "--addr", addr, "--data", data, "--limit-register", "0")
 	}
-	time.Sleep(300 * time.Millisecond)
+	progress(50) // the last server takes sends too
 	close(stop)
 	wg.Wait()
 	select {

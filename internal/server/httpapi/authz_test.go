@@ -27,6 +27,7 @@ type world struct {
 }
 
 func newWorld(t testing.TB) *world {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	w := &world{env: env, alice: env.NewUser(t, "alice", 3), bob: env.NewUser(t, "bob", 3)}
 	w.aliceID, w.bID = w.alice.Cred.AccountID, w.bob.Cred.AccountID
@@ -53,6 +54,7 @@ type snapshot struct {
 
 func (w *world) snapshot(t testing.TB) snapshot {
 	t.Helper()
+	ctx := t.Context()
 	st := w.env.Store
 	var s snapshot
 	for _, id := range []int64{w.aliceID, w.bID} {
@@ -98,6 +100,7 @@ func (w *world) snapshot(t testing.TB) snapshot {
 
 func (w *world) unchanged(t testing.TB, before snapshot, what string) {
 	t.Helper()
+	ctx := t.Context()
 	// Acks and touches are committed lazily: a synchronous write orders
 	// after them, so that the snapshot sees them.
 	if err := w.env.Store.Unblock(ctx, 0, 0); err != nil {
@@ -187,6 +190,7 @@ func do(t testing.TB, w *world, c call, auth string) (int, string) {
 // ones, and another person's, and checks that each is refused and that
 // nothing was read or changed.
 func TestAuthorizationMatrix(t *testing.T) {
+	ctx := t.Context()
 	w := newWorld(t)
 	aliceSecret := w.alice.Cred.Credential[strings.LastIndexByte(w.alice.Cred.Credential, '.')+1:]
 	bobSecret := w.bob.Cred.Credential[strings.LastIndexByte(w.bob.Cred.Credential, '.')+1:]

@@ -16,8 +16,6 @@ import (
 	"github.com/hushmsg/hush/key"
 )
 
-var ctx = context.Background()
-
 const wait = 10 * time.Second
 
 func check(t *testing.T, err error) {
@@ -52,6 +50,7 @@ func verifyBundle(t *testing.T, b api.Bundle) {
 }
 
 func TestEndToEnd(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice := env.NewUser(t, "alice", 0)
 	bob := env.NewUser(t, "bob", 3)
@@ -190,6 +189,7 @@ func TestEndToEnd(t *testing.T) {
 // TestOrderPerSender has several senders stream to one connected device
 // over their WebSockets; each sender's messages must arrive in order.
 func TestOrderPerSender(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	bob := env.NewUser(t, "bob", 0)
 	conn, err := bob.C.Connect(ctx)
@@ -246,6 +246,7 @@ func TestOrderPerSender(t *testing.T) {
 }
 
 func TestConcurrentBundleFetches(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	const keys = 40
 	bob := env.NewUser(t, "bob", keys)
@@ -291,6 +292,7 @@ func TestConcurrentBundleFetches(t *testing.T) {
 }
 
 func TestSecretDeviceChange(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	bob := env.NewUser(t, "bob", 2)
 	alice := env.NewUser(t, "alice", 0)
@@ -355,6 +357,7 @@ func TestSecretDeviceChange(t *testing.T) {
 }
 
 func TestBlock(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice := env.NewUser(t, "alice", 0)
 	bob := env.NewUser(t, "bob", 0)
@@ -382,6 +385,7 @@ func TestBlock(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
+	ctx := t.Context()
 	now := time.Unix(1_800_000_000, 0)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -439,6 +443,7 @@ func TestLimits(t *testing.T) {
 // go only from a secret device to the recipient's current secret device and
 // identity key, over HTTP and the WebSocket.
 func TestSecretSendCheck(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	bob := env.NewUser(t, "bob", 1)
 	alice := env.NewUser(t, "alice", 1)
@@ -500,6 +505,7 @@ func TestSecretSendCheck(t *testing.T) {
 // to the recipient's, whatever the request carries, over HTTP and the
 // WebSocket.
 func TestSecretRuleWithoutRecipientIdentity(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	carol := env.NewUser(t, "carol", 1)
 	dave := env.NewUser(t, "dave", 1)
@@ -561,6 +567,7 @@ func TestSecretRuleWithoutRecipientIdentity(t *testing.T) {
 // the server's traffic. Ids must look alike whether or not the message is
 // dropped, and consecutive ids must not reveal how many came between.
 func TestMessageIDsRevealNothing(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice := env.NewUser(t, "alice", 0)
 	bob := env.NewUser(t, "bob", 0)
@@ -643,6 +650,7 @@ func TestMessageIDsRevealNothing(t *testing.T) {
 // gets only part of a mailbox, and a block drops what the blocked sender
 // queued.
 func TestMailboxFlood(t *testing.T) {
+	ctx := t.Context()
 	now := time.Unix(1_800_000_000, 0)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -692,6 +700,7 @@ func TestMailboxFlood(t *testing.T) {
 // missing ones still answered 404. Every lookup is charged first, on the
 // bundle and the directory endpoints.
 func TestLookupsChargedFirst(t *testing.T) {
+	ctx := t.Context()
 	lim := servertest.Generous
 	lim.BundlePerUser.Rate, lim.BundlePerUser.Burst = 1.0/3600, 5
 	lim.LookupPerUser.Rate, lim.LookupPerUser.Burst = 1.0/3600, 5
@@ -721,6 +730,7 @@ func TestLookupsChargedFirst(t *testing.T) {
 // from ten addresses took all of a person's one-time prekeys. Bundle
 // fetches are limited per target, whoever asks.
 func TestPrekeyDrain(t *testing.T) {
+	ctx := t.Context()
 	lim := servertest.Generous
 	lim.BundlePerTarget.Rate, lim.BundlePerTarget.Burst = 1.0/3600, 20
 	env := servertest.Start(t, server.Config{Limits: lim})
@@ -747,6 +757,7 @@ func TestPrekeyDrain(t *testing.T) {
 // than api.KeysLowMark one-time keys sends it a keys_low frame, so that
 // its client replenishes behind a drain.
 func TestKeysLowFrame(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	bob := env.NewUser(t, "bob", api.KeysLowMark+1)
 	alice := env.NewUser(t, "alice", 0)

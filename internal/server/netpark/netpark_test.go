@@ -109,7 +109,7 @@ func TestResumeOnDataAlreadyThere(t *testing.T) {
 	skipUnsupported(t)
 	s, c := pair(t)
 	c.Write([]byte("x"))
-	time.Sleep(50 * time.Millisecond)
+	waitReadable(t, s) // the byte is there before Park
 	resume, ch := resumed()
 	if _, err := Park(s, resume); err != nil {
 		t.Fatal(err)
@@ -229,7 +229,12 @@ func TestMany(t *testing.T) {
 			t.Fatalf("%d of %d resumed", count.Load(), n)
 		}
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Each resume took its connection out of the parked set, and only a
+	// parked connection can be resumed: with none of them left, no resume
+	// is still to come, and the count is final.
+	if got := Parked() - before; got != 0 {
+		t.Fatalf("%d still parked after %d resumes", got, n)
+	}
 	if got := count.Load(); got != n {
 		t.Fatalf("%d resumes, want %d", got, n)
 	}

@@ -180,7 +180,7 @@ type User struct {
 // device and uploads keys one-time keys of each kind.
 func (e *Env) NewUser(t testing.TB, name string, keys int) *User {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	c := e.Client(t, "")
 	cred, err := c.Register(ctx, api.Register{Username: name, Password: "password-" + name, DisplayName: "The " + name, DeviceName: "phone"})
 	if err != nil {
@@ -251,7 +251,7 @@ func Keys(t testing.TB, ik *key.IdentityKeyPair, first uint32, n int) api.KeyUpl
 // with a deadline.
 func Recv(t testing.TB, c *apiclient.Conn, d time.Duration) api.Frame {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
+	ctx, cancel := context.WithTimeout(t.Context(), d)
 	defer cancel()
 	for {
 		f, err := c.Next(ctx)
