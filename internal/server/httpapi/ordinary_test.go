@@ -31,6 +31,7 @@ type person struct {
 // uploads ordinary keys (keys one-time keys of each kind) from each device.
 func newPerson(t *testing.T, env *servertest.Env, name string, n, keys int) *person {
 	t.Helper()
+	ctx := t.Context()
 	u := env.NewUser(t, name, 0)
 	p := &person{name: name, id: u.Cred.AccountID, identity: servertest.NewIdentity(t), devs: []*apiclient.Client{u.C}}
 	for range n - 1 {
@@ -76,6 +77,7 @@ func verifyWith(t *testing.T, ik []byte, b api.Bundle) {
 }
 
 func TestAccountIdentity(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice := env.NewUser(t, "alice", 3) // with a secret device: another identity
 	bob := env.NewUser(t, "bob", 0)
@@ -119,6 +121,7 @@ func TestAccountIdentity(t *testing.T) {
 }
 
 func TestOrdinaryKeys(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice := newPerson(t, env, "alice", 1, 2)
 	bob := env.NewUser(t, "bob", 0)
@@ -227,6 +230,7 @@ func TestOrdinaryKeys(t *testing.T) {
 // TestOrdinaryKeysLow: a bundle fetch that leaves a device fewer than
 // KeysLowMark ordinary one-time keys sends that device keys_low.
 func TestOrdinaryKeysLow(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice := newPerson(t, env, "alice", 2, api.KeysLowMark+1)
 	bob := env.NewUser(t, "bob", 0)
@@ -249,6 +253,7 @@ func TestOrdinaryKeysLow(t *testing.T) {
 }
 
 func TestOrdinarySend(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice := newPerson(t, env, "alice", 2, 1)
 	bob := newPerson(t, env, "bob", 2, 1)
@@ -330,6 +335,7 @@ func TestOrdinarySend(t *testing.T) {
 // TestOrdinarySendRefusals: malformed sends get 400 (or 413), and change
 // nothing; single-device sends refuse the ordinary types.
 func TestOrdinarySendRefusals(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice := newPerson(t, env, "alice", 1, 1)
 	bob := newPerson(t, env, "bob", 2, 1)
@@ -403,6 +409,7 @@ func TestOrdinarySendRefusals(t *testing.T) {
 // TestOrdinarySendBlocked: a recipient who blocks the sender gets nothing,
 // the sender cannot tell, and the device lists are checked all the same.
 func TestOrdinarySendBlocked(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice := newPerson(t, env, "alice", 2, 1)
 	bob := newPerson(t, env, "bob", 2, 1)
@@ -439,6 +446,7 @@ func TestOrdinarySendBlocked(t *testing.T) {
 // TestOrdinarySendFull: a full mailbox is skipped (id 0) unless every
 // device of a recipient is full; then nothing is stored at all.
 func TestOrdinarySendFull(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous, MaxQueue: 20, MaxQueuePerSender: 2})
 	alice := newPerson(t, env, "alice", 2, 1)
 	bob := newPerson(t, env, "bob", 2, 1)
@@ -478,6 +486,7 @@ func TestOrdinarySendFull(t *testing.T) {
 // ciphertext, the pair limit once per recipient account, and bundle
 // fetches as for the secret device, before the username is looked up.
 func TestOrdinaryLimits(t *testing.T) {
+	ctx := t.Context()
 	lim := servertest.Generous
 	lim.MessagesPerDev = ratelimit.Limit{Rate: 1e-9, Burst: 5}
 	lim.MessagesPerPair = ratelimit.Limit{Rate: 1e-9, Burst: 3}
@@ -516,6 +525,7 @@ func TestOrdinaryLimits(t *testing.T) {
 // keys faster than the per-target limit allows, and other devices'
 // bundles come out of the same fetches.
 func TestOrdinaryDrain(t *testing.T) {
+	ctx := t.Context()
 	lim := servertest.Generous
 	lim.BundlePerTarget = ratelimit.Limit{Rate: 1e-9, Burst: 4}
 	env := servertest.Start(t, server.Config{Limits: lim})
