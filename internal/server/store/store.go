@@ -34,9 +34,12 @@ var (
 	ErrMailboxFull     = errors.New("store: mailbox full")
 	ErrNotSecretDevice = errors.New("store: not the secret device")
 	ErrNoKeys          = errors.New("store: no prekeys")
-	// ErrConflict: the account identity is set to another key already.
+	// ErrConflict: the account identity is set to another key already,
+	// or a versioned write lost its race.
 	ErrConflict = errors.New("store: conflict")
-	ErrClosed   = errors.New("store: closed")
+	// ErrHistoryFull: the account's history holds its most records.
+	ErrHistoryFull = errors.New("store: history full")
+	ErrClosed      = errors.New("store: closed")
 	// ErrUnavailable wraps a failure to reach a backend that runs
 	// elsewhere (PostgreSQL): the caller may retry later.
 	ErrUnavailable = errors.New("store: unavailable")
@@ -178,6 +181,21 @@ type Fanout struct {
 	// its devices are checked, nothing is stored).
 	Messages               []*Message
 	MaxQueue, MaxPerSender int
+	// History, if not empty, is deposited for HistoryAccount in the same
+	// transaction, as DepositHistory does with MaxHistory.
+	History        []HistoryRecord
+	HistoryAccount int64
+	MaxHistory     int
+}
+
+// HistoryRecord is one encrypted history record of an account
+// (docs/multidevice.md section 3). The store never looks inside Blob.
+type HistoryRecord struct {
+	// Seq orders an account's records: set by the store, increasing in
+	// commit order within the account.
+	Seq  int64
+	ID   []byte // chosen by the clients, unique per account
+	Blob []byte
 }
 
 // Mismatch is one account's difference between a Fanout's devices and
@@ -292,8 +310,27 @@ type Store interface {
 	// full mailbox (as EnqueueBatch decides) is skipped, its result
 	// ErrMailboxFull; but if every message to an account (other than the
 	// Except one's) would be skipped, EnqueueFanout fails with
-	// ErrMailboxFull. Nothing is stored when it fails.
+	// ErrMailboxFull. Then f.History is deposited (ErrHistoryFull).
+	// Nothing is stored when it fails.
 	EnqueueFanout(ctx context.Context, f Fanout) ([]EnqueueResult, error)
+
+	// DepositHistory stores records for account in one transaction. A
+	// record whose id the account has already (or that repeats an id of
+	// recs) is ignored: the first copy stays. It fails with ErrHistoryFull
+	// when the new records would take the account past max records, and
+	// then stores nothing. It returns how many records were new.
+	DepositHistory(ctx context.Context, account int64, recs []HistoryRecord, max int) (int, error)
+	// History returns the account's records with a seq greater than
+	// after, in seq order: up to limit of them, and fewer when their blobs
+	// reach maxBytes (but at least one). more says whether records follow.
+	History(ctx context.Context, account int64, after int64, limit, maxBytes int) (recs []HistoryRecord, more bool, err error)
+	// SetRecovery replaces the account's recovery blob when version is the
+	// stored version plus one (1 when none is stored), else fails with
+	// ErrConflict.
+	SetRecovery(ctx context.Context, account int64, version int64, blob []byte) error
+	// Recovery returns the account's recovery blob and its version, or
+	// ErrNotFound.
+	Recovery(ctx context.Context, account int64) (version int64, blob []byte, err error)
 
 	// Block makes blocker drop what blocked sends, and deletes what blocked
 	// has queued for any device of blocker, in one transaction; Unblock

@@ -116,6 +116,24 @@ CREATE TABLE ordinary_kyber_last_resort (
 	PRIMARY KEY (account, device)
 );
 `,
+	// 5: history records and the recovery blob (issue 9,
+	// docs/multidevice.md section 3). history_count and history_seq count
+	// and number an account's records; the account row's lock orders its
+	// deposits, so that seqs increase in commit order.
+	`
+ALTER TABLE accounts ADD COLUMN history_count bigint NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN history_seq bigint NOT NULL DEFAULT 0;
+CREATE TABLE history (
+	account bigint NOT NULL, seq bigint NOT NULL,
+	id bytea NOT NULL, blob bytea NOT NULL,
+	PRIMARY KEY (account, seq),
+	UNIQUE (account, id)
+);
+CREATE TABLE recovery (
+	account bigint PRIMARY KEY,
+	version bigint NOT NULL, blob bytea NOT NULL
+);
+`,
 }
 
 // Version is the schema version this package writes.

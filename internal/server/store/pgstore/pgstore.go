@@ -174,7 +174,7 @@ func wrap(err error) error {
 
 func isDomainError(err error) bool {
 	for _, e := range []error{store.ErrNotFound, store.ErrUsernameTaken, store.ErrTooManyDevices,
-		store.ErrMailboxFull, store.ErrNotSecretDevice, store.ErrNoKeys, store.ErrClosed, store.ErrUnavailable, store.ErrConflict} {
+		store.ErrMailboxFull, store.ErrNotSecretDevice, store.ErrNoKeys, store.ErrClosed, store.ErrUnavailable, store.ErrConflict, store.ErrHistoryFull} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -662,6 +662,13 @@ func (s *Store) EnqueueFanout(ctx context.Context, f store.Fanout) ([]store.Enqu
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		clear(res)
 		committed = nil
+		if len(f.History) > 0 {
+			// The account row before the device rows, as MakeSecretDevice
+			// and AddDevice take them.
+			if _, err := tx.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE`, f.HistoryAccount); err != nil {
+				return err
+			}
+		}
 		rows, err := tx.Query(ctx, `SELECT account, device, ordinary_reg_id FROM devices WHERE account = ANY($1)
 			ORDER BY account, device FOR UPDATE`, accts)
 		if err != nil {
@@ -737,6 +744,11 @@ func (s *Store) EnqueueFanout(ctx context.Context, f store.Fanout) ([]store.Enqu
 				}
 			}
 		}
+		if len(f.History) > 0 {
+			if _, err := depositHistory(ctx, tx, f.HistoryAccount, f.History, f.MaxHistory); err != nil {
+				return err
+			}
+		}
 		if count == 0 {
 			return nil
 		}
@@ -795,6 +807,128 @@ func (s *Store) EnqueueFanout(ctx context.Context, f store.Fanout) ([]store.Enqu
 		m.ID = res[i].ID
 	}
 	return res, nil
+}
+
+// ---- history and recovery (docs/multidevice.md section 3) ----
+
+// DepositHistory implements store.Store.
+func (s *Store) DepositHistory(ctx context.Context, account int64, recs []store.HistoryRecord, max int) (int, error) {
+	var n int
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		n, err = depositHistory(ctx, tx, account, recs, max)
+		return err
+	})
+	return n, err
+}
+
+// depositHistory stores the records of recs whose ids are new. The account
+// row's lock serializes the account's deposits: seqs increase in commit
+// order, and a concurrent deposit of the same id finds the first one.
+func depositHistory(ctx context.Context, tx pgx.Tx, account int64, recs []store.HistoryRecord, max int) (int, error) {
+	var count, seq int64
+	if err := tx.QueryRow(ctx, `SELECT history_count, history_seq FROM accounts WHERE id = $1 FOR NO KEY UPDATE`, account).
+		Scan(&count, &seq); err != nil {
+		return 0, notFound(err)
+	}
+	ids := make([][]byte, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	rows, err := tx.Query(ctx, `SELECT id FROM history WHERE account = $1 AND id = ANY($2::bytea[])`, account, ids)
+	if err != nil {
+		return 0, err
+	}
+	have, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return 0, err
+	}
+	seen := make(map[string]bool, len(recs))
+	for _, id := range have {
+		seen[string(id)] = true
+	}
+	var cols struct {
+		seq       []int64
+		id, blobs [][]byte
+	}
+	for _, r := range recs {
+		if seen[string(r.ID)] {
+			continue
+		}
+		seen[string(r.ID)] = true
+		seq++
+		cols.seq, cols.id, cols.blobs = append(cols.seq, seq), append(cols.id, r.ID), append(cols.blobs, r.Blob)
+	}
+	n := len(cols.seq)
+	if n == 0 {
+		return 0, nil
+	}
+	if count+int64(n) > int64(max) {
+		return 0, store.ErrHistoryFull
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO history (account, seq, id, blob)
+		SELECT $1, s, i, b FROM unnest($2::bigint[], $3::bytea[], $4::bytea[]) AS u(s, i, b)`, account, cols.seq, cols.id, cols.blobs); err != nil {
+		return 0, err
+	}
+	_, err = tx.Exec(ctx, `UPDATE accounts SET history_count = $1, history_seq = $2 WHERE id = $3`, count+int64(n), seq, account)
+	return n, err
+}
+
+// History implements store.Store.
+func (s *Store) History(ctx context.Context, account int64, after int64, limit, maxBytes int) ([]store.HistoryRecord, bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT seq, id, blob FROM history WHERE account = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+		account, after, limit+1)
+	if err != nil {
+		return nil, false, wrap(err)
+	}
+	defer rows.Close()
+	var out []store.HistoryRecord
+	size := 0
+	for rows.Next() {
+		if len(out) == limit || len(out) > 0 && size >= maxBytes {
+			return out, true, nil
+		}
+		var r store.HistoryRecord
+		if err := rows.Scan(&r.Seq, &r.ID, &r.Blob); err != nil {
+			return nil, false, wrap(err)
+		}
+		size += len(r.Blob)
+		out = append(out, r)
+	}
+	return out, false, wrap(rows.Err())
+}
+
+// SetRecovery implements store.Store.
+func (s *Store) SetRecovery(ctx context.Context, account int64, version int64, blob []byte) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if version == 1 {
+			tag, err := tx.Exec(ctx, `INSERT INTO recovery (account, version, blob) VALUES ($1, 1, $2) ON CONFLICT DO NOTHING`, account, blob)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return store.ErrConflict
+			}
+			return nil
+		}
+		tag, err := tx.Exec(ctx, `UPDATE recovery SET version = $1, blob = $2 WHERE account = $3 AND version = $4`,
+			version, blob, account, version-1)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return store.ErrConflict
+		}
+		return nil
+	})
+}
+
+// Recovery implements store.Store.
+func (s *Store) Recovery(ctx context.Context, account int64) (int64, []byte, error) {
+	var v int64
+	var b []byte
+	err := s.pool.QueryRow(ctx, `SELECT version, blob FROM recovery WHERE account = $1`, account).Scan(&v, &b)
+	return v, b, wrap(notFound(err))
 }
 
 // ---- blocks ----

@@ -273,4 +273,8 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if ds, err := s.Devices(ctx, acct); err != nil || len(ds) != 1 || ds[0].OrdinaryRegistrationID != 5 {
 		t.Fatalf("migrated devices: %+v %v", ds, err)
 	}
+	// Migration 5: an empty history.
+	if n, err := s.DepositHistory(ctx, acct, []store.HistoryRecord{{ID: []byte("0123456789abcdef"), Blob: []byte("b")}}, 10); err != nil || n != 1 {
+		t.Fatalf("history after migration: %d %v", n, err)
+	}
 }

@@ -158,7 +158,9 @@ CREATE TABLE IF NOT EXISTS accounts (
 	identity_key BLOB,
 	next_device INTEGER NOT NULL,
 	created INTEGER NOT NULL,
-	account_identity_key BLOB
+	account_identity_key BLOB,
+	history_count INTEGER NOT NULL DEFAULT 0,
+	history_seq INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS devices (
 	account INTEGER NOT NULL REFERENCES accounts(id),
@@ -203,9 +205,24 @@ CREATE TABLE IF NOT EXISTS messages (
 	created INTEGER NOT NULL, expires INTEGER NOT NULL,
 	pub_id INTEGER NOT NULL
 );
-` + ordinaryKeyTables + `
-PRAGMA user_version = 3;
+` + ordinaryKeyTables + historyTables + `
+PRAGMA user_version = 4;
 `
+
+// historyTables hold each account's encrypted history records and its
+// recovery blob (docs/multidevice.md section 3). history_count and
+// history_seq in accounts count the records and number them.
+const historyTables = `
+CREATE TABLE history (
+	account INTEGER NOT NULL, seq INTEGER NOT NULL,
+	id BLOB NOT NULL, blob BLOB NOT NULL,
+	PRIMARY KEY (account, seq),
+	UNIQUE (account, id)
+);
+CREATE TABLE recovery (
+	account INTEGER PRIMARY KEY,
+	version INTEGER NOT NULL, blob BLOB NOT NULL
+);`
 
 // ordinaryKeyTables hold the ordinary prekeys of every device
 // (docs/multidevice.md), beside the secret device's.
@@ -241,7 +258,7 @@ CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(expires);
 `
 
 // schemaVersion is the PRAGMA user_version of the schema above.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // migrations[v] takes a database from version v to v+1, in one
 // transaction. A new database gets the schema above at once.
@@ -258,6 +275,10 @@ var migrations = map[int]string{
 	2: `ALTER TABLE accounts ADD COLUMN account_identity_key BLOB;
 		ALTER TABLE devices ADD COLUMN ordinary_reg_id INTEGER NOT NULL DEFAULT 0;` + ordinaryKeyTables + `
 		PRAGMA user_version = 3;`,
+	// 4: history records and the recovery blob (issue 9).
+	3: `ALTER TABLE accounts ADD COLUMN history_count INTEGER NOT NULL DEFAULT 0;
+		ALTER TABLE accounts ADD COLUMN history_seq INTEGER NOT NULL DEFAULT 0;` + historyTables + `
+		PRAGMA user_version = 4;`,
 }
 
 // migrate brings the database to schemaVersion.
@@ -560,7 +581,7 @@ func (s *Store) runBatch(batch []*op) {
 
 func isDomainError(err error) bool {
 	for _, e := range []error{store.ErrNotFound, store.ErrUsernameTaken, store.ErrTooManyDevices,
-		store.ErrMailboxFull, store.ErrNotSecretDevice, store.ErrNoKeys, store.ErrConflict} {
+		store.ErrMailboxFull, store.ErrNotSecretDevice, store.ErrNoKeys, store.ErrConflict, store.ErrHistoryFull} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -1083,6 +1104,11 @@ func (s *Store) EnqueueFanout(ctx context.Context, f store.Fanout) ([]store.Enqu
 				}
 			}
 		}
+		if len(f.History) > 0 {
+			if _, err := depositHistory(w, f.HistoryAccount, f.History, f.MaxHistory); err != nil {
+				return err
+			}
+		}
 		for i, m := range f.Messages {
 			if res[i].Err != nil {
 				continue
@@ -1116,6 +1142,108 @@ func (s *Store) EnqueueFanout(ctx context.Context, f store.Fanout) ([]store.Enqu
 		m.ID = res[i].ID
 	}
 	return res, nil
+}
+
+// ---- history and recovery (docs/multidevice.md section 3) ----
+
+// DepositHistory implements store.Store.
+func (s *Store) DepositHistory(ctx context.Context, account int64, recs []store.HistoryRecord, max int) (int, error) {
+	var n int
+	err := s.do(ctx, true, func(w *wtx) error {
+		var err error
+		n, err = depositHistory(w, account, recs, max)
+		return err
+	})
+	return n, err
+}
+
+// depositHistory stores the records of recs whose ids are new, numbering
+// them after the account's history_seq; every check runs before the first
+// write.
+func depositHistory(w *wtx, account int64, recs []store.HistoryRecord, max int) (int, error) {
+	var count, seq int64
+	if err := w.row(`SELECT history_count, history_seq FROM accounts WHERE id = ?`, account).Scan(&count, &seq); err != nil {
+		return 0, notFound(err)
+	}
+	fresh := make([]store.HistoryRecord, 0, len(recs))
+	seen := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		if seen[string(r.ID)] {
+			continue
+		}
+		seen[string(r.ID)] = true
+		var one int
+		switch err := w.row(`SELECT 1 FROM history WHERE account = ? AND id = ?`, account, r.ID).Scan(&one); {
+		case errors.Is(err, sql.ErrNoRows):
+			fresh = append(fresh, r)
+		case err != nil:
+			return 0, err
+		}
+	}
+	if len(fresh) == 0 {
+		return 0, nil
+	}
+	if count+int64(len(fresh)) > int64(max) {
+		return 0, store.ErrHistoryFull
+	}
+	for _, r := range fresh {
+		seq++
+		if _, err := w.exec(`INSERT INTO history (account, seq, id, blob) VALUES (?, ?, ?, ?)`, account, seq, r.ID, r.Blob); err != nil {
+			return 0, err
+		}
+	}
+	_, err := w.exec(`UPDATE accounts SET history_count = ?, history_seq = ? WHERE id = ?`, count+int64(len(fresh)), seq, account)
+	return len(fresh), err
+}
+
+// History implements store.Store.
+func (s *Store) History(ctx context.Context, account int64, after int64, limit, maxBytes int) ([]store.HistoryRecord, bool, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, id, blob FROM history WHERE account = ? AND seq > ? ORDER BY seq LIMIT ?`,
+		account, after, limit+1)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var out []store.HistoryRecord
+	size := 0
+	for rows.Next() {
+		if len(out) == limit || len(out) > 0 && size >= maxBytes {
+			return out, true, nil
+		}
+		var r store.HistoryRecord
+		if err := rows.Scan(&r.Seq, &r.ID, &r.Blob); err != nil {
+			return nil, false, err
+		}
+		size += len(r.Blob)
+		out = append(out, r)
+	}
+	return out, false, rows.Err()
+}
+
+// SetRecovery implements store.Store.
+func (s *Store) SetRecovery(ctx context.Context, account int64, version int64, blob []byte) error {
+	return s.do(ctx, false, func(w *wtx) error {
+		var have int64
+		switch err := w.row(`SELECT version FROM recovery WHERE account = ?`, account).Scan(&have); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		}
+		if version != have+1 {
+			return store.ErrConflict
+		}
+		_, err := w.exec(`INSERT INTO recovery (account, version, blob) VALUES (?, ?, ?)
+			ON CONFLICT (account) DO UPDATE SET version = excluded.version, blob = excluded.blob`, account, version, blob)
+		return err
+	})
+}
+
+// Recovery implements store.Store.
+func (s *Store) Recovery(ctx context.Context, account int64) (int64, []byte, error) {
+	var v int64
+	var b []byte
+	err := s.rdb.QueryRowContext(ctx, `SELECT version, blob FROM recovery WHERE account = ?`, account).Scan(&v, &b)
+	return v, b, notFound(err)
 }
 
 // ---- blocks ----

@@ -130,6 +130,13 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if err := s.SetOrdinaryKeys(ctx, to, 5, storetest.Keys("m", 1, 1)); err != nil {
 		t.Fatal(err)
 	}
+	// Schema 4: an empty history, no recovery blob.
+	if n, err := s.DepositHistory(ctx, 2, []store.HistoryRecord{{ID: []byte("0123456789abcdef"), Blob: []byte("b")}}, 10); err != nil || n != 1 {
+		t.Fatalf("history after migration: %d %v", n, err)
+	}
+	if _, _, err := s.Recovery(ctx, 2); err != store.ErrNotFound {
+		t.Fatalf("recovery after migration: %v", err)
+	}
 	// Acks by the public id work on migrated messages.
 	if err := s.Ack(ctx, to, []int64{ms[0].PublicID}); err != nil {
 		t.Fatal(err)

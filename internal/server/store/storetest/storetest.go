@@ -41,6 +41,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentOrdinaryBundles", testConcurrentOrdinaryBundles},
 		{"Fanout", testFanout},
 		{"FanoutFull", testFanoutFull},
+		{"History", testHistory},
+		{"ConcurrentHistory", testConcurrentHistory},
+		{"FanoutHistory", testFanoutHistory},
+		{"Recovery", testRecovery},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
