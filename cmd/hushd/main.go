@@ -82,6 +82,7 @@ type config struct {
 	logLevel, logFormat                          string
 	maxMessageBytes, maxQueue, maxQueuePerSender int
 	maxDevices                                   int
+	maxHistoryRecords                            int
 	maxConnsPerAddr                              int
 	messageTTL                                   time.Duration
 	shutdownTimeout                              time.Duration
@@ -134,6 +135,7 @@ func flags(fs *flag.FlagSet, c *config) {
 	num(&c.maxQueuePerSender, "max-queue-per-sender", "HUSHD_MAX_QUEUE_PER_SENDER", 0,
 		"most undelivered `messages` per device from one sender account; 0: a tenth of --max-queue")
 	num(&c.maxDevices, "max-devices", "HUSHD_MAX_DEVICES", 16, "most `devices` per account")
+	num(&c.maxHistoryRecords, "max-history-records", "HUSHD_MAX_HISTORY_RECORDS", 1000000, "most history `records` per account")
 	num(&c.maxConnsPerAddr, "max-conns-per-addr", "HUSHD_MAX_CONNS_PER_ADDR", 256,
 		"most open `connections` per client address (an IPv4 address or an IPv6 /64), or 0 for no limit")
 	num(&c.argon2Time, "argon2-time", "HUSHD_ARGON2_TIME", 2, "Argon2id passes for password hashes (lower only for load tests)")
@@ -161,6 +163,8 @@ func flags(fs *flag.FlagSet, c *config) {
 	lim(&c.limits.MessagesPerDev, "limit-messages", "HUSHD_LIMIT_MESSAGES", d.MessagesPerDev, "messages per sending device")
 	lim(&c.limits.MessagesPerPair, "limit-messages-pair", "HUSHD_LIMIT_MESSAGES_PAIR", d.MessagesPerPair, "messages per sender and recipient account")
 	lim(&c.limits.BytesPerDev, "limit-bytes", "HUSHD_LIMIT_BYTES", d.BytesPerDev, "message bytes per sending device")
+	lim(&c.limits.HistoryPerDev, "limit-history", "HUSHD_LIMIT_HISTORY", d.HistoryPerDev, "history records (and recovery blobs) stored per device")
+	lim(&c.limits.HistoryBytesPerDev, "limit-history-bytes", "HUSHD_LIMIT_HISTORY_BYTES", d.HistoryBytesPerDev, "history record (and recovery blob) bytes per device")
 }
 
 // envs maps flag names to their environment variables.
@@ -254,8 +258,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, buildinfo.String("hushd"))
 		return nil
 	}
-	if c.argon2Time < 1 || c.argon2Memory < 8 || c.maxMessageBytes < 1 || c.maxQueue < 1 || c.maxQueuePerSender < 0 || c.maxDevices < 1 {
-		return usageError{errors.New("--argon2-time, --argon2-memory (>= 8), --max-message-bytes, --max-queue and --max-devices must be positive, --max-queue-per-sender not negative")}
+	if c.argon2Time < 1 || c.argon2Memory < 8 || c.maxMessageBytes < 1 || c.maxQueue < 1 || c.maxQueuePerSender < 0 || c.maxDevices < 1 || c.maxHistoryRecords < 1 {
+		return usageError{errors.New("--argon2-time, --argon2-memory (>= 8), --max-message-bytes, --max-queue, --max-devices and --max-history-records must be positive, --max-queue-per-sender not negative")}
 	}
 	if c.maxConnsPerAddr < 0 {
 		return errors.New("--max-conns-per-addr must not be negative")
@@ -325,7 +329,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	})
 	srv := server.New(st, server.Config{
 		MaxContentBytes: c.maxMessageBytes, MaxQueue: c.maxQueue, MaxQueuePerSender: c.maxQueuePerSender,
-		MessageTTL: c.messageTTL, MaxDevices: c.maxDevices,
+		MessageTTL: c.messageTTL, MaxDevices: c.maxDevices, MaxHistoryRecords: c.maxHistoryRecords,
 		Limits: c.limits, Logger: log, Registerer: reg, Cluster: srvCluster, PollInterval: c.pollInterval,
 		NewLimiter: st.newLimiter,
 		Argon2Time: uint32(c.argon2Time), Argon2MemoryKiB: uint32(c.argon2Memory),

@@ -52,3 +52,34 @@ func (c *Client) SendOrdinary(ctx context.Context, m api.OrdinarySend) (api.Ordi
 	var out api.OrdinarySendResult
 	return out, c.Do(ctx, "POST", "/v1/ordinary/messages", m, &out)
 }
+
+// DepositHistory stores history records for the caller's account; records
+// whose ids are stored already are ignored.
+func (c *Client) DepositHistory(ctx context.Context, d api.HistoryDeposit) error {
+	return c.Do(ctx, "POST", "/v1/history", d, nil)
+}
+
+// History fetches a page of the account's history records after seq after
+// (0: from the start); limit 0 is the server's page size. Page.Next is nil
+// on the last page.
+func (c *Client) History(ctx context.Context, after int64, limit int) (api.HistoryPage, error) {
+	var out api.HistoryPage
+	p := "/v1/history?after=" + strconv.FormatInt(after, 10)
+	if limit > 0 {
+		p += "&limit=" + strconv.Itoa(limit)
+	}
+	return out, c.Do(ctx, "GET", p, nil, &out)
+}
+
+// PutRecovery replaces the account's recovery blob; r.Version must be the
+// stored version plus one (else 409 conflict).
+func (c *Client) PutRecovery(ctx context.Context, r api.Recovery) error {
+	return c.Do(ctx, "PUT", "/v1/recovery", r, nil)
+}
+
+// FetchRecovery fetches an account's recovery blob with its password (no
+// credential needed).
+func (c *Client) FetchRecovery(ctx context.Context, r api.RecoveryFetch) (api.Recovery, error) {
+	var out api.Recovery
+	return out, c.Do(ctx, "POST", "/v1/recovery/fetch", r, &out)
+}

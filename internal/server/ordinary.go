@@ -154,6 +154,12 @@ func (s *Server) SendOrdinary(ctx context.Context, p Principal, r api.OrdinarySe
 	if err := s.checkOrdinarySend(&r); err != nil {
 		return api.OrdinarySendResult{}, err
 	}
+	// The sender's history records of the message go in the same
+	// transaction (docs/multidevice.md section 3).
+	hist, err := s.checkHistory(p, r.History)
+	if err != nil {
+		return api.OrdinarySendResult{}, err
+	}
 	// The per-device limits are charged before anything is looked up:
 	// once per ciphertext, and by the bytes of all of them.
 	n, size := 0, 0
@@ -172,7 +178,8 @@ func (s *Server) SendOrdinary(ctx context.Context, p Principal, r api.OrdinarySe
 	if r.ExpiresIn > 0 && time.Duration(r.ExpiresIn) < ttl/time.Second {
 		ttl = time.Duration(r.ExpiresIn) * time.Second
 	}
-	f := store.Fanout{MaxQueue: s.cfg.MaxQueue, MaxPerSender: s.cfg.MaxQueuePerSender}
+	f := store.Fanout{MaxQueue: s.cfg.MaxQueue, MaxPerSender: s.cfg.MaxQueuePerSender,
+		History: hist, HistoryAccount: p.Account, MaxHistory: s.cfg.MaxHistoryRecords}
 	names := make(map[int64]string, len(r.Recipients)+1)
 	out := api.OrdinarySendResult{Timestamp: now.UnixMilli(), IDs: make([][]int64, len(r.Recipients))}
 	// idx[i][j] is the index in f.Messages of recipient i's device j, or
@@ -245,6 +252,8 @@ func (s *Server) SendOrdinary(ctx context.Context, p Principal, r api.OrdinarySe
 		return api.OrdinarySendResult{}, e
 	case errors.Is(err, store.ErrMailboxFull):
 		return api.OrdinarySendResult{}, newError(api.CodeMailboxFull, "the mailboxes of every device of a recipient are full")
+	case errors.Is(err, store.ErrHistoryFull):
+		return api.OrdinarySendResult{}, errHistoryFull
 	case err != nil:
 		return api.OrdinarySendResult{}, s.internal("enqueue fanout", err)
 	}
@@ -267,8 +276,6 @@ func (s *Server) SendOrdinary(ctx context.Context, p Principal, r api.OrdinarySe
 // checkOrdinarySend validates what needs no lookup.
 func (s *Server) checkOrdinarySend(r *api.OrdinarySend) error {
 	switch {
-	case len(r.History) > 0:
-		return badRequest("history records are not accepted yet")
 	case r.ExpiresIn < 0:
 		return badRequest("expiresIn must not be negative")
 	case len(r.Recipients) == 0:

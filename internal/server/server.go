@@ -36,6 +36,8 @@ type Config struct {
 	MaxQueuePerSender int
 	MessageTTL        time.Duration // undelivered message lifetime; default 30 days
 	MaxDevices        int           // default api.MaxDevices
+	// MaxHistoryRecords bounds each account's history; default 1,000,000.
+	MaxHistoryRecords int
 	Limits            Limits
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -69,6 +71,9 @@ type Limits struct {
 	MessagesPerDev  ratelimit.Limit // messages per sending device
 	MessagesPerPair ratelimit.Limit // messages per sender and recipient account
 	BytesPerDev     ratelimit.Limit // content bytes per sending device
+	// History records deposited (and recovery blobs stored) per device,
+	// and their bytes.
+	HistoryPerDev, HistoryBytesPerDev ratelimit.Limit
 }
 
 // DefaultLimits are the limits hushd uses unless told otherwise.
@@ -83,6 +88,10 @@ var DefaultLimits = Limits{
 	MessagesPerDev:  ratelimit.Limit{Rate: 1000, Burst: 2000},
 	MessagesPerPair: ratelimit.Limit{Rate: 1, Burst: 300},
 	BytesPerDev:     ratelimit.Limit{Rate: 16 << 20, Burst: 32 << 20},
+	// A device back after a while deposits a record per message it
+	// receives: the burst covers a full mailbox.
+	HistoryPerDev:      ratelimit.Limit{Rate: 100, Burst: 10000},
+	HistoryBytesPerDev: ratelimit.Limit{Rate: 1 << 20, Burst: 64 << 20},
 }
 
 // Limiter hands out tokens per key (ratelimit.Limiter, or a shared one).
@@ -210,6 +219,7 @@ type Server struct {
 	m   *metrics
 
 	limRegister, limLoginIP, limLoginUser, limBundlePair, limBundleUser, limBundleTarget, limLookup, limMsgs, limMsgPair, limBytes Limiter
+	limHistory, limHistoryBytes                                                                                                    Limiter
 
 	hashSem chan struct{} // bounds concurrent Argon2id computations
 	// dummyHash is checked against when a username does not exist, so that
@@ -244,6 +254,9 @@ func New(st store.Store, cfg Config) *Server {
 	if cfg.MaxDevices == 0 {
 		cfg.MaxDevices = api.MaxDevices
 	}
+	if cfg.MaxHistoryRecords == 0 {
+		cfg.MaxHistoryRecords = 1000000
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -273,6 +286,8 @@ func New(st store.Store, cfg Config) *Server {
 		limMsgs:         newLimiter("messages", l.MessagesPerDev),
 		limMsgPair:      newLimiter("messages-pair", l.MessagesPerPair),
 		limBytes:        newLimiter("bytes", l.BytesPerDev),
+		limHistory:      newLimiter("history", l.HistoryPerDev),
+		limHistoryBytes: newLimiter("history-bytes", l.HistoryBytesPerDev),
 		hashSem:         make(chan struct{}, runtime.GOMAXPROCS(0)),
 		stop:            make(chan struct{}),
 	}

@@ -155,6 +155,10 @@ func authedCalls(t testing.TB, w *world) []call {
 		{"GET", "/v1/ordinary/keys/alice", ""},
 		{"GET", "/v1/ordinary/keys/alice?devices=1", ""},
 		{"POST", "/v1/ordinary/messages", string(osend)},
+		{"POST", "/v1/history", `{"records":[{"id":"AAAAAAAAAAAAAAAAAAAAAA==","blob":"aGk="}]}`},
+		{"GET", "/v1/history", ""},
+		{"GET", "/v1/history?after=0&limit=5", ""},
+		{"PUT", "/v1/recovery", `{"version":1,"blob":"aGk="}`},
 	}
 }
 
@@ -224,6 +228,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST", "/v1/login", `{"username":"alice","password":"password-bob","deviceId":1}`},
 		{"POST", "/v1/login", `{"username":"alice","password":"","deviceId":1}`},
 		{"POST", "/v1/login", `{"username":"nobody","password":"password-alice","deviceId":1}`},
+		{"POST", "/v1/recovery/fetch", `{"username":"alice","password":"password-bob"}`},
+		{"POST", "/v1/recovery/fetch", `{"username":"nobody","password":"password-alice"}`},
 	} {
 		if status, body := do(t, w, c, ""); status != 401 {
 			t.Errorf("%s %s %s: %d %s", c.method, c.path, c.body, status, body)
@@ -350,6 +356,12 @@ func TestBadRequests(t *testing.T) {
 		{call{"POST", "/v1/ordinary/messages", `{"recipients":[{"username":"bob","devices":[{"device":1,"registrationId":1,"type":3,"content":"aGk="}]}]}`}, 400, api.CodeBadRequest},
 		{call{"POST", "/v1/ordinary/messages", `{"recipients":[{"username":"bob","devices":[{"device":1,"registrationId":1,"type":13,"content":"aGk="}]}]}`}, 409, api.CodeDeviceMismatch},
 		{call{"POST", "/v1/messages/bob/1", `{"type":13,"content":"aGk="}`}, 400, api.CodeBadRequest},
+		{call{"POST", "/v1/history", `{"records":[]}`}, 400, api.CodeBadRequest},
+		{call{"POST", "/v1/history", `{"records":[{"id":"AAAA","blob":"aGk="}]}`}, 400, api.CodeBadRequest},
+		{call{"GET", "/v1/history?after=-1", ""}, 400, api.CodeBadRequest},
+		{call{"PUT", "/v1/recovery", `{"version":2,"blob":"aGk="}`}, 409, api.CodeConflict},
+		{call{"PUT", "/v1/recovery", `{"version":1}`}, 400, api.CodeBadRequest},
+		{call{"POST", "/v1/recovery/fetch", `{"username":"alice","password":"password-alice"}`}, 404, api.CodeNotFound},
 	}
 	before := w.snapshot(t)
 	auth := "Bearer " + w.alice.Cred.Credential

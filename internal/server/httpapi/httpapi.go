@@ -157,6 +157,7 @@ func New(srv *server.Server, o Options) *Handler {
 		return none{}, srv.Block(r.Context(), p, r.PathValue("username"), false)
 	})))
 	h.ordinaryRoutes(m)
+	h.historyRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &server.Error{Code: api.CodeNotFound, Message: "no such endpoint"})
 	})

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,13 +19,22 @@ func FuzzDecodeOrdinary(f *testing.F) {
 		`{"recipients":[{"username":"bob","devices":[{"device":1,"registrationId":2,"type":13,"content":"aGk="}]}],"expiresIn":5,"history":[{"id":"AAAAAAAAAAAAAAAAAAAAAA==","blob":"aGk="}]}`,
 		`{"recipients":[{"username":"bob","devices":null}]}`,
 		`[]`, `null`, `{"recipients":[{"devices":[{"device":-1}]}]}`,
+		`{"records":[{"id":"AAAAAAAAAAAAAAAAAAAAAA==","blob":"aGk="}]}`,
+		`{"version":3,"blob":"aGk="}`,
+		`{"username":"alice","password":"password1"}`,
 	} {
-		for k := range uint8(3) {
+		for k := range uint8(6) {
 			f.Add(k, []byte(s))
 		}
 	}
 	f.Fuzz(func(t *testing.T, kind uint8, b []byte) {
-		switch kind % 3 {
+		switch kind % 6 {
+		case 3:
+			roundTrip[api.HistoryDeposit](t, b)
+		case 4:
+			roundTrip[api.Recovery](t, b)
+		case 5:
+			roundTrip[api.RecoveryFetch](t, b)
 		case 0:
 			roundTrip[api.SetAccountIdentity](t, b)
 		case 1:
@@ -77,4 +87,28 @@ func equalNumbers(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// FuzzParseHistoryQuery: what it accepts is a non-negative after and a
+// limit that is 0 only when absent.
+func FuzzParseHistoryQuery(f *testing.F) {
+	for _, s := range []string{"", "after=5", "after=5&limit=10", "limit=0", "after=-1", "after=1&after=2", "limit=99999999999", "after=%31", "a=b;c", "limit=+5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		after, limit, err := httpapi.ParseHistoryQuery(q)
+		if err != nil {
+			return
+		}
+		if after < 0 || limit < 0 {
+			t.Fatalf("%q: after %d, limit %d", q, after, limit)
+		}
+		if limit == 0 && strings.Contains(q, "limit=") && !strings.Contains(q, "limit=&") && !strings.HasSuffix(q, "limit=") {
+			// limit=0 (or an encoded form of it) must be refused; an
+			// empty value or another key ending in "limit" is not it.
+			if v, _ := url.ParseQuery(q); v.Has("limit") {
+				t.Fatalf("%q: limit 0 accepted", q)
+			}
+		}
+	})
 }
