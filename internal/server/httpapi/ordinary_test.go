@@ -365,9 +365,12 @@ func TestOrdinarySendRefusals(t *testing.T) {
 		}), 400, api.CodeBadRequest},
 		{"recipient twice", ok(func(s *api.OrdinarySend) { s.Recipients = append(s.Recipients, s.Recipients[0]) }), 400, api.CodeBadRequest},
 		{"negative expiresIn", ok(func(s *api.OrdinarySend) { s.ExpiresIn = -1 }), 400, api.CodeBadRequest},
-		{"history (not yet)", ok(func(s *api.OrdinarySend) {
-			s.History = []api.HistoryRecord{{ID: make([]byte, 16), Blob: []byte("b")}}
+		{"history record of a short id", ok(func(s *api.OrdinarySend) {
+			s.History = []api.HistoryRecord{{ID: make([]byte, 15), Blob: []byte("b")}}
 		}), 400, api.CodeBadRequest},
+		{"history record too large", ok(func(s *api.OrdinarySend) {
+			s.History = []api.HistoryRecord{{ID: make([]byte, 16), Blob: make([]byte, api.MaxHistoryRecordBytes+1)}}
+		}), 413, api.CodeTooLarge},
 		{"17 devices", ok(func(s *api.OrdinarySend) {
 			for d := range uint32(15) {
 				s.Recipients[0].Devices = append(s.Recipients[0].Devices, dev(10+d, 1, 13, []byte("x")))
