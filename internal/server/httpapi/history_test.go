@@ -29,6 +29,7 @@ func pageBlobs(recs []api.HistoryRecord) string {
 }
 
 func TestHistory(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice := newPerson(t, env, "alice", 2, 1)
 	bob := newPerson(t, env, "bob", 1, 1)
@@ -73,6 +74,7 @@ func TestHistory(t *testing.T) {
 // TestHistoryRefusals: malformed deposits and queries get 400 (or 413) and
 // store nothing.
 func TestHistoryRefusals(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice := newPerson(t, env, "alice", 1, 1)
 	c := alice.devs[0]
@@ -118,6 +120,7 @@ func TestHistoryRefusals(t *testing.T) {
 // or in a send (then nothing of the send is stored); known ones cost
 // nothing.
 func TestHistoryFull(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous, MaxHistoryRecords: 3})
 	alice := newPerson(t, env, "alice", 1, 1)
 	bob := newPerson(t, env, "bob", 1, 1)
@@ -147,6 +150,7 @@ func TestHistoryFull(t *testing.T) {
 // TestHistoryLimits: deposits are limited per device in records and in
 // bytes, and the records of a send count too.
 func TestHistoryLimits(t *testing.T) {
+	ctx := t.Context()
 	lim := servertest.Generous
 	lim.HistoryPerDev = ratelimit.Limit{Rate: 1e-9, Burst: 5}
 	lim.HistoryBytesPerDev = ratelimit.Limit{Rate: 1e-9, Burst: 3*api.MaxHistoryRecordBytes + 100}
@@ -181,6 +185,7 @@ func TestHistoryLimits(t *testing.T) {
 }
 
 func TestRecovery(t *testing.T) {
+	ctx := t.Context()
 	lim := servertest.Generous
 	lim.LoginPerUser = ratelimit.Limit{Rate: 1e-9, Burst: 6}
 	env := servertest.Start(t, server.Config{Limits: lim})
@@ -240,6 +245,7 @@ func TestRecovery(t *testing.T) {
 // TestSendWithHistory: the sender's records of a message are stored with
 // it, in the same request.
 func TestSendWithHistory(t *testing.T) {
+	ctx := t.Context()
 	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
 	alice := newPerson(t, env, "alice", 1, 1)
 	bob := newPerson(t, env, "bob", 1, 1)
