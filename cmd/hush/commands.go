@@ -41,16 +41,20 @@ comes from HUSH_PASSWORD, or is asked for.`,
 				f.server.define(fs)
 				fs.StringVar(&f.deviceName, "device-name", "", "a name for this device, seen by the server and your other devices (none by default: it is listed as \"device N\")")
 			}, runLink)},
-		{name: "send", args: "--secret --to NAME [--timer DURATION] TEXT...",
-			summary: "send a message in a secret conversation",
-			help: `Starts the secret conversation with NAME if there is none (their prekey
-bundle, PQXDH). TEXT is the arguments joined by spaces, or standard input
-if TEXT is "-". With --timer (30s, 5m, 1h or 1d: 5s to 24h) the message
-disappears that long after the server accepts it, here, and after it is
-first shown, there. --timer off (the default) sends one that stays; a zero
-timer is refused.`,
+		{name: "send", args: "--to NAME [--secret [--timer DURATION]] TEXT...",
+			summary: "send a message, in the ordinary conversation or (--secret) the secret one",
+			help: `Without --secret, the message goes to the ordinary conversation with NAME:
+to every device of theirs, and a copy to each of your other devices.
+Sending to yourself reaches only your other devices (a note to self).
+With --secret, it goes to the secret conversation, between your secret
+device and theirs, started if there is none (their prekey bundle, PQXDH).
+TEXT is the arguments joined by spaces, or standard input if TEXT is "-".
+With --timer (secret conversations only; 30s, 5m, 1h or 1d: 5s to 24h)
+the message disappears that long after the server accepts it, here, and
+after it is first shown, there. --timer off (the default) sends one that
+stays; a zero timer is refused.`,
 			bind: flagged(func(fs *flag.FlagSet, f *sendFlags) {
-				fs.BoolVar(&f.secret, "secret", false, "send in a secret conversation (the only kind for now)")
+				fs.BoolVar(&f.secret, "secret", false, "send in the secret conversation (on your secret device and theirs only)")
 				fs.StringVar(&f.to, "to", "", "the recipient's `username`")
 				fs.Var((*timerFlag)(&f.timer), "timer", "make the message disappear after this `duration`: 30s, 5m, 1h or 1d (5s to 24h); off for none")
 			}, runSend)},
@@ -63,9 +67,14 @@ countdown of a timed message starts then. With --follow, keeps listening
 				fs.DurationVar(&f.wait, "wait", 0, "if nothing is waiting, wait up to this `duration` for a message")
 				fs.BoolVar(&f.follow, "follow", false, "keep listening until interrupted")
 			}, runRecv)},
-		{name: "history", args: "NAME", summary: "show the conversation with NAME",
+		{name: "history", args: "[--secret | --ordinary] NAME", summary: "show the conversations with NAME",
+			help: `Shows the ordinary and the secret conversation with NAME merged, oldest
+first, each line of the secret one marked with 🔒; --ordinary or --secret
+shows only that one.`,
 			bind: flagged(func(fs *flag.FlagSet, f *historyFlags) {
 				fs.IntVar(&f.limit, "limit", 0, "show only the last `n` messages")
+				fs.BoolVar(&f.secret, "secret", false, "only the secret conversation")
+				fs.BoolVar(&f.ordinary, "ordinary", false, "only the ordinary conversation")
 			}, runHistory)},
 		{name: "list", args: "", summary: "list conversations",
 			bind: flagged(func(fs *flag.FlagSet, f *listFlags) {
@@ -142,7 +151,10 @@ type (
 		wait   time.Duration
 		follow bool
 	}
-	historyFlags      struct{ limit int }
+	historyFlags struct {
+		limit            int
+		secret, ordinary bool
+	}
 	listFlags         struct{ names bool }
 	safetyNumberFlags struct{ noQR bool }
 	deviceFlags       struct{ force bool }
@@ -343,8 +355,8 @@ func runSend(ctx context.Context, e *env, f *sendFlags, args []string) error {
 	if len(args) == 0 {
 		return usagef("the message TEXT is missing")
 	}
-	if !f.secret {
-		return errors.New("only secret conversations exist in this version of hush: add --secret (ordinary conversations come later)")
+	if !f.secret && f.timer != 0 {
+		return usagef("--timer needs --secret: only messages of secret conversations disappear")
 	}
 	text := strings.Join(args, " ")
 	if len(args) == 1 && args[0] == "-" {
@@ -371,7 +383,12 @@ func runSend(ctx context.Context, e *env, f *sendFlags, args []string) error {
 		return err
 	}
 	defer c.Close()
-	m, err := c.Send(ctx, to, text, timer)
+	var m *client.Message
+	if f.secret {
+		m, err = c.Send(ctx, to, text, timer)
+	} else {
+		m, err = c.SendOrdinary(ctx, to, text)
+	}
 	if m != nil && (err == nil || isQueued(err)) {
 		printSent(e, m)
 	}
@@ -413,6 +430,9 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 // messageJSON is the JSON form of a message, in recv and history.
 func messageJSON(m *client.Message, self string) map[string]any {
 	o := map[string]any{"seq": m.ID, "kind": m.Kind.String(), "secret": m.Secret, "text": m.Body, "sent_at": ms(m.SentAt)}
+	if m.Device != 0 {
+		o["device"] = m.Device // the sending device
+	}
 	if m.Kind == client.KindNotice {
 		o["id"] = fmt.Sprintf("notice-%d", m.ID)
 		o["from"] = "hush"
@@ -451,6 +471,9 @@ func clock(t, now time.Time) string {
 // through termsafe (so does everything printed: see main).
 func messageText(m *client.Message, self string) string {
 	ts := m.At.Local().Format("2006-01-02 15:04:05")
+	if m.Secret {
+		ts += "  🔒"
+	}
 	body := strings.ReplaceAll(termsafe.Text(m.Body), "\n", "\n    | ")
 	peer := termsafe.Line(m.Peer)
 	if m.Kind == client.KindNotice {
@@ -527,12 +550,20 @@ func runHistory(ctx context.Context, e *env, f *historyFlags, args []string) err
 	if len(args) != 1 {
 		return usagef("give one NAME")
 	}
+	if f.secret && f.ordinary {
+		return usagef("give --secret or --ordinary, not both")
+	}
 	c, err := e.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	ms, err := c.History(ctx, args[0], f.limit)
+	var ms []*client.Message
+	if f.secret || f.ordinary {
+		ms, err = c.Conversation(ctx, args[0], f.secret, f.limit)
+	} else {
+		ms, err = c.History(ctx, args[0], f.limit)
+	}
 	if err != nil {
 		return err
 	}
@@ -574,16 +605,28 @@ func runList(ctx context.Context, e *env, f *listFlags, args []string) error {
 	if err != nil {
 		return err
 	}
+	named := map[string]bool{}
 	for _, cv := range convs {
 		if f.names {
-			fmt.Fprintln(e.stdout, termsafe.Line(cv.Peer))
+			if !named[cv.Peer] {
+				named[cv.Peer] = true
+				fmt.Fprintln(e.stdout, termsafe.Line(cv.Peer))
+			}
 			continue
 		}
 		ct, _ := c.Contact(ctx, cv.Peer)
 		verified, changed := ct != nil && ct.Verified, ct != nil && (ct.NeedsConfirm || ct.Pending != nil)
 		if e.json {
-			e.printJSON(map[string]any{"peer": cv.Peer, "secret": true, "last": ms(cv.Last), "messages": cv.Messages,
-				"unshown": cv.Unshown, "verified": verified, "safety_number_changed": changed})
+			o := map[string]any{"peer": cv.Peer, "secret": cv.Secret, "last": ms(cv.Last), "messages": cv.Messages, "unshown": cv.Unshown}
+			if cv.Secret {
+				o["verified"], o["safety_number_changed"] = verified, changed
+			}
+			e.printJSON(o)
+			continue
+		}
+		if !cv.Secret {
+			fmt.Fprintf(e.stdout, "%-20s ordinary   %3d messages  %3d new  last %s\n", termsafe.Line(cv.Peer), cv.Messages, cv.Unshown,
+				cv.Last.Local().Format("2006-01-02 15:04"))
 			continue
 		}
 		flags := ""
@@ -593,7 +636,7 @@ func runList(ctx context.Context, e *env, f *listFlags, args []string) error {
 		if changed {
 			flags += " SAFETY-NUMBER-CHANGED"
 		}
-		fmt.Fprintf(e.stdout, "%-20s secret  %3d messages  %3d new  last %s%s\n", termsafe.Line(cv.Peer), cv.Messages, cv.Unshown,
+		fmt.Fprintf(e.stdout, "%-20s 🔒 secret  %3d messages  %3d new  last %s%s\n", termsafe.Line(cv.Peer), cv.Messages, cv.Unshown,
 			cv.Last.Local().Format("2006-01-02 15:04"), flags)
 	}
 	return nil
@@ -735,13 +778,16 @@ func runDevice(ctx context.Context, e *env, f *deviceFlags, args []string) error
 	}
 	for _, d := range devs {
 		if e.json {
-			e.printJSON(map[string]any{"id": d.ID, "name": d.Name, "secret": d.Secret, "this": d.ID == c.Account().DeviceID,
+			e.printJSON(map[string]any{"id": d.ID, "name": d.Name, "secret": d.Secret, "ordinary": d.Ordinary, "this": d.ID == c.Account().DeviceID,
 				"created": d.Created, "last_seen": d.LastSeen})
 			continue
 		}
 		mark := ""
 		if d.Secret {
 			mark += " (secret)"
+		}
+		if !d.Ordinary {
+			mark += " (no ordinary conversations)"
 		}
 		if d.ID == c.Account().DeviceID {
 			mark += " (this device)"

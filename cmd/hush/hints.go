@@ -25,6 +25,8 @@ func hint(err error) string {
 		return " (run hush device make-secret to finish)"
 	case errors.Is(err, client.ErrNotSecret):
 		return " (hush device make-secret moves them here)"
+	case errors.Is(err, client.ErrNoAccountIdentity):
+		return ": add this device from one of your devices that has it instead (hush device add there, hush link --code here)"
 	case errors.Is(err, client.ErrBusy):
 		return " (hush recv --follow or hush chat); stop it first"
 	}

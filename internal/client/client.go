@@ -443,6 +443,11 @@ func Register(ctx context.Context, home string, p RegisterParams, o Options) (*C
 	if err := c.MakeSecret(ctx); err != nil {
 		return c, fmt.Errorf("%w: %w", ErrSecretUnfinished, err)
 	}
+	// The account identity and this device's ordinary keys; a failure here
+	// is retried by the next command that needs them.
+	if err := c.EnsureOrdinary(ctx); err != nil {
+		return c, fmt.Errorf("the account is registered, but ordinary conversations could not be set up yet: %w", err)
+	}
 	return c, nil
 }
 

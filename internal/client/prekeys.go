@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,6 +25,32 @@ type keyBatch struct {
 	lastResort *key.KyberPreKey
 }
 
+// keySpace is one key space's prekeys as MaintainKeys keeps them stocked
+// (docs/multidevice.md, "What each device holds"): the secret space (the
+// secret identity, GET and PUT /v1/keys, secret device only) or the
+// ordinary one (the account identity, GET and PUT /v1/ordinary/keys, every
+// device that holds the account identity).
+type keySpace struct {
+	space store.Space
+	// meta is the prefix of the space's meta keys: id counters and the
+	// times of the last look and rotation.
+	meta     string
+	identity func() *key.IdentityKeyPair
+	counts   func(context.Context) (api.KeyCounts, error)
+	upload   func(context.Context, api.KeyUpload) error
+}
+
+func (c *Client) secretSpace() *keySpace {
+	return &keySpace{space: store.SecretSpace, meta: "", identity: c.st.Identity,
+		counts: func(ctx context.Context) (api.KeyCounts, error) { return c.apic().KeyCounts(ctx) },
+		upload: func(ctx context.Context, k api.KeyUpload) error { return c.apic().UploadKeys(ctx, k) }}
+}
+
+func (c *Client) ordinarySpace() *keySpace {
+	return &keySpace{space: store.OrdinarySpace, meta: "o_", identity: c.st.AccountIdentity,
+		counts: c.ordinaryKeyCounts, upload: c.uploadOrdinaryKeys}
+}
+
 // nextIDs takes n consecutive ids of a kind from the store's counter.
 func nextIDs(ctx context.Context, tx *store.Tx, counter string, n int) ([]uint32, error) {
 	next, err := tx.MetaInt(ctx, counter, 1)
@@ -41,13 +68,13 @@ func nextIDs(ctx context.Context, tx *store.Tx, counter string, n int) ([]uint32
 	return ids, tx.SetMetaInt(ctx, counter, next)
 }
 
-// makeKeys draws keys for identity and stores them in tx: nEC one-time EC
-// keys, nKyber one-time Kyber keys, and a signed and a last-resort key if
-// asked.
-func makeKeys(ctx context.Context, tx *store.Tx, ik *key.IdentityKeyPair, nEC, nKyber int, signed, lastResort bool) (*keyBatch, error) {
+// makeKeys draws keys for identity and stores them in tx, in the key
+// space ks: nEC one-time EC keys, nKyber one-time Kyber keys, and a signed
+// and a last-resort key if asked.
+func makeKeys(ctx context.Context, tx *store.Tx, ks *keySpace, ik *key.IdentityKeyPair, nEC, nKyber int, signed, lastResort bool) (*keyBatch, error) {
 	b := &keyBatch{}
 	now := tx.Now
-	ids, err := nextIDs(ctx, tx, "next_prekey_id", nEC)
+	ids, err := nextIDs(ctx, tx, ks.meta+"next_prekey_id", nEC)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +90,7 @@ func makeKeys(ctx context.Context, tx *store.Tx, ik *key.IdentityKeyPair, nEC, n
 	if lastResort {
 		n++
 	}
-	if ids, err = nextIDs(ctx, tx, "next_kyber_id", n); err != nil {
+	if ids, err = nextIDs(ctx, tx, ks.meta+"next_kyber_id", n); err != nil {
 		return nil, err
 	}
 	for i, id := range ids {
@@ -81,7 +108,7 @@ func makeKeys(ctx context.Context, tx *store.Tx, ik *key.IdentityKeyPair, nEC, n
 		}
 	}
 	if signed {
-		if ids, err = nextIDs(ctx, tx, "next_signed_id", 1); err != nil {
+		if ids, err = nextIDs(ctx, tx, ks.meta+"next_signed_id", 1); err != nil {
 			return nil, err
 		}
 		k, err := key.GenerateSignedPreKey(rand.Reader, key.SignedPreKeyID(ids[0]), ik, now)
@@ -91,19 +118,20 @@ func makeKeys(ctx context.Context, tx *store.Tx, ik *key.IdentityKeyPair, nEC, n
 		b.signed = k
 		b.upload.SignedPreKey = &api.SignedKey{KeyID: ids[0], PublicKey: k.KeyPair.Public.Bytes(), Signature: k.Signature}
 	}
-	if err := tx.StorePreKeys(ctx, b.ec); err != nil {
+	keys := tx.Keys(ks.space)
+	if err := keys.StorePreKeys(ctx, b.ec); err != nil {
 		return nil, err
 	}
-	if err := tx.StoreKyberPreKeys(ctx, b.kyber, false); err != nil {
+	if err := keys.StoreKyberPreKeys(ctx, b.kyber, false); err != nil {
 		return nil, err
 	}
 	if b.lastResort != nil {
-		if err := tx.StoreKyberPreKeys(ctx, []*key.KyberPreKey{b.lastResort}, true); err != nil {
+		if err := keys.StoreKyberPreKeys(ctx, []*key.KyberPreKey{b.lastResort}, true); err != nil {
 			return nil, err
 		}
 	}
 	if b.signed != nil {
-		if err := tx.StoreSignedPreKey(ctx, b.signed); err != nil {
+		if err := keys.StoreSignedPreKey(ctx, b.signed); err != nil {
 			return nil, err
 		}
 	}
@@ -146,7 +174,7 @@ func (c *Client) MakeSecret(ctx context.Context) error {
 			}
 		}
 		var err error
-		batch, err = makeKeys(ctx, tx, ik, c.opts.PreKeys, c.opts.PreKeys, true, true)
+		batch, err = makeKeys(ctx, tx, c.secretSpace(), ik, c.opts.PreKeys, c.opts.PreKeys, true, true)
 		return err
 	})
 	if err != nil {
@@ -185,39 +213,63 @@ func (c *Client) MakeSecret(ctx context.Context) error {
 	return nil
 }
 
-// KeyReport says what MaintainKeys did.
-type KeyReport struct {
+// SpaceReport says what MaintainKeys did in one key space.
+type SpaceReport struct {
 	Checked     bool // the server's counts were fetched
 	UploadedEC  int
 	UploadedKEM int
 	Rotated     bool
 }
 
-// MaintainKeys keeps the prekeys on the server stocked: it uploads a new
-// set of one-time EC or Kyber keys when fewer than PreKeysLow are left,
-// replaces the signed and last-resort keys every RotateEvery, and deletes
-// keys replaced more than KeepRetired ago. It looks at the server at most
-// every CheckKeysEvery unless force is set.
+// KeyReport says what MaintainKeys did: in the secret space (the embedded
+// report) and in the ordinary one.
+type KeyReport struct {
+	SpaceReport
+	Ordinary SpaceReport
+}
+
+// MaintainKeys keeps the prekeys on the server stocked, in each key space
+// this device takes part in (the secret one on the secret device, the
+// ordinary one on a device that holds the account identity): it uploads a
+// new set of one-time EC or Kyber keys when fewer than PreKeysLow are
+// left, replaces the signed and last-resort keys every RotateEvery, and
+// deletes keys replaced more than KeepRetired ago. It looks at the server
+// at most every CheckKeysEvery unless force is set.
 func (c *Client) MaintainKeys(ctx context.Context, force bool) (KeyReport, error) {
 	var rep KeyReport
-	if secret, err := c.IsSecret(ctx); err != nil || !secret {
+	var errs []error
+	if secret, err := c.IsSecret(ctx); err != nil {
 		return rep, err
+	} else if secret {
+		rep.SpaceReport, err = c.maintainSpace(ctx, c.secretSpace(), force)
+		errs = append(errs, err)
 	}
+	if ready, err := c.ordinaryReady(ctx); err != nil {
+		errs = append(errs, err)
+	} else if ready {
+		rep.Ordinary, err = c.maintainSpace(ctx, c.ordinarySpace(), force)
+		errs = append(errs, err)
+	}
+	return rep, errors.Join(errs...)
+}
+
+func (c *Client) maintainSpace(ctx context.Context, ks *keySpace, force bool) (SpaceReport, error) {
+	var rep SpaceReport
 	r := c.st.Read()
 	now := time.Now()
-	checked, err := r.MetaInt(ctx, "keys_checked_at", 0)
+	checked, err := r.MetaInt(ctx, ks.meta+"keys_checked_at", 0)
 	if err != nil {
 		return rep, err
 	}
 	if !force && now.Sub(time.UnixMilli(checked)) < c.opts.CheckKeysEvery {
 		return rep, nil
 	}
-	counts, err := c.apic().KeyCounts(ctx)
+	counts, err := ks.counts(ctx)
 	if err != nil {
 		return rep, explain(err)
 	}
 	rep.Checked = true
-	rotated, err := r.MetaInt(ctx, "rotated_at", 0)
+	rotated, err := r.MetaInt(ctx, ks.meta+"rotated_at", 0)
 	if err != nil {
 		return rep, err
 	}
@@ -235,47 +287,48 @@ func (c *Client) MaintainKeys(ctx context.Context, force bool) (KeyReport, error
 		made = tx.Now
 		if nEC+nKEM > 0 || rotate {
 			var err error
-			if batch, err = makeKeys(ctx, tx, c.st.Identity(), nEC, nKEM, rotate, rotate); err != nil {
+			if batch, err = makeKeys(ctx, tx, ks, ks.identity(), nEC, nKEM, rotate, rotate); err != nil {
 				return err
 			}
 		}
-		if err := tx.DeleteRetired(ctx, tx.Now.Add(-c.opts.KeepRetired)); err != nil {
+		if err := tx.Keys(ks.space).DeleteRetired(ctx, tx.Now.Add(-c.opts.KeepRetired)); err != nil {
 			return err
 		}
-		return tx.SetMetaInt(ctx, "keys_checked_at", tx.Now.UnixMilli())
+		return tx.SetMetaInt(ctx, ks.meta+"keys_checked_at", tx.Now.UnixMilli())
 	})
 	if err != nil || batch == nil {
 		return rep, err
 	}
 	// The server replaces each kind present in the upload: what it had of
 	// that kind is retired here, but kept for messages already on their way.
-	if err := c.apic().UploadKeys(ctx, batch.upload); err != nil {
+	if err := ks.upload(ctx, batch.upload); err != nil {
 		return rep, explain(err)
 	}
 	rep.UploadedEC, rep.UploadedKEM, rep.Rotated = len(batch.ec), len(batch.kyber), rotate
 	err = c.st.Update(ctx, func(tx *store.Tx) error {
+		keys := tx.Keys(ks.space)
 		if nEC > 0 {
-			if err := tx.RetirePreKeys(ctx, store.OneTimeEC, made); err != nil {
+			if err := keys.RetirePreKeys(ctx, store.OneTimeEC, made); err != nil {
 				return err
 			}
 		}
 		if nKEM > 0 {
-			if err := tx.RetirePreKeys(ctx, store.OneTimeKyber, made); err != nil {
+			if err := keys.RetirePreKeys(ctx, store.OneTimeKyber, made); err != nil {
 				return err
 			}
 		}
 		if rotate {
-			if err := tx.RetirePreKeys(ctx, store.Signed, made); err != nil {
+			if err := keys.RetirePreKeys(ctx, store.Signed, made); err != nil {
 				return err
 			}
-			if err := tx.RetirePreKeys(ctx, store.LastResortKyber, made); err != nil {
+			if err := keys.RetirePreKeys(ctx, store.LastResortKyber, made); err != nil {
 				return err
 			}
-			if err := tx.SetMetaInt(ctx, "rotated_at", tx.Now.UnixMilli()); err != nil {
+			if err := tx.SetMetaInt(ctx, ks.meta+"rotated_at", tx.Now.UnixMilli()); err != nil {
 				return err
 			}
 		}
-		return tx.DeleteRetired(ctx, tx.Now.Add(-c.opts.KeepRetired))
+		return keys.DeleteRetired(ctx, tx.Now.Add(-c.opts.KeepRetired))
 	})
 	if err != nil {
 		return rep, fmt.Errorf("recording uploaded keys: %w", err)

@@ -67,11 +67,22 @@ func (c *Client) lockHome() (func(), error) {
 // Receive fetches waiting messages over the device's WebSocket and hands
 // each to o.Handle after storing it. Without Follow it returns once the
 // backlog is done (and, with Wait, a message came or the wait ran out).
+//
+// Every device receives ordinary messages, once it holds the account
+// identity; the secret device receives secret ones too. A device that can
+// take part in neither is refused: the secret device goes on without
+// ordinary conversations (a warning says why), any other device gets the
+// reason.
 func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
-	if secret, err := c.IsSecret(ctx); err != nil {
+	secret, err := c.IsSecret(ctx)
+	if err != nil {
 		return err
-	} else if !secret {
-		return ErrNotSecret
+	}
+	if err := c.EnsureOrdinary(ctx); err != nil {
+		if !secret {
+			return err
+		}
+		o.warn(fmt.Errorf("ordinary conversations: %w", err))
 	}
 	unlock, err := c.lockHome()
 	if err != nil {
@@ -109,7 +120,7 @@ func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 			backoff = time.Second // it had been working: try again soon
 		}
 		var ce *apiclient.CertificateError
-		if errors.Is(err, ErrNotSecret) || apiclient.IsCode(err, api.CodeUnauthorized) || errors.As(err, &ce) {
+		if apiclient.IsCode(err, api.CodeUnauthorized) || errors.As(err, &ce) {
 			return explain(err)
 		}
 		o.warn(fmt.Errorf("connection lost (%w); connecting again", explain(err)))
@@ -282,6 +293,7 @@ func (c *Client) accept(ctx context.Context, conn *apiclient.Conn, m *api.Messag
 // message must then not be acknowledged.
 func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
 	from := session.Address{Name: m.From, Device: key.DeviceID(m.FromDevice)}
+	ordinary := api.IsOrdinary(m.Type)
 	var ids []int64
 	var decErr error
 	// The server's ids are remembered 31 days, longer than it keeps a
@@ -295,7 +307,19 @@ func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
 		if err := tx.SetReceived(ctx, m.ID, forget); err != nil {
 			return err
 		}
-		pt, err := c.cipher(tx).Decrypt(ctx, from, int(m.Type), m.Content)
+		var pt []byte
+		var err error
+		if ordinary {
+			// Types 12 and 13: the ordinary sessions, under the account
+			// identity (docs/multidevice.md section 1, Receiving).
+			if c.st.AccountIdentity() == nil {
+				decErr = ErrNoAccountIdentity
+				return errDecryptFailed
+			}
+			pt, err = c.ordinaryCipher(tx.Ordinary()).Decrypt(ctx, from, ordinaryWireType(m.Type), m.Content)
+		} else {
+			pt, err = c.cipher(tx).Decrypt(ctx, from, int(m.Type), m.Content)
+		}
 		if err != nil {
 			decErr = err
 			return errDecryptFailed
@@ -304,14 +328,23 @@ func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
 		if err != nil {
 			// The ratchet step is kept (the message authenticated), but its
 			// content is unreadable: say so.
-			if _, err := tx.AddNotice(ctx, from.Name, fmt.Sprintf("A message from %s could not be read (it may come from a newer hush).", from.Name)); err != nil {
+			if _, err := tx.AddNoticeIn(ctx, from.Name, !ordinary, fmt.Sprintf("A message from %s could not be read (it may come from a newer hush).", from.Name)); err != nil {
 				return err
 			}
 			ids = tx.Notices
 			return nil
 		}
-		sm := &store.Message{Peer: from.Name, MsgID: cm.ID, Kind: store.KindText, Secret: !cm.Ordinary,
-			Body: cm.Body, SentAt: cm.SentAt, Timer: cm.Timer, State: store.StateReceived, ServerID: m.ID}
+		var sm *store.Message
+		if ordinary {
+			if sm, err = c.ordinaryMessage(ctx, tx, from, cm); err != nil || sm == nil {
+				ids = tx.Notices
+				return err
+			}
+			sm.ServerID = m.ID
+		} else {
+			sm = &store.Message{Peer: from.Name, MsgID: cm.ID, Kind: store.KindText, Secret: true,
+				Body: cm.Body, SentAt: cm.SentAt, Timer: cm.Timer, State: store.StateReceived, ServerID: m.ID, Device: uint32(from.Device)}
+		}
 		added, err := tx.AddMessage(ctx, sm)
 		if err != nil {
 			return err
@@ -334,14 +367,19 @@ func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
 		// not theirs now: it is never shown, and the notice says why.
 		text := fmt.Sprintf("A message from %s could not be decrypted.", from.Name)
 		var untrusted *session.UntrustedIdentityError
-		if errors.As(decErr, &untrusted) {
+		switch {
+		case ordinary && errors.Is(decErr, ErrNoAccountIdentity):
+			text = fmt.Sprintf("A message from %s in your ordinary conversation could not be decrypted: %v.", from.Name, ErrNoAccountIdentity)
+		case ordinary && errors.As(decErr, &untrusted):
+			text = fmt.Sprintf("A message that claims to be from %s's device %d was refused and is not shown: it was not made with your account's key.", from.Name, from.Device)
+		case errors.As(decErr, &untrusted):
 			text = fmt.Sprintf("A message that claims to be from %s was refused and is not shown: it was sent with a key %s replaced (an old device of theirs, or a copy of one).", from.Name, from.Name)
 		}
 		err = c.st.Update(ctx, func(tx *store.Tx) error {
 			if err := tx.SetReceived(ctx, m.ID, forget); err != nil {
 				return err
 			}
-			_, err := tx.AddNotice(ctx, from.Name, text)
+			_, err := tx.AddNoticeIn(ctx, from.Name, !ordinary, text)
 			ids = tx.Notices
 			return err
 		})

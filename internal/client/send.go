@@ -349,8 +349,10 @@ func (c *Client) flushOutboxLocked(ctx context.Context) error {
 	}
 	defer c.poke()
 	for _, o := range out {
-		err := c.post(ctx, o)
-		if errors.Is(err, errStale) {
+		var err error
+		if o.Request != nil {
+			err = c.flushOrdinary(ctx, o)
+		} else if err = c.post(ctx, o); errors.Is(err, errStale) {
 			err = c.resend(ctx, o)
 		}
 		var q *QueuedError

@@ -143,13 +143,20 @@ func (c *Client) Trust(ctx context.Context, name string) error {
 	return c.st.Update(ctx, func(tx *store.Tx) error { return tx.Confirm(ctx, name, *k, dev, false) })
 }
 
-// History returns the conversation with name, oldest first (the last limit
-// messages if limit > 0).
+// History returns both conversations with name (ordinary and secret)
+// merged, oldest first (the last limit messages if limit > 0).
 func (c *Client) History(ctx context.Context, name string, limit int) ([]*store.Message, error) {
 	return c.st.Read().History(ctx, NormalizeUsername(name), limit, time.Now())
 }
 
-// Conversations lists conversations, most recent first.
+// Conversation returns the secret or the ordinary conversation with name,
+// oldest first (the last limit messages if limit > 0).
+func (c *Client) Conversation(ctx context.Context, name string, secret bool, limit int) ([]*store.Message, error) {
+	return c.st.Read().Conversation(ctx, NormalizeUsername(name), secret, limit, time.Now())
+}
+
+// Conversations lists conversations, most recent first: the ordinary and
+// the secret one with the same person apart.
 func (c *Client) Conversations(ctx context.Context) ([]store.Conversation, error) {
 	return c.st.Read().Conversations(ctx)
 }

@@ -186,7 +186,14 @@ func (m *Model) loadConversations() {
 		m.status = say(err)
 		return
 	}
-	m.convs = convs
+	// The terminal UI holds secret conversations; ordinary ones are on
+	// the command line for now (issue 9, /ordinary later).
+	m.convs = nil
+	for _, cv := range convs {
+		if cv.Secret {
+			m.convs = append(m.convs, cv)
+		}
+	}
 	if m.peer != "" && m.convIndex(m.peer) < 0 {
 		m.convs = append([]store.Conversation{{Peer: m.peer}}, m.convs...)
 	}
@@ -220,7 +227,7 @@ func (m *Model) reloadThread() tea.Cmd {
 	if m.peer == "" {
 		return nil
 	}
-	th, err := m.c.History(m.ctx, m.peer, 200)
+	th, err := m.c.Conversation(m.ctx, m.peer, true, 200)
 	if err != nil {
 		m.status = say(err)
 		return nil

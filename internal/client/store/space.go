@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hushmsg/hush/key"
@@ -451,4 +452,95 @@ func (t *q) AccountIdentityOf(ctx context.Context, name string) (*key.IdentityKe
 		return nil, err
 	}
 	return parseKey(b), nil
+}
+
+// OrdinaryDevices returns the devices of name (with ordinary keys, less
+// this one for this account) as the server last accepted them in a send,
+// and whether there was such a send: what a later device_mismatch answer
+// is news against.
+func (t *q) OrdinaryDevices(ctx context.Context, name string) (devices []uint32, known bool, err error) {
+	rows, err := t.x.QueryContext(ctx, "SELECT device FROM o_devices WHERE name = ? ORDER BY device", name)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d uint32
+		if err := rows.Scan(&d); err != nil {
+			return nil, false, err
+		}
+		if d == 0 { // the mark of a known list, empty or not
+			known = true
+			continue
+		}
+		devices = append(devices, d)
+	}
+	return devices, known, rows.Err()
+}
+
+// SetOrdinaryDevices records name's devices as a send the server accepted
+// named them.
+func (t *Tx) SetOrdinaryDevices(ctx context.Context, name string, devices []uint32) error {
+	if _, err := t.x.ExecContext(ctx, "DELETE FROM o_devices WHERE name = ?", name); err != nil {
+		return err
+	}
+	for _, d := range append([]uint32{0}, devices...) {
+		if _, err := t.x.ExecContext(ctx, "INSERT OR IGNORE INTO o_devices (name, device) VALUES (?, ?)", name, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LoadSessions reads the sessions of every device of the names given, in
+// one query (a fan-out's sessions, docs/multidevice.md section 1).
+func (k *Keys) LoadSessions(ctx context.Context, names ...string) (map[session.Address]*session.Record, error) {
+	out := make(map[session.Address]*session.Record)
+	if len(names) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(names))
+	for i, n := range names {
+		args[i] = n
+	}
+	rows, err := k.q.x.QueryContext(ctx, "SELECT name, device, record FROM "+k.tb.sessions+" WHERE name IN (?"+strings.Repeat(", ?", len(names)-1)+")", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a session.Address
+		var d uint32
+		var b []byte
+		if err := rows.Scan(&a.Name, &d, &b); err != nil {
+			return nil, err
+		}
+		a.Device = key.DeviceID(d)
+		pt, err := k.q.s.seal.open(b, k.tb.sessions, "record", sessionRow(a))
+		if err != nil {
+			return nil, err
+		}
+		if out[a], err = session.ParseRecord(pt); err != nil {
+			return nil, err
+		}
+	}
+	return out, rows.Err()
+}
+
+// StoreSessions writes sessions in one statement.
+func (k *Keys) StoreSessions(ctx context.Context, recs map[session.Address]*session.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 3*len(recs))
+	for a, r := range recs {
+		b, err := r.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		args = append(args, a.Name, uint32(a.Device), k.q.s.seal.seal(b, k.tb.sessions, "record", sessionRow(a)))
+	}
+	_, err := k.q.x.ExecContext(ctx, "INSERT INTO "+k.tb.sessions+" (name, device, record) VALUES (?, ?, ?)"+
+		strings.Repeat(", (?, ?, ?)", len(recs)-1)+" ON CONFLICT (name, device) DO UPDATE SET record = excluded.record", args...)
+	return err
 }

@@ -252,7 +252,7 @@ func TestMigrateFromV2(t *testing.T) {
 		"CREATE TABLE old.meta AS SELECT * FROM meta", "CREATE TABLE old.messages AS SELECT * FROM messages",
 		"CREATE TABLE old.outbox AS SELECT * FROM outbox",
 		"DROP TABLE outbox", "DROP TABLE messages", "DROP TABLE meta", "DROP TABLE o_prekeys", "DROP TABLE o_signed_prekeys",
-		"DROP TABLE o_kyber_prekeys", "DROP TABLE o_kyber_used", "DROP TABLE o_sessions", "DROP TABLE o_contacts",
+		"DROP TABLE o_kyber_prekeys", "DROP TABLE o_kyber_used", "DROP TABLE o_sessions", "DROP TABLE o_contacts", "DROP TABLE o_devices",
 		"DROP TABLE prekeys", "DROP TABLE signed_prekeys", "DROP TABLE kyber_prekeys", "DROP TABLE kyber_used",
 		"DROP TABLE sessions", "DROP TABLE contacts", "DROP TABLE old_identities", "DROP TABLE received",
 	} {

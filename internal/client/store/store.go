@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,8 +43,9 @@ var ErrNoStore = errors.New("store: no hush store in this home")
 var ErrNotFound = errors.New("store: not found")
 
 // schemaVersion: 2 the received table; 3 the ordinary key space (o_*
-// tables), messages.device and outbox.request (docs/multidevice.md).
-const schemaVersion = 3
+// tables), messages.device and outbox.request (docs/multidevice.md); 4
+// o_devices.
+const schemaVersion = 4
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
@@ -107,6 +109,8 @@ CREATE TABLE IF NOT EXISTS o_sessions (
 	PRIMARY KEY (name, device)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS o_contacts (
 	name TEXT PRIMARY KEY, identity BLOB NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS o_devices (
+	name TEXT NOT NULL, device INTEGER NOT NULL, PRIMARY KEY (name, device)) WITHOUT ROWID;
 `
 
 // migrations bring a store of an older schema version (the index) up to
@@ -114,6 +118,7 @@ CREATE TABLE IF NOT EXISTS o_contacts (
 var migrations = map[int]string{
 	2: `ALTER TABLE messages ADD COLUMN device INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE outbox ADD COLUMN request BLOB;`,
+	3: ``, // o_devices: made by the schema
 }
 
 // Store is an open client store. Its methods are safe for concurrent use;
@@ -130,6 +135,8 @@ type Store struct {
 	// conversations, nil until made here or received when linking.
 	accountIdentity *key.IdentityKeyPair
 	commits         atomic.Uint64 // write transactions committed by this Store
+	stmts           sync.Map      // SQL text → *sql.Stmt
+	toPrepare       sync.Map      // SQL text → true: to prepare after a commit
 }
 
 // Account is this device's registration.
@@ -259,6 +266,9 @@ func (s *Store) migrate(ctx context.Context, v int) error {
 	if v > 0 {
 		// Version 1 differs from 2 only by a table the schema creates.
 		for from := max(v, 2); from < schemaVersion; from++ {
+			if migrations[from] == "" {
+				continue
+			}
 			if _, err := tx.ExecContext(ctx, migrations[from]); err != nil {
 				return fmt.Errorf("migrating from version %d: %w", from, err)
 			}
@@ -367,7 +377,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return err
 	}
-	tx := &Tx{q: q{x: sqlTx, s: s}, Now: time.Now()}
+	tx := &Tx{q: q{x: cachedTx{tx: sqlTx, s: s}, s: s}, Now: time.Now()}
 	if err := fn(tx); err != nil {
 		sqlTx.Rollback()
 		return err
@@ -376,6 +386,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	s.commits.Add(1)
+	s.prepareNoted(ctx)
 	if tx.newIdentity != nil {
 		s.identity = tx.newIdentity
 	}
@@ -406,7 +417,96 @@ func (s *Store) Version(ctx context.Context) (Version, error) {
 }
 
 // Read returns a reader of the store outside any transaction.
-func (s *Store) Read() *q { return &q{x: s.db, s: s} }
+func (s *Store) Read() *q { return &q{x: cachedDB{s}, s: s} }
+
+// Statements are prepared once per Store and kept (the pool holds one
+// connection, so a prepared statement stays on it): modernc's SQLite parses
+// a statement again at every call otherwise, which was a third of the cost
+// of an ordinary fan-out's transaction. The set of statements is fixed by
+// the code (a few vary with a count, bounded by the devices of an account).
+
+// prepared returns the Store's prepared statement for query. Within a
+// transaction (which holds the pool's one connection) a statement not
+// prepared yet cannot be prepared on the pool: it is run unprepared and
+// noted, and Update prepares it after the commit.
+func (s *Store) prepared(ctx context.Context, query string, inTx bool) *sql.Stmt {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt)
+	}
+	if inTx {
+		s.toPrepare.Store(query, true)
+		return nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	if old, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return old.(*sql.Stmt)
+	}
+	return st
+}
+
+// prepareNoted prepares the statements transactions ran unprepared.
+func (s *Store) prepareNoted(ctx context.Context) {
+	s.toPrepare.Range(func(k, _ any) bool {
+		s.toPrepare.Delete(k)
+		s.prepared(ctx, k.(string), false)
+		return true
+	})
+}
+
+// cachedTx runs statements of a transaction with the Store's prepared ones.
+type cachedTx struct {
+	tx *sql.Tx
+	s  *Store
+}
+
+func (c cachedTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := c.s.prepared(ctx, query, true); st != nil {
+		return c.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return c.tx.ExecContext(ctx, query, args...)
+}
+
+func (c cachedTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := c.s.prepared(ctx, query, true); st != nil {
+		return c.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return c.tx.QueryContext(ctx, query, args...)
+}
+
+func (c cachedTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := c.s.prepared(ctx, query, true); st != nil {
+		return c.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return c.tx.QueryRowContext(ctx, query, args...)
+}
+
+// cachedDB runs statements outside a transaction with the prepared ones.
+type cachedDB struct{ s *Store }
+
+func (c cachedDB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := c.s.prepared(ctx, query, false); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return c.s.db.ExecContext(ctx, query, args...)
+}
+
+func (c cachedDB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := c.s.prepared(ctx, query, false); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return c.s.db.QueryContext(ctx, query, args...)
+}
+
+func (c cachedDB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := c.s.prepared(ctx, query, false); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return c.s.db.QueryRowContext(ctx, query, args...)
+}
 
 // querier is what *sql.DB and *sql.Tx share.
 type querier interface {
