@@ -6,7 +6,16 @@
 // Usage:
 //
 //	hush-load run  [--hushd-bin BIN | --url URL --fingerprint HEX [--hushd-pid PID]] [--pairs N] [--messages M] [--size B] [--window W] [--rate R --duration D]
-//	hush-load idle --hushd-bin BIN --conns N [--sources 127.0.0.2,127.0.0.3,...]
+//	hush-load idle --hushd-bin BIN --conns N [--sources 127.0.0.2,127.0.0.3,...] [--hold D]
+//
+// idle measures hushd's memory in its steady state: before and after the
+// connections are opened it waits until hushd's memory trimmer has looked
+// at a quiet period (two checks, 10 to 20 s), so that the garbage of the
+// registrations and the TLS handshakes, which hushd gives back when it is
+// quiet, is not counted; --hold measures after a fixed time instead.
+//
+// A hushd started from --hushd-bin gets a fresh hush-load-* folder in the
+// temporary directory, removed when hush-load ends (also on Ctrl-C).
 //
 // When it knows the server's process (--hushd-bin, or --hushd-pid on this
 // machine), run also reports the CPU time hushd and hush-load itself spent
@@ -17,11 +26,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,17 +47,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: hush-load run|idle [flags]; hush-load run --help")
 		os.Exit(2)
 	}
+	// Interrupted, the commands stop their hushd and remove its folder.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	var err error
 	switch os.Args[1] {
 	case "run":
-		err = run(os.Args[2:])
+		err = run(ctx, os.Args[2:])
 	case "idle":
-		err = idle(os.Args[2:])
+		err = idle(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
+	if err != nil && ctx.Err() != nil {
+		err = errors.New("interrupted")
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hush-load: error:", err)
+		stop()
 		os.Exit(1)
 	}
 }
@@ -68,30 +85,33 @@ func raiseFileLimit(n uint64) {
 	}
 }
 
-// server returns the hushd to test: started from bin, or at url.
-func server(bin, url, fp string, extra ...string) (*loadtest.Process, string, string, error) {
+// server returns the hushd to test: started from bin on a fresh folder,
+// or at url. stop stops the hushd it started and removes its folder, as
+// bench does (for a hushd at url it does nothing).
+func server(bin, url, fp string, extra ...string) (p *loadtest.Process, u, f string, stop func(), err error) {
 	if bin == "" {
 		if url == "" {
-			return nil, "", "", fmt.Errorf("give --hushd-bin, or --url and --fingerprint")
+			return nil, "", "", nil, fmt.Errorf("give --hushd-bin, or --url and --fingerprint")
 		}
-		return nil, url, fp, nil
+		return nil, url, fp, func() {}, nil
 	}
 	dir, err := os.MkdirTemp("", "hush-load-")
 	if err != nil {
-		return nil, "", "", err
+		return nil, "", "", nil, err
 	}
 	args := append([]string{"--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data"), "--log-level", "warn",
 		"--limit-register", "0", "--limit-messages", "0", "--limit-messages-pair", "0", "--limit-bytes", "0",
 		"--argon2-time", "1", "--argon2-memory", "8", "--max-queue", "1000000", "--max-queue-per-sender", "1000000",
 		"--max-conns-per-addr", "0"}, extra...)
-	p, err := loadtest.StartHushd(bin, os.Stderr, args...)
+	p, err = loadtest.StartHushd(bin, os.Stderr, args...)
 	if err != nil {
-		return nil, "", "", err
+		os.RemoveAll(dir)
+		return nil, "", "", nil, err
 	}
-	return p, p.URL, p.Fingerprint, nil
+	return p, p.URL, p.Fingerprint, func() { p.Stop(); os.RemoveAll(dir) }, nil
 }
 
-func run(args []string) error {
+func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("hush-load run", flag.ExitOnError)
 	bin := fs.String("hushd-bin", "", "start this hushd binary on a fresh data folder")
 	url := fs.String("url", "", "URL of a running hushd (started with --limit-register 0 --limit-messages 0 --limit-messages-pair 0 --limit-bytes 0 --max-conns-per-addr 0)")
@@ -116,12 +136,12 @@ func run(args []string) error {
 	if *profile != "" {
 		extra = append(extra, "--cpu-profile", *profile)
 	}
-	p, u, f, err := server(*bin, *url, *fp, extra...)
+	p, u, f, stop, err := server(*bin, *url, *fp, extra...)
 	if err != nil {
 		return err
 	}
+	defer stop()
 	if p != nil {
-		defer p.Stop()
 		*pid = p.Cmd.Process.Pid
 	}
 	var srv0, self0 time.Duration
@@ -132,7 +152,7 @@ func run(args []string) error {
 			srv0, cpuErr = loadtest.ProcessCPU(*pid)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	r, err := loadtest.Run(ctx, &loadtest.Hushd{URL: u, Fingerprint: f}, w)
 	self := selfCPU() - self0
@@ -156,13 +176,13 @@ func selfCPU() time.Duration {
 
 // idle opens n authenticated WebSocket connections that then do nothing,
 // and reports the server's resident memory per connection.
-func idle(args []string) error {
+func idle(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("hush-load idle", flag.ExitOnError)
 	bin := fs.String("hushd-bin", "", "start this hushd binary on a fresh data folder (needed to read its memory)")
 	n := fs.Int("conns", 10000, "connections")
 	sources := fs.String("sources", "127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9", "local source addresses, comma-separated")
 	plaintext := fs.Bool("plaintext", false, "run hushd with --insecure-plaintext (no TLS)")
-	hold := fs.Duration("hold", 10*time.Second, "keep the connections open this long before measuring")
+	hold := fs.Duration("hold", 0, "keep the connections open this long before measuring (default: until hushd's memory trimmer has looked at a quiet period, the steady state)")
 	hushdArgs := fs.String("hushd-args", "", "more hushd flags, space-separated")
 	fs.Parse(args)
 	if *bin == "" {
@@ -174,21 +194,41 @@ func idle(args []string) error {
 		extra = append(extra, "--insecure-plaintext")
 	}
 	extra = append(extra, strings.Fields(*hushdArgs)...)
-	p, u, f, err := server(*bin, "", "", extra...)
+	p, u, f, stop, err := server(*bin, "", "", extra...)
 	if err != nil {
 		return err
 	}
-	defer p.Stop()
-	ctx := context.Background()
+	defer stop()
 	h := &loadtest.Hushd{URL: u, Fingerprint: f, SourceAddrs: strings.Split(*sources, ","), Prefix: "idle"}
+	// settle waits for the steady state (or --hold).
+	settle := func(what string) error {
+		start := time.Now()
+		if *hold > 0 {
+			select {
+			case <-time.After(*hold):
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		trims, err := h.WaitMemtrim(wctx)
+		if err != nil {
+			return fmt.Errorf("%w (or give --hold)", err)
+		}
+		fmt.Printf("%s: hushd's memory trimmer looked at a quiet period after %.1fs (%.0f trims so far)\n", what, time.Since(start).Seconds(), trims)
+		return nil
+	}
 	start := time.Now()
 	creds, err := h.Register(ctx, "c", *n)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("registered %d accounts in %.1fs\n", *n, time.Since(start).Seconds())
-	time.Sleep(2 * time.Second)
-	runtime.GC()
+	if err := settle("before"); err != nil {
+		return err
+	}
 	before, err := loadtest.RSS(p.Cmd.Process.Pid)
 	if err != nil {
 		return err
@@ -219,7 +259,9 @@ func idle(args []string) error {
 	wg.Wait()
 	open := int64(*n) - failed.Load()
 	fmt.Printf("opened %d connections (%d failed) in %.1fs\n", open, failed.Load(), time.Since(start).Seconds())
-	time.Sleep(*hold)
+	if err := settle("with the connections"); err != nil {
+		return err
+	}
 	after, err := loadtest.RSS(p.Cmd.Process.Pid)
 	if err != nil {
 		return err

@@ -209,10 +209,11 @@ func TestServe(t *testing.T) {
 	}
 
 	// Operations endpoints: health, and metrics for loopback clients.
-	for path, want := range map[string]string{"/healthz": "ok", "/metrics": "hushd_websocket_connections"} {
-		body := fetch(t, p, path)
-		if !strings.Contains(body, want) {
-			t.Fatalf("GET %s does not show %q: %.200s", path, want, body)
+	for _, c := range []struct{ path, want string }{{"/healthz", "ok"}, {"/metrics", "hushd_websocket_connections"},
+		{"/metrics", "\nhushd_memtrim_checks_total "}, {"/metrics", "\nhushd_memtrim_trims_total "}} {
+		body := fetch(t, p, c.path)
+		if !strings.Contains(body, c.want) {
+			t.Fatalf("GET %s does not show %q: %.200s", c.path, c.want, body)
 		}
 	}
 

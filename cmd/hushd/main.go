@@ -322,7 +322,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		Help: "Duration of one group commit (transaction and fsync).", Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1}})
 	commitOps := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hushd_store_commit_operations",
 		Help: "Operations (callers) sharing one group commit.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)})
-	reg.MustRegister(commitDur, commitOps)
+	reg.MustRegister(commitDur, commitOps,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hushd_memtrim_checks_total",
+			Help: "Checks whether to give free memory back to the system (every 10 s)."},
+			func() float64 { c, _ := memtrim.Counts(); return float64(c) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hushd_memtrim_trims_total",
+			Help: "Checks that gave free memory back to the system."},
+			func() float64 { _, t := memtrim.Counts(); return float64(t) }))
 	st.onCommit(func(ops int, d time.Duration) {
 		commitDur.Observe(d.Seconds())
 		commitOps.Observe(float64(ops))

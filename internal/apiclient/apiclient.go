@@ -143,7 +143,8 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	return c.DoRaw(ctx, method, path, rd, out)
 }
 
-// DoRaw is Do with a raw body.
+// DoRaw is Do with a raw body. An out of type *[]byte gets the answer's
+// bytes as they are.
 func (c *Client) DoRaw(ctx context.Context, method, path string, body io.Reader, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
@@ -170,6 +171,10 @@ func (c *Client) DoRaw(ctx context.Context, method, path string, body io.Reader,
 			return &Error{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(b))}
 		}
 		return &Error{Status: resp.StatusCode, Code: e.Err.Code, Message: e.Err.Message, Mismatches: e.Err.Mismatches}
+	}
+	if raw, ok := out.(*[]byte); ok {
+		*raw = b
+		return nil
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {

@@ -286,3 +286,69 @@ func RSS(pid int) (int64, error) {
 	}
 	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
 }
+
+// Metric reads the unlabelled metric name from the server's /metrics,
+// which hushd serves to loopback clients only.
+func (h *Hushd) Metric(ctx context.Context, name string) (float64, error) {
+	c, err := apiclient.New(h.URL, apiclient.Options{Fingerprint: h.Fingerprint})
+	if err != nil {
+		return 0, err
+	}
+	defer c.CloseIdle()
+	var b []byte
+	if err := c.DoRaw(ctx, "GET", "/metrics", nil, &b); err != nil {
+		return 0, err
+	}
+	v, ok := metricValue(string(b), name)
+	if !ok {
+		return 0, fmt.Errorf("hushd's /metrics has no %s", name)
+	}
+	return v, nil
+}
+
+// metricValue finds the sample "name value [timestamp]" in Prometheus'
+// text format.
+func metricValue(text, name string) (float64, bool) {
+	for l := range strings.Lines(text) {
+		rest, ok := strings.CutPrefix(l, name+" ")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			return 0, false
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		return v, err == nil
+	}
+	return 0, false
+}
+
+// WaitMemtrim waits until hushd's memory trimmer (internal/server/memtrim,
+// every 10 s) has checked twice more. The second check looks at a period
+// that began after the call: whatever free memory the work before the call
+// left, and hushd gives back when it is quiet, has been given back. It
+// returns how many trims hushd has made in all.
+func (h *Hushd) WaitMemtrim(ctx context.Context) (trims float64, err error) {
+	const checks = "hushd_memtrim_checks_total"
+	c0, err := h.Metric(ctx, checks)
+	if err != nil {
+		return 0, err
+	}
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("waiting for hushd's memory trimmer: %w", ctx.Err())
+		case <-t.C:
+		}
+		c, err := h.Metric(ctx, checks)
+		if err != nil {
+			return 0, err
+		}
+		if c >= c0+2 {
+			return h.Metric(ctx, "hushd_memtrim_trims_total")
+		}
+	}
+}

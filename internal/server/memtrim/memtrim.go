@@ -18,8 +18,18 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync/atomic"
 	"time"
 )
+
+// checks and trims count what Run did in this process (Counts).
+var checks, trims atomic.Uint64
+
+// Counts returns how many checks Run has made in this process, and how
+// many of them trimmed. A check is counted once its trim, if any, is
+// done: whoever sees the count grow by two after a burst knows that a
+// period wholly after it was looked at (hush-load idle waits for that).
+func Counts() (checked, trimmed uint64) { return checks.Load(), trims.Load() }
 
 // Sample is what the decision looks at.
 type Sample struct {
@@ -88,7 +98,9 @@ func Run(ctx context.Context, period time.Duration, log *slog.Logger) {
 			debug.FreeOSMemory()
 			cur = Read()
 			log.Debug("returned free memory to the system", "took", time.Since(start), "live_bytes", cur.Live)
+			trims.Add(1)
 		}
+		checks.Add(1)
 		prev = cur
 	}
 }

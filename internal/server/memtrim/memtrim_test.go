@@ -2,11 +2,14 @@ package memtrim
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"runtime"
 	"runtime/debug"
 	"testing"
 	"time"
+
+	"github.com/hushmsg/hush/internal/testutil"
 )
 
 func TestShouldTrim(t *testing.T) {
@@ -49,6 +52,7 @@ func TestRunTrims(t *testing.T) {
 	if r := Read().Reclaimable(); r < MinReclaim {
 		t.Fatalf("reclaimable after the burst: %d bytes, want at least %d", r, MinReclaim)
 	}
+	checks0, trims0 := Counts()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go Run(ctx, 50*time.Millisecond, slog.New(slog.DiscardHandler))
@@ -59,4 +63,12 @@ func TestRunTrims(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The trim is counted (hushd_memtrim_trims_total), and so is its
+	// check, once the trim is done.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if checks, trims := Counts(); checks <= checks0 || trims <= trims0 {
+			return fmt.Errorf("counted %d checks and %d trims", checks-checks0, trims-trims0)
+		}
+		return nil
+	})
 }
