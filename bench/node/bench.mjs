@@ -3,7 +3,11 @@
 // message encrypted and decrypted, with each session record serialized to
 // bytes and parsed back between messages, as a persistent store does.
 // Prints Go benchmark lines, so benchstat can read them beside hush's:
+// the names of hush's session benchmarks (SteadyState/TripleRatchet, ...),
+// the -N suffix of Go's GOMAXPROCS, and "impl: libsignal" as the file's
+// configuration, for benchstat -col impl (see README.md):
 //   node bench.mjs [count]
+import { availableParallelism } from 'node:os';
 import * as S from '@signalapp/libsignal-client';
 
 class Identity extends S.IdentityKeyStore {
@@ -89,21 +93,23 @@ async function timeIt(name, n, fn) {
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) await fn(i);
   const ns = Number(process.hrtime.bigint() - t0) / n;
-  console.log(`Benchmark${name}-2 \t${n}\t${ns.toFixed(0)} ns/op`);
+  console.log(`Benchmark${name}-${procs} \t${n}\t${ns.toFixed(0)} ns/op`);
 }
 
 const count = Number(process.argv[2] ?? 5);
-console.log('goos: linux\ngoarch: amd64\npkg: libsignal-node');
+const procs = availableParallelism(); // what Go's GOMAXPROCS is by default
+const goarch = { x64: 'amd64', ia32: '386' }[process.arch] ?? process.arch; // Go's names
+console.log(`goos: ${process.platform}\ngoarch: ${goarch}\npkg: libsignal-node\nimpl: libsignal`);
 for (let c = 0; c < count; c++) {
   {
     const [a, b] = await established();
-    await timeIt('SteadyState/libsignal-node', 3000, () => send(a, b));
+    await timeIt('SteadyState/TripleRatchet', 3000, () => send(a, b));
   }
   {
     const [a, b] = await established();
-    await timeIt('Alternating/libsignal-node', 1000, (i) => (i % 2 === 0 ? send(a, b) : send(b, a)));
+    await timeIt('Alternating/TripleRatchet', 1000, (i) => (i % 2 === 0 ? send(a, b) : send(b, a)));
   }
-  await timeIt('Setup/PQXDH+SPQR/libsignal-node', 200, async () => {
+  await timeIt('Setup/PQXDH+SPQR', 200, async () => {
     const a = party('alice'), b = party('bob');
     const bb = await bundle(b);
     await S.processPreKeyBundle(bb, b.addr, a.addr, a.sessions, a.identity);
