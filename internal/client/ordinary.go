@@ -347,7 +347,8 @@ var errMismatch = errors.New("device mismatch")
 // encryptOrdinary runs, in one transaction, the ratchet steps of one
 // message for every device it goes to, after applying fs, and stores the
 // message (when new) and its outbox row: the whole request. It returns the
-// row and the devices of each account it named.
+// row and the devices of each account it named, where they differ from
+// the known ones (an empty map: none differ).
 func (c *Client) encryptOrdinary(ctx context.Context, m *store.Message, fs *fanState) (*store.Outgoing, map[string][]uint32, error) {
 	self := c.acct.Username
 	cm := &content.Message{ID: m.MsgID, SentAt: m.SentAt, Body: m.Body, Ordinary: true}
@@ -433,6 +434,17 @@ func (c *Client) encryptOrdinary(ctx context.Context, m *store.Message, fs *fanS
 				return err
 			}
 		}
+		// Only lists that differ from the known ones are recorded when the
+		// server accepts the request.
+		for name, ds := range named {
+			known, listed, err := tx.OrdinaryDevices(ctx, name)
+			if err != nil {
+				return err
+			}
+			if listed && slices.Equal(known, ds) {
+				delete(named, name)
+			}
+		}
 		body, err := json.Marshal(req)
 		if err != nil {
 			return err
@@ -480,8 +492,8 @@ func (c *Client) postOrdinary(ctx context.Context, o *store.Outgoing, devices ma
 }
 
 // ordinarySent records that the server accepted o: the message is sent,
-// and the devices it named (devices, or read from the request when nil)
-// are the accounts' current ones.
+// and the devices it named are the accounts' current ones (devices holds
+// the lists that changed; nil: read them all from the request).
 func (c *Client) ordinarySent(ctx context.Context, o *store.Outgoing, devices map[string][]uint32, serverID int64) error {
 	if devices == nil {
 		devices = requestDevices(o.Request)

@@ -50,7 +50,7 @@ type benchPeer struct {
 	bundle *session.Bundle
 }
 
-func benchPeers(b *testing.B, alice *key.IdentityKeyPair) []benchPeer {
+func benchPeers(b *testing.B, alice *key.IdentityKeyPair, n int) []benchPeer {
 	bob, err := key.GenerateIdentityKeyPair(rand.Reader)
 	if err != nil {
 		b.Fatal(err)
@@ -61,6 +61,9 @@ func benchPeers(b *testing.B, alice *key.IdentityKeyPair) []benchPeer {
 	}
 	for d := uint32(2); d <= 6; d++ {
 		ps = append(ps, benchPeer{session.Address{Name: "alice", Device: key.DeviceID(d)}, benchBundle(b, alice, d)})
+	}
+	if n == 1 {
+		return ps[:1] // bob's first device only
 	}
 	return ps
 }
@@ -77,6 +80,12 @@ func reportCPU(b *testing.B, start time.Duration) {
 }
 
 func BenchmarkOrdinaryFanOut(b *testing.B) {
+	for _, n := range []int{10, 1} {
+		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) { benchFanOut(b, n) })
+	}
+}
+
+func benchFanOut(b *testing.B, n int) {
 	body := "a message of ordinary length, like most of them are"
 	b.Run("floor", func(b *testing.B) {
 		ctx := b.Context()
@@ -86,7 +95,7 @@ func BenchmarkOrdinaryFanOut(b *testing.B) {
 		}
 		ms := session.NewMemoryStore(alice, 7)
 		ci := &session.Cipher{Store: ms, Local: session.Address{Name: "alice", Device: 1}, PQRatchet: session.PQRequired}
-		peers := benchPeers(b, alice)
+		peers := benchPeers(b, alice, n)
 		for _, p := range peers {
 			if err := ci.ProcessBundle(ctx, p.addr, p.bundle); err != nil {
 				b.Fatal(err)
@@ -126,7 +135,7 @@ func BenchmarkOrdinaryFanOut(b *testing.B) {
 			b.Fatal(err)
 		}
 		acct := &store.Account{Server: "https://127.0.0.1:1", Fingerprint: fmt.Sprintf("%064d", 0), Username: "alice", DeviceID: 1, Credential: "x", RegistrationID: 7}
-		peers := benchPeers(b, alice)
+		peers := benchPeers(b, alice, n)
 		c, err := newClient(st, acct, Options{})
 		if err != nil {
 			b.Fatal(err)
@@ -159,23 +168,36 @@ func BenchmarkOrdinaryFanOut(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()
+		reqBytes := 0
 		start := cpuTime()
 		b.ResetTimer()
-		for range b.N {
+		for i := range b.N {
 			m := &store.Message{Peer: "bob", MsgID: content.NewID(), Outgoing: true, Kind: store.KindText,
 				Body: body, SentAt: time.Now().Truncate(time.Millisecond), Shown: true, State: store.StatePending, Device: 1}
 			out, devs, err := c.encryptOrdinary(ctx, m, &fanState{})
 			if err != nil {
 				b.Fatal(err)
 			}
-			if n := len(devs["bob"]) + len(devs["alice"]); n != 10 {
-				b.Fatalf("%d ciphertexts", n)
+			if got := len(devs["bob"]) + len(devs["alice"]); i == 0 && got != n {
+				b.Fatalf("%d ciphertexts", got) // the first send records the devices
 			}
+			reqBytes += len(out.Request)
 			if err := c.ordinarySent(ctx, out, devs, 1); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.StopTimer()
 		reportCPU(b, start)
+		b.ReportMetric(float64(reqBytes)/float64(b.N), "request-B/op")
+		recs, err := st.Read().Keys(store.OrdinarySpace).LoadSessions(ctx, "bob", "alice")
+		if err != nil {
+			b.Fatal(err)
+		}
+		size := 0
+		for _, r := range recs {
+			rb, _ := r.MarshalBinary()
+			size += len(rb)
+		}
+		b.ReportMetric(float64(size)/float64(len(recs)), "record-B")
 	})
 }
