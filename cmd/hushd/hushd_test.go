@@ -181,7 +181,7 @@ func TestCommandLine(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), "HUSHD_MAX_QUEUE") {
 		t.Errorf("a bad HUSHD_MAX_QUEUE: %v, want exit status 2\n%s", err, out)
 	}
-	if out, err := exec.Command(hushdBin, "--version").Output(); err != nil || !regexp.MustCompile(`^hushd \S+.*, go1\.`).Match(out) {
+	if out, err := exec.Command(hushdBin, "--version").Output(); err != nil || !regexp.MustCompile(`^hushd \S+.*, go1\.\S+\nstore schema: sqlite [1-9][0-9]*, postgres [1-9][0-9]*\n$`).Match(out) {
 		t.Errorf("hushd --version: %v %q", err, out)
 	}
 	if out, err := exec.Command(hushdBin, "--tls-cert", "/nonexistent.pem", "--data", t.TempDir()).CombinedOutput(); err == nil {

@@ -256,6 +256,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if c.version {
 		fmt.Fprintln(stdout, buildinfo.String("hushd"))
+		// What a rolling upgrade needs to compare (docs/operations.md).
+		fmt.Fprintf(stdout, "store schema: sqlite %d, postgres %d\n", sqlitestore.SchemaVersion, pgstore.Version)
 		return nil
 	}
 	if c.argon2Time < 1 || c.argon2Memory < 8 || c.maxMessageBytes < 1 || c.maxQueue < 1 || c.maxQueuePerSender < 0 || c.maxDevices < 1 || c.maxHistoryRecords < 1 {

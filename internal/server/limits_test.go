@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/server/ratelimit"
 	"github.com/hushmsg/hush/internal/server/store/sqlitestore"
@@ -39,10 +41,10 @@ func TestLoginUsernamesNotKept(t *testing.T) {
 			t.Fatalf("login %d: %v", i, err)
 		}
 	}
-	if n := s.limLoginUser.(*ratelimit.Limiter).Len(); n != 0 {
+	if n := s.limLoginUser.(countedLimiter).Limiter.(*ratelimit.Limiter).Len(); n != 0 {
 		t.Fatalf("the per-username limiter holds %d keys for invalid usernames", n)
 	}
-	if n := s.limLoginIP.(*ratelimit.Limiter).Len(); n != 10 {
+	if n := s.limLoginIP.(countedLimiter).Limiter.(*ratelimit.Limiter).Len(); n != 10 {
 		t.Fatalf("the per-address limiter holds %d keys, want 10", n)
 	}
 }
@@ -98,5 +100,47 @@ func TestNamesRefuseFormatCharacters(t *testing.T) {
 	}
 	if _, err := s.AddDevice(t.Context(), "192.0.2.1", api.AddDevice{Username: "zoe", Password: "password1", DeviceName: "x\u202e"}); err == nil {
 		t.Error("AddDevice accepted a bidi override in the device name")
+	}
+}
+
+// TestRateLimitedCounted: each limit's refusals are counted by name in
+// hushd_rate_limited_total, and every limit is there from the start (at 0)
+// so that an alert on its rate has a series to look at.
+func TestRateLimitedCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := newTestServer(t, Config{Limits: DefaultLimits, Registerer: reg})
+	burst := int(DefaultLimits.RegisterPerIP.Burst)
+	for i := range burst + 2 {
+		_, err := s.Register(t.Context(), "192.0.2.7", api.Register{Username: fmt.Sprintf("user%d", i), Password: "password1"})
+		if (err != nil) != (i >= burst) {
+			t.Fatalf("registration %d: %v", i, err)
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "hushd_rate_limited_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	// Every limit is there; only the one that refused counts.
+	for _, name := range []string{"register", "login-ip", "login-user", "bundle-pair", "bundle-user", "bundle-target",
+		"lookup", "messages", "messages-pair", "bytes", "history", "history-bytes"} {
+		want := 0.0
+		if name == "register" {
+			want = 2
+		}
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("hushd_rate_limited_total{limit=%q}: %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+	if len(got) != 12 {
+		t.Errorf("hushd_rate_limited_total has %d limits, want 12: %v", len(got), got)
 	}
 }

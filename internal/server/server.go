@@ -99,6 +99,20 @@ type Limiter interface {
 	Allow(key string, n float64) bool
 }
 
+// countedLimiter counts the refusals of the Limiter it wraps.
+type countedLimiter struct {
+	Limiter
+	refused prometheus.Counter
+}
+
+func (c countedLimiter) Allow(key string, n float64) bool {
+	if c.Limiter.Allow(key, n) {
+		return true
+	}
+	c.refused.Inc()
+	return false
+}
+
 // Cluster links the hushd nodes that share one store. Messages never go
 // through it: it only says "read your mailbox" (Wake) and "drop what you
 // cached" (Forget), so a lost call delays, and never loses, anything.
@@ -270,9 +284,19 @@ func New(st store.Store, cfg Config) *Server {
 		cfg.Argon2MemoryKiB = 19 * 1024
 	}
 	l := cfg.Limits
-	newLimiter := cfg.NewLimiter
-	if newLimiter == nil {
-		newLimiter = func(_ string, l ratelimit.Limit) Limiter { return ratelimit.New(l, cfg.Now) }
+	base := cfg.NewLimiter
+	if base == nil {
+		base = func(_ string, l ratelimit.Limit) Limiter { return ratelimit.New(l, cfg.Now) }
+	}
+	// Every limit's refusals are counted by name, so that an operator sees
+	// which limit clients meet (docs/operations.md, "What to monitor").
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hushd_rate_limited_total",
+		Help: "Requests refused by a rate limit, by limit (one refused by two limits counts in both)."}, []string{"limit"})
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(refused)
+	}
+	newLimiter := func(name string, l ratelimit.Limit) Limiter {
+		return countedLimiter{Limiter: base(name, l), refused: refused.WithLabelValues(name)}
 	}
 	s := &Server{
 		st: st, cfg: cfg, log: cfg.Logger, now: cfg.Now,

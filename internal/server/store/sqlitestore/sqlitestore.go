@@ -260,6 +260,10 @@ CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(expires);
 // schemaVersion is the PRAGMA user_version of the schema above.
 const schemaVersion = 4
 
+// SchemaVersion is the schema version this package writes (hushd
+// --version prints it).
+const SchemaVersion = schemaVersion
+
 // migrations[v] takes a database from version v to v+1, in one
 // transaction. A new database gets the schema above at once.
 var migrations = map[int]string{
