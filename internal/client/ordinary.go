@@ -519,6 +519,10 @@ func (c *Client) mismatch(ctx context.Context, m *store.Message, mm []api.Mismat
 		if x.Username != m.Peer && x.Username != self {
 			continue
 		}
+		// The lists come from the server: at most an account's devices
+		// each, no device 0, none twice, never this device.
+		x.Missing, x.Extra, x.Stale = deviceList(x.Missing, x.Username == self, c.acct.DeviceID),
+			deviceList(x.Extra, x.Username == self, c.acct.DeviceID), deviceList(x.Stale, x.Username == self, c.acct.DeviceID)
 		known, listed, err := c.st.Read().OrdinaryDevices(ctx, x.Username)
 		if err != nil {
 			return nil, err
@@ -642,4 +646,20 @@ func requestDevices(body []byte) map[string][]uint32 {
 		out[r.Username] = ds
 	}
 	return out
+}
+
+// deviceList is a device list of a device_mismatch answer made safe to
+// act on: sorted, without duplicates, device 0 or (for this account) this
+// device, at most api.MaxDevices long.
+func deviceList(ds []uint32, self bool, this uint32) []uint32 {
+	out := make([]uint32, 0, min(len(ds), api.MaxDevices))
+	for _, d := range ds {
+		if d == 0 || (self && d == this) {
+			continue
+		}
+		out = append(out, d)
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	return out[:min(len(out), api.MaxDevices)]
 }

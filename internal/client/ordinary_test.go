@@ -1,10 +1,17 @@
 package client_test
 
 import (
+	"crypto/tls"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +21,7 @@ import (
 	"github.com/hushmsg/hush/internal/content"
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/internal/server/servertest"
+	"github.com/hushmsg/hush/internal/server/tlscert"
 	"github.com/hushmsg/hush/key"
 	"github.com/hushmsg/hush/session"
 )
@@ -304,4 +312,85 @@ func TestSyncCopyFromSomeoneElse(t *testing.T) {
 	if h, _ := alice.c.History(ctx, "bob", 0); len(h) != 0 {
 		t.Fatalf("alice's conversation with bob: %q", lines(h))
 	}
+}
+
+// mismatchProxy stands between the clients and the server; while on, it
+// answers every ordinary send with a device_mismatch naming devices that
+// do not exist (a server, or a device list, that keeps changing; and a
+// hostile list: 100,000 devices, repeated, 0 among them).
+type mismatchProxy struct {
+	on      atomic.Bool
+	posts   atomic.Int32
+	maxAsks atomic.Int32 // the most devices one bundle fetch asked for
+	url, fp string
+}
+
+func newMismatchProxy(t *testing.T, env *servertest.Env) *mismatchProxy {
+	p := &mismatchProxy{}
+	target, err := url.Parse(env.URL)
+	check(t, err)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // to the test's own server
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ds := r.URL.Query().Get("devices"); ds != "" {
+			if n := int32(len(strings.Split(ds, ","))); n > p.maxAsks.Load() {
+				p.maxAsks.Store(n)
+			}
+		}
+		if p.on.Load() && r.Method == "POST" && r.URL.Path == "/v1/ordinary/messages" {
+			p.posts.Add(1)
+			missing := []uint32{0, 0}
+			for d := uint32(1); d <= 100000; d++ {
+				missing = append(missing, 100+d%50)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusConflict)
+			json.NewEncoder(w).Encode(api.Error{Err: api.ErrorBody{Code: api.CodeDeviceMismatch, Message: "no",
+				Mismatches: []api.Mismatch{{Username: "bob", Missing: missing}, {Username: "mallory", Extra: []uint32{1}}}}})
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	p.url, p.fp = ts.URL, tlscert.Fingerprint(ts.Certificate().Raw)
+	return p
+}
+
+// TestOrdinaryMismatchForever: device_mismatch answers that never end
+// leave the message queued after three tries (never dropped, never a
+// loop), a hostile device list is cut to what an account can have, and
+// the message goes out, once, when the lists settle.
+func TestOrdinaryMismatchForever(t *testing.T) {
+	ctx := t.Context()
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	p := newMismatchProxy(t, env)
+	bob := register(t, env, "bob")
+	home := filepath.Join(t.TempDir(), "alice")
+	c, err := client.Register(ctx, home, client.RegisterParams{Server: p.url, Fingerprint: p.fp, Username: "alice", Password: "password-alice"}, opts)
+	check(t, err)
+	alice := &user{name: "alice", home: home, c: c}
+	t.Cleanup(func() { alice.c.Close() })
+
+	p.on.Store(true)
+	m, err := alice.c.SendOrdinary(ctx, "bob", "through a changing list")
+	var q *client.QueuedError
+	if !errors.As(err, &q) || m == nil || m.State != store.StatePending {
+		t.Fatalf("send: %+v %v", m, err)
+	}
+	if n := p.posts.Load(); n != 3 {
+		t.Fatalf("%d sends, want 3", n)
+	}
+	if n := p.maxAsks.Load(); n > api.MaxDevices {
+		t.Fatalf("a bundle fetch asked for %d devices", n)
+	}
+	if h, _ := alice.c.Conversation(ctx, "mallory", false, 0); len(h) != 0 {
+		t.Fatalf("a mismatch for an account not in the send touched it: %q", lines(h))
+	}
+	p.on.Store(false)
+	check(t, alice.c.FlushOutbox(ctx))
+	if sm, err := alice.c.Message(ctx, m.ID); err != nil || sm.State != store.StateSent {
+		t.Fatalf("after the lists settled: %+v %v", sm, err)
+	}
+	wantLines(t, "bob", bob.recv(t), "alice: through a changing list")
+	wantLines(t, "bob", bob.recv(t))
 }
