@@ -39,7 +39,11 @@ var (
 	ErrConflict = errors.New("store: conflict")
 	// ErrHistoryFull: the account's history holds its most records.
 	ErrHistoryFull = errors.New("store: history full")
-	ErrClosed      = errors.New("store: closed")
+	// ErrTooManyLinks: the account has its most open links.
+	ErrTooManyLinks = errors.New("store: too many open links")
+	// ErrLinkState: the link is not in the state the operation needs.
+	ErrLinkState = errors.New("store: link not in that state")
+	ErrClosed    = errors.New("store: closed")
 	// ErrUnavailable wraps a failure to reach a backend that runs
 	// elsewhere (PostgreSQL): the caller may retry later.
 	ErrUnavailable = errors.New("store: unavailable")
@@ -244,6 +248,32 @@ func Compare(fa FanoutAccount, have map[uint32]uint32) (m Mismatch, ok bool) {
 	return m, len(m.Missing)+len(m.Extra)+len(m.Stale) == 0
 }
 
+// LinkState is where a link stands (docs/multidevice.md section 2).
+type LinkState int
+
+// Link states, in the order they come.
+const (
+	LinkWaiting LinkState = iota // opened, no hello yet
+	LinkHelloed                  // the new device said hello
+	LinkBoxed                    // the old device left the box
+	LinkDone                     // the new device exists; the box is gone
+)
+
+// Link is a short-lived record that relays the linking of a new device.
+// The store keeps what it is given and never looks inside.
+type Link struct {
+	ID        []byte // 16 bytes
+	Account   int64  // the account that opened it
+	ClaimHash []byte // SHA-256 of the claim token
+	ExpiresAt int64  // Unix ms
+	State     LinkState
+	// HelloEphemeral and HelloMAC are set from LinkHelloed on.
+	HelloEphemeral, HelloMAC []byte
+	// BoxEphemeral and Box are set in LinkBoxed only.
+	BoxEphemeral, Box []byte
+	Device            uint32 // the new device, in LinkDone
+}
+
 // Store is hushd's persistent state.
 type Store interface {
 	// CreateAccount creates an account with its first device (number 1).
@@ -332,6 +362,31 @@ type Store interface {
 	// ErrNotFound.
 	Recovery(ctx context.Context, account int64) (version int64, blob []byte, err error)
 
+	// CreateLink stores a new link in LinkWaiting. It fails with
+	// ErrConflict when a link with that id exists (expired or not), and
+	// with ErrTooManyLinks when the account has maxOpen links that are
+	// neither expired (at now) nor done.
+	CreateLink(ctx context.Context, l Link, maxOpen int, now int64) error
+	// Link returns the link with that id, unless it expired before now
+	// (ErrNotFound).
+	Link(ctx context.Context, id []byte, now int64) (Link, error)
+	// LinkHello moves an unexpired link from LinkWaiting to LinkHelloed
+	// with the new device's ephemeral key and MAC: ErrNotFound when there
+	// is no such link (or it expired), ErrLinkState when it is not waiting.
+	LinkHello(ctx context.Context, id []byte, now int64, ephemeral, mac []byte) error
+	// SetLinkBox moves account's unexpired link from LinkHelloed to
+	// LinkBoxed with the box: ErrNotFound when account has no such link,
+	// ErrLinkState when it is not in LinkHelloed.
+	SetLinkBox(ctx context.Context, id []byte, account int64, now int64, ephemeral, box []byte) error
+	// LinkDevice completes an unexpired link in LinkBoxed, in one
+	// transaction: it gives the link's account a new device (as AddDevice,
+	// ErrTooManyDevices), stores its ordinary keys (as SetOrdinaryKeys),
+	// and moves the link to LinkDone with the device, dropping the box.
+	// ErrNotFound: no such link; ErrLinkState: it is not in LinkBoxed.
+	LinkDevice(ctx context.Context, id []byte, now int64, d NewDevice, maxDevices int, registrationID uint32, keys Keys) (Device, error)
+	// DeleteLink deletes account's link with that id (ErrNotFound).
+	DeleteLink(ctx context.Context, id []byte, account int64) error
+
 	// Block makes blocker drop what blocked sends, and deletes what blocked
 	// has queued for any device of blocker, in one transaction; Unblock
 	// undoes the first part.
@@ -354,8 +409,8 @@ type Store interface {
 	// that are not (or no longer) queued for to are ignored. Ack may be lazy: a message acknowledged
 	// just before a crash may be delivered again, never lost.
 	Ack(ctx context.Context, to DeviceRef, ids []int64) error
-	// DeleteExpired removes messages that expired before now and returns
-	// how many.
+	// DeleteExpired removes messages and links that expired before now
+	// and returns how many messages.
 	DeleteExpired(ctx context.Context, now int64) (int, error)
 	// QueueDepth returns how many messages are queued in all.
 	QueueDepth(ctx context.Context) (int64, error)

@@ -134,6 +134,19 @@ CREATE TABLE recovery (
 	version bigint NOT NULL, blob bytea NOT NULL
 );
 `,
+	// 6: links that relay the linking of a new device (issue 9,
+	// docs/multidevice.md section 2); the expiry sweep deletes them.
+	`
+CREATE TABLE links (
+	id bytea PRIMARY KEY,
+	account bigint NOT NULL, claim_hash bytea NOT NULL,
+	expires bigint NOT NULL, state integer NOT NULL DEFAULT 0,
+	hello_ephemeral bytea, hello_mac bytea, box_ephemeral bytea, box bytea,
+	device bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX links_by_account ON links (account);
+CREATE INDEX links_by_expiry ON links (expires);
+`,
 }
 
 // Version is the schema version this package writes.

@@ -174,7 +174,7 @@ func wrap(err error) error {
 
 func isDomainError(err error) bool {
 	for _, e := range []error{store.ErrNotFound, store.ErrUsernameTaken, store.ErrTooManyDevices,
-		store.ErrMailboxFull, store.ErrNotSecretDevice, store.ErrNoKeys, store.ErrClosed, store.ErrUnavailable, store.ErrConflict, store.ErrHistoryFull} {
+		store.ErrMailboxFull, store.ErrNotSecretDevice, store.ErrNoKeys, store.ErrClosed, store.ErrUnavailable, store.ErrConflict, store.ErrHistoryFull, store.ErrTooManyLinks, store.ErrLinkState} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -275,30 +275,35 @@ func (s *Store) AccountByID(ctx context.Context, id int64) (store.Account, error
 func (s *Store) AddDevice(ctx context.Context, account int64, d store.NewDevice, max int) (store.Device, error) {
 	var dev store.Device
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		// The account row's lock serializes AddDevice calls of one account.
-		var next uint32
-		if err := tx.QueryRow(ctx, `SELECT next_device FROM accounts WHERE id = $1 FOR UPDATE`, account).Scan(&next); err != nil {
-			return notFound(err)
-		}
-		var n int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM devices WHERE account = $1`, account).Scan(&n); err != nil {
-			return err
-		}
-		if n >= max {
-			return store.ErrTooManyDevices
-		}
-		if _, err := tx.Exec(ctx, `UPDATE accounts SET next_device = $1 WHERE id = $2`, next+1, account); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO devices (account, device, name, token_hash, created, last_seen)
-			VALUES ($1, $2, $3, $4, $5, $5)`, account, next, d.Name, d.TokenHash, d.Created); err != nil {
-			return err
-		}
-		dev = store.Device{Ref: store.DeviceRef{Account: account, Device: next}, Name: d.Name,
-			TokenHash: d.TokenHash, Created: d.Created, LastSeen: d.Created}
-		return nil
+		var err error
+		dev, err = addDevice(ctx, tx, account, d, max)
+		return err
 	})
 	return dev, err
+}
+
+func addDevice(ctx context.Context, tx pgx.Tx, account int64, d store.NewDevice, max int) (store.Device, error) {
+	// The account row's lock serializes AddDevice calls of one account.
+	var next uint32
+	if err := tx.QueryRow(ctx, `SELECT next_device FROM accounts WHERE id = $1 FOR UPDATE`, account).Scan(&next); err != nil {
+		return store.Device{}, notFound(err)
+	}
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM devices WHERE account = $1`, account).Scan(&n); err != nil {
+		return store.Device{}, err
+	}
+	if n >= max {
+		return store.Device{}, store.ErrTooManyDevices
+	}
+	if _, err := tx.Exec(ctx, `UPDATE accounts SET next_device = $1 WHERE id = $2`, next+1, account); err != nil {
+		return store.Device{}, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO devices (account, device, name, token_hash, created, last_seen)
+		VALUES ($1, $2, $3, $4, $5, $5)`, account, next, d.Name, d.TokenHash, d.Created); err != nil {
+		return store.Device{}, err
+	}
+	return store.Device{Ref: store.DeviceRef{Account: account, Device: next}, Name: d.Name,
+		TokenHash: d.TokenHash, Created: d.Created, LastSeen: d.Created}, nil
 }
 
 // Device implements store.Store.
@@ -931,6 +936,117 @@ func (s *Store) Recovery(ctx context.Context, account int64) (int64, []byte, err
 	return v, b, wrap(notFound(err))
 }
 
+// ---- links (docs/multidevice.md section 2) ----
+
+const linkCols = `id, account, claim_hash, expires, state, hello_ephemeral, hello_mac, box_ephemeral, box, device`
+
+func scanLink(r pgx.Row) (store.Link, error) {
+	var l store.Link
+	err := r.Scan(&l.ID, &l.Account, &l.ClaimHash, &l.ExpiresAt, &l.State, &l.HelloEphemeral, &l.HelloMAC, &l.BoxEphemeral, &l.Box, &l.Device)
+	return l, notFound(err)
+}
+
+// CreateLink implements store.Store. The account row's lock serializes an
+// account's link creations, so that the limit of open links holds.
+func (s *Store) CreateLink(ctx context.Context, l store.Link, maxOpen int, now int64) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE`, l.Account); err != nil {
+			return err
+		}
+		var open int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM links WHERE account = $1 AND expires > $2 AND state != $3`,
+			l.Account, now, int(store.LinkDone)).Scan(&open); err != nil {
+			return err
+		}
+		if open >= maxOpen {
+			return store.ErrTooManyLinks
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO links (id, account, claim_hash, expires, state) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (id) DO NOTHING`, l.ID, l.Account, l.ClaimHash, l.ExpiresAt, int(store.LinkWaiting))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return store.ErrConflict
+		}
+		return nil
+	})
+}
+
+// Link implements store.Store.
+func (s *Store) Link(ctx context.Context, id []byte, now int64) (store.Link, error) {
+	l, err := scanLink(s.pool.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE id = $1 AND expires > $2`, id, now))
+	return l, wrap(err)
+}
+
+// linkMove runs update (which names the link by id $1 and now $2 and must
+// check the state) and, when it changed nothing, tells ErrNotFound from
+// ErrLinkState: whether the link (of account, unless 0) is there.
+func linkMove(ctx context.Context, tx pgx.Tx, id []byte, account, now int64, update string, args ...any) error {
+	tag, err := tx.Exec(ctx, update, append([]any{id, now}, args...)...)
+	if err != nil || tag.RowsAffected() > 0 {
+		return err
+	}
+	var have int64
+	if err := tx.QueryRow(ctx, `SELECT account FROM links WHERE id = $1 AND expires > $2`, id, now).Scan(&have); err != nil {
+		return notFound(err)
+	}
+	if account != 0 && have != account {
+		return store.ErrNotFound
+	}
+	return store.ErrLinkState
+}
+
+// LinkHello implements store.Store.
+func (s *Store) LinkHello(ctx context.Context, id []byte, now int64, ephemeral, mac []byte) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		return linkMove(ctx, tx, id, 0, now, `UPDATE links SET state = $5, hello_ephemeral = $3, hello_mac = $4
+			WHERE id = $1 AND expires > $2 AND state = $6`, ephemeral, mac, int(store.LinkHelloed), int(store.LinkWaiting))
+	})
+}
+
+// SetLinkBox implements store.Store.
+func (s *Store) SetLinkBox(ctx context.Context, id []byte, account int64, now int64, ephemeral, box []byte) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		return linkMove(ctx, tx, id, account, now, `UPDATE links SET state = $5, box_ephemeral = $3, box = $4
+			WHERE id = $1 AND expires > $2 AND state = $6 AND account = $7`, ephemeral, box, int(store.LinkBoxed), int(store.LinkHelloed), account)
+	})
+}
+
+// LinkDevice implements store.Store. It locks the link, then the account
+// (as AddDevice), then the new device's row.
+func (s *Store) LinkDevice(ctx context.Context, id []byte, now int64, d store.NewDevice, maxDevices int, registrationID uint32, keys store.Keys) (store.Device, error) {
+	var dev store.Device
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		l, err := scanLink(tx.QueryRow(ctx, `SELECT `+linkCols+` FROM links WHERE id = $1 AND expires > $2 FOR UPDATE`, id, now))
+		if err != nil {
+			return err
+		}
+		if l.State != store.LinkBoxed {
+			return store.ErrLinkState
+		}
+		if dev, err = addDevice(ctx, tx, l.Account, d, maxDevices); err != nil {
+			return err
+		}
+		if err := setOrdinaryKeys(ctx, tx, dev.Ref, registrationID, keys); err != nil {
+			return err
+		}
+		dev.OrdinaryRegistrationID = registrationID
+		_, err = tx.Exec(ctx, `UPDATE links SET state = $1, device = $2, box = NULL, box_ephemeral = NULL WHERE id = $3`,
+			int(store.LinkDone), dev.Ref.Device, id)
+		return err
+	})
+	return dev, err
+}
+
+// DeleteLink implements store.Store.
+func (s *Store) DeleteLink(ctx context.Context, id []byte, account int64) error {
+	if s.isClosed() {
+		return store.ErrClosed
+	}
+	return wrap(mustAffect(s.pool.Exec(ctx, `DELETE FROM links WHERE id = $1 AND account = $2`, id, account)))
+}
+
 // ---- blocks ----
 
 // Block implements store.Store.
@@ -1230,6 +1346,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now int64) (int, error) {
 	}
 	tag, err := s.pool.Exec(ctx, `DELETE FROM messages WHERE expires <= $1`, now)
 	if err != nil {
+		return 0, wrap(err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM links WHERE expires <= $1`, now); err != nil {
 		return 0, wrap(err)
 	}
 	// The server calls this every minute: sweep the rate limiter too.

@@ -277,4 +277,8 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if n, err := s.DepositHistory(ctx, acct, []store.HistoryRecord{{ID: []byte("0123456789abcdef"), Blob: []byte("b")}}, 10); err != nil || n != 1 {
 		t.Fatalf("history after migration: %d %v", n, err)
 	}
+	// Migration 6: links.
+	if err := s.CreateLink(ctx, store.Link{ID: []byte("0123456789abcdef"), Account: acct, ClaimHash: []byte("h"), ExpiresAt: 1 << 50}, 3, 0); err != nil {
+		t.Fatalf("link after migration: %v", err)
+	}
 }

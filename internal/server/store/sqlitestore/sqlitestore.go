@@ -205,9 +205,22 @@ CREATE TABLE IF NOT EXISTS messages (
 	created INTEGER NOT NULL, expires INTEGER NOT NULL,
 	pub_id INTEGER NOT NULL
 );
-` + ordinaryKeyTables + historyTables + `
-PRAGMA user_version = 4;
+` + ordinaryKeyTables + historyTables + linkTables + `
+PRAGMA user_version = 5;
 `
+
+// linkTables hold the short-lived links that relay the linking of a new
+// device (docs/multidevice.md section 2); the expiry sweep deletes them.
+const linkTables = `
+CREATE TABLE links (
+	id BLOB PRIMARY KEY,
+	account INTEGER NOT NULL, claim_hash BLOB NOT NULL,
+	expires INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0,
+	hello_ephemeral BLOB, hello_mac BLOB, box_ephemeral BLOB, box BLOB,
+	device INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX links_by_account ON links(account);
+CREATE INDEX links_by_expiry ON links(expires);`
 
 // historyTables hold each account's encrypted history records and its
 // recovery blob (docs/multidevice.md section 3). history_count and
@@ -258,7 +271,7 @@ CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(expires);
 `
 
 // schemaVersion is the PRAGMA user_version of the schema above.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // SchemaVersion is the schema version this package writes (hushd
 // --version prints it).
@@ -283,6 +296,9 @@ var migrations = map[int]string{
 	3: `ALTER TABLE accounts ADD COLUMN history_count INTEGER NOT NULL DEFAULT 0;
 		ALTER TABLE accounts ADD COLUMN history_seq INTEGER NOT NULL DEFAULT 0;` + historyTables + `
 		PRAGMA user_version = 4;`,
+	// 5: links (issue 9).
+	4: linkTables + `
+		PRAGMA user_version = 5;`,
 }
 
 // migrate brings the database to schemaVersion.
@@ -585,7 +601,7 @@ func (s *Store) runBatch(batch []*op) {
 
 func isDomainError(err error) bool {
 	for _, e := range []error{store.ErrNotFound, store.ErrUsernameTaken, store.ErrTooManyDevices,
-		store.ErrMailboxFull, store.ErrNotSecretDevice, store.ErrNoKeys, store.ErrConflict, store.ErrHistoryFull} {
+		store.ErrMailboxFull, store.ErrNotSecretDevice, store.ErrNoKeys, store.ErrConflict, store.ErrHistoryFull, store.ErrTooManyLinks, store.ErrLinkState} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -667,29 +683,34 @@ func (s *Store) AccountByID(ctx context.Context, id int64) (store.Account, error
 func (s *Store) AddDevice(ctx context.Context, account int64, d store.NewDevice, max int) (store.Device, error) {
 	var dev store.Device
 	err := s.do(ctx, true, func(w *wtx) error {
-		var next uint32
-		if err := w.row(`SELECT next_device FROM accounts WHERE id = ?`, account).Scan(&next); err != nil {
-			return notFound(err)
-		}
-		var n int
-		if err := w.row(`SELECT COUNT(*) FROM devices WHERE account = ?`, account).Scan(&n); err != nil {
-			return err
-		}
-		if n >= max {
-			return store.ErrTooManyDevices
-		}
-		if _, err := w.exec(`UPDATE accounts SET next_device = ? WHERE id = ?`, next+1, account); err != nil {
-			return err
-		}
-		if _, err := w.exec(`INSERT INTO devices (account, device, name, token_hash, created, last_seen)
-			VALUES (?, ?, ?, ?, ?, ?)`, account, next, d.Name, d.TokenHash, d.Created, d.Created); err != nil {
-			return err
-		}
-		dev = store.Device{Ref: store.DeviceRef{Account: account, Device: next}, Name: d.Name,
-			TokenHash: d.TokenHash, Created: d.Created, LastSeen: d.Created}
-		return nil
+		var err error
+		dev, err = addDevice(w, account, d, max)
+		return err
 	})
 	return dev, err
+}
+
+func addDevice(w *wtx, account int64, d store.NewDevice, max int) (store.Device, error) {
+	var next uint32
+	if err := w.row(`SELECT next_device FROM accounts WHERE id = ?`, account).Scan(&next); err != nil {
+		return store.Device{}, notFound(err)
+	}
+	var n int
+	if err := w.row(`SELECT COUNT(*) FROM devices WHERE account = ?`, account).Scan(&n); err != nil {
+		return store.Device{}, err
+	}
+	if n >= max {
+		return store.Device{}, store.ErrTooManyDevices
+	}
+	if _, err := w.exec(`UPDATE accounts SET next_device = ? WHERE id = ?`, next+1, account); err != nil {
+		return store.Device{}, err
+	}
+	if _, err := w.exec(`INSERT INTO devices (account, device, name, token_hash, created, last_seen)
+		VALUES (?, ?, ?, ?, ?, ?)`, account, next, d.Name, d.TokenHash, d.Created, d.Created); err != nil {
+		return store.Device{}, err
+	}
+	return store.Device{Ref: store.DeviceRef{Account: account, Device: next}, Name: d.Name,
+		TokenHash: d.TokenHash, Created: d.Created, LastSeen: d.Created}, nil
 }
 
 // Device implements store.Store.
@@ -1250,6 +1271,112 @@ func (s *Store) Recovery(ctx context.Context, account int64) (int64, []byte, err
 	return v, b, notFound(err)
 }
 
+// ---- links (docs/multidevice.md section 2) ----
+
+const linkCols = `id, account, claim_hash, expires, state, hello_ephemeral, hello_mac, box_ephemeral, box, device`
+
+func scanLink(r interface{ Scan(...any) error }) (store.Link, error) {
+	var l store.Link
+	err := r.Scan(&l.ID, &l.Account, &l.ClaimHash, &l.ExpiresAt, &l.State, &l.HelloEphemeral, &l.HelloMAC, &l.BoxEphemeral, &l.Box, &l.Device)
+	return l, notFound(err)
+}
+
+// CreateLink implements store.Store.
+func (s *Store) CreateLink(ctx context.Context, l store.Link, maxOpen int, now int64) error {
+	return s.do(ctx, false, func(w *wtx) error {
+		var taken bool
+		var open int
+		if err := w.row(`SELECT EXISTS (SELECT 1 FROM links WHERE id = ?1),
+			(SELECT COUNT(*) FROM links WHERE account = ?2 AND expires > ?3 AND state != ?4)`,
+			l.ID, l.Account, now, store.LinkDone).Scan(&taken, &open); err != nil {
+			return err
+		}
+		switch {
+		case taken:
+			return store.ErrConflict
+		case open >= maxOpen:
+			return store.ErrTooManyLinks
+		}
+		_, err := w.exec(`INSERT INTO links (id, account, claim_hash, expires, state) VALUES (?, ?, ?, ?, ?)`,
+			l.ID, l.Account, l.ClaimHash, l.ExpiresAt, store.LinkWaiting)
+		return err
+	})
+}
+
+// Link implements store.Store.
+func (s *Store) Link(ctx context.Context, id []byte, now int64) (store.Link, error) {
+	return scanLink(s.rdb.QueryRowContext(ctx, `SELECT `+linkCols+` FROM links WHERE id = ? AND expires > ?`, id, now))
+}
+
+// linkMove runs update (which names the link by id ?1 and now ?2 and
+// must check the state) and, when it changed nothing, tells ErrNotFound
+// from ErrLinkState: whether the link (of account, unless 0) is there.
+func linkMove(w *wtx, id []byte, account, now int64, update string, args ...any) error {
+	r, err := w.exec(update, append([]any{id, now}, args...)...)
+	if err != nil {
+		return err
+	}
+	if n, err := r.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	var have int64
+	if err := w.row(`SELECT account FROM links WHERE id = ? AND expires > ?`, id, now).Scan(&have); err != nil {
+		return notFound(err)
+	}
+	if account != 0 && have != account {
+		return store.ErrNotFound
+	}
+	return store.ErrLinkState
+}
+
+// LinkHello implements store.Store.
+func (s *Store) LinkHello(ctx context.Context, id []byte, now int64, ephemeral, mac []byte) error {
+	return s.do(ctx, false, func(w *wtx) error {
+		return linkMove(w, id, 0, now, `UPDATE links SET state = ?5, hello_ephemeral = ?3, hello_mac = ?4
+			WHERE id = ?1 AND expires > ?2 AND state = ?6`, ephemeral, mac, store.LinkHelloed, store.LinkWaiting)
+	})
+}
+
+// SetLinkBox implements store.Store.
+func (s *Store) SetLinkBox(ctx context.Context, id []byte, account int64, now int64, ephemeral, box []byte) error {
+	return s.do(ctx, false, func(w *wtx) error {
+		return linkMove(w, id, account, now, `UPDATE links SET state = ?5, box_ephemeral = ?3, box = ?4
+			WHERE id = ?1 AND expires > ?2 AND state = ?6 AND account = ?7`, ephemeral, box, store.LinkBoxed, store.LinkHelloed, account)
+	})
+}
+
+// LinkDevice implements store.Store.
+func (s *Store) LinkDevice(ctx context.Context, id []byte, now int64, d store.NewDevice, maxDevices int, registrationID uint32, keys store.Keys) (store.Device, error) {
+	var dev store.Device
+	err := s.do(ctx, true, func(w *wtx) error {
+		l, err := scanLink(w.row(`SELECT `+linkCols+` FROM links WHERE id = ? AND expires > ?`, id, now))
+		if err != nil {
+			return err
+		}
+		if l.State != store.LinkBoxed {
+			return store.ErrLinkState
+		}
+		if dev, err = addDevice(w, l.Account, d, maxDevices); err != nil {
+			return err
+		}
+		if err := setOrdinaryKeys(w, dev.Ref, registrationID, keys); err != nil {
+			return err
+		}
+		dev.OrdinaryRegistrationID = registrationID
+		_, err = w.exec(`UPDATE links SET state = ?, device = ?, box = NULL, box_ephemeral = NULL WHERE id = ?`,
+			store.LinkDone, dev.Ref.Device, id)
+		return err
+	})
+	return dev, err
+}
+
+// DeleteLink implements store.Store.
+func (s *Store) DeleteLink(ctx context.Context, id []byte, account int64) error {
+	return s.do(ctx, false, func(w *wtx) error {
+		return mustAffect(w.exec(`DELETE FROM links WHERE id = ? AND account = ?`, id, account))
+	})
+}
+
 // ---- blocks ----
 
 // Block implements store.Store.
@@ -1475,6 +1602,10 @@ func (s *Store) DeleteExpired(ctx context.Context, now int64) (int, error) {
 		if n > 0 {
 			w.s.resetCounts()
 		}
+		if err != nil {
+			return err
+		}
+		_, err = w.exec(`DELETE FROM links WHERE expires <= ?`, now)
 		return err
 	})
 	return int(n), err

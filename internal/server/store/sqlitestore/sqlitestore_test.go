@@ -137,6 +137,10 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if _, _, err := s.Recovery(ctx, 2); err != store.ErrNotFound {
 		t.Fatalf("recovery after migration: %v", err)
 	}
+	// Schema 5: links.
+	if err := s.CreateLink(ctx, store.Link{ID: []byte("0123456789abcdef"), Account: 1, ClaimHash: []byte("h"), ExpiresAt: 1 << 50}, 3, 0); err != nil {
+		t.Fatalf("link after migration: %v", err)
+	}
 	// Acks by the public id work on migrated messages.
 	if err := s.Ack(ctx, to, []int64{ms[0].PublicID}); err != nil {
 		t.Fatal(err)

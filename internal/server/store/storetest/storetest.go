@@ -45,6 +45,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentHistory", testConcurrentHistory},
 		{"FanoutHistory", testFanoutHistory},
 		{"Recovery", testRecovery},
+		{"Links", testLinks},
+		{"LinkDevice", testLinkDevice},
+		{"ConcurrentHellos", testConcurrentHellos},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
