@@ -2,6 +2,7 @@ package apiclient
 
 import (
 	"context"
+	"encoding/base64"
 	"net/url"
 	"strconv"
 	"strings"
@@ -82,4 +83,55 @@ func (c *Client) PutRecovery(ctx context.Context, r api.Recovery) error {
 func (c *Client) FetchRecovery(ctx context.Context, r api.RecoveryFetch) (api.Recovery, error) {
 	var out api.Recovery
 	return out, c.Do(ctx, "POST", "/v1/recovery/fetch", r, &out)
+}
+
+// linkPath is the path of a link: its id in unpadded base64url.
+func linkPath(id []byte, rest string) string {
+	return "/v1/links/" + base64.RawURLEncoding.EncodeToString(id) + rest
+}
+
+// CreateLink opens a link for the caller's account (the old device).
+func (c *Client) CreateLink(ctx context.Context, l api.NewLink) (api.LinkState, error) {
+	var out api.LinkState
+	return out, c.Do(ctx, "POST", "/v1/links", l, &out)
+}
+
+// LinkState tells the opening account where its link stands.
+func (c *Client) LinkState(ctx context.Context, id []byte) (api.LinkState, error) {
+	var out api.LinkState
+	return out, c.Do(ctx, "GET", linkPath(id, ""), nil, &out)
+}
+
+// DeleteLink deletes the caller's account's link.
+func (c *Client) DeleteLink(ctx context.Context, id []byte) error {
+	return c.Do(ctx, "DELETE", linkPath(id, ""), nil, nil)
+}
+
+// PutLinkBox leaves the provisioning box (the old device, after the
+// hello).
+func (c *Client) PutLinkBox(ctx context.Context, id []byte, b api.LinkBox) error {
+	return c.Do(ctx, "PUT", linkPath(id, "/box"), b, nil)
+}
+
+// LinkHello says hello on a link (the new device; no credential needed).
+func (c *Client) LinkHello(ctx context.Context, id []byte, h api.LinkHello) error {
+	return c.Do(ctx, "POST", linkPath(id, "/hello"), h, nil)
+}
+
+// FetchLinkBox fetches the box (the new device): an *Error with Code
+// api.CodeNotReady until the old device left it.
+func (c *Client) FetchLinkBox(ctx context.Context, id []byte, claim []byte) (api.LinkBox, error) {
+	var out api.LinkBox
+	return out, c.Do(ctx, "POST", linkPath(id, "/box"), api.LinkClaim{Claim: claim}, &out)
+}
+
+// LinkDevice creates the new device on a link and uses its credential
+// from then on.
+func (c *Client) LinkDevice(ctx context.Context, id []byte, d api.LinkDevice) (api.DeviceCredential, error) {
+	var out api.DeviceCredential
+	err := c.Do(ctx, "POST", linkPath(id, "/device"), d, &out)
+	if err == nil {
+		c.cred = out.Credential
+	}
+	return out, err
 }

@@ -74,6 +74,9 @@ type Limits struct {
 	// History records deposited (and recovery blobs stored) per device,
 	// and their bytes.
 	HistoryPerDev, HistoryBytesPerDev ratelimit.Limit
+	// Requests that prove a link code (hello, box, device) per client
+	// address and per link, charged before the link is looked up.
+	LinkPerIP, LinkPerLink ratelimit.Limit
 }
 
 // DefaultLimits are the limits hushd uses unless told otherwise.
@@ -92,6 +95,10 @@ var DefaultLimits = Limits{
 	// receives: the burst covers a full mailbox.
 	HistoryPerDev:      ratelimit.Limit{Rate: 100, Burst: 10000},
 	HistoryBytesPerDev: ratelimit.Limit{Rate: 1 << 20, Burst: 64 << 20},
+	// The new device polls for the box once a second for as long as the
+	// old one takes: a minute of it is the burst.
+	LinkPerIP:   ratelimit.Limit{Rate: 1, Burst: 60},
+	LinkPerLink: ratelimit.Limit{Rate: 1, Burst: 60},
 }
 
 // Limiter hands out tokens per key (ratelimit.Limiter, or a shared one).
@@ -233,7 +240,7 @@ type Server struct {
 	m   *metrics
 
 	limRegister, limLoginIP, limLoginUser, limBundlePair, limBundleUser, limBundleTarget, limLookup, limMsgs, limMsgPair, limBytes Limiter
-	limHistory, limHistoryBytes                                                                                                    Limiter
+	limHistory, limHistoryBytes, limLinkIP, limLink                                                                                Limiter
 
 	hashSem chan struct{} // bounds concurrent Argon2id computations
 	// dummyHash is checked against when a username does not exist, so that
@@ -312,6 +319,8 @@ func New(st store.Store, cfg Config) *Server {
 		limBytes:        newLimiter("bytes", l.BytesPerDev),
 		limHistory:      newLimiter("history", l.HistoryPerDev),
 		limHistoryBytes: newLimiter("history-bytes", l.HistoryBytesPerDev),
+		limLinkIP:       newLimiter("link-ip", l.LinkPerIP),
+		limLink:         newLimiter("link", l.LinkPerLink),
 		hashSem:         make(chan struct{}, runtime.GOMAXPROCS(0)),
 		stop:            make(chan struct{}),
 	}

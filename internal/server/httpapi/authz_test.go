@@ -159,6 +159,10 @@ func authedCalls(t testing.TB, w *world) []call {
 		{"GET", "/v1/history", ""},
 		{"GET", "/v1/history?after=0&limit=5", ""},
 		{"PUT", "/v1/recovery", `{"version":1,"blob":"aGk="}`},
+		{"POST", "/v1/links", `{"id":"AAAAAAAAAAAAAAAAAAAAAA==","claimHash":"` + base64.StdEncoding.EncodeToString(make([]byte, 32)) + `"}`},
+		{"GET", "/v1/links/AAAAAAAAAAAAAAAAAAAAAA", ""},
+		{"DELETE", "/v1/links/AAAAAAAAAAAAAAAAAAAAAA", ""},
+		{"PUT", "/v1/links/AAAAAAAAAAAAAAAAAAAAAA/box", `{"ephemeral":"` + base64.StdEncoding.EncodeToString(make([]byte, 32)) + `","box":"aGk="}`},
 	}
 }
 
@@ -362,6 +366,13 @@ func TestBadRequests(t *testing.T) {
 		{call{"PUT", "/v1/recovery", `{"version":2,"blob":"aGk="}`}, 409, api.CodeConflict},
 		{call{"PUT", "/v1/recovery", `{"version":1}`}, 400, api.CodeBadRequest},
 		{call{"POST", "/v1/recovery/fetch", `{"username":"alice","password":"password-alice"}`}, 404, api.CodeNotFound},
+		{call{"POST", "/v1/links", `{"id":"AAAA","claimHash":"AAAA"}`}, 400, api.CodeBadRequest},
+		{call{"GET", "/v1/links/AAAA", ""}, 400, api.CodeBadRequest},
+		{call{"GET", "/v1/links/AAAAAAAAAAAAAAAAAAAAAA", ""}, 404, api.CodeNotFound},
+		{call{"POST", "/v1/links/AAAAAAAAAAAAAAAAAAAAAA/hello", `{"claim":"` + base64.StdEncoding.EncodeToString(make([]byte, 32)) +
+			`","ephemeral":"` + base64.StdEncoding.EncodeToString(make([]byte, 32)) + `","mac":"` + base64.StdEncoding.EncodeToString(make([]byte, 32)) + `"}`}, 404, api.CodeNotFound},
+		{call{"POST", "/v1/links/AAAAAAAAAAAAAAAAAAAAAA/box", `{"claim":"aGk="}`}, 400, api.CodeBadRequest},
+		{call{"POST", "/v1/links/AAAAAAAAAAAAAAAAAAAAAA/box", `{"claim":"aGk=","extra":1}`}, 400, api.CodeBadRequest},
 	}
 	before := w.snapshot(t)
 	auth := "Bearer " + w.alice.Cred.Credential
@@ -386,7 +397,11 @@ func FuzzAPI(f *testing.F) {
 	calls := append(authedCalls(f, w),
 		call{"POST", "/v1/accounts", `{"username":"zed","password":"password1"}`},
 		call{"POST", "/v1/devices", `{"username":"alice","password":"password-alice"}`},
-		call{"POST", "/v1/login", `{"username":"alice","password":"password-alice","deviceId":2}`})
+		call{"POST", "/v1/login", `{"username":"alice","password":"password-alice","deviceId":2}`},
+		call{"POST", "/v1/links/AAAAAAAAAAAAAAAAAAAAAA/hello", `{"claim":"aGk=","ephemeral":"aGk=","mac":"aGk="}`},
+		call{"POST", "/v1/links/AAAAAAAAAAAAAAAAAAAAAA/box", `{"claim":"aGk="}`},
+		call{"POST", "/v1/links/AAAAAAAAAAAAAAAAAAAAAA/device", `{"claim":"aGk=","keys":{"registrationId":1}}`},
+		call{"POST", "/v1/recovery/fetch", `{"username":"alice","password":"password-alice"}`})
 	for i, c := range calls {
 		if c.body != "" {
 			f.Add(uint8(i), []byte(c.body))

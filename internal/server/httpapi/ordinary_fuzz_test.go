@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/base64"
 	"net/url"
 	"strconv"
 	"strings"
@@ -22,13 +23,25 @@ func FuzzDecodeOrdinary(f *testing.F) {
 		`{"records":[{"id":"AAAAAAAAAAAAAAAAAAAAAA==","blob":"aGk="}]}`,
 		`{"version":3,"blob":"aGk="}`,
 		`{"username":"alice","password":"password1"}`,
+		`{"id":"AAAAAAAAAAAAAAAAAAAAAA==","claimHash":"aGk=","expiresIn":300}`,
+		`{"claim":"aGk=","ephemeral":"aGk=","mac":"aGk="}`,
+		`{"ephemeral":"aGk=","box":"aGk="}`,
+		`{"claim":"aGk=","deviceName":"tablet","keys":{"registrationId":5,"preKeys":[{"keyId":1,"publicKey":"BQ=="}]}}`,
 	} {
-		for k := range uint8(6) {
+		for k := range uint8(10) {
 			f.Add(k, []byte(s))
 		}
 	}
 	f.Fuzz(func(t *testing.T, kind uint8, b []byte) {
-		switch kind % 6 {
+		switch kind % 10 {
+		case 6:
+			roundTrip[api.NewLink](t, b)
+		case 7:
+			roundTrip[api.LinkHello](t, b)
+		case 8:
+			roundTrip[api.LinkBox](t, b)
+		case 9:
+			roundTrip[api.LinkDevice](t, b)
 		case 3:
 			roundTrip[api.HistoryDeposit](t, b)
 		case 4:
@@ -109,6 +122,23 @@ func FuzzParseHistoryQuery(f *testing.F) {
 			if v, _ := url.ParseQuery(q); v.Has("limit") {
 				t.Fatalf("%q: limit 0 accepted", q)
 			}
+		}
+	})
+}
+
+// FuzzParseLinkID: what it accepts is 16 bytes whose one spelling is the
+// input.
+func FuzzParseLinkID(f *testing.F) {
+	for _, s := range []string{"AAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAB", "AAAAAAAAAAAAAAAAAAAAAA==", "", "abc", "_-_-_-_-_-_-_-_-_-_-_w", "AAAAAAAAAAAAAAAAAAAA\nAA"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := httpapi.ParseLinkID(s)
+		if err != nil {
+			return
+		}
+		if len(id) != 16 || base64.RawURLEncoding.EncodeToString(id) != s {
+			t.Fatalf("%q parsed as %x", s, id)
 		}
 	})
 }
