@@ -304,7 +304,17 @@ func (c *Client) Connect(ctx context.Context) (*Conn, error) {
 	ws, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: &http.Client{Transport: c.hc.Transport}, HTTPHeader: h})
 	if err != nil {
 		if resp != nil && resp.StatusCode >= 300 {
-			return nil, &Error{Status: resp.StatusCode, Code: "websocket", Message: err.Error()}
+			// The server's error body, as for any request (coder/websocket
+			// keeps its first 1 KiB), so that a refused credential is
+			// unauthorized here too and not a failure to retry.
+			e := &Error{Status: resp.StatusCode, Code: "websocket", Message: err.Error()}
+			var body api.Error
+			if resp.Body != nil && json.NewDecoder(io.LimitReader(resp.Body, 1024)).Decode(&body) == nil && body.Err.Code != "" {
+				e.Code, e.Message = body.Err.Code, body.Err.Message
+			} else if resp.StatusCode == http.StatusUnauthorized {
+				e.Code = api.CodeUnauthorized
+			}
+			return nil, e
 		}
 		return nil, err
 	}
