@@ -32,13 +32,27 @@ when asked.`,
 				fs.StringVar(&f.displayName, "display-name", "", "a display name")
 				fs.StringVar(&f.deviceName, "device-name", "", "a name for this device, seen by the server and your other devices (none by default: it is listed as \"device N\")")
 			}, runRegister)},
-		{name: "link", args: "--server URL [--server-fingerprint HEX] --user NAME",
+		{name: "link", args: "--server URL [--server-fingerprint HEX] (--code CODE | --user NAME [--recovery-code CODE])",
 			summary: "add this home as another device of your account",
-			help: `The new device is not your secret device: secret conversations stay on the
-secret device until you run 'hush device make-secret' here. The password
-comes from HUSH_PASSWORD, or is asked for.`,
-			bind: flagged(func(fs *flag.FlagSet, f *registerFlags) {
+			help: `With --code: the code 'hush device add' shows on one of your devices. The
+new device gets your account's key, your history and your contacts from
+that device, end to end encrypted (the server only relays them), and takes
+part in your ordinary conversations at once. A code works once and expires.
+
+With --user and --recovery-code, when you lost every device: the password
+(HUSH_PASSWORD, or asked for) and the recovery code you wrote down at
+registration restore your account's key and ordinary history here. A wrong
+code creates nothing.
+
+With --user alone: a device added with the password only. It cannot read
+your ordinary conversations (it does not get your account's key); it can
+become your secret device ('hush device make-secret').
+
+None of these makes the new device your secret device.`,
+			bind: flagged(func(fs *flag.FlagSet, f *linkFlags) {
 				f.server.define(fs)
+				fs.StringVar(&f.code, "code", "", "the link `code` shown by 'hush device add' on one of your devices")
+				fs.StringVar(&f.recoveryCode, "recovery-code", "", "your recovery `code`, to restore your account when you lost every device")
 				fs.StringVar(&f.deviceName, "device-name", "", "a name for this device, seen by the server and your other devices (none by default: it is listed as \"device N\")")
 			}, runLink)},
 		{name: "send", args: "--to NAME [--secret [--timer DURATION]] TEXT...",
@@ -94,15 +108,32 @@ first. If a verified person's key changes later, sending to them waits
 until you verify again or run 'hush trust NAME'.`,
 			bind: plain(runVerify)},
 		{name: "trust", args: "NAME", summary: "accept NAME's changed safety number without verifying it", bind: plain(runTrust)},
-		{name: "device", args: "make-secret [--force] | list", summary: "make this device the secret device, or list your devices",
-			help: `make-secret gives this device a new identity key and makes it your
+		{name: "device", args: "add [--wait D] | remove ID | list | make-secret [--force]", summary: "link, remove or list your devices; make this one the secret device",
+			help: `add shows a one-time link code (text and QR code) and waits (--wait,
+default 5m, at most 10m) for 'hush link --code CODE' on the new device; it
+then sends that device your account's key, history key and contacts, end to
+end encrypted. With --json the first line is {"code": "..."}.
+
+remove ID removes another of your devices: the server stops serving it at
+once, and your history key changes, so that it can read nothing stored
+after. A device cannot remove itself.
+
+make-secret gives this device a new identity key and makes it your
 secret device: your secret conversations move here, and the device that
 had them can no longer take part. People you talk to see your safety
 number change. On the device that already is the secret device it asks
 first (on a terminal) or needs --force.`,
 			bind: flagged(func(fs *flag.FlagSet, f *deviceFlags) {
 				fs.BoolVar(&f.force, "force", false, "make-secret: replace the identity key of the secret device without asking")
+				fs.DurationVar(&f.wait, "wait", 5*time.Minute, "add: how long the code stays valid (at most 10m)")
 			}, runDevice)},
+		{name: "recovery-code", args: "", summary: "make a new recovery code (the old one stops working)",
+			help: `Shows a new recovery code once: write it down. With it and your password,
+'hush link --user NAME --recovery-code CODE' restores your account and its
+ordinary history on a new device if you lose every device; without it, that
+history is gone for good. The old code stops opening anything stored from
+now on.`,
+			bind: plain(runRecoveryCode)},
 		{name: "passphrase", args: "set | remove", summary: "protect this home's keys with a passphrase, or stop",
 			help: `By default the key that seals this home's secrets is in the file "key"
 (mode 0600) beside the database. 'set' derives a key from a passphrase
@@ -157,8 +188,15 @@ type (
 	}
 	listFlags         struct{ names bool }
 	safetyNumberFlags struct{ noQR bool }
-	deviceFlags       struct{ force bool }
-	serverCmdFlags    struct{ fingerprint string }
+	deviceFlags       struct {
+		force bool
+		wait  time.Duration
+	}
+	linkFlags struct {
+		server                         serverFlags
+		code, recoveryCode, deviceName string
+	}
+	serverCmdFlags struct{ fingerprint string }
 )
 
 func (f *serverFlags) define(fs *flag.FlagSet) {
@@ -238,7 +276,12 @@ func (e *env) printJSON(v any) {
 
 // serverParams reads --server, --server-fingerprint (or confirms one),
 // --user and the password.
-func serverParams(ctx context.Context, e *env, f *serverFlags) (client.RegisterParams, error) {
+// noPassword tells serverParams that neither a username nor a password
+// is needed (linking by code: the code names the account).
+const noPassword = true
+
+func serverParams(ctx context.Context, e *env, f *serverFlags, skipPassword ...bool) (client.RegisterParams, error) {
+	byCode := len(skipPassword) > 0 && skipPassword[0]
 	p := client.RegisterParams{Server: strings.TrimRight(f.url, "/"), Fingerprint: strings.ToLower(strings.ReplaceAll(f.fingerprint, ":", "")), Username: f.user}
 	if p.Server == "" {
 		return p, usagef("--server is required")
@@ -246,7 +289,7 @@ func serverParams(ctx context.Context, e *env, f *serverFlags) (client.RegisterP
 	if !strings.HasPrefix(p.Server, "https://") {
 		return p, usagef("--server must be https://HOST:PORT")
 	}
-	if p.Username == "" {
+	if p.Username == "" && !byCode {
 		return p, usagef("--user is required")
 	}
 	if p.Fingerprint == "" {
@@ -261,6 +304,9 @@ func serverParams(ctx context.Context, e *env, f *serverFlags) (client.RegisterP
 			return p, errors.New("the server was not confirmed; nothing was done (give --server-fingerprint to skip this question)")
 		}
 		p.Fingerprint = fp
+	}
+	if byCode {
+		return p, nil
 	}
 	if pw := e.getenv("HUSH_PASSWORD"); pw != "" {
 		p.Password = pw
@@ -290,24 +336,12 @@ func runRegister(ctx context.Context, e *env, f *registerFlags, args []string) e
 	if err != nil {
 		return err
 	}
-	return printStatus(e, c, true)
-}
-
-func runLink(ctx context.Context, e *env, f *registerFlags, args []string) error {
-	if err := noArgs(args); err != nil {
-		return err
-	}
-	p, err := serverParams(ctx, e, &f.server)
+	code, err := c.NewRecoveryCode(ctx)
 	if err != nil {
-		return err
+		fmt.Fprintf(e.stderr, "hush: warning: no recovery code yet (%v): run 'hush recovery-code'\n", err)
+		return printStatus(e, c, true)
 	}
-	p.DeviceName = f.deviceName
-	c, err := client.Link(ctx, e.home, p, e.options())
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return printStatus(e, c, false)
+	return printRegistered(e, c, code.String())
 }
 
 func printStatus(e *env, c *client.Client, secret bool) error {
@@ -750,8 +784,13 @@ func confirmMakeSecret(ctx context.Context, e *env, c *client.Client, force bool
 }
 
 func runDevice(ctx context.Context, e *env, f *deviceFlags, args []string) error {
-	if len(args) != 1 || (args[0] != "make-secret" && args[0] != "list") {
-		return usagef("give make-secret or list")
+	switch {
+	case len(args) == 1 && args[0] == "add":
+		return runDeviceAdd(ctx, e, f)
+	case len(args) == 2 && args[0] == "remove":
+		return runDeviceRemove(ctx, e, args[1])
+	case len(args) != 1 || (args[0] != "make-secret" && args[0] != "list"):
+		return usagef("give add, remove ID, list or make-secret")
 	}
 	c, err := e.open(ctx)
 	if err != nil {

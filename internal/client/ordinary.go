@@ -424,6 +424,17 @@ func (c *Client) encryptOrdinary(ctx context.Context, m *store.Message, fs *fanS
 		if err := st.flush(ctx); err != nil {
 			return err
 		}
+		// The sender's record of it in the account's history, stored by the
+		// server with the copies (docs/multidevice.md section 3).
+		kr, err := c.txKeyring(ctx, tx)
+		if err != nil {
+			return err
+		}
+		rec, err := historyRecord(kr, m)
+		if err != nil {
+			return err
+		}
+		req.History = []api.HistoryRecord{rec}
 		if m.ID == 0 {
 			if _, err := tx.AddMessage(ctx, m); err != nil {
 				return err
@@ -611,9 +622,10 @@ func ordinaryWireType(t int32) int {
 func (c *Client) ordinaryMessage(ctx context.Context, tx *store.Tx, from session.Address, cm *content.Message) (*store.Message, error) {
 	self := c.acct.Username
 	if cm.Body == "" {
-		// Receipts, typing and control messages come later (sections 3
-		// and 5): nothing to show.
-		return nil, nil
+		// A history epoch from an own device (section 3) joins the
+		// keyring; receipts and typing come later (section 5). None adds a
+		// line.
+		return nil, c.acceptControl(ctx, tx, from, cm)
 	}
 	sm := &store.Message{Peer: from.Name, MsgID: cm.ID, Kind: store.KindText, Body: cm.Body, SentAt: cm.SentAt,
 		State: store.StateReceived, Device: uint32(from.Device)}

@@ -97,10 +97,11 @@ func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 		if err := c.receiveOnce(ctx, start.Add(o.Wait), o); err != nil {
 			return err
 		}
-		// Queued messages and key upkeep ride on the same run.
+		// Queued messages, key upkeep and the history ride on the same run.
 		o.warn(c.FlushOutbox(ctx))
 		_, err := c.MaintainKeys(ctx, false)
 		o.warn(err)
+		o.warn(c.historyUpkeep(ctx))
 		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -111,6 +112,7 @@ func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 		o.warn(c.FlushOutbox(ctx))
 		_, err := c.MaintainKeys(ctx, false)
 		o.warn(err)
+		o.warn(c.historyUpkeep(ctx))
 		began := time.Now()
 		err = c.listen(ctx, o)
 		if ctx.Err() != nil {
