@@ -509,7 +509,9 @@ func (c *Client) ordinarySent(ctx context.Context, o *store.Outgoing, devices ma
 	if devices == nil {
 		devices = requestDevices(o.Request)
 	}
-	return c.st.Update(ctx, func(tx *store.Tx) error {
+	// Lost in a power failure, this only sends the message again, and every
+	// device drops the copy: it need not wait for the disk.
+	return c.st.UpdateUnsynced(ctx, func(tx *store.Tx) error {
 		for name, ds := range devices {
 			if err := tx.SetOrdinaryDevices(ctx, name, ds); err != nil {
 				return err

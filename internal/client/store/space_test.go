@@ -1,8 +1,10 @@
 package store
 
 import (
+	"context"
 	"crypto/rand"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -295,4 +297,46 @@ func TestMigrateFromV2(t *testing.T) {
 		_, err := tx.AddMessage(ctx, &Message{Peer: "bob", MsgID: content.NewID(), Body: "new", SentAt: tx.Now, Device: 4})
 		return err
 	}))
+}
+
+// TestUpdateUnsynced: the transaction commits without syncing
+// (synchronous=NORMAL inside), and every other transaction syncs again
+// afterwards (FULL), also after one that failed.
+func TestUpdateUnsynced(t *testing.T) {
+	ctx := t.Context()
+	s := open(t, t.TempDir(), Options{Create: true})
+	newAccount(t, s)
+	syncMode := func(x interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}) int {
+		var v int
+		check(t, x.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&v))
+		return v
+	}
+	for _, fail := range []bool{false, true} {
+		err := s.UpdateUnsynced(ctx, func(tx *Tx) error {
+			if v := syncMode(tx.x); v != 1 {
+				t.Errorf("synchronous is %d inside, want 1 (NORMAL)", v)
+			}
+			if err := tx.SetMetaInt(ctx, "x", 5); err != nil {
+				return err
+			}
+			if fail {
+				return errors.New("no")
+			}
+			return nil
+		})
+		if (err != nil) != fail {
+			t.Fatal(err)
+		}
+		check(t, s.Update(ctx, func(tx *Tx) error {
+			if v := syncMode(tx.x); v != 2 {
+				t.Errorf("synchronous is %d after, want 2 (FULL)", v)
+			}
+			return nil
+		}))
+	}
+	if v, err := s.Read().MetaInt(ctx, "x", 0); err != nil || v != 5 {
+		t.Fatalf("x = %d, %v", v, err)
+	}
 }

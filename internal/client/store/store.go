@@ -19,6 +19,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
@@ -377,6 +378,49 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return err
 	}
+	err = s.run(sqlTx, fn)
+	s.prepareNoted(ctx)
+	return err
+}
+
+// UpdateUnsynced is Update for a transaction that may be lost in a power
+// failure (never in a crash of the process): it commits without waiting for
+// the disk (synchronous=NORMAL: in WAL mode the commit stays atomic, and
+// becomes durable with the next commit that syncs). It is for records whose
+// loss only repeats work safely: that the server accepted a message (lost,
+// the message is sent again and every device drops the copy). It saves an
+// fsync, which costs more CPU than ten ratchet steps here.
+func (s *Store) UpdateUnsynced(ctx context.Context, fn func(tx *Tx) error) error {
+	err := s.updateUnsynced(ctx, fn)
+	s.prepareNoted(ctx) // once the connection is back in the pool
+	return err
+}
+
+func (s *Store) updateUnsynced(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	conn, err := s.db.Conn(ctx) // the pool's one connection, held: no other transaction runs unsynced
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		return err
+	}
+	defer func() {
+		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); rerr != nil {
+			// A connection that could stay unsynced is thrown away; the
+			// next one is opened with synchronous=FULL.
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+			err = errors.Join(err, rerr)
+		}
+	}()
+	sqlTx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	return s.run(sqlTx, fn)
+}
+
+func (s *Store) run(sqlTx *sql.Tx, fn func(tx *Tx) error) error {
 	tx := &Tx{q: q{x: cachedTx{tx: sqlTx, s: s}, s: s}, Now: time.Now()}
 	if err := fn(tx); err != nil {
 		sqlTx.Rollback()
@@ -386,7 +430,6 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	s.commits.Add(1)
-	s.prepareNoted(ctx)
 	if tx.newIdentity != nil {
 		s.identity = tx.newIdentity
 	}
