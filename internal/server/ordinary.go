@@ -161,10 +161,12 @@ func (s *Server) SendOrdinary(ctx context.Context, p Principal, r api.OrdinarySe
 		return api.OrdinarySendResult{}, err
 	}
 	// The per-device limits are charged before anything is looked up:
-	// once per ciphertext, and by the bytes of all of them.
+	// once per ciphertext (and once for a recipient named with none, so
+	// that looking usernames up costs what a single send does), and by
+	// the bytes of all of them.
 	n, size := 0, 0
 	for _, rc := range r.Recipients {
-		n += len(rc.Devices)
+		n += max(len(rc.Devices), 1)
 		for _, d := range rc.Devices {
 			size += len(d.Content)
 		}
@@ -245,6 +247,12 @@ func (s *Server) SendOrdinary(ctx context.Context, p Principal, r api.OrdinarySe
 	var me *store.MismatchError
 	switch {
 	case errors.As(err, &me):
+		// A mismatch tells device lists, as a directory lookup does: it is
+		// charged as lookups, so that sends with empty lists cannot list
+		// everyone's devices faster than the directory would.
+		if !s.limLookup.Allow(accountKey(p.Account), float64(len(me.Accounts))) {
+			return api.OrdinarySendResult{}, errRateLimited
+		}
 		e := newError(api.CodeDeviceMismatch, "the device lists are not the accounts' current ones")
 		for _, m := range me.Accounts {
 			e.Mismatches = append(e.Mismatches, api.Mismatch{Username: names[m.Account], Missing: m.Missing, Extra: m.Extra, Stale: m.Stale})

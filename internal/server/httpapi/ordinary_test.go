@@ -560,3 +560,37 @@ func TestOrdinaryDrain(t *testing.T) {
 		}
 	}
 }
+
+// TestOrdinaryDeviceListProbing: sends with empty device lists would list
+// anyone's devices in the device_mismatch answer; those answers are
+// charged as directory lookups, and a recipient named with no device is
+// charged as a message.
+func TestOrdinaryDeviceListProbing(t *testing.T) {
+	ctx := t.Context()
+	lim := servertest.Generous
+	lim.LookupPerUser = ratelimit.Limit{Rate: 1e-9, Burst: 3}
+	lim.MessagesPerDev = ratelimit.Limit{Rate: 1e-9, Burst: 8}
+	env := servertest.Start(t, server.Config{Limits: lim})
+	mallory := newPerson(t, env, "mallory", 1, 1)
+	for i := range 5 {
+		newPerson(t, env, fmt.Sprintf("victim%d", i), 2, 1)
+	}
+	probe := func(name string) error {
+		_, err := mallory.devs[0].SendOrdinary(ctx, api.OrdinarySend{Recipients: []api.OrdinaryRecipient{{Username: name, Devices: []api.OrdinaryDeviceMessage{}}}})
+		return err
+	}
+	for i := range 3 {
+		wantMismatch(t, probe(fmt.Sprintf("victim%d", i)), api.Mismatch{Username: fmt.Sprintf("victim%d", i), Missing: []uint32{1, 2}})
+	}
+	wantCode(t, probe("victim3"), 429, api.CodeRateLimited)
+	// 4 of the device's 8 message tokens are spent by now, one per empty
+	// recipient: four more lookups of names, and then none.
+	for i := range 5 {
+		err := probe(fmt.Sprintf("nobody%d", i))
+		if i < 4 {
+			wantCode(t, err, 404, api.CodeNotFound)
+		} else {
+			wantCode(t, err, 429, api.CodeRateLimited)
+		}
+	}
+}
