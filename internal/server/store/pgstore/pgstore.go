@@ -373,6 +373,13 @@ func deleteKeys(ctx context.Context, tx pgx.Tx, prefix string, account int64, de
 // RemoveDevice implements store.Store.
 func (s *Store) RemoveDevice(ctx context.Context, ref store.DeviceRef) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
+		// The account row before the device's, as every other transaction
+		// that takes both does (MakeSecretDevice, AddDevice, LinkDevice, a
+		// fanout with history): taken the other way round, a removal and
+		// a send could deadlock.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE`, ref.Account); err != nil {
+			return err
+		}
 		if err := mustAffect(tx.Exec(ctx, `DELETE FROM devices WHERE account = $1 AND device = $2`, ref.Account, ref.Device)); err != nil {
 			return err
 		}

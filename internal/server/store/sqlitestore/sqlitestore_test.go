@@ -267,3 +267,55 @@ func checkpoint(t *testing.T, s *Store) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// BenchmarkEnqueueFanout stores one ordinary message for 2 recipient
+// devices and 2 of the sender's own, from many goroutines (each fanout is
+// its own savepoint within the group commit).
+func BenchmarkEnqueueFanout(b *testing.B) {
+	ctx := b.Context()
+	s, err := Open(filepath.Join(b.TempDir(), "hush.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	accts := map[string]int64{}
+	for _, name := range []string{"alice", "bob"} {
+		a, _, err := s.CreateAccount(ctx, store.NewAccount{Username: name, PasswordHash: "h"}, store.NewDevice{TokenHash: []byte("t")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		accts[name] = a.ID
+		for d := uint32(1); d <= 3; d++ {
+			if d > 1 {
+				if _, err := s.AddDevice(ctx, a.ID, store.NewDevice{TokenHash: []byte("t")}, 16); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := s.SetOrdinaryKeys(ctx, store.DeviceRef{Account: a.ID, Device: d}, d, storetest.Keys("k", 1, 1)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	from := store.DeviceRef{Account: accts["alice"], Device: 1}
+	content := make([]byte, 256)
+	b.SetParallelism(64) // as BenchmarkEnqueueParallel
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			f := store.Fanout{
+				Accounts: []store.FanoutAccount{
+					{Account: accts["bob"], Devices: map[uint32]uint32{1: 1, 2: 2, 3: 3}},
+					{Account: accts["alice"], Except: 1, Devices: map[uint32]uint32{2: 2, 3: 3}},
+				},
+				MaxQueue: 1 << 30, MaxPerSender: 1 << 30,
+			}
+			for _, to := range []store.DeviceRef{{Account: accts["bob"], Device: 1}, {Account: accts["bob"], Device: 2},
+				{Account: accts["bob"], Device: 3}, {Account: accts["alice"], Device: 2}, {Account: accts["alice"], Device: 3}} {
+				f.Messages = append(f.Messages, &store.Message{To: to, From: from, Type: 13, Content: content, ExpiresAt: 1 << 50})
+			}
+			if _, err := s.EnqueueFanout(ctx, f); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
