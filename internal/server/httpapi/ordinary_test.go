@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -243,9 +244,11 @@ func TestOrdinaryKeysLow(t *testing.T) {
 	check(t, err) // 25 left: not low
 	_, err = bob.C.OrdinaryBundles(ctx, "alice", 2)
 	check(t, err) // 24 left
+	deadline, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
 	for {
-		f, err := conn.Next(t.Context())
-		check(t, err)
+		f, err := conn.Next(deadline)
+		check(t, err) // no keys_low before the deadline fails here
 		if f.Type == api.FrameKeysLow {
 			break
 		}
