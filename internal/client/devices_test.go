@@ -284,3 +284,42 @@ func BenchmarkLinkWithHistory(b *testing.B) {
 	}
 	b.ReportMetric(float64(sync.Milliseconds())/float64(b.N), "sync-ms")
 }
+
+// What the server (or anyone with a credential of the account) puts in the
+// history that was not sealed for it is refused, never shown: a record
+// moved to another id, an altered one, garbage; the same record twice is
+// one line.
+func TestHistoryTampered(t *testing.T) {
+	ctx := t.Context()
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	alice1, bob := register(t, env, "alice"), register(t, env, "bob")
+	check(t, alice1.c.EnsureOrdinary(ctx))
+	check(t, bob.c.EnsureOrdinary(ctx))
+	alice1.sendOrdinary(t, "bob", "genuine")
+	raw := env.Client(t, alice1.c.Account().Credential)
+	var page api.HistoryPage
+	check(t, raw.Do(ctx, "GET", "/v1/history?after=0&limit=500", nil, &page))
+	if len(page.Records) != 1 {
+		t.Fatalf("%d records", len(page.Records))
+	}
+	genuine := page.Records[0]
+	moved := content.NewID()
+	altered := append([]byte(nil), genuine.Blob...)
+	altered[len(altered)-1] ^= 1
+	other := content.NewID()
+	check(t, raw.Do(ctx, "POST", "/v1/history", api.HistoryDeposit{Records: []api.HistoryRecord{
+		{ID: moved[:], Blob: genuine.Blob},  // the genuine record under another id
+		{ID: other[:], Blob: altered},       // altered
+		{ID: genuine.ID, Blob: []byte("x")}, // a second copy of the id: the server keeps the first
+	}}, nil))
+
+	alice2 := linkByCode(t, env, alice1)
+	rep, err := alice2.c.SyncHistory(ctx)
+	check(t, err)
+	if rep.Added != 1 || rep.Refused != 2 {
+		t.Fatalf("history: %+v; want 1 added, 2 refused", rep)
+	}
+	ms, err := alice2.c.History(ctx, "bob", 0)
+	check(t, err)
+	wantLines(t, "alice2", ms, "-> bob: genuine")
+}
