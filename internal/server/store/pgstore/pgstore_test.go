@@ -1,9 +1,11 @@
 package pgstore
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"testing"
 
@@ -281,4 +283,94 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if err := s.CreateLink(ctx, store.Link{ID: []byte("0123456789abcdef"), Account: acct, ClaimHash: []byte("h"), ExpiresAt: 1 << 50}, 3, 0); err != nil {
 		t.Fatalf("link after migration: %v", err)
 	}
+}
+
+// TestFanoutDeviceChurn runs fanouts with history while devices of both
+// accounts are removed, added, given keys and made secret: every call
+// ends in success or a domain error, never a deadlock (each transaction
+// that takes an account row and device rows takes the account first).
+func TestFanoutDeviceChurn(t *testing.T) {
+	url := pgtest.URL(t)
+	s1, s2 := open(t, url), open(t, url)
+	defer s1.Close()
+	defer s2.Close()
+	ctx := t.Context()
+	var ids [2]int64
+	for i, name := range []string{"alice", "bob"} {
+		a, _, err := s1.CreateAccount(ctx, store.NewAccount{Username: name, PasswordHash: "h"}, store.NewDevice{TokenHash: []byte("t")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = a.ID
+		if err := s1.SetOrdinaryKeys(ctx, store.DeviceRef{Account: a.ID, Device: 1}, 1, storetest.Keys("k", 1, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	domain := func(err error) bool {
+		var me *store.MismatchError
+		return err == nil || errors.As(err, &me) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrTooManyDevices) || errors.Is(err, store.ErrMailboxFull)
+	}
+	var wg sync.WaitGroup
+	var seq atomic.Int64
+	for w := range 4 {
+		s := []*Store{s1, s2}[w%2]
+		wg.Go(func() {
+			for range 30 {
+				f := store.Fanout{MaxQueue: 1 << 20, MaxPerSender: 1 << 20, HistoryAccount: ids[0], MaxHistory: 1 << 20,
+					History: []store.HistoryRecord{{ID: fmt.Appendf(nil, "%016d", seq.Add(1)), Blob: []byte("h")}}}
+				for i, acct := range ids {
+					ds, err := s.Devices(ctx, acct)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					fa := store.FanoutAccount{Account: acct, Devices: map[uint32]uint32{}}
+					if i == 0 {
+						fa.Except = 1
+					}
+					for _, d := range ds {
+						if d.OrdinaryRegistrationID != 0 && d.Ref.Device != fa.Except {
+							fa.Devices[d.Ref.Device] = d.OrdinaryRegistrationID
+							f.Messages = append(f.Messages, &store.Message{To: d.Ref, From: store.DeviceRef{Account: ids[0], Device: 1},
+								Content: []byte("m"), ExpiresAt: 1 << 50})
+						}
+					}
+					f.Accounts = append(f.Accounts, fa)
+				}
+				if _, err := s.EnqueueFanout(ctx, f); !domain(err) {
+					t.Errorf("fanout: %v", err)
+					return
+				}
+			}
+		})
+	}
+	for i, acct := range ids {
+		s := []*Store{s1, s2}[i]
+		wg.Go(func() {
+			for n := range 15 {
+				d, err := s.AddDevice(ctx, acct, store.NewDevice{TokenHash: []byte("t")}, 16)
+				if !domain(err) {
+					t.Errorf("add device: %v", err)
+					return
+				}
+				if err == nil {
+					if err := s.SetOrdinaryKeys(ctx, d.Ref, uint32(n+2), storetest.Keys("c", 1, 1)); !domain(err) {
+						t.Errorf("ordinary keys: %v", err)
+						return
+					}
+					if err := s.MakeSecretDevice(ctx, d.Ref, []byte("ik"), 5, nil); !domain(err) {
+						t.Errorf("make secret: %v", err)
+						return
+					}
+					if n%2 == 0 {
+						if err := s.RemoveDevice(ctx, d.Ref); !domain(err) {
+							t.Errorf("remove device: %v", err)
+							return
+						}
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
