@@ -7,12 +7,18 @@
 //
 //	hush-load run  [--hushd-bin BIN | --url URL --fingerprint HEX [--hushd-pid PID]] [--pairs N] [--messages M] [--size B] [--window W] [--rate R --duration D]
 //	hush-load idle --hushd-bin BIN --conns N [--sources 127.0.0.2,127.0.0.3,...] [--hold D]
+//	hush-load storm --hushd-bin BIN --store postgres://... --nats nats://... [--clients N] [--backoff D]
 //
 // idle measures hushd's memory in its steady state: before and after the
 // connections are opened it waits until hushd's memory trimmer has looked
 // at a quiet period (two checks, 10 to 20 s), so that the garbage of the
 // registrations and the TLS handshakes, which hushd gives back when it is
 // quiet, is not counted; --hold measures after a fixed time instead.
+//
+// storm starts three hushd nodes on PostgreSQL (a fresh schema, dropped at
+// the end) and NATS, connects --clients clients to the first, kills it with
+// SIGKILL, and reports how long the clients took to be back on the other
+// two (issue 12's reconnect storm).
 //
 // A hushd started from --hushd-bin gets a fresh hush-load-* folder in the
 // temporary directory, removed when hush-load ends (also on Ctrl-C).
@@ -44,7 +50,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: hush-load run|idle [flags]; hush-load run --help")
+		fmt.Fprintln(os.Stderr, "usage: hush-load run|idle|storm [flags]; hush-load run --help")
 		os.Exit(2)
 	}
 	// Interrupted, the commands stop their hushd and remove its folder.
@@ -56,6 +62,8 @@ func main() {
 		err = run(ctx, os.Args[2:])
 	case "idle":
 		err = idle(ctx, os.Args[2:])
+	case "storm":
+		err = storm(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

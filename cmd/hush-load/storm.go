@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	mrand "math/rand/v2"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hushmsg/hush/internal/apiclient"
+	"github.com/hushmsg/hush/internal/loadtest"
+)
+
+// storm measures a reconnect storm (issue 12): three hushd nodes on
+// PostgreSQL and NATS, n clients connected to the first one, which is then
+// killed with SIGKILL; the clients reconnect to the two others, as they
+// would through a load balancer, and storm reports how long it took until
+// every one of them had its WebSocket again (authenticated, its mailbox
+// read: the server's first "empty" frame received).
+//
+// Clients wait as hush does (internal/client, Receive with Follow): the
+// first attempt a second after the break, then twice as long after each
+// failure, up to 30 s. --backoff changes the first wait.
+func storm(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("hush-load storm", flag.ExitOnError)
+	bin := fs.String("hushd-bin", "", "the hushd binary to run three nodes of")
+	store := fs.String("store", os.Getenv("HUSH_TEST_POSTGRES"), "PostgreSQL `URL` of a database to make a fresh schema in (removed at the end); default $HUSH_TEST_POSTGRES")
+	nats := fs.String("nats", os.Getenv("HUSH_TEST_NATS"), "NATS `URL`; default $HUSH_TEST_NATS")
+	n := fs.Int("clients", 10000, "clients connected to the node that is killed")
+	sources := fs.String("sources", "127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9", "local source addresses, comma-separated")
+	backoff := fs.Duration("backoff", time.Second, "a client's first wait after its connection broke (doubled after each failure, up to 30 s)")
+	within := fs.Duration("within", 30*time.Second, "the goal: every client back within this time")
+	jitter := fs.Duration("jitter", 0, "add a random wait of up to this much to each client's waits (hush adds none)")
+	timeout := fs.Duration("timeout", 5*time.Minute, "give up after")
+	fs.Parse(args)
+	if *bin == "" || *store == "" || *nats == "" {
+		return errors.New("give --hushd-bin, --store postgres://... and --nats nats://... (or set HUSH_TEST_POSTGRES and HUSH_TEST_NATS)")
+	}
+	raiseFileLimit(uint64(3**n + 10000))
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	// A schema and a NATS prefix of this run's own.
+	b := make([]byte, 6)
+	rand.Read(b)
+	tag := hex.EncodeToString(b)
+	schema := "hushload_" + tag
+	storeURL, dropSchema, err := freshSchema(ctx, *store, schema)
+	if err != nil {
+		return err
+	}
+	defer dropSchema()
+	dir, err := os.MkdirTemp("", "hush-load-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	// Three nodes presenting one certificate: the first node makes it
+	// (self-signed, in its data folder), the others are given it.
+	common := []string{"--addr", "127.0.0.1:0", "--store", storeURL, "--nats", *nats, "--nats-prefix", "hushload" + tag,
+		"--log-level", "error", "--limit-register", "0", "--argon2-time", "1", "--argon2-memory", "8",
+		"--max-conns-per-addr", "0", "--poll-interval", "1h"}
+	var nodes []*loadtest.Process
+	defer func() {
+		for _, p := range nodes {
+			p.Stop()
+		}
+	}()
+	for i := range 3 {
+		data := filepath.Join(dir, fmt.Sprint("node", i))
+		args := append(slices.Clone(common), "--data", data)
+		if i > 0 {
+			d0 := filepath.Join(dir, "node0")
+			args = append(args, "--tls-cert", filepath.Join(d0, "tls-cert.pem"), "--tls-key", filepath.Join(d0, "tls-key.pem"))
+		}
+		p, err := loadtest.StartHushd(*bin, os.Stderr, args...)
+		if err != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
+		nodes = append(nodes, p)
+	}
+	victim, fp := nodes[0], nodes[0].Fingerprint
+	srcs := strings.Split(*sources, ",")
+	hushd := func(p *loadtest.Process) *loadtest.Hushd {
+		return &loadtest.Hushd{URL: p.URL, Fingerprint: fp, SourceAddrs: srcs, Prefix: "storm"}
+	}
+	fmt.Printf("load before: %s\n", loadavg())
+
+	start := time.Now()
+	creds, err := hushd(nodes[1]).Register(ctx, "c", *n)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("registered %d accounts in %.1fs\n", *n, time.Since(start).Seconds())
+
+	// Everyone on the victim.
+	start = time.Now()
+	conns := make([]*apiclient.Conn, *n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 256)
+	var failed atomic.Int64
+	for i := range *n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			c, err := hushd(victim).Client(i, creds[i])
+			if err == nil {
+				conns[i], err = c.Connect(ctx)
+			}
+			if err == nil {
+				_, err = conns[i].Next(ctx) // the "empty" frame: connected
+			}
+			if err != nil && failed.Add(1) < 5 {
+				fmt.Fprintln(os.Stderr, "connect:", err)
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		return fmt.Errorf("%d of %d clients could not connect to the first node", failed.Load(), *n)
+	}
+	fmt.Printf("connected %d clients to node 0 in %.1fs\n", *n, time.Since(start).Seconds())
+
+	// The storm: kill the victim; each client notices its connection
+	// break, waits, and reconnects to node 1 or 2.
+	back := make([]time.Duration, *n)
+	var attempts atomic.Int64
+	var errMu sync.Mutex
+	errKinds := map[string]int{}
+	cpu0 := [2]time.Duration{}
+	for j, p := range nodes[1:] {
+		cpu0[j], _ = loadtest.ProcessCPU(p.Cmd.Process.Pid)
+	}
+	killed := time.Now()
+	victim.Cmd.Process.Signal(syscall.SIGKILL)
+	for i := range *n {
+		wg.Go(func() {
+			conns[i].Next(ctx) // until it breaks
+			conns[i].CloseNow()
+			wait := *backoff
+			for k := 0; ctx.Err() == nil; k++ {
+				w := wait
+				if *jitter > 0 {
+					w += mrand.N(*jitter)
+				}
+				select {
+				case <-time.After(w):
+				case <-ctx.Done():
+					return
+				}
+				wait = min(2*wait, 30*time.Second)
+				attempts.Add(1)
+				c, err := hushd(nodes[1+(i+k)%2]).Client(i, creds[i])
+				var conn *apiclient.Conn
+				if err == nil {
+					conn, err = c.Connect(ctx)
+				}
+				if err == nil {
+					if _, err = conn.Next(ctx); err != nil {
+						conn.CloseNow()
+					}
+				}
+				if err != nil {
+					errMu.Lock()
+					errKinds[errKind(err)]++
+					errMu.Unlock()
+					continue
+				}
+				back[i] = time.Since(killed)
+				conns[i] = conn
+				return
+			}
+		})
+	}
+	wg.Wait()
+	all := time.Since(killed)
+	loadAfter := loadavg()
+	var cpu [2]time.Duration
+	for j, p := range nodes[1:] {
+		c, _ := loadtest.ProcessCPU(p.Cmd.Process.Pid)
+		cpu[j] = c - cpu0[j]
+	}
+	nodes = nodes[1:] // the victim is gone
+	victim.Stop()
+	var ok []time.Duration
+	for _, d := range back {
+		if d > 0 {
+			ok = append(ok, d)
+		}
+	}
+	slices.Sort(ok)
+	conn1, _ := hushd(nodes[0]).Metric(ctx, "hushd_websocket_connections")
+	conn2, _ := hushd(nodes[1]).Metric(ctx, "hushd_websocket_connections")
+	for _, c := range conns {
+		if c != nil {
+			c.CloseNow()
+		}
+	}
+	if len(ok) == 0 {
+		return errors.New("no client reconnected")
+	}
+	pct := func(p float64) float64 { return ok[min(len(ok)-1, int(p*float64(len(ok))))].Seconds() }
+	fmt.Printf("storm: %d of %d clients back in %.1fs (first wait %v, jitter %v): p50 %.2fs, p99 %.2fs, max %.2fs; %d attempts; "+
+		"nodes 1 and 2 hold %.0f + %.0f WebSockets; their CPU during the storm %.1fs + %.1fs\n",
+		len(ok), *n, all.Seconds(), *backoff, *jitter, pct(0.5), pct(0.99), ok[len(ok)-1].Seconds(), attempts.Load(),
+		conn1, conn2, cpu[0].Seconds(), cpu[1].Seconds())
+	if len(errKinds) > 0 {
+		fmt.Printf("failed attempts: %v\n", errKinds)
+	}
+	fmt.Printf("load after: %s\n", loadAfter)
+	if len(ok) < *n {
+		return fmt.Errorf("%d clients did not reconnect", *n-len(ok))
+	}
+	if last := ok[len(ok)-1]; last > *within {
+		return fmt.Errorf("the last client was back after %.1fs, over the goal of %v", last.Seconds(), *within)
+	}
+	return nil
+}
+
+// freshSchema creates schema in the database at base and returns base
+// with that schema as its search_path, and a function dropping it.
+func freshSchema(ctx context.Context, base, schema string) (string, func(), error) {
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", nil, fmt.Errorf("--store: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return "", nil, fmt.Errorf("--store: %w", err)
+	}
+	drop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if c, err := pgx.Connect(ctx, base); err == nil {
+			c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(ctx)
+		}
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		drop()
+		return "", nil, fmt.Errorf("--store: %w", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), drop, nil
+}
+
+// loadavg is the machine's load (/proc/loadavg): the machine is shared,
+// and the figures mean little without it.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ") + " (1, 5, 15 min)"
+}
+
+// errKind sorts a failed reconnection: what bounds a storm shows in
+// which of these dominate.
+func errKind(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "reset"
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	var ae *apiclient.Error
+	if errors.As(err, &ae) {
+		return "api:" + ae.Code
+	}
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 { // the innermost cause
+		s = s[i+2:]
+	}
+	return s
+}
