@@ -1,6 +1,8 @@
 // Package tui is hush's terminal UI (bubbletea): a conversation list, the
 // open conversation's thread and an input line. It receives while you
-// type, marks secret conversations unmistakably, counts down each timed
+// type, lists the ordinary and the secret conversation with a person as
+// two entries (issue 9 part 6; docs/client.md, "The terminal UI"), marks
+// secret conversations unmistakably, counts down each timed
 // message and removes it when its time is up, shows key-change notices and
 // the delivery state of what you send. All logic is the engine's
 // (internal/client); this package only presents it.
@@ -26,6 +28,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/client"
 	"github.com/hushmsg/hush/internal/client/store"
 	"github.com/hushmsg/hush/internal/termsafe"
@@ -56,6 +59,7 @@ type (
 	expiredMsg  struct{ ids []int64 }
 	sentMsg     struct {
 		tempID int64
+		stored bool // the engine stored the message (queued, sent or not sent)
 		err    error
 	}
 	errMsg       struct{ err error }
@@ -89,10 +93,11 @@ type Model struct {
 
 	convs   []store.Conversation // most recent first
 	peer    string               // the open conversation (and the list's selection)
+	secret  bool                 // whether the open one is the secret conversation with peer
 	thread  []*store.Message
 	contact *store.Contact // the open conversation's, as last read
 	sending []sending
-	timer   time.Duration // timer of messages sent from now on
+	timer   time.Duration // timer of messages sent from now on in secret conversations
 	nextID  int64         // negative ids of messages being sent
 	version store.Version
 
@@ -110,11 +115,13 @@ type Model struct {
 	initCmd tea.Cmd
 }
 
-// New makes the model for c, opening the conversation with peer if given.
+// New makes the model for c, opening the ordinary conversation with peer if
+// given (/secret then opens the secret one), else the most recent
+// conversation of either kind.
 func New(ctx context.Context, c *client.Client, peer string) *Model {
 	ctx, cancel := context.WithCancel(ctx)
 	in := textinput.New()
-	in.Placeholder = "type a message; /to NAME; /timer 30s; ? for keys"
+	in.Placeholder = "type a message; /to NAME; /secret; ? for keys"
 	in.Prompt = "> "
 	in.CharLimit = 4096
 	in.Focus()
@@ -123,9 +130,9 @@ func New(ctx context.Context, c *client.Client, peer string) *Model {
 	m.version, _ = c.Version(ctx)
 	m.loadConversations()
 	if peer != "" {
-		m.initCmd = m.open(peer)
+		m.initCmd = m.open(peer, false)
 	} else if len(m.convs) > 0 {
-		m.initCmd = m.open(m.convs[0].Peer)
+		m.initCmd = m.open(m.convs[0].Peer, m.convs[0].Secret)
 	}
 	m.layout()
 	return m
@@ -186,37 +193,35 @@ func (m *Model) loadConversations() {
 		m.status = say(err)
 		return
 	}
-	// The terminal UI holds secret conversations; ordinary ones are on
-	// the command line for now (issue 9, /ordinary later).
-	m.convs = nil
-	for _, cv := range convs {
-		if cv.Secret {
-			m.convs = append(m.convs, cv)
-		}
-	}
-	if m.peer != "" && m.convIndex(m.peer) < 0 {
-		m.convs = append([]store.Conversation{{Peer: m.peer}}, m.convs...)
+	// Both kinds, the ordinary and the secret conversation with a person
+	// as two rows (issue 9 part 6).
+	m.convs = convs
+	if m.peer != "" && m.convIndex(m.peer, m.secret) < 0 {
+		m.convs = append([]store.Conversation{{Peer: m.peer, Secret: m.secret}}, m.convs...)
 	}
 }
 
-// convIndex is peer's row in the list, or -1.
-func (m *Model) convIndex(peer string) int {
+// convIndex is the row of the conversation with peer of that kind in the
+// list, or -1.
+func (m *Model) convIndex(peer string, secret bool) int {
 	for i, cv := range m.convs {
-		if cv.Peer == peer {
+		if cv.Peer == peer && cv.Secret == secret {
 			return i
 		}
 	}
 	return -1
 }
 
-// open shows the conversation with peer and marks its messages shown.
-func (m *Model) open(peer string) tea.Cmd {
-	if peer != m.peer {
+// open shows the ordinary or the secret conversation with peer and marks
+// its messages shown.
+func (m *Model) open(peer string, secret bool) tea.Cmd {
+	if peer != m.peer || secret != m.secret {
 		m.follow = true
+		m.thread = nil
 	}
-	m.peer = peer
-	if m.convIndex(peer) < 0 {
-		m.convs = append([]store.Conversation{{Peer: peer}}, m.convs...)
+	m.peer, m.secret = peer, secret
+	if m.convIndex(peer, secret) < 0 {
+		m.convs = append([]store.Conversation{{Peer: peer, Secret: secret}}, m.convs...)
 	}
 	return m.reloadThread()
 }
@@ -227,7 +232,7 @@ func (m *Model) reloadThread() tea.Cmd {
 	if m.peer == "" {
 		return nil
 	}
-	th, err := m.c.Conversation(m.ctx, m.peer, true, 200)
+	th, err := m.c.Conversation(m.ctx, m.peer, m.secret, 200)
 	if err != nil {
 		m.status = say(err)
 		return nil
@@ -298,7 +303,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		case msg.err != nil:
 			m.status = say(msg.err)
 		}
-		m.doneSending(msg.tempID, msg.err)
+		m.doneSending(msg.tempID, msg.stored, msg.err)
 		return m.reload()
 	case errMsg:
 		m.status = say(msg.err)
@@ -365,14 +370,14 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		if len(m.convs) == 0 {
 			return nil
 		}
-		i := max(m.convIndex(m.peer), 0)
+		i := max(m.convIndex(m.peer, m.secret), 0)
 		if k.Type == tea.KeyUp {
 			i = (i + len(m.convs) - 1) % len(m.convs)
 		} else {
 			i = (i + 1) % len(m.convs)
 		}
 		m.setHelp(false)
-		return m.open(m.convs[i].Peer)
+		return m.open(m.convs[i].Peer, m.convs[i].Secret)
 	case tea.KeyEnter:
 		text := strings.TrimSpace(m.input.Value())
 		m.input.Reset()
@@ -433,8 +438,40 @@ func (m *Model) command(line string) tea.Cmd {
 			m.status = "usage: /to NAME"
 			return nil
 		}
-		return m.open(client.NormalizeUsername(f[1]))
+		name := client.NormalizeUsername(f[1])
+		if !api.ValidUsername(name) {
+			m.status = fmt.Sprintf("%q is not a name: %d to %d of a-z, 0-9 and _, starting with a letter", name, api.MinUsernameLen, api.MaxUsernameLen)
+			return nil
+		}
+		return m.open(name, false)
+	case "/secret", "/ordinary":
+		secret := f[0] == "/secret"
+		switch {
+		case len(f) != 1:
+			m.status = "usage: " + f[0] + " (with the person whose conversation is open)"
+			return nil
+		case m.peer == "":
+			m.status = "open a conversation first: /to NAME"
+			return nil
+		case secret && m.peer == m.self:
+			m.status = "a secret conversation is between two people: you cannot start one with yourself"
+			return nil
+		case secret == m.secret:
+			m.status = "this is the " + kind(secret) + " conversation with " + m.peer
+			return nil
+		}
+		m.status = ""
+		if secret {
+			if ok, err := m.c.IsSecret(m.ctx); err == nil && !ok {
+				m.status = say(client.ErrNotSecret)
+			}
+		}
+		return m.open(m.peer, secret)
 	case "/timer":
+		if !m.secret {
+			m.status = "timers are for secret conversations: /secret opens the one with " + orNobody(m.peer)
+			return nil
+		}
 		if len(f) != 2 {
 			m.status = "usage: /timer DURATION (30s, 5m, 1h or 1d: 5s to 24h), or /timer off"
 			return nil
@@ -453,6 +490,10 @@ func (m *Model) command(line string) tea.Cmd {
 	case "/verify", "/trust":
 		if m.peer == "" {
 			m.status = "open a conversation first"
+			return nil
+		}
+		if !m.secret {
+			m.status = notVerifiable
 			return nil
 		}
 		var err error
@@ -476,6 +517,10 @@ func (m *Model) command(line string) tea.Cmd {
 			m.status = "open a conversation first"
 			return nil
 		}
+		if !m.secret {
+			m.status = notVerifiable
+			return nil
+		}
 		sn, err := m.c.SafetyNumber(m.ctx, m.peer)
 		if err != nil {
 			m.status = say(err)
@@ -490,13 +535,38 @@ func (m *Model) command(line string) tea.Cmd {
 	return nil
 }
 
-// send shows the message at once as being sent and sends it.
+// notVerifiable answers /safety, /verify and /trust in an ordinary
+// conversation (docs/client.md, "Ordinary conversations": trust).
+const notVerifiable = "safety numbers cover the secret conversation only for now: /secret opens it"
+
+// kind names a conversation's kind.
+func kind(secret bool) string {
+	if secret {
+		return "secret"
+	}
+	return "ordinary"
+}
+
+func orNobody(peer string) string {
+	if peer == "" {
+		return "a person (/to NAME first)"
+	}
+	return peer
+}
+
+// send shows the message at once as being sent and sends it in the open
+// conversation: an ordinary one to every device of the person
+// (SendOrdinary), a secret one with the timer (Send).
 func (m *Model) send(text string) tea.Cmd {
 	if m.peer == "" {
 		m.status = "no conversation open: /to NAME"
 		return nil
 	}
-	if err := client.CheckText(text, m.timer); err != nil {
+	timer := m.timer
+	if !m.secret {
+		timer = 0
+	}
+	if err := client.CheckText(text, timer); err != nil {
 		m.status = say(err)
 		return nil
 	}
@@ -506,24 +576,30 @@ func (m *Model) send(text string) tea.Cmd {
 	if len(m.thread) > 0 {
 		last = m.thread[len(m.thread)-1].ID
 	}
-	m.sending = append(m.sending, sending{m: &store.Message{ID: temp, Peer: m.peer, Outgoing: true, Secret: true, Body: text,
-		SentAt: m.now, At: m.now, Timer: m.timer, State: store.StatePending}, after: last})
+	m.sending = append(m.sending, sending{m: &store.Message{ID: temp, Peer: m.peer, Outgoing: true, Secret: m.secret, Body: text,
+		SentAt: m.now, At: m.now, Timer: timer, State: store.StatePending}, after: last})
 	m.follow = true
-	peer, timer := m.peer, m.timer
+	peer, secret := m.peer, m.secret
 	return func() tea.Msg {
-		_, err := m.c.Send(m.ctx, peer, text, timer)
-		return sentMsg{tempID: temp, err: err}
+		var sm *client.Message
+		var err error
+		if secret {
+			sm, err = m.c.Send(m.ctx, peer, text, timer)
+		} else {
+			sm, err = m.c.SendOrdinary(m.ctx, peer, text)
+		}
+		return sentMsg{tempID: temp, stored: sm != nil, err: err}
 	}
 }
 
 // doneSending drops the stand-in of a message whose Send returned. One
 // that was never stored (refused before encrypting) stays, marked not sent.
-func (m *Model) doneSending(id int64, err error) {
+func (m *Model) doneSending(id int64, stored bool, err error) {
 	kept := m.sending[:0]
 	for _, s := range m.sending {
 		if s.m.ID != id {
 			kept = append(kept, s)
-		} else if err != nil && !m.stored(s) {
+		} else if err != nil && !stored && !m.stored(s) {
 			s.m.State = store.StateFailed
 			kept = append(kept, s)
 		}
@@ -535,7 +611,7 @@ func (m *Model) doneSending(id int64, err error) {
 // from the store.
 func (m *Model) stored(s sending) bool {
 	for _, t := range m.thread {
-		if t.ID > s.after && t.Outgoing && t.Peer == s.m.Peer && t.Body == s.m.Body {
+		if t.ID > s.after && t.Outgoing && t.Peer == s.m.Peer && t.Secret == s.m.Secret && t.Body == s.m.Body {
 			return true
 		}
 	}
@@ -571,6 +647,8 @@ func (m *Model) dropExpired() {
 // Styles. Secret conversations wear black and violet, as Messenger's do.
 var (
 	secretBar = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("231")).Background(lipgloss.Color("55")).Padding(0, 1)
+	plainBar  = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("252")).Background(lipgloss.Color("236")).Padding(0, 1)
+	lockStyle = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("141"))
 	selStyle  = lipgloss.NewStyle().Bold(true).Reverse(true)
 	dimStyle  = lipgloss.NewStyle().Faint(true)
 	meStyle   = lipgloss.NewStyle().Foreground(lipgloss.Color("141"))
@@ -604,13 +682,19 @@ func (m *Model) statusLines() []string {
 	return clip(strings.Split(ansi.Wrap(text, max(m.width, 1), ""), "\n"), most, max(m.width, 1))
 }
 
-// headerLines are the secret conversation's bar, wrapped to the pane.
+// headerLines are the open conversation's bar, wrapped to the pane: the
+// violet bar of a secret conversation, or the grey one of an ordinary one,
+// which never carries the lock.
 func (m *Model) headerLines() []string {
 	w := m.threadWidth()
 	if m.peer == "" {
 		return []string{dimStyle.Render(ansi.Truncate("no conversation open: /to NAME", w, "…"))}
 	}
 	peer, flag := termsafe.Line(m.peer), ""
+	if !m.secret {
+		return m.bar(plainBar, "", peer+" · end-to-end encrypted, on all your devices · /secret for the secret conversation",
+			peer+" · end-to-end encrypted, on all your devices", peer)
+	}
 	if ct := m.contact; ct != nil {
 		switch {
 		case ct.NeedsConfirm || ct.Pending != nil:
@@ -619,19 +703,24 @@ func (m *Model) headerLines() []string {
 			flag = "✔ verified"
 		}
 	}
+	// The mark of a secret conversation and the safety number's state are
+	// never left out.
+	return m.bar(secretBar, flag,
+		join("🔒 SECRET CONVERSATION with "+peer, flag, "end-to-end encrypted, on this device only"),
+		join("🔒 SECRET CONVERSATION with "+peer, flag),
+		join("🔒 SECRET · "+peer, strings.Replace(flag, "SAFETY NUMBER ", "", 1)))
+}
+
+// bar is the longest of the forms of a header that fits, in style.
+func (m *Model) bar(style lipgloss.Style, flag string, forms ...string) []string {
+	w := m.threadWidth()
 	most := maxHeader
 	if m.height < 12 {
 		most = 1
 	}
-	// The longest form that fits; the mark of a secret conversation and
-	// the safety number's state are never left out.
 	inner := max(w-2, 1)
 	var lines []string
-	for _, head := range []string{
-		join("🔒 SECRET CONVERSATION with "+peer, flag, "end-to-end encrypted, on this device only"),
-		join("🔒 SECRET CONVERSATION with "+peer, flag),
-		join("🔒 SECRET · "+peer, strings.Replace(flag, "SAFETY NUMBER ", "", 1)),
-	} {
+	for _, head := range forms {
 		lines = strings.Split(ansi.Wrap(head, inner, ""), "\n")
 		if len(lines) <= most {
 			break
@@ -642,7 +731,7 @@ func (m *Model) headerLines() []string {
 	}
 	lines = clip(lines, most, inner)
 	for i, l := range lines {
-		lines[i] = secretBar.Width(w).Render(l)
+		lines[i] = style.Width(w).Render(l)
 	}
 	return lines
 }
@@ -675,7 +764,7 @@ func (m *Model) layout() {
 	body := m.height - 1 - len(m.statusLines())
 	m.vp.Width, m.vp.Height = tw, max(body-len(m.headerLines()), 0)
 	prefix := 0
-	if m.timer > 0 {
+	if m.timed() {
 		prefix = ansi.StringWidth(m.timerMark()) + 1
 	}
 	m.input.Width = max(m.width-prefix-ansi.StringWidth(m.input.Prompt)-1, 1)
@@ -688,6 +777,10 @@ func (m *Model) layout() {
 		m.vp.GotoBottom()
 	}
 }
+
+// timed reports whether what is typed now gets a timer: in a secret
+// conversation, with /timer set.
+func (m *Model) timed() bool { return m.secret && m.timer > 0 }
 
 func (m *Model) timerMark() string { return timeStyle.Render("⏱ " + client.FormatTimer(m.timer)) }
 
@@ -718,7 +811,7 @@ func (m *Model) View() string {
 		out = append(out, pad(l, lw)+dimStyle.Render("│")+" "+r)
 	}
 	prompt := m.input.View()
-	if m.timer > 0 {
+	if m.timed() {
 		prompt = m.timerMark() + " " + prompt
 	}
 	out = append(out, prompt)
@@ -746,17 +839,27 @@ func (m *Model) listLines(w, h int) []string {
 		return append(out, dimStyle.Render(ansi.Truncate("none yet: /to NAME", w, "…")))
 	}
 	rows := max(h-1, 1)
-	sel := max(m.convIndex(m.peer), 0)
+	sel := max(m.convIndex(m.peer, m.secret), 0)
 	first := max(min(sel-rows/2, len(m.convs)-rows), 0)
 	for i := first; i < len(m.convs) && i < first+rows; i++ {
 		cv := m.convs[i]
-		line := "🔒 " + termsafe.Line(cv.Peer)
-		if n := cv.Unshown; n > 0 && cv.Peer != m.peer {
+		open := cv.Peer == m.peer && cv.Secret == m.secret
+		// A secret conversation's row starts with the lock, an ordinary
+		// one's with two spaces: the same person's two rows differ at
+		// their first cell.
+		line := "  " + termsafe.Line(cv.Peer)
+		if cv.Secret {
+			line = "🔒 " + termsafe.Line(cv.Peer)
+		}
+		if n := cv.Unshown; n > 0 && !open {
 			line += fmt.Sprintf(" (%d)", n)
 		}
 		line = pad(line, w)
-		if cv.Peer == m.peer {
+		switch {
+		case open:
 			line = selStyle.Render(line)
+		case cv.Secret:
+			line = lockStyle.Render(line)
 		}
 		out = append(out, line)
 	}
@@ -774,11 +877,13 @@ func (m *Model) helpLines(w int) []string {
 		"  Ctrl+C        quit",
 		"",
 		"commands",
-		"  /to NAME          open or start a conversation",
-		"  /timer 30s        what you send from now disappears after 30s",
-		"                    (30s, 5m, 1h or 1d: 5s to 24h)",
+		"  /to NAME          open or start the ordinary conversation with NAME",
+		"  /secret           open the secret conversation with this person",
+		"  /ordinary         back to the ordinary conversation",
+		"  /timer 30s        what you send from now in a secret conversation",
+		"                    disappears after 30s (30s, 5m, 1h or 1d: 5s to 24h)",
 		"  /timer off        what you send from now stays",
-		"  /safety           show the safety number",
+		"  /safety           show the safety number (secret conversation)",
 		"  /verify [NUMBER]  mark it verified (checking NUMBER if given)",
 		"  /trust            accept a changed safety number unverified",
 		"  /help             this help",
@@ -793,7 +898,8 @@ func (m *Model) threadLines(w int) []string {
 	var out []string
 	all := m.thread
 	for _, s := range m.sending {
-		if !m.stored(s) {
+		// Only those typed in the open conversation.
+		if s.m.Peer == m.peer && s.m.Secret == m.secret && !m.stored(s) {
 			all = append(all[:len(all):len(all)], s.m)
 		}
 	}

@@ -103,7 +103,7 @@ func TestChat(t *testing.T) {
 	alice, bob := register(t, env, "alice"), register(t, env, "bob")
 
 	tm := teatest.NewTestModel(t, tui.New(ctx, alice, "bob"), teatest.WithInitialTermSize(140, 30))
-	waitFor(t, tm, 5*time.Second, "SECRET CONVERSATION with bob", "end-to-end encrypted")
+	openSecret(t, tm, "SECRET CONVERSATION with bob", "end-to-end encrypted")
 
 	tm.Type("hello from the terminal")
 	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
