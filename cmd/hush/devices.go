@@ -53,11 +53,13 @@ func linkByCode(ctx context.Context, e *env, f *linkFlags) error {
 	if err != nil {
 		return err
 	}
-	if !e.json {
-		fmt.Fprintln(e.stderr, "Waiting for your other device to send this one your account's keys...")
+	waiting := func() {
+		if !e.json {
+			fmt.Fprintln(e.stderr, "Waiting for your other device to send this one your account's keys...")
+		}
 	}
 	c, err := client.LinkWithCode(ctx, e.home, client.LinkParams{Server: p.Server, Fingerprint: p.Fingerprint,
-		Code: f.code, DeviceName: f.deviceName}, e.options())
+		Code: f.code, DeviceName: f.deviceName, Waiting: waiting}, e.options())
 	if err != nil {
 		return err
 	}
@@ -75,7 +77,11 @@ func linkByCode(ctx context.Context, e *env, f *linkFlags) error {
 	if err := printStatus(e, c, false); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%d messages of your history are here.\n", rep.Added)
+	if rep.Added == 1 {
+		fmt.Fprintln(e.stdout, "1 message of your history is here.")
+	} else {
+		fmt.Fprintf(e.stdout, "%d messages of your history are here.\n", rep.Added)
+	}
 	return nil
 }
 

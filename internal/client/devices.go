@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hushmsg/hush/internal/api"
@@ -205,6 +206,9 @@ type LinkParams struct {
 	Fingerprint string // hex SHA-256 of the server's certificate
 	Code        string // as the old device shows it
 	DeviceName  string
+	// Waiting, if set, is called once the server took the hello, while
+	// the other device seals the box.
+	Waiting func()
 }
 
 // LinkWithCode makes this home a new device of the account whose device
@@ -216,7 +220,7 @@ func LinkWithCode(ctx context.Context, home string, p LinkParams, o Options) (*C
 	o.defaults()
 	code, err := link.ParseCode(p.Code)
 	if err != nil {
-		return nil, err
+		return nil, &plainError{err, "link: "}
 	}
 	if err := CheckName("device name", p.DeviceName, api.MaxDeviceNameLen); err != nil {
 		return nil, err
@@ -244,6 +248,9 @@ func LinkWithCode(ctx context.Context, home string, p LinkParams, o Options) (*C
 		return nil, ErrNoSuchLink
 	} else if err != nil {
 		return nil, explain(err)
+	}
+	if p.Waiting != nil {
+		p.Waiting()
 	}
 	// The old device checks the hello and seals the box.
 	var lb api.LinkBox
@@ -357,3 +364,14 @@ func removeNewHome(home string, created bool) {
 		os.Remove(filepath.Join(home, f))
 	}
 }
+
+// plainError is an error of a package that a person reads without the
+// package's name ("link: not a link code" is "not a link code"), and that
+// still unwraps to it.
+type plainError struct {
+	err    error
+	prefix string
+}
+
+func (e *plainError) Error() string { return strings.TrimPrefix(e.err.Error(), e.prefix) }
+func (e *plainError) Unwrap() error { return e.err }

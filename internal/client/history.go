@@ -127,8 +127,9 @@ func (c *Client) SyncHistory(ctx context.Context) (HistoryReport, error) {
 				rep.Refused++
 				continue
 			}
+			// Stored at its sending time: it was not received now.
 			m := &store.Message{Peer: rec.Peer, MsgID: rec.ID, Outgoing: rec.Outgoing, Kind: store.KindText,
-				Body: rec.Body, SentAt: rec.SentAt, Shown: true, State: store.StateReceived, Device: rec.Device}
+				Body: rec.Body, SentAt: rec.SentAt, At: rec.SentAt, Shown: true, State: store.StateReceived, Device: rec.Device}
 			if rec.Outgoing {
 				m.State = store.StateSent
 			}

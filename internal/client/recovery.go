@@ -113,7 +113,7 @@ func Recover(ctx context.Context, home string, p RecoverParams, o Options) (*Cli
 	p.Username = NormalizeUsername(p.Username)
 	code, err := history.ParseRecoveryCode(p.RecoveryCode)
 	if err != nil {
-		return nil, err
+		return nil, &plainError{err, "history: "}
 	}
 	if err := CheckName("device name", p.DeviceName, api.MaxDeviceNameLen); err != nil {
 		return nil, err
