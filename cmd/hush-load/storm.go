@@ -46,6 +46,7 @@ func storm(ctx context.Context, args []string) error {
 	within := fs.Duration("within", 30*time.Second, "the goal: every client back within this time")
 	jitter := fs.Duration("jitter", 0, "add a random wait of up to this much to each client's waits (hush adds none)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after")
+	profile := fs.String("cpu-profile", "", "nodes 1 and 2 write CPU profiles to `PREFIX`.node1 and PREFIX.node2 (they only take the storm: accounts are registered on node 0)")
 	fs.Parse(args)
 	if *bin == "" || *store == "" || *nats == "" {
 		return errors.New("give --hushd-bin, --store postgres://... and --nats nats://... (or set HUSH_TEST_POSTGRES and HUSH_TEST_NATS)")
@@ -87,6 +88,9 @@ func storm(ctx context.Context, args []string) error {
 		if i > 0 {
 			d0 := filepath.Join(dir, "node0")
 			args = append(args, "--tls-cert", filepath.Join(d0, "tls-cert.pem"), "--tls-key", filepath.Join(d0, "tls-key.pem"))
+			if *profile != "" {
+				args = append(args, "--cpu-profile", fmt.Sprintf("%s.node%d", *profile, i))
+			}
 		}
 		p, err := loadtest.StartHushd(*bin, os.Stderr, args...)
 		if err != nil {
@@ -102,7 +106,7 @@ func storm(ctx context.Context, args []string) error {
 	fmt.Printf("load before: %s\n", loadavg())
 
 	start := time.Now()
-	creds, err := hushd(nodes[1]).Register(ctx, "c", *n)
+	creds, err := hushd(victim).Register(ctx, "c", *n)
 	if err != nil {
 		return err
 	}
