@@ -236,7 +236,11 @@ func (e *env) passphrase() ([]byte, error) {
 // terminal reports whether standard input and output are a terminal.
 func (e *env) terminal() bool {
 	in, ok1 := e.stdin.(*os.File)
-	out, ok2 := e.stdout.(*os.File)
+	w := e.stdout
+	if u, ok := w.(interface{ Unwrap() io.Writer }); ok {
+		w = u.Unwrap() // main's termsafe writer, around os.Stdout
+	}
+	out, ok2 := w.(*os.File)
 	return ok1 && ok2 && term.IsTerminal(in.Fd()) && term.IsTerminal(out.Fd())
 }
 

@@ -165,6 +165,10 @@ type Writer struct {
 // NewWriter returns a Writer writing to w.
 func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 
+// Unwrap returns the writer w writes to: a caller asking whether output
+// goes to a terminal looks at it.
+func (w *Writer) Unwrap() io.Writer { return w.w }
+
 func (w *Writer) Write(p []byte) (int, error) {
 	b := p
 	if len(w.pending) > 0 {
