@@ -8,6 +8,7 @@
 //	hush-load run  [--hushd-bin BIN | --url URL --fingerprint HEX [--hushd-pid PID]] [--pairs N] [--messages M] [--size B] [--window W] [--rate R --duration D]
 //	hush-load idle --hushd-bin BIN --conns N [--sources 127.0.0.2,127.0.0.3,...] [--hold D]
 //	hush-load storm --hushd-bin BIN --store postgres://... --nats nats://... [--clients N] [--backoff D]
+//	hush-load cluster --hushd-bin BIN --store postgres://... --nats nats://... [run's workload flags]
 //
 // idle measures hushd's memory in its steady state: before and after the
 // connections are opened it waits until hushd's memory trimmer has looked
@@ -18,7 +19,8 @@
 // storm starts three hushd nodes on PostgreSQL (a fresh schema, dropped at
 // the end) and NATS, connects --clients clients to the first, kills it with
 // SIGKILL, and reports how long the clients took to be back on the other
-// two (issue 12's reconnect storm).
+// two (issue 12's reconnect storm). cluster runs run's workload on three
+// such nodes, each pair's sender and receiver on different nodes.
 //
 // A hushd started from --hushd-bin gets a fresh hush-load-* folder in the
 // temporary directory, removed when hush-load ends (also on Ctrl-C).
@@ -50,7 +52,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: hush-load run|idle|storm [flags]; hush-load run --help")
+		fmt.Fprintln(os.Stderr, "usage: hush-load run|idle|storm|cluster [flags]; hush-load run --help")
 		os.Exit(2)
 	}
 	// Interrupted, the commands stop their hushd and remove its folder.
@@ -64,6 +66,8 @@ func main() {
 		err = idle(ctx, os.Args[2:])
 	case "storm":
 		err = storm(ctx, os.Args[2:])
+	case "cluster":
+		err = cluster(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

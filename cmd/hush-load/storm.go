@@ -55,49 +55,15 @@ func storm(ctx context.Context, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	// A schema and a NATS prefix of this run's own.
-	b := make([]byte, 6)
-	rand.Read(b)
-	tag := hex.EncodeToString(b)
-	schema := "hushload_" + tag
-	storeURL, dropSchema, err := freshSchema(ctx, *store, schema)
+	var profiles []string
+	if *profile != "" {
+		profiles = []string{"", *profile + ".node1", *profile + ".node2"}
+	}
+	nodes, stopCluster, err := startCluster(ctx, *bin, *store, *nats, profiles)
 	if err != nil {
 		return err
 	}
-	defer dropSchema()
-	dir, err := os.MkdirTemp("", "hush-load-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-
-	// Three nodes presenting one certificate: the first node makes it
-	// (self-signed, in its data folder), the others are given it.
-	common := []string{"--addr", "127.0.0.1:0", "--store", storeURL, "--nats", *nats, "--nats-prefix", "hushload" + tag,
-		"--log-level", "error", "--limit-register", "0", "--argon2-time", "1", "--argon2-memory", "8",
-		"--max-conns-per-addr", "0", "--poll-interval", "1h"}
-	var nodes []*loadtest.Process
-	defer func() {
-		for _, p := range nodes {
-			p.Stop()
-		}
-	}()
-	for i := range 3 {
-		data := filepath.Join(dir, fmt.Sprint("node", i))
-		args := append(slices.Clone(common), "--data", data)
-		if i > 0 {
-			d0 := filepath.Join(dir, "node0")
-			args = append(args, "--tls-cert", filepath.Join(d0, "tls-cert.pem"), "--tls-key", filepath.Join(d0, "tls-key.pem"))
-			if *profile != "" {
-				args = append(args, "--cpu-profile", fmt.Sprintf("%s.node%d", *profile, i))
-			}
-		}
-		p, err := loadtest.StartHushd(*bin, os.Stderr, args...)
-		if err != nil {
-			return fmt.Errorf("node %d: %w", i, err)
-		}
-		nodes = append(nodes, p)
-	}
+	defer func() { stopCluster(nodes) }()
 	victim, fp := nodes[0], nodes[0].Fingerprint
 	srcs := strings.Split(*sources, ",")
 	hushd := func(p *loadtest.Process) *loadtest.Hushd {
@@ -301,4 +267,54 @@ func errKind(err error) string {
 		s = s[i+2:]
 	}
 	return s
+}
+
+// startCluster starts three hushd nodes presenting one certificate, on a
+// fresh schema of the PostgreSQL database at store and a NATS prefix of
+// their own. profiles[i], if set, is node i's --cpu-profile. stop stops the
+// nodes it is given (a killed one left out), drops the schema and removes
+// the data folders.
+func startCluster(ctx context.Context, bin, store, nats string, profiles []string) (nodes []*loadtest.Process, stop func([]*loadtest.Process), err error) {
+	b := make([]byte, 6)
+	rand.Read(b)
+	tag := hex.EncodeToString(b)
+	storeURL, dropSchema, err := freshSchema(ctx, store, "hushload_"+tag)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp("", "hush-load-")
+	if err != nil {
+		dropSchema()
+		return nil, nil, err
+	}
+	stop = func(ps []*loadtest.Process) {
+		for _, p := range ps {
+			p.Stop()
+		}
+		dropSchema()
+		os.RemoveAll(dir)
+	}
+	// The first node makes the certificate (self-signed, in its data
+	// folder), the others are given it.
+	common := []string{"--addr", "127.0.0.1:0", "--store", storeURL, "--nats", nats, "--nats-prefix", "hushload" + tag,
+		"--log-level", "error", "--limit-register", "0", "--limit-messages", "0", "--limit-messages-pair", "0", "--limit-bytes", "0",
+		"--argon2-time", "1", "--argon2-memory", "8", "--max-queue", "1000000", "--max-queue-per-sender", "1000000",
+		"--max-conns-per-addr", "0", "--poll-interval", "1h"}
+	for i := range 3 {
+		args := append(slices.Clone(common), "--data", filepath.Join(dir, fmt.Sprint("node", i)))
+		if i > 0 {
+			d0 := filepath.Join(dir, "node0")
+			args = append(args, "--tls-cert", filepath.Join(d0, "tls-cert.pem"), "--tls-key", filepath.Join(d0, "tls-key.pem"))
+		}
+		if i < len(profiles) && profiles[i] != "" {
+			args = append(args, "--cpu-profile", profiles[i])
+		}
+		p, err := loadtest.StartHushd(bin, os.Stderr, args...)
+		if err != nil {
+			stop(nodes)
+			return nil, nil, fmt.Errorf("node %d: %w", i, err)
+		}
+		nodes = append(nodes, p)
+	}
+	return nodes, stop, nil
 }

@@ -27,6 +27,11 @@ type Hushd struct {
 	SourceAddrs []string
 	// Prefix makes the usernames of this run unique.
 	Prefix string
+	// URLs, if set, are the nodes of a cluster: connection number i goes
+	// to URLs[i%len(URLs)] instead of URL, so that with two or three nodes
+	// a pair's sender and receiver (connections 2i and 2i+1) are always on
+	// different nodes.
+	URLs []string
 
 	mu    sync.Mutex
 	creds []pairCreds
@@ -46,7 +51,11 @@ func (h *Hushd) Client(i int, cred string) (*apiclient.Client, error) {
 	if n := len(h.SourceAddrs); n > 0 {
 		o.LocalAddr = &net.TCPAddr{IP: net.ParseIP(h.SourceAddrs[i%n])}
 	}
-	return apiclient.New(h.URL, o)
+	u := h.URL
+	if n := len(h.URLs); n > 0 {
+		u = h.URLs[i%n]
+	}
+	return apiclient.New(u, o)
 }
 
 // Register creates n accounts named Prefix+kind+index, 32 at a time, and
