@@ -139,6 +139,9 @@ func TestOrdinaryHostile(t *testing.T) {
 	if _, err := mallory.SendOrdinary(ctx, "alice", hostile); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := mallory.Send(ctx, "alice", "unread in the secret one", 0); err != nil {
+		t.Fatal(err)
+	}
 	tm := teatest.NewTestModel(t, tui.New(ctx, alice, "mallory"), teatest.WithInitialTermSize(100, 20))
 	waitFor(t, tm, 10*time.Second, "I owe mallory")
 	tm.Type("/to \x1b]0;x\x07\u202eeve")
@@ -170,7 +173,19 @@ func TestOrdinaryHostile(t *testing.T) {
 			}
 		}
 	}
-	if rows := listRows(fm.View()); len(rows) < 1 || rows[0] != "  mallory" {
-		t.Errorf("the list's first row is not mallory's ordinary conversation: %q", rows)
+	// At 40x15 the list is 10 cells: the unread count of the secret row
+	// stays, its name gives way.
+	rows := listRows(fm.View())
+	if len(rows) < 2 || !contains(rows, "  mallory") || !contains(rows, "🔒 ma… (1)") {
+		t.Errorf("the list does not hold mallory's two conversations, the secret one with its count: %q", rows)
 	}
+}
+
+func contains(rows []string, want string) bool {
+	for _, r := range rows {
+		if r == want {
+			return true
+		}
+	}
+	return false
 }

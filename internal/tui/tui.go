@@ -852,7 +852,9 @@ func (m *Model) listLines(w, h int) []string {
 			line = "🔒 " + termsafe.Line(cv.Peer)
 		}
 		if n := cv.Unshown; n > 0 && !open {
-			line += fmt.Sprintf(" (%d)", n)
+			// The count stays in a narrow list; the name gives way.
+			count := fmt.Sprintf(" (%d)", n)
+			line = ansi.Truncate(line, max(w-ansi.StringWidth(count), 3), "…") + count
 		}
 		line = pad(line, w)
 		switch {
