@@ -64,3 +64,19 @@ func TestKeyKeeperCoalesces(t *testing.T) {
 		return nil
 	})
 }
+
+// Reconnect waits are spread over the backoff, not all the same: a
+// node's clients do not all come back in the same second.
+func TestReconnectJitter(t *testing.T) {
+	seen := make(map[time.Duration]bool)
+	for range 200 {
+		w := reconnectWait(firstBackoff)
+		if w < minWait || w >= minWait+firstBackoff {
+			t.Fatalf("wait %v outside [%v, %v)", w, minWait, minWait+firstBackoff)
+		}
+		seen[w.Truncate(time.Second)] = true
+	}
+	if len(seen) < int(firstBackoff/time.Second) {
+		t.Fatalf("200 waits fell in only %d of the %d seconds of the backoff", len(seen), firstBackoff/time.Second)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -107,7 +108,7 @@ func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go c.expiryLoop(ctx, o.Expired)
-	backoff := time.Second
+	backoff := firstBackoff
 	for ctx.Err() == nil {
 		o.warn(c.FlushOutbox(ctx))
 		_, err := c.MaintainKeys(ctx, false)
@@ -119,21 +120,38 @@ func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 			return nil
 		}
 		if time.Since(began) > time.Minute {
-			backoff = time.Second // it had been working: try again soon
+			backoff = firstBackoff // it had been working: try again soon
 		}
 		var ce *apiclient.CertificateError
 		if apiclient.IsCode(err, api.CodeUnauthorized) || errors.As(err, &ce) {
 			return explain(err)
 		}
 		o.warn(fmt.Errorf("connection lost (%w); connecting again", explain(err)))
+		t := time.NewTimer(reconnectWait(backoff))
 		select {
-		case <-time.After(backoff):
+		case <-t.C:
 		case <-ctx.Done():
+			t.Stop()
 			return nil
 		}
-		backoff = min(2*backoff, 30*time.Second)
+		backoff = min(2*backoff, maxBackoff)
 	}
 	return nil
+}
+
+// Reconnecting after a lost connection waits a random time up to the
+// backoff (which doubles, from firstBackoff to maxBackoff), plus a little:
+// when a server node dies, its thousands of clients must not all come
+// back in the same second (a reconnect storm: docs/performance.md, where
+// hush-load storm measures what jitter does).
+const (
+	firstBackoff = 4 * time.Second
+	maxBackoff   = 60 * time.Second
+	minWait      = 500 * time.Millisecond
+)
+
+func reconnectWait(backoff time.Duration) time.Duration {
+	return minWait + rand.N(backoff)
 }
 
 func (c *Client) showUnshown(ctx context.Context, handle func(*store.Message)) error {
