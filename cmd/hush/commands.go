@@ -140,6 +140,12 @@ now on.`,
 (Argon2id) to protect it instead, and removes the file; hush then asks for
 the passphrase (or reads HUSH_PASSPHRASE). 'remove' goes back to the file.`,
 			bind: plain(runPassphrase)},
+		{name: "settings", args: "[receipts on | receipts off]", summary: "show or change this device's settings",
+			help: `Without arguments, shows the settings. 'receipts off' stops sending read
+receipts from this device (the sender no longer sees when you read their
+messages); 'receipts on' sends them again. Delivered receipts are always
+sent.`,
+			bind: plain(runSettings)},
 		{name: "status", args: "", summary: "show this device's account", bind: plain(runStatus)},
 		{name: "server", args: "repin --server-fingerprint HEX", summary: "pin the server's new certificate, after its operator replaced it",
 			help: `hush pins the server's certificate at registration and refuses any other,
@@ -465,6 +471,60 @@ func printSent(e *env, m *client.Message) {
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
+// stateMark is what follows an outgoing line in recv and history: its
+// state (docs/multidevice.md section 5: ✓ sent, ✓✓ delivered, ✓✓ read).
+func stateMark(s client.State) string {
+	switch s {
+	case client.StatePending:
+		return "  [queued]"
+	case client.StateFailed:
+		return "  [not sent]"
+	case client.StateSent:
+		return "  ✓"
+	case client.StateDelivered:
+		return "  ✓✓"
+	case client.StateRead:
+		return "  ✓✓ read"
+	}
+	return ""
+}
+
+// runSettings shows the settings, or changes one.
+func runSettings(ctx context.Context, e *env, args []string) error {
+	var set, on bool
+	switch {
+	case len(args) == 0:
+	case len(args) == 2 && args[0] == "receipts" && (args[1] == "on" || args[1] == "off"):
+		set, on = true, args[1] == "on"
+	default:
+		return usagef("give no argument, or receipts on, or receipts off")
+	}
+	c, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if set {
+		if err := c.SetReadReceipts(ctx, on); err != nil {
+			return err
+		}
+	}
+	on, err = c.ReadReceipts(ctx)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		e.printJSON(map[string]any{"receipts": on})
+		return nil
+	}
+	word := "off (read receipts are not sent)"
+	if on {
+		word = "on (read receipts are sent)"
+	}
+	fmt.Fprintf(e.stdout, "receipts: %s\n", word)
+	return nil
+}
+
 // messageJSON is the JSON form of a message, in recv and history.
 func messageJSON(m *client.Message, self string) map[string]any {
 	o := map[string]any{"seq": m.ID, "kind": m.Kind.String(), "secret": m.Secret, "text": m.Body, "sent_at": ms(m.SentAt)}
@@ -520,12 +580,7 @@ func messageText(m *client.Message, self string) string {
 	var b strings.Builder
 	if m.Outgoing {
 		fmt.Fprintf(&b, "%s  %s -> %s: %s", ts, termsafe.Line(self), peer, body)
-		switch m.State {
-		case client.StatePending:
-			b.WriteString("  [queued]")
-		case client.StateFailed:
-			b.WriteString("  [not sent]")
-		}
+		b.WriteString(stateMark(m.State))
 	} else {
 		fmt.Fprintf(&b, "%s  %s: %s", ts, peer, body)
 	}

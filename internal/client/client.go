@@ -36,6 +36,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -101,6 +102,10 @@ type Client struct {
 	// order); the store serializes everything else.
 	sendMu sync.Mutex
 	wake   chan struct{} // pokes the expiry loop
+	// receipts are the delivered receipts a receive run still owes.
+	receipts     pendingReceipts
+	receiptsSent atomic.Int64 // receipts the server accepted (for tests)
+	handling     atomic.Int32 // a receive run's Handle is running
 
 	warm      chan struct{} // closed when the prewarming request is done
 	readyOnce sync.Once
@@ -236,6 +241,10 @@ const (
 	StatePending  = store.StatePending
 	StateSent     = store.StateSent
 	StateFailed   = store.StateFailed
+	// StateDelivered and StateRead come with receipts (docs/multidevice.md
+	// section 5).
+	StateDelivered = store.StateDelivered
+	StateRead      = store.StateRead
 )
 
 // Message returns the line with the local id, or an error wrapping

@@ -229,7 +229,7 @@ func TestStateAndKindNames(t *testing.T) {
 		s    fmt.Stringer
 		want string
 	}{{client.StateReceived, "received"}, {client.StatePending, "pending"}, {client.StateSent, "sent"},
-		{client.StateFailed, "failed"}, {client.State(9), "state(9)"},
+		{client.StateFailed, "failed"}, {client.StateDelivered, "delivered"}, {client.StateRead, "read"}, {client.State(9), "state(9)"},
 		{client.KindText, "message"}, {client.KindNotice, "notice"}, {client.Kind(7), "kind(7)"}} {
 		if got := c.s.String(); got != c.want {
 			t.Errorf("%#v.String() = %q, want %q", c.s, got, c.want)

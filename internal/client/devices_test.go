@@ -64,7 +64,9 @@ func TestLinkByCode(t *testing.T) {
 	bob.sendOrdinary(t, "alice", "hello laptop")
 	wantLines(t, "alice2", alice2.recv(t), "bob: hello laptop")
 	alice2.sendOrdinary(t, "bob", "from the laptop")
-	wantLines(t, "bob", bob.recv(t), "alice: from the laptop")
+	// bob's receipt for "before the laptop" recorded alice's one device,
+	// so the laptop is news to bob when he sends (section 5).
+	wantLines(t, "bob", bob.recv(t), "* alice: alice added a device.", "alice: from the laptop")
 	got := alice1.recv(t)
 	wantLines(t, "alice1", got, "bob: hello laptop", "-> bob: from the laptop")
 }

@@ -625,9 +625,12 @@ func (c *Client) ordinaryMessage(ctx context.Context, tx *store.Tx, from session
 	self := c.acct.Username
 	if cm.Body == "" {
 		// A history epoch from an own device (section 3) joins the
-		// keyring; receipts and typing come later (section 5). None adds a
-		// line.
-		return nil, c.acceptControl(ctx, tx, from, cm)
+		// keyring; a receipt updates states (section 5); typing is not
+		// shown yet. None adds a line.
+		if err := c.acceptControl(ctx, tx, from, cm); err != nil {
+			return nil, err
+		}
+		return nil, c.acceptReceipt(ctx, tx, from, false, cm)
 	}
 	sm := &store.Message{Peer: from.Name, MsgID: cm.ID, Kind: store.KindText, Body: cm.Body, SentAt: cm.SentAt,
 		State: store.StateReceived, Device: uint32(from.Device)}

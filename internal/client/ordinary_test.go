@@ -167,7 +167,8 @@ func TestOrdinaryDevicesComeAndGo(t *testing.T) {
 	// bob removes bob2.
 	check(t, env.Client(t, bob1.c.Account().Credential).RemoveDevice(ctx, bob2.c.Account().DeviceID))
 	alice1.sendOrdinary(t, "bob", "three")
-	wantLines(t, "bob1", bob1.recv(t), "alice: three")
+	// bob1's receipts for "two" learned of alice2 and bob2 (section 5).
+	wantLines(t, "bob1", bob1.recv(t), "* alice: alice added a device.", "* bob: You added a device.", "alice: three")
 	h, err = alice1.c.Conversation(ctx, "bob", false, 3)
 	check(t, err)
 	wantLines(t, "alice1's history", h, "-> bob: two", "* bob: bob removed a device.", "-> bob: three")

@@ -91,11 +91,17 @@ func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 	}
 	defer unlock()
 	start := time.Now()
-	if err := c.showUnshown(ctx, o.Handle); err != nil {
+	err = c.showUnshown(ctx, o.Handle)
+	c.flushReceipts(ctx, o.Warn) // read receipts for what it showed
+	if err != nil {
 		return err
 	}
 	if !o.Follow {
-		if err := c.receiveOnce(ctx, start.Add(o.Wait), o); err != nil {
+		err = c.receiveOnce(ctx, start.Add(o.Wait), o)
+		// Delivered receipts for what was stored, even when the run failed
+		// after storing some (section 5).
+		c.flushReceipts(ctx, o.Warn)
+		if err != nil {
 			return err
 		}
 		// Queued messages, key upkeep and the history ride on the same run.
@@ -161,10 +167,18 @@ func (c *Client) showUnshown(ctx context.Context, handle func(*store.Message)) e
 	}
 	for _, m := range ms {
 		if handle != nil {
-			handle(m)
+			c.handle(handle, m)
 		}
 	}
 	return nil
+}
+
+// handle calls a receive run's Handle: read receipts owed by what it shows
+// wait for the run's next flushReceipts.
+func (c *Client) handle(handle func(*store.Message), m *store.Message) {
+	c.handling.Add(1)
+	defer c.handling.Add(-1)
+	handle(m)
 }
 
 // receiveOnce reads the backlog, and then waits until deadline for a
@@ -226,6 +240,7 @@ func (c *Client) listen(ctx context.Context, o ReceiveOptions) error {
 	}, o.warn)
 	keysTick := time.NewTicker(c.opts.CheckKeysEvery)
 	defer keysTick.Stop()
+	drained := false
 	for {
 		f, err := conn.Next(ctx)
 		if err != nil {
@@ -233,9 +248,19 @@ func (c *Client) listen(ctx context.Context, o ReceiveOptions) error {
 		}
 		switch f.Type {
 		case api.FrameMessage:
-			if _, err := c.accept(ctx, conn, f.Msg, o.Handle); err != nil {
+			_, err := c.accept(ctx, conn, f.Msg, o.Handle)
+			if drained {
+				// Past the backlog: each message is acknowledged as it
+				// comes (section 5).
+				c.flushReceipts(ctx, o.Warn)
+			}
+			if err != nil {
 				return err
 			}
+		case api.FrameEmpty:
+			// The backlog is done: one receipt per conversation for it.
+			drained = true
+			c.flushReceipts(ctx, o.Warn)
 		case api.FrameKeysLow:
 			// Someone took one-time keys: look now, not at the next tick.
 			keys(true)
@@ -299,7 +324,7 @@ func (c *Client) accept(ctx context.Context, conn *apiclient.Conn, m *api.Messag
 			return n, err
 		}
 		if handle != nil {
-			handle(sm)
+			c.handle(handle, sm)
 		}
 		n++
 	}
@@ -316,11 +341,12 @@ func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
 	ordinary := api.IsOrdinary(m.Type)
 	var ids []int64
 	var decErr error
+	var stored *store.Message // a new message, owed a delivered receipt
 	// The server's ids are remembered 31 days, longer than it keeps a
 	// message.
 	forget := time.Now().Add(-31 * 24 * time.Hour)
 	err := c.st.Update(ctx, func(tx *store.Tx) error {
-		ids, decErr = nil, nil
+		ids, decErr, stored = nil, nil, nil
 		if seen, err := tx.Received(ctx, m.ID); err != nil || seen {
 			return errors.Join(err, errSeen)
 		}
@@ -362,6 +388,12 @@ func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
 			}
 			sm.ServerID = m.ID
 		} else {
+			if cm.Body == "" {
+				// A receipt, or typing (not shown yet): no line
+				// (docs/multidevice.md section 5).
+				ids = tx.Notices
+				return c.acceptReceipt(ctx, tx, from, true, cm)
+			}
 			sm = &store.Message{Peer: from.Name, MsgID: cm.ID, Kind: store.KindText, Secret: true,
 				Body: cm.Body, SentAt: cm.SentAt, Timer: cm.Timer, State: store.StateReceived, ServerID: m.ID, Device: uint32(from.Device)}
 		}
@@ -370,11 +402,16 @@ func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
 			return err
 		}
 		ids = append(ids, tx.Notices...)
+		stored = nil
 		if added {
 			ids = append(ids, sm.ID)
+			stored = sm
 		}
 		return nil
 	})
+	if err == nil {
+		c.queueDelivered(stored)
+	}
 	if errors.Is(err, errSeen) {
 		return nil, nil // processed before; only the acknowledgement was lost
 	}
@@ -423,9 +460,31 @@ func (c *Client) MarkShown(ctx context.Context, ids ...int64) error {
 }
 
 // MarkShownAt is MarkShown for messages shown at the given time.
+//
+// The messages of others shown here for the first time get a read receipt
+// (docs/multidevice.md section 5), unless read receipts are off; it is
+// sent before MarkShownAt returns, and dropped if that fails.
 func (c *Client) MarkShownAt(ctx context.Context, at time.Time, ids ...int64) error {
-	err := c.st.Update(ctx, func(tx *store.Tx) error { return tx.MarkShown(ctx, at, ids...) })
+	var first []*store.Message
+	err := c.st.Update(ctx, func(tx *store.Tx) error {
+		first = first[:0]
+		for _, id := range ids {
+			m, err := tx.Message(ctx, id)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if !m.Shown && !m.Outgoing && m.Kind == store.KindText && m.MsgID != (content.ID{}) && m.Peer != c.acct.Username {
+				first = append(first, m)
+			}
+		}
+		return tx.MarkShown(ctx, at, ids...)
+	})
 	c.poke()
+	if err == nil {
+		c.readShown(ctx, first)
+	}
 	return err
 }
 

@@ -958,6 +958,10 @@ func stateMark(s store.State) string {
 		return dimStyle.Render("✓ sent")
 	case store.StateFailed:
 		return noteStyle.Render("✗ not sent")
+	case store.StateDelivered:
+		return dimStyle.Render("✓✓ delivered")
+	case store.StateRead:
+		return dimStyle.Render("✓✓ read")
 	}
 	return ""
 }

@@ -152,9 +152,14 @@ const (
 	StatePending  State = 1 // outgoing, not yet accepted by the server
 	StateSent     State = 2 // outgoing, the server has it
 	StateFailed   State = 3 // outgoing, will not be sent
+	// Set by receipts (docs/multidevice.md section 5): sent → delivered →
+	// read, never backwards.
+	StateDelivered State = 4 // outgoing, stored on a device of the peer
+	StateRead      State = 5 // outgoing, shown on a device of the peer
 )
 
-// String is the state's name: "received", "pending", "sent" or "failed".
+// String is the state's name: "received", "pending", "sent", "failed",
+// "delivered" or "read".
 func (s State) String() string {
 	switch s {
 	case StateReceived:
@@ -165,6 +170,10 @@ func (s State) String() string {
 		return "sent"
 	case StateFailed:
 		return "failed"
+	case StateDelivered:
+		return "delivered"
+	case StateRead:
+		return "read"
 	}
 	return fmt.Sprintf("state(%d)", int(s))
 }
@@ -399,6 +408,52 @@ func (t *Tx) MarkShown(ctx context.Context, at time.Time, ids ...int64) error {
 		}
 	}
 	return nil
+}
+
+// SetReceipt records a receipt from peer for the outgoing messages of the
+// secret or the ordinary conversation with peer named by ids: they become
+// delivered or read (to, StateDelivered or StateRead), never backwards,
+// and only from sent or delivered (docs/multidevice.md section 5). Ids of
+// messages not sent to peer change nothing. It returns how many changed.
+func (t *Tx) SetReceipt(ctx context.Context, peer string, secret bool, to State, ids []content.ID) (int, error) {
+	if to != StateDelivered && to != StateRead {
+		return 0, fmt.Errorf("store: %v is not a receipt's state", to)
+	}
+	n := 0
+	for _, id := range ids {
+		r, err := t.x.ExecContext(ctx, `UPDATE messages SET state = ?
+			WHERE peer = ? AND outgoing = 1 AND secret = ? AND msg_id = ? AND kind = ?
+			AND (state = ? OR (state = ? AND ? = ?))`,
+			to, peer, secret, id[:], KindText, StateSent, StateDelivered, to, StateRead)
+		if err != nil {
+			return n, err
+		}
+		k, err := r.RowsAffected()
+		if err != nil {
+			return n, err
+		}
+		n += int(k)
+	}
+	return n, nil
+}
+
+// IncomingIDs returns the local ids of the messages received from peer in
+// the secret or the ordinary conversation with the sender ids ids (those
+// not here are left out).
+func (t *Tx) IncomingIDs(ctx context.Context, peer string, secret bool, ids []content.ID) ([]int64, error) {
+	var out []int64
+	for _, id := range ids {
+		var local int64
+		err := t.x.QueryRowContext(ctx, "SELECT id FROM messages WHERE peer = ? AND outgoing = 0 AND secret = ? AND msg_id = ?",
+			peer, secret, id[:]).Scan(&local)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		} else if err != nil {
+			return out, err
+		}
+		out = append(out, local)
+	}
+	return out, nil
 }
 
 // SetSent records the server's acceptance of an outgoing message: its
