@@ -178,6 +178,9 @@ func TestForgedReceipt(t *testing.T) {
 			Receipt: &content.Receipt{Type: content.Read, IDs: []content.ID{m.MsgID}}},
 		{ID: content.NewID(), SentAt: time.Now().Truncate(time.Millisecond), Ordinary: true,
 			Receipt: &content.Receipt{Type: 77, IDs: []content.ID{toMallory[0].MsgID}}},
+		// The most ids a receipt holds, none of them a message to mallory.
+		{ID: content.NewID(), SentAt: time.Now().Truncate(time.Millisecond), Ordinary: true,
+			Receipt: &content.Receipt{Type: content.Delivered, IDs: manyIDs(content.MaxReceiptIDs-1, m.MsgID)}},
 	} {
 		pt, err := cm.Marshal()
 		check(t, err)
@@ -203,4 +206,13 @@ func TestForgedReceipt(t *testing.T) {
 	if n := alice.c.ReceiptsSent(); n != 0 {
 		t.Fatalf("alice answered receipts with %d receipts", n)
 	}
+}
+
+// manyIDs is n random ids and then also.
+func manyIDs(n int, also content.ID) []content.ID {
+	ids := make([]content.ID, 0, n+1)
+	for range n {
+		ids = append(ids, content.NewID())
+	}
+	return append(ids, also)
 }
