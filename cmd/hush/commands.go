@@ -349,16 +349,20 @@ func runRegister(ctx context.Context, e *env, f *registerFlags, args []string) e
 	code, err := c.NewRecoveryCode(ctx)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "hush: warning: no recovery code yet (%v): run 'hush recovery-code'\n", err)
-		return printStatus(e, c, true)
+		return printStatus(ctx, e, c, true)
 	}
-	return printRegistered(e, c, code.String())
+	return printRegistered(ctx, e, c, code.String())
 }
 
-func printStatus(e *env, c *client.Client, secret bool) error {
+func printStatus(ctx context.Context, e *env, c *client.Client, secret bool) error {
 	a := c.Account()
+	ordinary, err := c.TakesPartInOrdinary(ctx)
+	if err != nil {
+		return err
+	}
 	if e.json {
 		e.printJSON(map[string]any{"user": a.Username, "device": a.DeviceID, "server": a.Server,
-			"server_fingerprint": a.Fingerprint, "secret": secret, "home": e.home})
+			"server_fingerprint": a.Fingerprint, "secret": secret, "ordinary": ordinary, "home": e.home})
 		return nil
 	}
 	fmt.Fprintf(e.stdout, "%s, device %d on %s", a.Username, a.DeviceID, a.Server)
@@ -366,6 +370,9 @@ func printStatus(e *env, c *client.Client, secret bool) error {
 		fmt.Fprintln(e.stdout, " (the secret device)")
 	} else {
 		fmt.Fprintln(e.stdout, " (not the secret device)")
+	}
+	if !ordinary {
+		fmt.Fprintln(e.stdout, "Not in your ordinary conversations yet: this device does not hold your account's key (link it by code: hush device add on another device).")
 	}
 	return nil
 }
@@ -388,7 +395,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printStatus(e, c, secret)
+	return printStatus(ctx, e, c, secret)
 }
 
 func runSend(ctx context.Context, e *env, f *sendFlags, args []string) error {

@@ -38,14 +38,14 @@ func runLink(ctx context.Context, e *env, f *linkFlags, args []string) error {
 		if err != nil {
 			return err
 		}
-		return printStatus(e, c, false)
+		return printStatus(ctx, e, c, false)
 	}
 	c, err := client.Link(ctx, e.home, p, e.options())
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	return printStatus(e, c, false)
+	return printStatus(ctx, e, c, false)
 }
 
 func linkByCode(ctx context.Context, e *env, f *linkFlags) error {
@@ -74,7 +74,7 @@ func linkByCode(ctx context.Context, e *env, f *linkFlags) error {
 			"server_fingerprint": a.Fingerprint, "secret": false, "home": e.home, "history": rep.Added})
 		return nil
 	}
-	if err := printStatus(e, c, false); err != nil {
+	if err := printStatus(ctx, e, c, false); err != nil {
 		return err
 	}
 	if rep.Added == 1 {
@@ -170,14 +170,14 @@ func recoveryText(code string) string {
 		"gone for good.\n"
 }
 
-func printRegistered(e *env, c *client.Client, code string) error {
+func printRegistered(ctx context.Context, e *env, c *client.Client, code string) error {
 	a := c.Account()
 	if e.json {
 		e.printJSON(map[string]any{"user": a.Username, "device": a.DeviceID, "server": a.Server,
 			"server_fingerprint": a.Fingerprint, "secret": true, "home": e.home, "recovery_code": code})
 		return nil
 	}
-	if err := printStatus(e, c, true); err != nil {
+	if err := printStatus(ctx, e, c, true); err != nil {
 		return err
 	}
 	fmt.Fprint(e.stdout, "\n"+recoveryText(code))

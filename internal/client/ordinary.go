@@ -50,6 +50,11 @@ func (c *Client) ordinaryReady(ctx context.Context) (bool, error) {
 	return v == 1, err
 }
 
+// TakesPartInOrdinary reports whether this device takes part in ordinary
+// conversations, as far as it knows: it holds the account identity key and
+// its ordinary prekeys are uploaded.
+func (c *Client) TakesPartInOrdinary(ctx context.Context) (bool, error) { return c.ordinaryReady(ctx) }
+
 // EnsureOrdinary makes this device ready for ordinary conversations, once
 // (docs/multidevice.md, "What each device holds"): when the account has no
 // account identity key on the server, this device makes it and publishes
