@@ -228,8 +228,8 @@ func LinkWithCode(ctx context.Context, home string, p LinkParams, o Options) (*C
 	if p.Fingerprint == "" {
 		return nil, errors.New("the server's certificate fingerprint is needed")
 	}
-	if _, err := os.Stat(filepath.Join(home, store.DBFile)); err == nil {
-		return nil, ErrRegistered
+	if err := checkFreeHome(home); err != nil {
+		return nil, err
 	}
 	ac, err := apiclient.New(p.Server, apiclient.Options{Fingerprint: p.Fingerprint, Timeout: 30 * time.Second})
 	if err != nil {
@@ -275,36 +275,15 @@ func LinkWithCode(ctx context.Context, home string, p LinkParams, o Options) (*C
 	if err != nil {
 		return nil, ErrLinkTampered
 	}
-	created := false
-	if _, err := os.Stat(home); errors.Is(err, os.ErrNotExist) {
-		created = true
-	}
-	st, err := openNew(ctx, home, o)
-	if err != nil {
-		return nil, err
-	}
-	fail := func(err error) (*Client, error) {
-		st.Close()
-		removeNewHome(home, created)
-		return nil, err
-	}
-	secretIK, err := key.GenerateIdentityKeyPair(rand.Reader)
-	if err != nil {
-		return fail(err)
-	}
-	secretReg, err := key.GenerateRegistrationID(rand.Reader)
-	if err != nil {
-		return fail(err)
-	}
 	reg, err := key.GenerateRegistrationID(rand.Reader)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	// One transaction: the keys are made and kept, the server makes the
 	// device with them, and only then does it commit. A refusal rolls it
 	// all back.
-	err = st.Update(ctx, func(tx *store.Tx) error {
-		batch, err := makeKeys(ctx, tx, &keySpace{space: store.OrdinarySpace, meta: "o_"}, box.Identity, o.PreKeys, o.PreKeys, true, true)
+	return createHome(ctx, home, o, func(tx *store.Tx, secretIK *key.IdentityKeyPair, secretReg key.RegistrationID) error {
+		batch, err := makeKeys(ctx, tx, &keySpace{space: store.OrdinarySpace, meta: ordinaryMeta}, box.Identity, o.PreKeys, o.PreKeys, true, true)
 		if err != nil {
 			return err
 		}
@@ -338,18 +317,60 @@ func LinkWithCode(ctx context.Context, home string, p LinkParams, o Options) (*C
 				return err
 			}
 		}
-		for _, k := range []string{"o_keys_checked_at", "o_rotated_at"} {
+		// Its keys are new: the first look at the server's counts and the
+		// first rotation are a period away.
+		for _, k := range []string{ordinaryMeta + "keys_checked_at", ordinaryMeta + "rotated_at"} {
 			if err := tx.SetMetaInt(ctx, k, tx.Now.UnixMilli()); err != nil {
 				return err
 			}
 		}
 		return tx.SetMetaInt(ctx, metaOrdinaryReady, 1)
 	})
+}
+
+// checkFreeHome refuses a home that holds an account already, before any
+// request is made for a new one.
+func checkFreeHome(home string) error {
+	if _, err := os.Stat(filepath.Join(home, store.DBFile)); err == nil {
+		return ErrRegistered
+	}
+	return nil
+}
+
+// createHome makes the store of a new device in home and runs fill in one
+// transaction with it: fill has the server make the device and records it
+// (SetAccount, with the placeholder secret identity and registration id it
+// is given). If anything fails, nothing is left in home.
+func createHome(ctx context.Context, home string, o Options, fill func(tx *store.Tx, secretIK *key.IdentityKeyPair, secretReg key.RegistrationID) error) (*Client, error) {
+	_, err := os.Stat(home)
+	created := errors.Is(err, os.ErrNotExist)
+	st, err := openNew(ctx, home, o)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Client, error) {
+		st.Close()
+		removeNewHome(home, created)
+		return nil, err
+	}
+	secretIK, err := key.GenerateIdentityKeyPair(rand.Reader)
 	if err != nil {
 		return fail(err)
 	}
+	secretReg, err := key.GenerateRegistrationID(rand.Reader)
+	if err != nil {
+		return fail(err)
+	}
+	if err := st.Update(ctx, func(tx *store.Tx) error { return fill(tx, secretIK, secretReg) }); err != nil {
+		return fail(err)
+	}
 	writeServerHint(st.Home(), st.Account())
-	return newClient(st, st.Account(), o)
+	c, err := newClient(st, st.Account(), o)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // removeNewHome removes what openNew made in a home that a failed link

@@ -46,8 +46,11 @@ func (c *Client) secretSpace() *keySpace {
 		upload: func(ctx context.Context, k api.KeyUpload) error { return c.apic().UploadKeys(ctx, k) }}
 }
 
+// ordinaryMeta is the prefix of the ordinary key space's meta keys.
+const ordinaryMeta = "o_"
+
 func (c *Client) ordinarySpace() *keySpace {
-	return &keySpace{space: store.OrdinarySpace, meta: "o_", identity: c.st.AccountIdentity,
+	return &keySpace{space: store.OrdinarySpace, meta: ordinaryMeta, identity: c.st.AccountIdentity,
 		counts: c.ordinaryKeyCounts, upload: c.uploadOrdinaryKeys}
 }
 

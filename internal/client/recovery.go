@@ -2,10 +2,7 @@ package client
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/hushmsg/hush/internal/api"
@@ -121,8 +118,8 @@ func Recover(ctx context.Context, home string, p RecoverParams, o Options) (*Cli
 	if p.Fingerprint == "" {
 		return nil, errors.New("the server's certificate fingerprint is needed")
 	}
-	if _, err := os.Stat(filepath.Join(home, store.DBFile)); err == nil {
-		return nil, ErrRegistered
+	if err := checkFreeHome(home); err != nil {
+		return nil, err
 	}
 	ac, err := apiclient.New(p.Server, apiclient.Options{Fingerprint: p.Fingerprint, Timeout: 30 * time.Second})
 	if err != nil {
@@ -140,29 +137,8 @@ func Recover(ctx context.Context, home string, p RecoverParams, o Options) (*Cli
 	if err != nil {
 		return nil, ErrWrongRecoveryCode
 	}
-	created := false
-	if _, err := os.Stat(home); errors.Is(err, os.ErrNotExist) {
-		created = true
-	}
-	st, err := openNew(ctx, home, o)
-	if err != nil {
-		return nil, err
-	}
-	fail := func(err error) (*Client, error) {
-		st.Close()
-		removeNewHome(home, created)
-		return nil, err
-	}
-	secretIK, err := key.GenerateIdentityKeyPair(rand.Reader)
-	if err != nil {
-		return fail(err)
-	}
-	secretReg, err := key.GenerateRegistrationID(rand.Reader)
-	if err != nil {
-		return fail(err)
-	}
 	pub := code.PublicKey()
-	err = st.Update(ctx, func(tx *store.Tx) error {
+	c, err := createHome(ctx, home, o, func(tx *store.Tx, secretIK *key.IdentityKeyPair, secretReg key.RegistrationID) error {
 		cred, err := ac.AddDevice(ctx, api.AddDevice{Username: p.Username, Password: p.Password, DeviceName: p.DeviceName})
 		if err != nil {
 			return explain(err)
@@ -174,12 +150,6 @@ func Recover(ctx context.Context, home string, p RecoverParams, o Options) (*Cli
 			tx.SetRecoveryPublic(ctx, pub.Bytes()))
 	})
 	if err != nil {
-		return fail(err)
-	}
-	writeServerHint(st.Home(), st.Account())
-	c, err := newClient(st, st.Account(), o)
-	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	// The device exists now: what fails from here is reported, and the
