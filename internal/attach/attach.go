@@ -21,6 +21,10 @@
 //
 // Decrypt checks the tag over the whole ciphertext before it decrypts
 // anything: no byte of an altered attachment reaches its destination. The
+// tag does not cover the AES half of the key: a key with the right MAC
+// half and a wrong AES half decrypts to noise, as a sender could encrypt
+// noise; the key, like the size and the digest, must come from the
+// sender's authenticated message. The
 // plaintext size is not in the ciphertext (only its bucket is): it must
 // come, as the key and the digest do, from the authenticated message that
 // names the attachment.

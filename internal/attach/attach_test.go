@@ -126,10 +126,12 @@ func TestTampering(t *testing.T) {
 	fail("a block short", ct[:len(ct)-16], k, 1000, d)
 	fail("extended", append(bytes.Clone(ct), 0), k, 1000, d)
 	fail("empty", nil, k, 1000, d)
+	// A wrong MAC key fails. (A wrong AES key under the right MAC key
+	// cannot be told from a sender who encrypted noise: the tag covers the
+	// ciphertext, and the key and digest come together from the sender's
+	// authenticated message. It decrypts to noise, or fails on the
+	// padding 15 times in 16: not a property to test.)
 	other := k
-	other[0] ^= 1
-	fail("wrong AES key", ct, other, 1000, d)
-	other = k
 	other[40] ^= 1
 	fail("wrong MAC key", ct, other, 1000, d)
 	bad := d
