@@ -267,9 +267,14 @@ type SendMessage struct {
 	// ExpiresIn, in seconds, shortens the undelivered message's lifetime
 	// below the server's default (a disappearing-message hint). 0: default.
 	ExpiresIn int64 `json:"expiresIn,omitempty"`
-	// FrankingTag is reserved for message franking (a later version); the
-	// server refuses it now so that clients do not rely on it silently.
-	FrankingTag []byte `json:"frankingTag,omitempty"`
+	// Commitment is the franking commitment (FrankingCommitmentSize
+	// bytes, docs/franking.md); the server answers it with a reporting tag
+	// delivered with the message. Since 2026-12-02 (issue 11); before, a
+	// field frankingTag was reserved and refused.
+	Commitment []byte `json:"frankingCommitment,omitempty"`
+	// Blobs names uploaded blobs this message carries (at most
+	// MaxBlobsPerMessage): the recipient device may download them.
+	Blobs []string `json:"blobs,omitempty"`
 	// RecipientIdentity is the identity key (33 bytes) the sender's session
 	// has for the recipient. A message of a secret type ([IsSecret]) or
 	// with RecipientIdentity set is a secret-conversation message: the
@@ -301,6 +306,8 @@ type Message struct {
 	Type       int32  `json:"type"`
 	Content    []byte `json:"content"`
 	ExpiresAt  int64  `json:"expiresAt"` // Unix milliseconds
+	// Franking is set when the sender sent a commitment (issue 11).
+	Franking *Franking `json:"franking,omitempty"`
 }
 
 // Blocks answers GET /v1/blocks.
@@ -425,6 +432,8 @@ type OrdinaryDeviceMessage struct {
 	RegistrationID uint32 `json:"registrationId"`
 	Type           int32  `json:"type"` // TypeOrdinarySignal or TypeOrdinaryPreKey
 	Content        []byte `json:"content"`
+	// Commitment: as SendMessage.Commitment, for this device's copy.
+	Commitment []byte `json:"frankingCommitment,omitempty"`
 }
 
 // OrdinaryRecipient is one account's part of an OrdinarySend: a
@@ -442,6 +451,8 @@ type OrdinarySend struct {
 	Recipients []OrdinaryRecipient `json:"recipients"`
 	ExpiresIn  int64               `json:"expiresIn,omitempty"`
 	History    []HistoryRecord     `json:"history,omitempty"`
+	// Blobs: as SendMessage.Blobs, for every device of the send.
+	Blobs []string `json:"blobs,omitempty"`
 }
 
 // OrdinarySendResult answers an OrdinarySend: server ids in request order
@@ -542,3 +553,141 @@ type LinkDevice struct {
 	DeviceName string            `json:"deviceName,omitempty"`
 	Keys       OrdinaryKeyUpload `json:"keys"`
 }
+
+// Franking, abuse reports, blobs and groups (issues 10 and 11;
+// docs/franking.md, docs/groups.md). Since 2026-12-02, still version 1:
+// new endpoints and optional fields. This block is the contract the
+// server, apiclient and client are built against; a change to it is a
+// commit of its own, with docs/api.md.
+
+// Franking: every message carries a commitment (32 bytes, HMAC-SHA256
+// under the sender's fresh franking key over the content, docs/franking.md)
+// beside its ciphertext; hushd answers it with a reporting tag delivered
+// with the message ([Franking]).
+const (
+	FrankingCommitmentSize = 32
+	FrankingTagSize        = 32
+)
+
+// Franking is what the server adds to a delivered message that carried a
+// commitment: Tag = HMAC-SHA256(server franking key KeyID, commitment ||
+// sender || recipient || timestamp), exact layout in docs/franking.md.
+type Franking struct {
+	Commitment []byte `json:"commitment"`
+	Tag        []byte `json:"tag"`
+	KeyID      uint32 `json:"keyId"`
+}
+
+// Report is the body of POST /v1/reports: the opening of one or more
+// messages the caller received, each as delivered (server id, sender,
+// timestamp, franking) with the plaintext content and the franking key.
+// The server verifies every tag and commitment before storing it.
+type Report struct {
+	Reason   string            `json:"reason,omitempty"` // at most MaxReportReasonLen bytes, no control characters
+	Messages []ReportedMessage `json:"messages"`         // 1 to MaxReportMessages; the reported one first
+}
+
+// ReportedMessage is one franked message in a Report.
+type ReportedMessage struct {
+	From        string   `json:"from"`
+	FromDevice  uint32   `json:"fromDevice"`
+	ToDevice    uint32   `json:"toDevice"` // the reporting device that received it
+	Timestamp   int64    `json:"timestamp"`
+	Franking    Franking `json:"franking"`
+	FrankingKey []byte   `json:"frankingKey"` // 32 bytes, from inside the content
+	Content     []byte   `json:"content"`     // the decrypted content as committed to
+}
+
+// ReportResult answers a Report.
+type ReportResult struct {
+	ID int64 `json:"id"`
+}
+
+// Limits of reports.
+const (
+	MaxReportMessages  = 51 // the reported message and up to 50 before it
+	MaxReportReasonLen = 1024
+)
+
+// Blobs hold encrypted attachments (issue 11). A blob is created with its
+// size, uploaded in chunks (resumable: GET its state, continue at
+// Received), then named by id in the sends that carry it (Blobs fields);
+// each recipient device of such a send may download it, and the server
+// deletes it when every one of them has confirmed it (DELETE after
+// download), when the shortest send timer runs out, or after
+// MaxBlobLifetime.
+//
+//	POST   /v1/blobs                 NewBlob → BlobState
+//	PATCH  /v1/blobs/{id}            body: bytes, header Upload-Offset: N → BlobState
+//	GET    /v1/blobs/{id}/state      → BlobState (uploader)
+//	GET    /v1/blobs/{id}            → bytes (uploader or a recipient device; Range supported)
+//	DELETE /v1/blobs/{id}            recipient: "I have it"; uploader before any send: discard
+type NewBlob struct {
+	Size int64 `json:"size"` // 1 to MaxBlobBytes
+}
+
+// BlobState says how far an upload is.
+type BlobState struct {
+	ID        string `json:"id"` // 22 characters of unpadded base64url (16 random bytes)
+	Size      int64  `json:"size"`
+	Received  int64  `json:"received"`
+	ExpiresAt int64  `json:"expiresAt"` // Unix milliseconds
+}
+
+// Limits of blobs.
+const (
+	// MaxBlobBytes is the largest blob: a 100 MiB file after padding and
+	// encryption (docs/api.md).
+	MaxBlobBytes = 100<<20 + 1<<20
+	// MaxBlobsPerMessage is the most blobs one send may name.
+	MaxBlobsPerMessage = 32
+	// MaxBlobLifetime is the longest a blob is kept, in seconds (30 days).
+	MaxBlobLifetime = 30 * 24 * 3600
+)
+
+// More error codes.
+const (
+	// CodeQuotaExceeded (413): the account's blobs would pass its quota.
+	CodeQuotaExceeded = "quota_exceeded"
+	// CodeBadOffset (409): a chunk does not start at BlobState.Received;
+	// ErrorBody.Message says where it must.
+	CodeBadOffset = "bad_offset"
+	// CodeReportRefused (422): a report whose tag or commitment does not
+	// verify, that is not the caller's, or that was reported already.
+	CodeReportRefused = "report_refused"
+)
+
+// GroupSend is the body of POST /v1/groups/messages: one SenderKeyMessage
+// (TypeSenderKey) for every listed device, stored all or nothing. The
+// server does not know groups: it checks that each listed device exists
+// (else 409 device_mismatch, as an ordinary send), drops the copies for
+// accounts that block the sender, and fans the one content out.
+type GroupSend struct {
+	Devices    []GroupDevice   `json:"devices"` // 1 to MaxGroupDevices, no duplicates, not the sending device
+	Type       int32           `json:"type"`    // TypeSenderKey
+	Content    []byte          `json:"content"`
+	ExpiresIn  int64           `json:"expiresIn,omitempty"`
+	Commitment []byte          `json:"frankingCommitment,omitempty"`
+	Blobs      []string        `json:"blobs,omitempty"`
+	History    []HistoryRecord `json:"history,omitempty"`
+}
+
+// GroupDevice names one recipient device of a GroupSend.
+type GroupDevice struct {
+	Username string `json:"username"`
+	Device   uint32 `json:"device"`
+}
+
+// GroupSendResult answers a GroupSend.
+type GroupSendResult struct {
+	Timestamp int64 `json:"timestamp"`
+}
+
+// TypeSenderKey is the envelope type of a group message: libsignal's
+// SenderKeyMessage (CiphertextMessageType::SenderKey = 7).
+const TypeSenderKey int32 = 7
+
+// MaxGroupDevices is the most devices one GroupSend names: 1,000 members
+// with up to MaxDevices devices would be more, so a client splits a larger
+// fan-out into several requests (docs/groups.md says what bounds a group).
+const MaxGroupDevices = 4096

@@ -95,8 +95,10 @@ func (s *Server) checkOutgoing(ctx context.Context, p Principal, o *Outgoing, no
 		return nil, newError(api.CodeTooLarge, "content is %d bytes, more than %d", len(m.Content), s.cfg.MaxContentBytes)
 	case m.ExpiresIn < 0:
 		return nil, badRequest("expiresIn must not be negative")
-	case len(m.FrankingTag) > 0:
-		return nil, badRequest("frankingTag is not supported yet")
+	case len(m.Commitment) > 0:
+		return nil, badRequest("frankingCommitment is not supported yet") // issue 11, being built
+	case len(m.Blobs) > 0:
+		return nil, badRequest("blobs are not supported yet") // issue 11, being built
 	case o.Device == 0:
 		return nil, badRequest("device must be given")
 	case api.IsOrdinary(m.Type):

@@ -323,7 +323,7 @@ func TestBadRequests(t *testing.T) {
 		{call{"POST", "/v1/messages/bob/1", `{"type":1,"content":""}`}, 400, api.CodeBadRequest},
 		{call{"POST", "/v1/messages/bob/1", `{"type":1}`}, 400, api.CodeBadRequest},
 		{call{"POST", "/v1/messages/bob/1", `{"type":1,"content":"aGk=","expiresIn":-1}`}, 400, api.CodeBadRequest},
-		{call{"POST", "/v1/messages/bob/1", `{"type":1,"content":"aGk=","frankingTag":"aGk="}`}, 400, api.CodeBadRequest},
+		{call{"POST", "/v1/messages/bob/1", `{"type":1,"content":"aGk=","blobs":["x"]}`}, 400, api.CodeBadRequest},
 		{call{"POST", "/v1/messages/bob/1", `{"type":"1","content":"aGk="}`}, 400, api.CodeBadRequest},
 		{call{"POST", "/v1/messages/bob/1", `{"type":1,"content":"aGk=","extra":true}`}, 400, api.CodeBadRequest},
 		{call{"POST", "/v1/messages/bob/0", `{"type":1,"content":"aGk="}`}, 400, api.CodeBadRequest},
