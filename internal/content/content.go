@@ -41,6 +41,7 @@ const (
 	fBody    = 4
 	fTimer   = 5
 	fKind    = 6
+	fAttach  = 7
 	fReceipt = 9
 	fSyncTo  = 11
 	fTyping  = 12
@@ -56,6 +57,14 @@ const (
 	fControlHistoryEpoch = 1 // Control
 	fEpochID             = 1 // HistoryEpoch
 	fEpochKey            = 2
+
+	fAttName        = 1 // Attachment
+	fAttSize        = 2
+	fAttContentType = 3
+	fAttKey         = 4
+	fAttDigest      = 5
+	fAttSHA256      = 6
+	fAttBlobID      = 7
 )
 
 // MaxReceiptIDs is the most message ids one receipt holds; a client with
@@ -107,7 +116,8 @@ func unhex(c byte) (byte, bool) {
 }
 
 // Message is a decoded content message. It carries at least one of Body,
-// Receipt, Typing and Control; a message with none is malformed.
+// Attachments, Receipt, Typing and Control; a message with none is
+// malformed.
 type Message struct {
 	Version uint32 // Version when made here; what the sender wrote when parsed
 	ID      ID
@@ -129,6 +139,9 @@ type Message struct {
 	// Control is for the sender's own devices only (section 3); a receiver
 	// refuses it from anyone else.
 	Control *Control
+	// Attachments are the files sent with the message (issue 11), at most
+	// MaxAttachments.
+	Attachments []Attachment
 }
 
 // ReceiptType says what a [Receipt] acknowledges.
@@ -202,6 +215,9 @@ func (m *Message) Marshal() ([]byte, error) {
 	if m.Receipt != nil {
 		size += len(m.Receipt.IDs) * (2 + IDSize)
 	}
+	for _, a := range m.Attachments {
+		size += len(a.Name) + len(a.ContentType) + 200
+	}
 	b := make([]byte, 0, size)
 	b = pbwire.AppendVarint(b, fVersion, Version)
 	b = pbwire.AppendBytes(b, fID, m.ID[:])
@@ -209,6 +225,9 @@ func (m *Message) Marshal() ([]byte, error) {
 	b = pbwire.AppendBytes(b, fBody, []byte(m.Body))
 	b = pbwire.AppendVarint(b, fTimer, uint64(m.Timer/time.Second))
 	b = pbwire.AppendVarint(b, fKind, kind)
+	for i := range m.Attachments {
+		b = m.Attachments[i].append(b)
+	}
 	if r := m.Receipt; r != nil {
 		b = pbwire.AppendMessage(b, fReceipt, func(b []byte) []byte {
 			b = pbwire.AppendVarint(b, fReceiptType, uint64(r.Type))
@@ -272,8 +291,16 @@ func (m *Message) check() error {
 	if m.Control != nil && m.Control.HistoryEpoch != nil && m.Control.HistoryEpoch.ID == 0 {
 		return fmt.Errorf("%w: history epoch id 0", ErrMalformed)
 	}
-	if m.Body == "" && m.Receipt == nil && m.Typing == nil && m.Control == nil {
-		return fmt.Errorf("%w: no body, receipt, typing or control", ErrMalformed)
+	if len(m.Attachments) > MaxAttachments {
+		return fmt.Errorf("%w: %d attachments (at most %d)", ErrMalformed, len(m.Attachments), MaxAttachments)
+	}
+	for i := range m.Attachments {
+		if err := m.Attachments[i].check(); err != nil {
+			return err
+		}
+	}
+	if m.Body == "" && len(m.Attachments) == 0 && m.Receipt == nil && m.Typing == nil && m.Control == nil {
+		return fmt.Errorf("%w: no body, attachment, receipt, typing or control", ErrMalformed)
 	}
 	return nil
 }
@@ -284,15 +311,18 @@ func (m *Message) check() error {
 // outside [MinTimer, MaxTimer] is brought within them rather than refused,
 // so that a message is never kept longer than the sender's client meant.
 // Since issue 9 it also checks that the message carries a body, a receipt,
-// typing or control; that syncTo, if set, is a valid username; that a
+// typing or control (or, since issue 11, an attachment); that syncTo, if set, is a valid username; that a
 // receipt has a nonzero type and 1 to MaxReceiptIDs ids of 16 bytes; and
-// that a history epoch has a nonzero id and a 32-byte key. A field that
-// appears twice keeps its last value (submessages are not merged).
+// that a history epoch has a nonzero id and a 32-byte key. Since issue 11
+// it checks each attachment as [Attachment] says, and that there are at
+// most MaxAttachments. A field that appears twice keeps its last value
+// (submessages are not merged); attachments, a repeated field, add up.
 func Parse(b []byte) (*Message, error) {
 	var (
 		version, sentAt, timer, kind uint64
 		id, body, syncTo             []byte
 		receipt, typing, control     []byte
+		attachments                  [][]byte
 	)
 	ok := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
 		switch num {
@@ -310,6 +340,12 @@ func Parse(b []byte) (*Message, error) {
 			timer = uint64(uint32(v))
 		case fKind:
 			kind = v
+		case fAttach:
+			if len(attachments) == MaxAttachments {
+				return false
+			}
+			attachments = append(attachments, bs)
+			return typ == protowire.BytesType
 		case fReceipt:
 			receipt = bs
 			return typ == protowire.BytesType
@@ -351,6 +387,14 @@ func Parse(b []byte) (*Message, error) {
 		m.Timer = ClampTimer(time.Duration(timer) * time.Second)
 	}
 	var err error
+	if len(attachments) > 0 {
+		m.Attachments = make([]Attachment, len(attachments))
+		for i, b := range attachments {
+			if err := m.Attachments[i].parse(b); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if receipt != nil {
 		if m.Receipt, err = parseReceipt(receipt); err != nil {
 			return nil, err

@@ -119,16 +119,16 @@ func TestSecretsNotPrinted(t *testing.T) {
 	}
 }
 
-// TestUnknownFields: a later version's fields (here an attachment in field
-// 7 and a field 40) are ignored, not refused.
+// TestUnknownFields: a later version's fields (here an edit in the
+// reserved field 10 and a field 40) are ignored, not refused.
 func TestUnknownFields(t *testing.T) {
 	m := &Message{ID: NewID(), SentAt: time.UnixMilli(5), Body: "later"}
 	b, err := m.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b = protowire.AppendTag(b, 7, protowire.BytesType)
-	b = protowire.AppendBytes(b, []byte("attachment pointer"))
+	b = protowire.AppendTag(b, 10, protowire.BytesType)
+	b = protowire.AppendBytes(b, []byte("an edit"))
 	b = protowire.AppendTag(b, 40, protowire.VarintType)
 	b = protowire.AppendVarint(b, 99)
 	b = protowire.AppendTag(b, 1, protowire.VarintType) // version 2 (last one wins)
@@ -252,6 +252,8 @@ func FuzzParse(f *testing.F) {
 		{Typing: &Typing{Started: true}},
 		{Typing: &Typing{}},
 		{Control: &Control{HistoryEpoch: epoch}, Ordinary: true},
+		{Attachments: []Attachment{testAttachment("../../etc/passwd"), testAttachment("CON.txt")}, Ordinary: true},
+		{Body: "a photo", Attachments: []Attachment{testAttachment("photo.jpg")}, Timer: time.Minute},
 	} {
 		m.ID, m.SentAt = NewID(), time.UnixMilli(1)
 		b, err := m.Marshal()

@@ -4,12 +4,14 @@
 // issue 9 (docs/multidevice.md) a message may instead, or as well, carry a
 // [Receipt], [Typing] or a [Control] part for the sender's own devices (a
 // [HistoryEpoch]), and be a sync copy ([Message.SyncTo]) of a message the
-// sender sent to someone else; it must carry at least one of body,
-// receipt, typing and control.
+// sender sent to someone else. Since issue 11 it may carry files
+// ([Attachment]: a blob id, its key and digest); a peer's file name goes
+// through [FileName] before any use. A message must carry at least one of
+// body, attachment, receipt, typing and control.
 //
 // The encoding is designed to grow: fields unknown to this version are
-// ignored, and the numbers of planned fields (attachments, franking,
-// edits) are reserved. Version-1 readers older than issue 9 ignore the
+// ignored, and the numbers of planned fields (franking, edits) are
+// reserved. Version-1 readers older than issue 9 ignore the
 // receipt, typing and control fields: to them such a message has an empty
 // body. [Parse] accepts any version from 1 up and checks
 // what a version-1 reader relies on; [Message.Marshal] pads the encoding so

@@ -281,6 +281,103 @@ func (x *HistoryEpoch) GetKey() []byte {
 	return nil
 }
 
+// Attachment names a file sent with a message (issue 11, docs/client.md):
+// its ciphertext is a blob on the server, in the format of internal/attach
+// (Signal's attachments: AES-256-CBC then HMAC-SHA256, padded to a size
+// bucket). Everything a receiver needs to fetch, check and decrypt it
+// travels here, inside the end-to-end encrypted content.
+type Attachment struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`                                  // the sender's file name; a receiver sanitises it before any use
+	Size          uint64                 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`                                 // plaintext bytes, at most 100 MiB
+	ContentType   string                 `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"` // optional MIME type, printable ASCII, at most 255 bytes
+	Key           []byte                 `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`                                    // 64 bytes: AES-256 key || HMAC-SHA256 key, fresh for this file
+	Digest        []byte                 `protobuf:"bytes,5,opt,name=digest,proto3" json:"digest,omitempty"`                              // 32 bytes: the HMAC-SHA256 tag that ends the ciphertext
+	Sha256        []byte                 `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"`                              // 32 bytes: SHA-256 of the plaintext
+	BlobId        string                 `protobuf:"bytes,7,opt,name=blob_id,json=blobId,proto3" json:"blob_id,omitempty"`                // the server's blob id (22 characters of base64url)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Attachment) Reset() {
+	*x = Attachment{}
+	mi := &file_content_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Attachment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Attachment) ProtoMessage() {}
+
+func (x *Attachment) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Attachment.ProtoReflect.Descriptor instead.
+func (*Attachment) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Attachment) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Attachment) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *Attachment) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *Attachment) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *Attachment) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+func (x *Attachment) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+func (x *Attachment) GetBlobId() string {
+	if x != nil {
+		return x.BlobId
+	}
+	return ""
+}
+
 // Control is for the sender's own devices only; a receiver refuses it from
 // anyone else. Unknown parts are ignored.
 type Control struct {
@@ -292,7 +389,7 @@ type Control struct {
 
 func (x *Control) Reset() {
 	*x = Control{}
-	mi := &file_content_proto_msgTypes[3]
+	mi := &file_content_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -304,7 +401,7 @@ func (x *Control) String() string {
 func (*Control) ProtoMessage() {}
 
 func (x *Control) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[3]
+	mi := &file_content_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -317,7 +414,7 @@ func (x *Control) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Control.ProtoReflect.Descriptor instead.
 func (*Control) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{3}
+	return file_content_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Control) GetHistoryEpoch() *HistoryEpoch {
@@ -344,6 +441,11 @@ type Content struct {
 	SyncTo  string   `protobuf:"bytes,11,opt,name=sync_to,json=syncTo,proto3" json:"sync_to,omitempty"`
 	Typing  *Typing  `protobuf:"bytes,12,opt,name=typing,proto3" json:"typing,omitempty"`
 	Control *Control `protobuf:"bytes,13,opt,name=control,proto3" json:"control,omitempty"`
+	// Since 2026-12-02 (issue 11), still version 1: files sent with the
+	// message, at most 32. A message may carry attachments and no body.
+	// Version-1 readers before then ignore the field; to them such a message
+	// has no body, receipt, typing or control, and is malformed.
+	Attachments []*Attachment `protobuf:"bytes,7,rep,name=attachments,proto3" json:"attachments,omitempty"`
 	// padding hides the body's length (to a multiple of 160 bytes, as Signal
 	// pads); it is random and ignored.
 	Padding       []byte `protobuf:"bytes,15,opt,name=padding,proto3" json:"padding,omitempty"`
@@ -353,7 +455,7 @@ type Content struct {
 
 func (x *Content) Reset() {
 	*x = Content{}
-	mi := &file_content_proto_msgTypes[4]
+	mi := &file_content_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -365,7 +467,7 @@ func (x *Content) String() string {
 func (*Content) ProtoMessage() {}
 
 func (x *Content) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[4]
+	mi := &file_content_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -378,7 +480,7 @@ func (x *Content) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Content.ProtoReflect.Descriptor instead.
 func (*Content) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{4}
+	return file_content_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Content) GetVersion() uint32 {
@@ -451,6 +553,13 @@ func (x *Content) GetControl() *Control {
 	return nil
 }
 
+func (x *Content) GetAttachments() []*Attachment {
+	if x != nil {
+		return x.Attachments
+	}
+	return nil
+}
+
 func (x *Content) GetPadding() []byte {
 	if x != nil {
 		return x.Padding
@@ -470,9 +579,18 @@ const file_content_proto_rawDesc = "" +
 	"\astarted\x18\x01 \x01(\bR\astarted\"0\n" +
 	"\fHistoryEpoch\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\"J\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\"\xb2\x01\n" +
+	"\n" +
+	"Attachment\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12!\n" +
+	"\fcontent_type\x18\x03 \x01(\tR\vcontentType\x12\x10\n" +
+	"\x03key\x18\x04 \x01(\fR\x03key\x12\x16\n" +
+	"\x06digest\x18\x05 \x01(\fR\x06digest\x12\x16\n" +
+	"\x06sha256\x18\x06 \x01(\fR\x06sha256\x12\x17\n" +
+	"\ablob_id\x18\a \x01(\tR\x06blobId\"J\n" +
 	"\aControl\x12?\n" +
-	"\rhistory_epoch\x18\x01 \x01(\v2\x1a.hush.content.HistoryEpochR\fhistoryEpoch\"\x94\x03\n" +
+	"\rhistory_epoch\x18\x01 \x01(\v2\x1a.hush.content.HistoryEpochR\fhistoryEpoch\"\xbd\x03\n" +
 	"\aContent\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\fR\x02id\x12\x17\n" +
@@ -483,9 +601,10 @@ const file_content_proto_rawDesc = "" +
 	"\areceipt\x18\t \x01(\v2\x15.hush.content.ReceiptR\areceipt\x12\x17\n" +
 	"\async_to\x18\v \x01(\tR\x06syncTo\x12,\n" +
 	"\x06typing\x18\f \x01(\v2\x14.hush.content.TypingR\x06typing\x12/\n" +
-	"\acontrol\x18\r \x01(\v2\x15.hush.content.ControlR\acontrol\x12\x18\n" +
-	"\apadding\x18\x0f \x01(\fR\apaddingJ\x04\b\a\x10\bJ\x04\b\b\x10\tJ\x04\b\n" +
-	"\x10\vR\vattachmentsR\ffranking_keyR\x04edit*@\n" +
+	"\acontrol\x18\r \x01(\v2\x15.hush.content.ControlR\acontrol\x12:\n" +
+	"\vattachments\x18\a \x03(\v2\x18.hush.content.AttachmentR\vattachments\x12\x18\n" +
+	"\apadding\x18\x0f \x01(\fR\apaddingJ\x04\b\b\x10\tJ\x04\b\n" +
+	"\x10\vR\ffranking_keyR\x04edit*@\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vKIND_SECRET\x10\x01\x12\x11\n" +
@@ -508,15 +627,16 @@ func file_content_proto_rawDescGZIP() []byte {
 }
 
 var file_content_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_content_proto_goTypes = []any{
 	(Kind)(0),            // 0: hush.content.Kind
 	(ReceiptType)(0),     // 1: hush.content.ReceiptType
 	(*Receipt)(nil),      // 2: hush.content.Receipt
 	(*Typing)(nil),       // 3: hush.content.Typing
 	(*HistoryEpoch)(nil), // 4: hush.content.HistoryEpoch
-	(*Control)(nil),      // 5: hush.content.Control
-	(*Content)(nil),      // 6: hush.content.Content
+	(*Attachment)(nil),   // 5: hush.content.Attachment
+	(*Control)(nil),      // 6: hush.content.Control
+	(*Content)(nil),      // 7: hush.content.Content
 }
 var file_content_proto_depIdxs = []int32{
 	1, // 0: hush.content.Receipt.type:type_name -> hush.content.ReceiptType
@@ -524,12 +644,13 @@ var file_content_proto_depIdxs = []int32{
 	0, // 2: hush.content.Content.kind:type_name -> hush.content.Kind
 	2, // 3: hush.content.Content.receipt:type_name -> hush.content.Receipt
 	3, // 4: hush.content.Content.typing:type_name -> hush.content.Typing
-	5, // 5: hush.content.Content.control:type_name -> hush.content.Control
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	6, // 5: hush.content.Content.control:type_name -> hush.content.Control
+	5, // 6: hush.content.Content.attachments:type_name -> hush.content.Attachment
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_content_proto_init() }
@@ -543,7 +664,7 @@ func file_content_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_content_proto_rawDesc), len(file_content_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
