@@ -138,12 +138,13 @@ func TestCoreDependencies(t *testing.T) {
 	}
 }
 
-// purePackages are the client's cryptography of issue 9 and the content
-// message (docs/multidevice.md): pure functions of their inputs, with no
+// purePackages are the client's cryptography of issue 9, the content
+// message (docs/multidevice.md) and the group log of issue 10
+// (docs/groups.md): pure functions of their inputs, with no
 // network, no store and no other process, so that they can be tested and
 // fuzzed alone.
 var purePackages = []string{mod + "internal/content", mod + "internal/link", mod + "internal/history",
-	mod + "internal/secretcode", mod + "internal/strictjson"}
+	mod + "internal/secretcode", mod + "internal/strictjson", mod + "internal/grouplog"}
 
 // pureForbidden are what they must never reach ("os" they do, through fmt).
 var pureForbidden = []string{

@@ -46,7 +46,10 @@ const (
 	fSyncTo  = 11
 	fTyping  = 12
 	fControl = 13
+	fGroup   = 14
 	fPadding = 15
+	fSKDM    = 16
+	fGroupCt = 17
 
 	kindSecret   = 1
 	kindOrdinary = 2
@@ -65,6 +68,21 @@ const (
 	fAttDigest      = 5
 	fAttSHA256      = 6
 	fAttBlobID      = 7
+
+	fGroupID          = 1 // GroupContext, SenderKeyDistribution, GroupControl
+	fSKDMDistribution = 2 // SenderKeyDistribution
+	fGroupCtEntries   = 2 // GroupControl
+)
+
+// Limits of the group parts (docs/groups.md).
+const (
+	// GroupIDSize is the length of a group id.
+	GroupIDSize = 16
+	// MaxDistribution is the longest sender key distribution message
+	// (libsignal's is about 100 bytes).
+	MaxDistribution = 1024
+	// MaxGroupEntries is the most log entries one group control carries.
+	MaxGroupEntries = 4096
 )
 
 // MaxReceiptIDs is the most message ids one receipt holds; a client with
@@ -142,6 +160,45 @@ type Message struct {
 	// Attachments are the files sent with the message (issue 11), at most
 	// MaxAttachments.
 	Attachments []Attachment
+
+	// Group names the group of a group message (docs/groups.md).
+	Group *GroupContext
+	// SenderKey gives the sender device's sender key for a group.
+	SenderKey *SenderKeyDistribution
+	// GroupControl carries signed changes of a group's membership.
+	GroupControl *GroupControl
+}
+
+// GroupID is a group's id: the first 16 bytes of the hash of its create
+// entry (docs/groups.md).
+type GroupID [GroupIDSize]byte
+
+func (g GroupID) String() string { return fmt.Sprintf("%x", g[:]) }
+
+// GroupContext names the group a message belongs to.
+type GroupContext struct {
+	ID GroupID
+}
+
+// SenderKeyDistribution is a sender key for the group Group: a
+// libsignal SenderKeyDistributionMessage, 1 to MaxDistribution bytes,
+// parsed by package senderkey. It holds a chain key: String leaves it out.
+type SenderKeyDistribution struct {
+	Group        GroupID
+	Distribution []byte
+}
+
+func (d SenderKeyDistribution) String() string {
+	return fmt.Sprintf("sender-key-distribution(%v, redacted)", d.Group)
+}
+func (d SenderKeyDistribution) GoString() string { return d.String() }
+
+// GroupControl carries 1 to MaxGroupEntries entries of the log of the
+// group Group, each a GroupEntry encoding that the client checks (package
+// grouplog); this package checks only their count and that none is empty.
+type GroupControl struct {
+	Group   GroupID
+	Entries [][]byte
 }
 
 // ReceiptType says what a [Receipt] acknowledges.
@@ -218,6 +275,14 @@ func (m *Message) Marshal() ([]byte, error) {
 	for _, a := range m.Attachments {
 		size += len(a.Name) + len(a.ContentType) + 200
 	}
+	if m.SenderKey != nil {
+		size += len(m.SenderKey.Distribution) + 32
+	}
+	if m.GroupControl != nil {
+		for _, e := range m.GroupControl.Entries {
+			size += len(e) + 4
+		}
+	}
 	b := make([]byte, 0, size)
 	b = pbwire.AppendVarint(b, fVersion, Version)
 	b = pbwire.AppendBytes(b, fID, m.ID[:])
@@ -254,6 +319,24 @@ func (m *Message) Marshal() ([]byte, error) {
 					b = pbwire.AppendVarint(b, fEpochID, e.ID)
 					return pbwire.AppendBytes(b, fEpochKey, e.Key[:])
 				})
+			}
+			return b
+		})
+	}
+	if g := m.Group; g != nil {
+		b = pbwire.AppendMessage(b, fGroup, func(b []byte) []byte { return pbwire.AppendBytes(b, fGroupID, g.ID[:]) })
+	}
+	if d := m.SenderKey; d != nil {
+		b = pbwire.AppendMessage(b, fSKDM, func(b []byte) []byte {
+			b = pbwire.AppendBytes(b, fGroupID, d.Group[:])
+			return pbwire.AppendBytes(b, fSKDMDistribution, d.Distribution)
+		})
+	}
+	if g := m.GroupControl; g != nil {
+		b = pbwire.AppendMessage(b, fGroupCt, func(b []byte) []byte {
+			b = pbwire.AppendBytes(b, fGroupID, g.Group[:])
+			for _, e := range g.Entries {
+				b = pbwire.AppendBytes(b, fGroupCtEntries, e)
 			}
 			return b
 		})
@@ -299,8 +382,24 @@ func (m *Message) check() error {
 			return err
 		}
 	}
-	if m.Body == "" && len(m.Attachments) == 0 && m.Receipt == nil && m.Typing == nil && m.Control == nil {
-		return fmt.Errorf("%w: no body, attachment, receipt, typing or control", ErrMalformed)
+	if d := m.SenderKey; d != nil && (len(d.Distribution) == 0 || len(d.Distribution) > MaxDistribution) {
+		return fmt.Errorf("%w: sender key distribution of %d bytes", ErrMalformed, len(d.Distribution))
+	}
+	if g := m.GroupControl; g != nil {
+		if len(g.Entries) == 0 || len(g.Entries) > MaxGroupEntries {
+			return fmt.Errorf("%w: group control of %d entries (1 to %d)", ErrMalformed, len(g.Entries), MaxGroupEntries)
+		}
+		for _, e := range g.Entries {
+			if len(e) == 0 {
+				return fmt.Errorf("%w: empty group entry", ErrMalformed)
+			}
+		}
+	}
+	if m.Group != nil && m.Body == "" {
+		return fmt.Errorf("%w: a group message without a body", ErrMalformed)
+	}
+	if m.Body == "" && len(m.Attachments) == 0 && m.Receipt == nil && m.Typing == nil && m.Control == nil && m.SenderKey == nil && m.GroupControl == nil {
+		return fmt.Errorf("%w: no body, attachment, receipt, typing, control, sender key or group control", ErrMalformed)
 	}
 	return nil
 }
@@ -323,6 +422,7 @@ func Parse(b []byte) (*Message, error) {
 		id, body, syncTo             []byte
 		receipt, typing, control     []byte
 		attachments                  [][]byte
+		group, skdm, groupCt         []byte
 	)
 	ok := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
 		switch num {
@@ -357,6 +457,15 @@ func Parse(b []byte) (*Message, error) {
 			return typ == protowire.BytesType
 		case fControl:
 			control = bs
+			return typ == protowire.BytesType
+		case fGroup:
+			group = bs
+			return typ == protowire.BytesType
+		case fSKDM:
+			skdm = bs
+			return typ == protowire.BytesType
+		case fGroupCt:
+			groupCt = bs
 			return typ == protowire.BytesType
 		default:
 			return true // padding, and fields of later versions
@@ -407,6 +516,21 @@ func Parse(b []byte) (*Message, error) {
 	}
 	if control != nil {
 		if m.Control, err = parseControl(control); err != nil {
+			return nil, err
+		}
+	}
+	if group != nil {
+		if m.Group, err = parseGroupContext(group); err != nil {
+			return nil, err
+		}
+	}
+	if skdm != nil {
+		if m.SenderKey, err = parseSenderKey(skdm); err != nil {
+			return nil, err
+		}
+	}
+	if groupCt != nil {
+		if m.GroupControl, err = parseGroupControl(groupCt); err != nil {
 			return nil, err
 		}
 	}
@@ -491,6 +615,73 @@ func parseControl(b []byte) (*Control, error) {
 		c.HistoryEpoch = e
 	}
 	return c, nil
+}
+
+// groupID reads a 16-byte group id field.
+func groupID(dst *GroupID, typ protowire.Type, bs []byte) bool {
+	if typ != protowire.BytesType || len(bs) != GroupIDSize {
+		return false
+	}
+	copy(dst[:], bs)
+	return true
+}
+
+func parseGroupContext(b []byte) (*GroupContext, error) {
+	g := new(GroupContext)
+	var seen bool
+	ok := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
+		if num == fGroupID {
+			seen = true
+			return groupID(&g.ID, typ, bs)
+		}
+		return true
+	})
+	if !ok || !seen {
+		return nil, fmt.Errorf("%w: bad group context", ErrMalformed)
+	}
+	return g, nil
+}
+
+func parseSenderKey(b []byte) (*SenderKeyDistribution, error) {
+	d := new(SenderKeyDistribution)
+	var seen bool
+	ok := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
+		switch num {
+		case fGroupID:
+			seen = true
+			return groupID(&d.Group, typ, bs)
+		case fSKDMDistribution:
+			d.Distribution = append([]byte(nil), bs...)
+			return typ == protowire.BytesType && len(bs) <= MaxDistribution
+		}
+		return true
+	})
+	if !ok || !seen || len(d.Distribution) == 0 {
+		return nil, fmt.Errorf("%w: bad sender key distribution", ErrMalformed)
+	}
+	return d, nil
+}
+
+func parseGroupControl(b []byte) (*GroupControl, error) {
+	g := new(GroupControl)
+	var seen bool
+	ok := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
+		switch num {
+		case fGroupID:
+			seen = true
+			return groupID(&g.Group, typ, bs)
+		case fGroupCtEntries:
+			if typ != protowire.BytesType || len(bs) == 0 || len(g.Entries) == MaxGroupEntries {
+				return false
+			}
+			g.Entries = append(g.Entries, append([]byte(nil), bs...))
+		}
+		return true
+	})
+	if !ok || !seen || len(g.Entries) == 0 {
+		return nil, fmt.Errorf("%w: bad group control", ErrMalformed)
+	}
+	return g, nil
 }
 
 // ClampTimer brings a nonzero timer within [MinTimer, MaxTimer].

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,9 @@ func TestRoundTripParts(t *testing.T) {
 		"typing stopped":    {Typing: &Typing{}, Ordinary: true},
 		"history epoch":     {Control: &Control{HistoryEpoch: epoch}, Ordinary: true},
 		"empty control":     {Control: &Control{}},
+		"group message":     {Body: "hi all", Group: &GroupContext{ID: GroupID{9: 1}}, Ordinary: true},
+		"sender key":        {SenderKey: &SenderKeyDistribution{Group: GroupID{1}, Distribution: bytes.Repeat([]byte{1}, MaxDistribution)}, Ordinary: true},
+		"group control":     {GroupControl: &GroupControl{Group: GroupID{2}, Entries: [][]byte{{1}, {2, 3}}}, Ordinary: true},
 		"everything":        {Body: "all", Timer: time.Minute, SyncTo: "bob", Receipt: &Receipt{Type: Read, IDs: ids}, Typing: &Typing{Started: true}, Control: &Control{HistoryEpoch: epoch}},
 	} {
 		m.ID, m.SentAt = NewID(), time.UnixMilli(1764100000123)
@@ -254,6 +258,9 @@ func FuzzParse(f *testing.F) {
 		{Control: &Control{HistoryEpoch: epoch}, Ordinary: true},
 		{Attachments: []Attachment{testAttachment("../../etc/passwd"), testAttachment("CON.txt")}, Ordinary: true},
 		{Body: "a photo", Attachments: []Attachment{testAttachment("photo.jpg")}, Timer: time.Minute},
+		{Body: "to the group", Ordinary: true, Group: &GroupContext{ID: GroupID{1, 2}}},
+		{SenderKey: &SenderKeyDistribution{Group: GroupID{3}, Distribution: bytes.Repeat([]byte{0x33}, 140)}, Ordinary: true},
+		{GroupControl: &GroupControl{Group: GroupID{4}, Entries: [][]byte{{1, 2, 3}, bytes.Repeat([]byte{7}, 300)}}, Ordinary: true},
 	} {
 		m.ID, m.SentAt = NewID(), time.UnixMilli(1)
 		b, err := m.Marshal()
@@ -333,5 +340,47 @@ func TestMatchesProtobuf(t *testing.T) {
 		Receipt: &Receipt{Type: Delivered, IDs: r.IDs[:1]}, Typing: &Typing{}, Control: &Control{HistoryEpoch: &HistoryEpoch{ID: 5, Key: epoch.Key}}}
 	if got, err = Parse(ref); err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("we read protobuf's encoding as %+v, %v", got, err)
+	}
+}
+
+// TestGroupParts: the group parts of issue 10 read by the generated code of
+// content.proto, and the bad ones refused.
+func TestGroupParts(t *testing.T) {
+	g := GroupID{0: 0xaa, 15: 0x55}
+	m := &Message{ID: NewID(), Body: "hi", Ordinary: true, Group: &GroupContext{ID: g},
+		SenderKey:    &SenderKeyDistribution{Group: g, Distribution: []byte{0x33, 1, 2}},
+		GroupControl: &GroupControl{Group: g, Entries: [][]byte{{1}, {2}}}}
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c pb.Content
+	if err := proto.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(c.Group.GetId(), g[:]) || !bytes.Equal(c.SenderKey.GetGroupId(), g[:]) || !bytes.Equal(c.SenderKey.GetDistribution(), []byte{0x33, 1, 2}) ||
+		!bytes.Equal(c.GroupControl.GetGroupId(), g[:]) || len(c.GroupControl.GetEntries()) != 2 {
+		t.Fatalf("protobuf reads %v", &c)
+	}
+	if s := fmt.Sprint(m.SenderKey, *m.SenderKey); strings.Contains(s, "3301") || strings.Contains(s, "[51 1 2]") {
+		t.Errorf("a distribution printed: %s", s)
+	}
+	for name, pbc := range map[string]*pb.Content{
+		"short group id":      {Group: &pb.GroupContext{Id: g[:15]}, Body: "x"},
+		"group id missing":    {Group: &pb.GroupContext{}, Body: "x"},
+		"group without body":  {Group: &pb.GroupContext{Id: g[:]}},
+		"empty distribution":  {SenderKey: &pb.SenderKeyDistribution{GroupId: g[:]}},
+		"huge distribution":   {SenderKey: &pb.SenderKeyDistribution{GroupId: g[:], Distribution: make([]byte, MaxDistribution+1)}},
+		"distribution no id":  {SenderKey: &pb.SenderKeyDistribution{Distribution: []byte{1}}},
+		"control no entries":  {GroupControl: &pb.GroupControl{GroupId: g[:]}},
+		"control empty entry": {GroupControl: &pb.GroupControl{GroupId: g[:], Entries: [][]byte{{}}}},
+		"control no group":    {GroupControl: &pb.GroupControl{Entries: [][]byte{{1}}}},
+		"too many entries":    {GroupControl: &pb.GroupControl{GroupId: g[:], Entries: slices.Repeat([][]byte{{1}}, MaxGroupEntries+1)}},
+	} {
+		pbc.Version, pbc.Id = 1, g[:]
+		b, _ := proto.Marshal(pbc)
+		if got, err := Parse(b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: parsed as %+v, %v", name, got, err)
+		}
 	}
 }

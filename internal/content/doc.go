@@ -7,7 +7,10 @@
 // sender sent to someone else. Since issue 11 it may carry files
 // ([Attachment]: a blob id, its key and digest); a peer's file name goes
 // through [FileName] before any use. A message must carry at least one of
-// body, attachment, receipt, typing and control.
+// body, attachment, receipt, typing and control. Since issue 10
+// (docs/groups.md) a message may name its group ([GroupContext]), or carry
+// a sender key for a group ([SenderKeyDistribution]) or signed changes of
+// a group's membership ([GroupControl]), each alone.
 //
 // The encoding is designed to grow: fields unknown to this version are
 // ignored, and the numbers of planned fields (franking, edits) are

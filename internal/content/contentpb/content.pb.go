@@ -424,6 +424,272 @@ func (x *Control) GetHistoryEpoch() *HistoryEpoch {
 	return nil
 }
 
+// GroupContext names the group a message belongs to (docs/groups.md).
+type GroupContext struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"` // 16 bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupContext) Reset() {
+	*x = GroupContext{}
+	mi := &file_content_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupContext) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupContext) ProtoMessage() {}
+
+func (x *GroupContext) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupContext.ProtoReflect.Descriptor instead.
+func (*GroupContext) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GroupContext) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+// SenderKeyDistribution gives the sender device's sender key for a group
+// (docs/groups.md): libsignal's SenderKeyDistributionMessage, sent over the
+// one-to-one ordinary sessions.
+type SenderKeyDistribution struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       []byte                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"` // 16 bytes
+	Distribution  []byte                 `protobuf:"bytes,2,opt,name=distribution,proto3" json:"distribution,omitempty"`      // a SenderKeyDistributionMessage, version byte first
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SenderKeyDistribution) Reset() {
+	*x = SenderKeyDistribution{}
+	mi := &file_content_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SenderKeyDistribution) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SenderKeyDistribution) ProtoMessage() {}
+
+func (x *SenderKeyDistribution) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SenderKeyDistribution.ProtoReflect.Descriptor instead.
+func (*SenderKeyDistribution) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SenderKeyDistribution) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *SenderKeyDistribution) GetDistribution() []byte {
+	if x != nil {
+		return x.Distribution
+	}
+	return nil
+}
+
+// GroupControl carries signed entries of a group's change log
+// (docs/groups.md, "Membership changes"): the new entry to members, the
+// whole log to a member who was just added.
+type GroupControl struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       []byte                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"` // 16 bytes
+	Entries       [][]byte               `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`                // 1 to 4096 GroupEntry encodings
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupControl) Reset() {
+	*x = GroupControl{}
+	mi := &file_content_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupControl) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupControl) ProtoMessage() {}
+
+func (x *GroupControl) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupControl.ProtoReflect.Descriptor instead.
+func (*GroupControl) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GroupControl) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+func (x *GroupControl) GetEntries() [][]byte {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+// GroupEntry is one signed change of a group (docs/groups.md). Its hash is
+// SHA-256 of its encoding; a group's id is the first 16 bytes of the hash
+// of its create entry.
+type GroupEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`         // 1 for create, the parent's + 1 after
+	Prev          []byte                 `protobuf:"bytes,2,opt,name=prev,proto3" json:"prev,omitempty"`            // the parent entry's hash (32 bytes); empty for create
+	Actor         string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`          // the username who made the change
+	Action        uint32                 `protobuf:"varint,4,opt,name=action,proto3" json:"action,omitempty"`       // 1 create, 2 add, 3 remove, 4 leave, 5 rename, 6 make admin
+	Members       []string               `protobuf:"bytes,5,rep,name=members,proto3" json:"members,omitempty"`      // create: the members; add, remove, make admin: whom
+	Name          string                 `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`            // create, rename
+	Nonce         []byte                 `protobuf:"bytes,7,opt,name=nonce,proto3" json:"nonce,omitempty"`          // create: 16 random bytes
+	At            uint64                 `protobuf:"varint,8,opt,name=at,proto3" json:"at,omitempty"`               // Unix milliseconds, the actor's clock
+	Signature     []byte                 `protobuf:"bytes,15,opt,name=signature,proto3" json:"signature,omitempty"` // XEdDSA of the actor's account identity key
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupEntry) Reset() {
+	*x = GroupEntry{}
+	mi := &file_content_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupEntry) ProtoMessage() {}
+
+func (x *GroupEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_content_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupEntry.ProtoReflect.Descriptor instead.
+func (*GroupEntry) Descriptor() ([]byte, []int) {
+	return file_content_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GroupEntry) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *GroupEntry) GetPrev() []byte {
+	if x != nil {
+		return x.Prev
+	}
+	return nil
+}
+
+func (x *GroupEntry) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *GroupEntry) GetAction() uint32 {
+	if x != nil {
+		return x.Action
+	}
+	return 0
+}
+
+func (x *GroupEntry) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *GroupEntry) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GroupEntry) GetNonce() []byte {
+	if x != nil {
+		return x.Nonce
+	}
+	return nil
+}
+
+func (x *GroupEntry) GetAt() uint64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+func (x *GroupEntry) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 type Content struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Version uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`             // 1
@@ -446,6 +712,12 @@ type Content struct {
 	// Version-1 readers before then ignore the field; to them such a message
 	// has no body, receipt, typing or control, and is malformed.
 	Attachments []*Attachment `protobuf:"bytes,7,rep,name=attachments,proto3" json:"attachments,omitempty"`
+	// Since 2026-12-02 (issue 10, docs/groups.md), still version 1: a group
+	// message names its group; a sender key distribution and a group
+	// control travel alone, over the one-to-one ordinary sessions.
+	Group        *GroupContext          `protobuf:"bytes,14,opt,name=group,proto3" json:"group,omitempty"`
+	SenderKey    *SenderKeyDistribution `protobuf:"bytes,16,opt,name=sender_key,json=senderKey,proto3" json:"sender_key,omitempty"`
+	GroupControl *GroupControl          `protobuf:"bytes,17,opt,name=group_control,json=groupControl,proto3" json:"group_control,omitempty"`
 	// padding hides the body's length (to a multiple of 160 bytes, as Signal
 	// pads); it is random and ignored.
 	Padding       []byte `protobuf:"bytes,15,opt,name=padding,proto3" json:"padding,omitempty"`
@@ -455,7 +727,7 @@ type Content struct {
 
 func (x *Content) Reset() {
 	*x = Content{}
-	mi := &file_content_proto_msgTypes[5]
+	mi := &file_content_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -467,7 +739,7 @@ func (x *Content) String() string {
 func (*Content) ProtoMessage() {}
 
 func (x *Content) ProtoReflect() protoreflect.Message {
-	mi := &file_content_proto_msgTypes[5]
+	mi := &file_content_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -480,7 +752,7 @@ func (x *Content) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Content.ProtoReflect.Descriptor instead.
 func (*Content) Descriptor() ([]byte, []int) {
-	return file_content_proto_rawDescGZIP(), []int{5}
+	return file_content_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Content) GetVersion() uint32 {
@@ -560,6 +832,27 @@ func (x *Content) GetAttachments() []*Attachment {
 	return nil
 }
 
+func (x *Content) GetGroup() *GroupContext {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+func (x *Content) GetSenderKey() *SenderKeyDistribution {
+	if x != nil {
+		return x.SenderKey
+	}
+	return nil
+}
+
+func (x *Content) GetGroupControl() *GroupControl {
+	if x != nil {
+		return x.GroupControl
+	}
+	return nil
+}
+
 func (x *Content) GetPadding() []byte {
 	if x != nil {
 		return x.Padding
@@ -590,7 +883,26 @@ const file_content_proto_rawDesc = "" +
 	"\x06sha256\x18\x06 \x01(\fR\x06sha256\x12\x17\n" +
 	"\ablob_id\x18\a \x01(\tR\x06blobId\"J\n" +
 	"\aControl\x12?\n" +
-	"\rhistory_epoch\x18\x01 \x01(\v2\x1a.hush.content.HistoryEpochR\fhistoryEpoch\"\xbd\x03\n" +
+	"\rhistory_epoch\x18\x01 \x01(\v2\x1a.hush.content.HistoryEpochR\fhistoryEpoch\"\x1e\n" +
+	"\fGroupContext\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\fR\x02id\"V\n" +
+	"\x15SenderKeyDistribution\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\fR\agroupId\x12\"\n" +
+	"\fdistribution\x18\x02 \x01(\fR\fdistribution\"C\n" +
+	"\fGroupControl\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\fR\agroupId\x12\x18\n" +
+	"\aentries\x18\x02 \x03(\fR\aentries\"\xd6\x01\n" +
+	"\n" +
+	"GroupEntry\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x12\n" +
+	"\x04prev\x18\x02 \x01(\fR\x04prev\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x16\n" +
+	"\x06action\x18\x04 \x01(\rR\x06action\x12\x18\n" +
+	"\amembers\x18\x05 \x03(\tR\amembers\x12\x12\n" +
+	"\x04name\x18\x06 \x01(\tR\x04name\x12\x14\n" +
+	"\x05nonce\x18\a \x01(\fR\x05nonce\x12\x0e\n" +
+	"\x02at\x18\b \x01(\x04R\x02at\x12\x1c\n" +
+	"\tsignature\x18\x0f \x01(\fR\tsignature\"\xf4\x04\n" +
 	"\aContent\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\fR\x02id\x12\x17\n" +
@@ -602,7 +914,11 @@ const file_content_proto_rawDesc = "" +
 	"\async_to\x18\v \x01(\tR\x06syncTo\x12,\n" +
 	"\x06typing\x18\f \x01(\v2\x14.hush.content.TypingR\x06typing\x12/\n" +
 	"\acontrol\x18\r \x01(\v2\x15.hush.content.ControlR\acontrol\x12:\n" +
-	"\vattachments\x18\a \x03(\v2\x18.hush.content.AttachmentR\vattachments\x12\x18\n" +
+	"\vattachments\x18\a \x03(\v2\x18.hush.content.AttachmentR\vattachments\x120\n" +
+	"\x05group\x18\x0e \x01(\v2\x1a.hush.content.GroupContextR\x05group\x12B\n" +
+	"\n" +
+	"sender_key\x18\x10 \x01(\v2#.hush.content.SenderKeyDistributionR\tsenderKey\x12?\n" +
+	"\rgroup_control\x18\x11 \x01(\v2\x1a.hush.content.GroupControlR\fgroupControl\x12\x18\n" +
 	"\apadding\x18\x0f \x01(\fR\apaddingJ\x04\b\b\x10\tJ\x04\b\n" +
 	"\x10\vR\ffranking_keyR\x04edit*@\n" +
 	"\x04Kind\x12\x14\n" +
@@ -627,30 +943,37 @@ func file_content_proto_rawDescGZIP() []byte {
 }
 
 var file_content_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_content_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_content_proto_goTypes = []any{
-	(Kind)(0),            // 0: hush.content.Kind
-	(ReceiptType)(0),     // 1: hush.content.ReceiptType
-	(*Receipt)(nil),      // 2: hush.content.Receipt
-	(*Typing)(nil),       // 3: hush.content.Typing
-	(*HistoryEpoch)(nil), // 4: hush.content.HistoryEpoch
-	(*Attachment)(nil),   // 5: hush.content.Attachment
-	(*Control)(nil),      // 6: hush.content.Control
-	(*Content)(nil),      // 7: hush.content.Content
+	(Kind)(0),                     // 0: hush.content.Kind
+	(ReceiptType)(0),              // 1: hush.content.ReceiptType
+	(*Receipt)(nil),               // 2: hush.content.Receipt
+	(*Typing)(nil),                // 3: hush.content.Typing
+	(*HistoryEpoch)(nil),          // 4: hush.content.HistoryEpoch
+	(*Attachment)(nil),            // 5: hush.content.Attachment
+	(*Control)(nil),               // 6: hush.content.Control
+	(*GroupContext)(nil),          // 7: hush.content.GroupContext
+	(*SenderKeyDistribution)(nil), // 8: hush.content.SenderKeyDistribution
+	(*GroupControl)(nil),          // 9: hush.content.GroupControl
+	(*GroupEntry)(nil),            // 10: hush.content.GroupEntry
+	(*Content)(nil),               // 11: hush.content.Content
 }
 var file_content_proto_depIdxs = []int32{
-	1, // 0: hush.content.Receipt.type:type_name -> hush.content.ReceiptType
-	4, // 1: hush.content.Control.history_epoch:type_name -> hush.content.HistoryEpoch
-	0, // 2: hush.content.Content.kind:type_name -> hush.content.Kind
-	2, // 3: hush.content.Content.receipt:type_name -> hush.content.Receipt
-	3, // 4: hush.content.Content.typing:type_name -> hush.content.Typing
-	6, // 5: hush.content.Content.control:type_name -> hush.content.Control
-	5, // 6: hush.content.Content.attachments:type_name -> hush.content.Attachment
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	1,  // 0: hush.content.Receipt.type:type_name -> hush.content.ReceiptType
+	4,  // 1: hush.content.Control.history_epoch:type_name -> hush.content.HistoryEpoch
+	0,  // 2: hush.content.Content.kind:type_name -> hush.content.Kind
+	2,  // 3: hush.content.Content.receipt:type_name -> hush.content.Receipt
+	3,  // 4: hush.content.Content.typing:type_name -> hush.content.Typing
+	6,  // 5: hush.content.Content.control:type_name -> hush.content.Control
+	5,  // 6: hush.content.Content.attachments:type_name -> hush.content.Attachment
+	7,  // 7: hush.content.Content.group:type_name -> hush.content.GroupContext
+	8,  // 8: hush.content.Content.sender_key:type_name -> hush.content.SenderKeyDistribution
+	9,  // 9: hush.content.Content.group_control:type_name -> hush.content.GroupControl
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_content_proto_init() }
@@ -664,7 +987,7 @@ func file_content_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_content_proto_rawDesc), len(file_content_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   6,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
