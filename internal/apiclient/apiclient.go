@@ -1,6 +1,11 @@
 // Package apiclient is a small Go client of hushd's API (docs/api.md): one
 // method per endpoint, and [Conn] for the WebSocket. It pins the server's
 // certificate by its SHA-256 fingerprint, as hushd prints it.
+//
+// A client may know several URLs of one cluster ([NewCluster]): all its
+// nodes present the same certificate, so the one fingerprint is checked on
+// every connection to any of them, and a node that presents another is an
+// error, never a reason to try the next (failover.go).
 package apiclient
 
 import (
@@ -16,9 +21,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -67,23 +75,49 @@ type Options struct {
 	// LocalAddr, if set, is the source address of every connection (the
 	// load tool spreads connections over 127.0.0.x with it).
 	LocalAddr net.Addr
-	// Timeout of each HTTP request; default 30 s.
+	// Timeout of each HTTP request (each attempt, with several URLs);
+	// default 30 s.
 	Timeout time.Duration
+	// OnSwitch, if set, is called with the URL that answered when it is
+	// another than the one that answered before (several URLs only): to
+	// remember it, so that the next process starts there.
+	OnSwitch func(base string)
 }
 
-// Client talks to one hushd. Its methods are safe for concurrent use,
-// except SetCredential.
+// Client talks to one hushd, or to the nodes of one cluster. Its methods
+// are safe for concurrent use, except SetCredential.
 type Client struct {
-	base string // e.g. https://127.0.0.1:8443
-	cred string
-	hc   *http.Client
+	bases []string // e.g. https://127.0.0.1:8443; at least one
+	// cur is the index in bases of the URL tried first: the last that
+	// answered. suspect is one whose connection was lost (Skip), tried
+	// last until some URL answers; -1 for none.
+	cur, suspect atomic.Int32
+	onSwitch     func(string)
+	cred         string
+	hc           *http.Client
 }
 
 // New returns a client of the server at base ("https://host:port").
 func New(base string, o Options) (*Client, error) {
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("apiclient: bad server URL %q", base)
+	return NewCluster([]string{base}, o)
+}
+
+// NewCluster returns a client of the nodes of one cluster at bases, tried
+// in this order (failover.go); at most MaxURLs, no URL twice.
+func NewCluster(bases []string, o Options) (*Client, error) {
+	if len(bases) == 0 || len(bases) > MaxURLs {
+		return nil, fmt.Errorf("apiclient: 1 to %d server URLs, not %d", MaxURLs, len(bases))
+	}
+	clean := make([]string, len(bases))
+	for i, base := range bases {
+		u, err := url.Parse(base)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, fmt.Errorf("apiclient: bad server URL %q", base)
+		}
+		clean[i] = strings.TrimRight(base, "/")
+		if slices.Contains(clean[:i], clean[i]) {
+			return nil, fmt.Errorf("apiclient: server URL %q given twice", base)
+		}
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS13}
 	if o.Fingerprint != "" {
@@ -109,6 +143,7 @@ func New(base string, o Options) (*Client, error) {
 	tr := &http.Transport{
 		DialContext:         d.DialContext,
 		TLSClientConfig:     tc,
+		TLSHandshakeTimeout: 10 * time.Second,
 		ForceAttemptHTTP2:   false,
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     60 * time.Second,
@@ -116,7 +151,9 @@ func New(base string, o Options) (*Client, error) {
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
 	}
-	return &Client{base: strings.TrimRight(base, "/"), cred: o.Credential, hc: &http.Client{Transport: tr, Timeout: o.Timeout}}, nil
+	c := &Client{bases: clean, onSwitch: o.OnSwitch, cred: o.Credential, hc: &http.Client{Transport: tr, Timeout: o.Timeout}}
+	c.suspect.Store(-1)
+	return c, nil
 }
 
 // SetCredential sets the device credential used from now on.
@@ -144,11 +181,51 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 }
 
 // DoRaw is Do with a raw body. An out of type *[]byte gets the answer's
-// bytes as they are.
+// bytes as they are. With several URLs, a failed attempt goes on to the
+// next node as failover.go says; a body that is not an io.Seeker is sent
+// once, to one node.
 func (c *Client) DoRaw(ctx context.Context, method, path string, body io.Reader, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	rewind := func() error { return nil }
+	if body != nil {
+		if sk, ok := body.(io.Seeker); ok {
+			at, err := sk.Seek(0, io.SeekCurrent)
+			if err != nil {
+				return err
+			}
+			rewind = func() error { _, err := sk.Seek(at, io.SeekStart); return err }
+		} else {
+			rewind = func() error { return errors.New("apiclient: the body cannot be sent again") }
+		}
+	}
+	var failed []attemptError
+	for i, idx := range c.order() {
+		if i > 0 {
+			if rewind() != nil {
+				break
+			}
+		}
+		how, err := c.attempt(ctx, c.bases[idx], method, path, body, out)
+		if how == served {
+			if err == nil || !errors.As(err, new(*CertificateError)) {
+				c.use(idx)
+			}
+			return err
+		}
+		failed = append(failed, attemptError{c.bases[idx], err})
+		if ctx.Err() != nil || (how == maybeSent && !repeatable(method, path)) {
+			break
+		}
+	}
+	return failure(failed)
+}
+
+// attempt sends the request to one node and says how it went.
+func (c *Client) attempt(ctx context.Context, base, method, path string, body io.Reader, out any) (outcome, error) {
+	var wrote atomic.Bool
+	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }})
+	req, err := http.NewRequestWithContext(tctx, method, base+path, body)
 	if err != nil {
-		return err
+		return served, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -158,30 +235,36 @@ func (c *Client) DoRaw(ctx context.Context, method, path string, body io.Reader,
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return err
+		return connFailure(ctx, err, wrote.Load()), err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return err
+		return connFailure(ctx, err, true), err
 	}
 	if resp.StatusCode >= 300 {
 		var e api.Error
+		var ae *Error
 		if json.Unmarshal(b, &e) != nil || e.Err.Code == "" {
-			return &Error{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(b))}
+			ae = &Error{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(b))}
+		} else {
+			ae = &Error{Status: resp.StatusCode, Code: e.Err.Code, Message: e.Err.Message, Mismatches: e.Err.Mismatches}
 		}
-		return &Error{Status: resp.StatusCode, Code: e.Err.Code, Message: e.Err.Message, Mismatches: e.Err.Mismatches}
+		if nodeDown(resp.StatusCode) {
+			return maybeSent, ae
+		}
+		return served, ae
 	}
 	if raw, ok := out.(*[]byte); ok {
 		*raw = b
-		return nil
+		return served, nil
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("apiclient: decoding %s %s answer: %w", method, path, err)
+			return served, fmt.Errorf("apiclient: decoding %s %s answer: %w", method, path, err)
 		}
 	}
-	return nil
+	return served, nil
 }
 
 // Register creates an account and its first device, and uses the new
@@ -292,16 +375,42 @@ func (c *Client) Blocked(ctx context.Context) (api.Blocks, error) {
 // Read from one goroutine; writes may come from any.
 type Conn struct {
 	c       *websocket.Conn
+	base    string      // the URL of the node it is connected to
 	pending []api.Frame // frames of the last WebSocket message not yet returned
 }
 
+// Base is the URL of the node the connection is to (for [Client.Skip]).
+func (c *Conn) Base() string { return c.base }
+
 // Connect opens the WebSocket. Queued messages arrive at once, then
-// {"type":"empty"}, then new messages as they come.
+// {"type":"empty"}, then new messages as they come. With several URLs it
+// connects to the first node that takes it (failover.go).
 func (c *Client) Connect(ctx context.Context) (*Conn, error) {
-	u := "ws" + strings.TrimPrefix(c.base, "http") + "/v1/ws"
+	var failed []attemptError
+	for _, idx := range c.order() {
+		conn, how, err := c.connect(ctx, c.bases[idx])
+		if how == served {
+			if err == nil {
+				c.use(idx)
+			}
+			return conn, err
+		}
+		// Opening a WebSocket changes nothing: always repeatable.
+		failed = append(failed, attemptError{c.bases[idx], err})
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, failure(failed)
+}
+
+func (c *Client) connect(ctx context.Context, base string) (*Conn, outcome, error) {
+	u := "ws" + strings.TrimPrefix(base, "http") + "/v1/ws"
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+c.cred)
-	ws, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: &http.Client{Transport: c.hc.Transport}, HTTPHeader: h})
+	var wrote atomic.Bool
+	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }})
+	ws, resp, err := websocket.Dial(tctx, u, &websocket.DialOptions{HTTPClient: &http.Client{Transport: c.hc.Transport}, HTTPHeader: h})
 	if err != nil {
 		if resp != nil && resp.StatusCode >= 300 {
 			// The server's error body, as for any request (coder/websocket
@@ -314,12 +423,15 @@ func (c *Client) Connect(ctx context.Context) (*Conn, error) {
 			} else if resp.StatusCode == http.StatusUnauthorized {
 				e.Code = api.CodeUnauthorized
 			}
-			return nil, e
+			if nodeDown(resp.StatusCode) {
+				return nil, maybeSent, e
+			}
+			return nil, served, e
 		}
-		return nil, err
+		return nil, connFailure(ctx, err, wrote.Load()), err
 	}
 	ws.SetReadLimit(4 << 20)
-	return &Conn{c: ws}, nil
+	return &Conn{c: ws, base: base}, served, nil
 }
 
 // Next returns the next frame from the server.
