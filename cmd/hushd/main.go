@@ -163,6 +163,7 @@ func flags(fs *flag.FlagSet, c *config) {
 	lim(&c.limits.MessagesPerDev, "limit-messages", "HUSHD_LIMIT_MESSAGES", d.MessagesPerDev, "messages per sending device")
 	lim(&c.limits.MessagesPerPair, "limit-messages-pair", "HUSHD_LIMIT_MESSAGES_PAIR", d.MessagesPerPair, "messages per sender and recipient account")
 	lim(&c.limits.BytesPerDev, "limit-bytes", "HUSHD_LIMIT_BYTES", d.BytesPerDev, "message bytes per sending device")
+	lim(&c.limits.GroupCopiesPerDev, "limit-group-copies", "HUSHD_LIMIT_GROUP_COPIES", d.GroupCopiesPerDev, "group message copies (one per recipient device) per sending device")
 	lim(&c.limits.HistoryPerDev, "limit-history", "HUSHD_LIMIT_HISTORY", d.HistoryPerDev, "history records (and recovery blobs) stored per device")
 	lim(&c.limits.LinkPerIP, "limit-link-ip", "HUSHD_LIMIT_LINK_IP", d.LinkPerIP, "link code requests (hello, box, device) per client address (IPv4, IPv6 /64)")
 	lim(&c.limits.LinkPerLink, "limit-link", "HUSHD_LIMIT_LINK", d.LinkPerLink, "link code requests (hello, box, device) per link")

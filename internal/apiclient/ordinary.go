@@ -54,6 +54,17 @@ func (c *Client) SendOrdinary(ctx context.Context, m api.OrdinarySend) (api.Ordi
 	return out, c.Do(ctx, "POST", "/v1/ordinary/messages", m, &out)
 }
 
+// SendGroup posts one SenderKeyMessage (m.Type api.TypeSenderKey) for
+// every device listed, at most api.MaxGroupDevices; it returns once the
+// server has every copy on disk. The list must name every ordinary device
+// of each account in it, and the caller's other ordinary devices; else an
+// *Error with Code api.CodeDeviceMismatch and its Mismatches (Missing and
+// Extra; never Stale) tells what to change.
+func (c *Client) SendGroup(ctx context.Context, m api.GroupSend) (api.GroupSendResult, error) {
+	var out api.GroupSendResult
+	return out, c.Do(ctx, "POST", "/v1/groups/messages", m, &out)
+}
+
 // DepositHistory stores history records for the caller's account; records
 // whose ids are stored already are ignored.
 func (c *Client) DepositHistory(ctx context.Context, d api.HistoryDeposit) error {

@@ -71,6 +71,10 @@ type Limits struct {
 	MessagesPerDev  ratelimit.Limit // messages per sending device
 	MessagesPerPair ratelimit.Limit // messages per sender and recipient account
 	BytesPerDev     ratelimit.Limit // content bytes per sending device
+	// GroupCopiesPerDev: copies of group messages per sending device, one
+	// per recipient device (POST /v1/groups/messages). Its burst must hold
+	// api.MaxGroupDevices, the largest request.
+	GroupCopiesPerDev ratelimit.Limit
 	// History records deposited (and recovery blobs stored) per device,
 	// and their bytes.
 	HistoryPerDev, HistoryBytesPerDev ratelimit.Limit
@@ -91,6 +95,9 @@ var DefaultLimits = Limits{
 	MessagesPerDev:  ratelimit.Limit{Rate: 1000, Burst: 2000},
 	MessagesPerPair: ratelimit.Limit{Rate: 1, Burst: 300},
 	BytesPerDev:     ratelimit.Limit{Rate: 16 << 20, Burst: 32 << 20},
+	// A message a second to a group of 1,000 one-device members; two
+	// largest requests at once.
+	GroupCopiesPerDev: ratelimit.Limit{Rate: 1000, Burst: 2 * api.MaxGroupDevices},
 	// A device back after a while deposits a record per message it
 	// receives: the burst covers a full mailbox.
 	HistoryPerDev:      ratelimit.Limit{Rate: 100, Burst: 10000},
@@ -239,8 +246,8 @@ type Server struct {
 	now func() time.Time
 	m   *metrics
 
-	limRegister, limLoginIP, limLoginUser, limBundlePair, limBundleUser, limBundleTarget, limLookup, limMsgs, limMsgPair, limBytes Limiter
-	limHistory, limHistoryBytes, limLinkIP, limLink                                                                                Limiter
+	limRegister, limLoginIP, limLoginUser, limBundlePair, limBundleUser, limBundleTarget, limLookup, limMsgs, limMsgPair, limBytes, limGroupCopies Limiter
+	limHistory, limHistoryBytes, limLinkIP, limLink                                                                                                Limiter
 
 	hashSem chan struct{} // bounds concurrent Argon2id computations
 	// dummyHash is checked against when a username does not exist, so that
@@ -317,6 +324,7 @@ func New(st store.Store, cfg Config) *Server {
 		limMsgs:         newLimiter("messages", l.MessagesPerDev),
 		limMsgPair:      newLimiter("messages-pair", l.MessagesPerPair),
 		limBytes:        newLimiter("bytes", l.BytesPerDev),
+		limGroupCopies:  newLimiter("group-copies", l.GroupCopiesPerDev),
 		limHistory:      newLimiter("history", l.HistoryPerDev),
 		limHistoryBytes: newLimiter("history-bytes", l.HistoryBytesPerDev),
 		limLinkIP:       newLimiter("link-ip", l.LinkPerIP),

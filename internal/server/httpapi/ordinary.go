@@ -32,6 +32,11 @@ func (h *Handler) ordinaryRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /v1/ordinary/messages", h.authed(endpoint(200, func(r *http.Request, p server.Principal, req api.OrdinarySend) (api.OrdinarySendResult, error) {
 		return srv.SendOrdinary(r.Context(), p, req)
 	})))
+	// Group sends (issue 10, docs/groups.md): one SenderKeyMessage fanned
+	// out to the devices listed.
+	m.HandleFunc("POST /v1/groups/messages", h.authed(endpoint(200, func(r *http.Request, p server.Principal, req api.GroupSend) (api.GroupSendResult, error) {
+		return srv.SendGroup(r.Context(), p, req)
+	})))
 }
 
 // devicesParam reads the optional devices query parameter: nil when it is

@@ -61,7 +61,8 @@ var Generous = server.Limits{
 	BundlePerUser:   ratelimit.Limit{Rate: 1000, Burst: 1000},
 	BundlePerTarget: ratelimit.Limit{Rate: 1000, Burst: 1000}, LookupPerUser: ratelimit.Limit{Rate: 1000, Burst: 1000},
 	MessagesPerDev: ratelimit.Limit{Rate: 1e6, Burst: 1e6}, MessagesPerPair: ratelimit.Limit{Rate: 1e6, Burst: 1e6}, BytesPerDev: ratelimit.Limit{Rate: 1e9, Burst: 1e9},
-	HistoryPerDev: ratelimit.Limit{Rate: 1e6, Burst: 1e6}, HistoryBytesPerDev: ratelimit.Limit{Rate: 1e9, Burst: 1e9},
+	GroupCopiesPerDev: ratelimit.Limit{Rate: 1e6, Burst: 1e6},
+	HistoryPerDev:     ratelimit.Limit{Rate: 1e6, Burst: 1e6}, HistoryBytesPerDev: ratelimit.Limit{Rate: 1e9, Burst: 1e9},
 	LinkPerIP: ratelimit.Limit{Rate: 1000, Burst: 1000}, LinkPerLink: ratelimit.Limit{Rate: 1000, Burst: 1000},
 }
 

@@ -173,8 +173,11 @@ type FanoutAccount struct {
 	// Except is the sending device when Account is the sender's own
 	// account (0 otherwise): it is not expected among the devices, and
 	// full mailboxes of this account never fail the send.
-	Except  uint32
-	Devices map[uint32]uint32 // device → ordinary registration id
+	Except uint32
+	// Devices maps each device to the ordinary registration id the
+	// sender encrypted for; 0 names the device without one (a group send:
+	// one SenderKeyMessage for every device, no registration id checked).
+	Devices map[uint32]uint32
 }
 
 // Fanout is one ordinary message to every device of some accounts.
@@ -185,6 +188,10 @@ type Fanout struct {
 	// its devices are checked, nothing is stored).
 	Messages               []*Message
 	MaxQueue, MaxPerSender int
+	// SkipFull: a full mailbox never fails the fanout, even when every
+	// mailbox of an account is full (a group send: one member who never
+	// reads must not stop the group).
+	SkipFull bool
 	// History, if not empty, is deposited for HistoryAccount in the same
 	// transaction, as DepositHistory does with MaxHistory.
 	History        []HistoryRecord
@@ -223,7 +230,8 @@ func (e *MismatchError) Error() string {
 
 // Compare tells how fa's devices differ from have, the account's current
 // ordinary devices and their registration ids (fa.Except is left out of
-// have); ok is true when they are the same. Backends call it inside the
+// have; a device named with registration id 0 is not compared); ok is
+// true when they are the same. Backends call it inside the
 // transaction of EnqueueFanout.
 func Compare(fa FanoutAccount, have map[uint32]uint32) (m Mismatch, ok bool) {
 	m.Account = fa.Account
@@ -233,7 +241,7 @@ func Compare(fa FanoutAccount, have map[uint32]uint32) (m Mismatch, ok bool) {
 		}
 		if got, named := fa.Devices[d]; !named {
 			m.Missing = append(m.Missing, d)
-		} else if got != r {
+		} else if got != 0 && got != r {
 			m.Stale = append(m.Stale, d)
 		}
 	}
@@ -340,7 +348,7 @@ type Store interface {
 	// full mailbox (as EnqueueBatch decides) is skipped, its result
 	// ErrMailboxFull; but if every message to an account (other than the
 	// Except one's) would be skipped, EnqueueFanout fails with
-	// ErrMailboxFull. Then f.History is deposited (ErrHistoryFull).
+	// ErrMailboxFull, unless f.SkipFull. Then f.History is deposited (ErrHistoryFull).
 	// Nothing is stored when it fails.
 	EnqueueFanout(ctx context.Context, f Fanout) ([]EnqueueResult, error)
 

@@ -1120,7 +1120,7 @@ func (s *Store) EnqueueFanout(ctx context.Context, f store.Fanout) ([]store.Enqu
 			stored[m.To.Account] = true
 		}
 		for _, fa := range f.Accounts {
-			if fa.Except != 0 || stored[fa.Account] {
+			if f.SkipFull || fa.Except != 0 || stored[fa.Account] {
 				continue
 			}
 			for _, m := range f.Messages {

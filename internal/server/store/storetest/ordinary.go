@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hushmsg/hush/internal/server/store"
 )
@@ -327,5 +328,73 @@ func testFanoutFull(t *testing.T, s store.Store) {
 	}))
 	if res[0].Err != nil || res[1].Err != nil {
 		t.Fatalf("carol's fanout: %+v", res)
+	}
+}
+
+// testGroupFanout: a group send names devices without registration ids
+// (0: not compared, but missing and extra devices still are), and with
+// SkipFull an account whose every mailbox is full is skipped, not a
+// failure.
+func testGroupFanout(t *testing.T, s store.Store) {
+	a := newAccount(t, s, "alice")
+	b := newAccount(t, s, "bob")
+	c := newAccount(t, s, "carol")
+	a1 := store.DeviceRef{Account: a.ID, Device: 1}
+	ok(t, s.SetOrdinaryKeys(ctx, a1, 1, Keys("a1", 1, 1)))
+	b1 := store.DeviceRef{Account: b.ID, Device: 1}
+	ok(t, s.SetOrdinaryKeys(ctx, b1, 11, Keys("b1", 1, 1)))
+	b2 := ordinaryDevice(t, s, b.ID, 12, "b2", 1)
+	c1 := store.DeviceRef{Account: c.ID, Device: 1}
+	ok(t, s.SetOrdinaryKeys(ctx, c1, 21, Keys("c1", 1, 1)))
+
+	group := func(bob map[uint32]uint32, msgs ...*store.Message) store.Fanout {
+		return store.Fanout{
+			Accounts: []store.FanoutAccount{
+				fanoutAccount(b.ID, 0, bob),
+				fanoutAccount(c.ID, 0, map[uint32]uint32{1: 0}),
+				fanoutAccount(a.ID, a1.Device, nil),
+			},
+			Messages: msgs, MaxQueue: 2, MaxPerSender: 2, SkipFull: true,
+		}
+	}
+	// Missing and extra devices are told; no registration id is stale.
+	_, err := s.EnqueueFanout(ctx, group(map[uint32]uint32{1: 0, 9: 0}, msg(a1, b1, "g", 100), msg(a1, c1, "g", 100)))
+	var me *store.MismatchError
+	if !errors.As(err, &me) || fmt.Sprint(me.Accounts) != fmt.Sprint([]store.Mismatch{{Account: b.ID, Missing: []uint32{b2.Device}, Extra: []uint32{9}}}) {
+		t.Fatalf("group fanout with wrong devices: %v", err)
+	}
+	if n := must(s.QueueDepth(ctx)); n != 0 {
+		t.Fatalf("a refused group fanout stored %d messages", n)
+	}
+	bob := map[uint32]uint32{1: 0, b2.Device: 0}
+	all := func(body string) []*store.Message {
+		return []*store.Message{msg(a1, b1, body, 100), msg(a1, b2, body, 100), msg(a1, c1, body, 100)}
+	}
+	for _, body := range []string{"g1", "g2"} {
+		res := must(s.EnqueueFanout(ctx, group(bob, all(body)...)))
+		for _, r := range res {
+			if r.Err != nil || r.ID == 0 {
+				t.Fatalf("group fanout %s: %+v", body, res)
+			}
+		}
+	}
+	// Bob's mailboxes are full of alice's messages, carol's not once
+	// she reads: bob is skipped, carol gets hers.
+	ok(t, s.Ack(ctx, c1, pub(must(s.Pending(ctx, c1, 0, 100, 10))...)))
+	var res []store.EnqueueResult
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res = must(s.EnqueueFanout(ctx, group(bob, all("g3")...)))
+		if res[2].Err == nil || time.Now().After(deadline) {
+			break // acks may be lazy
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !errors.Is(res[0].Err, store.ErrMailboxFull) || !errors.Is(res[1].Err, store.ErrMailboxFull) || res[2].Err != nil || res[2].ID == 0 {
+		t.Fatalf("results %+v: want bob skipped, carol stored", res)
+	}
+	got := must(s.Pending(ctx, c1, 0, 100, 10))
+	if len(got) != 1 || string(got[0].Content) != "g3" {
+		t.Fatalf("carol's mailbox: %v", got)
 	}
 }

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentOrdinaryBundles", testConcurrentOrdinaryBundles},
 		{"Fanout", testFanout},
 		{"FanoutFull", testFanoutFull},
+		{"GroupFanout", testGroupFanout},
 		{"History", testHistory},
 		{"ConcurrentHistory", testConcurrentHistory},
 		{"FanoutHistory", testFanoutHistory},
