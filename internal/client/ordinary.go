@@ -173,8 +173,9 @@ func (c *Client) ordinaryCipher(st session.Store) *session.Cipher {
 }
 
 // fanStore is the ordinary store of one fan-out's transaction with the
-// sessions of the accounts it goes to read in one query and written back
-// in one statement, and each person's account key checked once: the
+// sessions of the accounts it goes to read in one query (or kept decoded
+// from the last fan-out, store.FanOutSessions) and written back in one
+// statement, and each person's account key checked once: the
 // fan-out's cost stays near the protocol's own (BenchmarkOrdinaryFanOut).
 // It also remembers the registration id of the session last stored: the
 // one Encrypt just used, which the request names for the server's check.
@@ -188,7 +189,7 @@ type fanStore struct {
 
 func newFanStore(ctx context.Context, tx *store.Tx, names ...string) (*fanStore, error) {
 	o := tx.Ordinary()
-	ss, err := o.LoadSessions(ctx, names...)
+	ss, err := o.FanOutSessions(ctx, names...)
 	if err != nil {
 		return nil, err
 	}
@@ -230,8 +231,9 @@ func (f *fanStore) devices(name string) []uint32 {
 	return ds
 }
 
-// flush writes the sessions that changed.
-func (f *fanStore) flush(ctx context.Context) error { return f.StoreSessions(ctx, f.dirty) }
+// flush writes the sessions that changed, and keeps them all decoded for
+// the next fan-out once the transaction commits.
+func (f *fanStore) flush(ctx context.Context) error { return f.StoreFanOut(ctx, f.sessions, f.dirty) }
 
 // SendOrdinary sends text to the person to in the ordinary conversation:
 // encrypted to every device of theirs with ordinary keys and, as a sync

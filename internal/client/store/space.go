@@ -49,7 +49,10 @@ var spaceTables = [...]tables{
 }
 
 // Keys is one key space's prekeys and sessions, in a transaction (from
-// [Tx.Keys]) or outside one (from a reader's Keys: reads only).
+// [Tx.Keys]) or outside one (from a reader's Keys: reads only). Every
+// write to a sessions table goes through its methods, which count it for
+// the fan-out's session cache (fancache.go): a write by any other path
+// would leave that cache stale.
 type Keys struct {
 	q   *q
 	tb  *tables
@@ -78,6 +81,7 @@ func (k *Keys) LoadSession(ctx context.Context, addr session.Address) (*session.
 }
 
 func (k *Keys) StoreSession(ctx context.Context, addr session.Address, r *session.Record) error {
+	k.noteSessionWrite()
 	b, err := r.MarshalBinary()
 	if err != nil {
 		return err
@@ -91,6 +95,7 @@ func (k *Keys) StoreSession(ctx context.Context, addr session.Address, r *sessio
 // DeleteSession deletes the session with addr, if any (a device the
 // server says is gone or stale).
 func (k *Keys) DeleteSession(ctx context.Context, addr session.Address) error {
+	k.noteSessionWrite()
 	_, err := k.q.x.ExecContext(ctx, "DELETE FROM "+k.tb.sessions+" WHERE name = ? AND device = ?", addr.Name, uint32(addr.Device))
 	return err
 }
@@ -529,6 +534,13 @@ func (k *Keys) LoadSessions(ctx context.Context, names ...string) (map[session.A
 
 // StoreSessions writes sessions in one statement.
 func (k *Keys) StoreSessions(ctx context.Context, recs map[session.Address]*session.Record) error {
+	k.noteSessionWrite()
+	return k.storeSessions(ctx, recs)
+}
+
+// storeSessions is StoreSessions for the fan-out cache, which keeps its
+// own count.
+func (k *Keys) storeSessions(ctx context.Context, recs map[session.Address]*session.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}

@@ -138,6 +138,8 @@ type Store struct {
 	commits         atomic.Uint64 // write transactions committed by this Store
 	stmts           sync.Map      // SQL text → *sql.Stmt
 	toPrepare       sync.Map      // SQL text → true: to prepare after a commit
+	oGen            atomic.Uint64 // writes to the ordinary sessions table (fancache.go)
+	fan             fanCache
 }
 
 // Account is this device's registration.
@@ -374,12 +376,8 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 
 // Update runs fn in one write transaction, committed if fn returns nil.
 func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
-	sqlTx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	err = s.run(sqlTx, fn)
-	s.prepareNoted(ctx)
+	err := s.update(ctx, fn, false)
+	s.prepareNoted(ctx) // once the connection is back in the pool
 	return err
 }
 
@@ -391,37 +389,44 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 // the message is sent again and every device drops the copy). It saves an
 // fsync, which costs more CPU than ten ratchet steps here.
 func (s *Store) UpdateUnsynced(ctx context.Context, fn func(tx *Tx) error) error {
-	err := s.updateUnsynced(ctx, fn)
-	s.prepareNoted(ctx) // once the connection is back in the pool
+	err := s.update(ctx, fn, true)
+	s.prepareNoted(ctx)
 	return err
 }
 
-func (s *Store) updateUnsynced(ctx context.Context, fn func(tx *Tx) error) (err error) {
-	conn, err := s.db.Conn(ctx) // the pool's one connection, held: no other transaction runs unsynced
+func (s *Store) update(ctx context.Context, fn func(tx *Tx) error, unsynced bool) (err error) {
+	// The pool's one connection, held until the transaction is over (and
+	// its sessions are back in the fan-out cache): no other transaction
+	// runs meanwhile, unsynced or not.
+	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-		return err
-	}
-	defer func() {
-		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); rerr != nil {
-			// A connection that could stay unsynced is thrown away; the
-			// next one is opened with synchronous=FULL.
-			conn.Raw(func(any) error { return driver.ErrBadConn })
-			err = errors.Join(err, rerr)
+	var dc any
+	conn.Raw(func(c any) error { dc = c; return nil })
+	if unsynced {
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+			return err
 		}
-	}()
+		defer func() {
+			if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); rerr != nil {
+				// A connection that could stay unsynced is thrown away; the
+				// next one is opened with synchronous=FULL.
+				conn.Raw(func(any) error { return driver.ErrBadConn })
+				err = errors.Join(err, rerr)
+			}
+		}()
+	}
 	sqlTx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	return s.run(sqlTx, fn)
+	return s.run(sqlTx, dc, fn)
 }
 
-func (s *Store) run(sqlTx *sql.Tx, fn func(tx *Tx) error) error {
-	tx := &Tx{q: q{x: cachedTx{tx: sqlTx, s: s}, s: s}, Now: time.Now()}
+func (s *Store) run(sqlTx *sql.Tx, conn any, fn func(tx *Tx) error) error {
+	tx := &Tx{q: q{x: cachedTx{tx: sqlTx, s: s}, s: s}, Now: time.Now(), conn: conn}
 	if err := fn(tx); err != nil {
 		sqlTx.Rollback()
 		return err
@@ -430,6 +435,7 @@ func (s *Store) run(sqlTx *sql.Tx, fn func(tx *Tx) error) error {
 		return err
 	}
 	s.commits.Add(1)
+	s.fanCommitted(tx.fan)
 	if tx.newIdentity != nil {
 		s.identity = tx.newIdentity
 	}
@@ -579,6 +585,9 @@ type Tx struct {
 
 	newAccountIdentity *key.IdentityKeyPair
 	accountIdentitySet bool
+
+	conn any    // the driver connection it runs on
+	fan  *fanTx // what it took from the fan-out cache
 }
 
 // account is the registration as this transaction sees it.
