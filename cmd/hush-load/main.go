@@ -9,6 +9,7 @@
 //	hush-load idle --hushd-bin BIN --conns N [--sources 127.0.0.2,127.0.0.3,...] [--hold D]
 //	hush-load storm --hushd-bin BIN --store postgres://... --nats nats://... [--clients N] [--backoff D]
 //	hush-load cluster --hushd-bin BIN --store postgres://... --nats nats://... [run's workload flags]
+//	hush-load group [--hushd-bin BIN | --url URL --fingerprint HEX [--hushd-pid PID]] [--members N] [--rounds R] [--size B] [--window W] [--bench-out FILE]
 //
 // idle measures hushd's memory in its steady state: before and after the
 // connections are opened it waits until hushd's memory trimmer has looked
@@ -21,6 +22,14 @@
 // SIGKILL, and reports how long the clients took to be back on the other
 // two (issue 12's reconnect storm). cluster runs run's workload on three
 // such nodes, each pair's sender and receiver on different nodes.
+//
+// group measures the fan-out of one message to every member of a group of
+// --members one-device accounts (issue 10): one group send (POST
+// /v1/groups/messages) against the same number of one-to-one sends over
+// the sender's WebSocket, in alternating rounds on one hushd; a round ends
+// when the last member has the message. It reports deliveries per second,
+// the p50 and p99 from the send to the last member's delivery, and
+// hushd's CPU time per delivery, each kind and as ratios.
 //
 // A hushd started from --hushd-bin gets a fresh hush-load-* folder in the
 // temporary directory, removed when hush-load ends (also on Ctrl-C).
@@ -52,7 +61,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: hush-load run|idle|storm|cluster [flags]; hush-load run --help")
+		fmt.Fprintln(os.Stderr, "usage: hush-load run|idle|storm|cluster|group [flags]; hush-load run --help")
 		os.Exit(2)
 	}
 	// Interrupted, the commands stop their hushd and remove its folder.
@@ -68,6 +77,8 @@ func main() {
 		err = storm(ctx, os.Args[2:])
 	case "cluster":
 		err = cluster(ctx, os.Args[2:])
+	case "group":
+		err = group(ctx, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -112,7 +123,7 @@ func server(bin, url, fp string, extra ...string) (p *loadtest.Process, u, f str
 		return nil, "", "", nil, err
 	}
 	args := append([]string{"--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data"), "--log-level", "warn",
-		"--limit-register", "0", "--limit-messages", "0", "--limit-messages-pair", "0", "--limit-bytes", "0",
+		"--limit-register", "0", "--limit-messages", "0", "--limit-messages-pair", "0", "--limit-bytes", "0", "--limit-group-copies", "0",
 		"--argon2-time", "1", "--argon2-memory", "8", "--max-queue", "1000000", "--max-queue-per-sender", "1000000",
 		"--max-conns-per-addr", "0"}, extra...)
 	p, err = loadtest.StartHushd(bin, os.Stderr, args...)
