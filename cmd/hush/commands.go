@@ -140,11 +140,21 @@ now on.`,
 (Argon2id) to protect it instead, and removes the file; hush then asks for
 the passphrase (or reads HUSH_PASSPHRASE). 'remove' goes back to the file.`,
 			bind: plain(runPassphrase)},
-		{name: "settings", args: "[receipts on | receipts off]", summary: "show or change this device's settings",
+		{name: "block", args: "NAME", summary: "stop NAME reaching you, on all your devices",
+			help: `The server drops what NAME sends you from now on and deletes what they had
+queued for any of your devices; they are not told. Your devices also drop
+what still arrives from them and send them no receipts or typing, and
+sending to them is refused until 'hush unblock NAME'. What you received
+from them before stays in your conversations.`,
+			bind: plain(runBlock)},
+		{name: "unblock", args: "NAME", summary: "let NAME reach you again", bind: plain(runUnblock)},
+		{name: "blocked", args: "", summary: "list the people you block", bind: plain(runBlocked)},
+		{name: "settings", args: "[receipts on|off | typing on|off]", summary: "show or change this device's settings",
 			help: `Without arguments, shows the settings. 'receipts off' stops sending read
 receipts from this device (the sender no longer sees when you read their
 messages); 'receipts on' sends them again. Delivered receipts are always
-sent.`,
+sent. 'typing off' stops sending typing indicators from this device and
+showing those of others (in hush chat); 'typing on' turns them back on.`,
 			bind: plain(runSettings)},
 		{name: "status", args: "", summary: "show this device's account", bind: plain(runStatus)},
 		{name: "server", args: "repin --server-fingerprint HEX", summary: "pin the server's new certificate, after its operator replaced it",
@@ -501,34 +511,46 @@ func runSettings(ctx context.Context, e *env, args []string) error {
 	var set, on bool
 	switch {
 	case len(args) == 0:
-	case len(args) == 2 && args[0] == "receipts" && (args[1] == "on" || args[1] == "off"):
+	case len(args) == 2 && (args[0] == "receipts" || args[0] == "typing") && (args[1] == "on" || args[1] == "off"):
 		set, on = true, args[1] == "on"
 	default:
-		return usagef("give no argument, or receipts on, or receipts off")
+		return usagef("give no argument, or receipts on|off, or typing on|off")
 	}
 	c, err := e.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if set {
-		if err := c.SetReadReceipts(ctx, on); err != nil {
-			return err
-		}
+	if set && args[0] == "receipts" {
+		err = c.SetReadReceipts(ctx, on)
+	} else if set {
+		err = c.SetTypingIndicators(ctx, on)
 	}
-	on, err = c.ReadReceipts(ctx)
+	if err != nil {
+		return err
+	}
+	receipts, err := c.ReadReceipts(ctx)
+	if err != nil {
+		return err
+	}
+	typing, err := c.TypingIndicators(ctx)
 	if err != nil {
 		return err
 	}
 	if e.json {
-		e.printJSON(map[string]any{"receipts": on})
+		e.printJSON(map[string]any{"receipts": receipts, "typing": typing})
 		return nil
 	}
 	word := "off (read receipts are not sent)"
-	if on {
+	if receipts {
 		word = "on (read receipts are sent)"
 	}
 	fmt.Fprintf(e.stdout, "receipts: %s\n", word)
+	word = "off (typing indicators are neither sent nor shown)"
+	if typing {
+		word = "on (typing indicators are sent and shown)"
+	}
+	fmt.Fprintf(e.stdout, "typing: %s\n", word)
 	return nil
 }
 

@@ -28,7 +28,7 @@ func visible() []*command {
 }
 
 // nameCommands take a person's name as their argument.
-var nameCommands = "history|chat|safety-number|verify|trust"
+var nameCommands = "history|chat|safety-number|verify|trust|block|unblock"
 
 func runCompletion(ctx context.Context, e *env, args []string) error {
 	if len(args) != 1 {

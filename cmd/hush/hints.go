@@ -13,7 +13,10 @@ import (
 func hint(err error) string {
 	var nc *client.NeedsConfirmError
 	var q *client.QueuedError
+	var b *client.BlockedError
 	switch {
+	case errors.As(err, &b):
+		return fmt.Sprintf(": run hush unblock %s first", b.Name)
 	case errors.As(err, &nc):
 		n := nc.Name
 		return fmt.Sprintf(": compare the new number (hush safety-number %s), then run hush verify %s (or hush trust %s) and send again", n, n, n)

@@ -106,6 +106,11 @@ type Client struct {
 	receipts     pendingReceipts
 	receiptsSent atomic.Int64 // receipts the server accepted (for tests)
 	handling     atomic.Int32 // a receive run's Handle is running
+	// typingPaused stops typing indicators to a conversation for a while
+	// after a rate_limited answer; typingSent counts those the server
+	// accepted (for tests).
+	typingPaused typingPauses
+	typingSent   atomic.Int64
 
 	warm      chan struct{} // closed when the prewarming request is done
 	readyOnce sync.Once

@@ -1,6 +1,14 @@
 package client
 
-import "github.com/hushmsg/hush/internal/client/store"
+import (
+	"context"
+
+	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/apiclient"
+	"github.com/hushmsg/hush/internal/client/store"
+	"github.com/hushmsg/hush/internal/content"
+	"github.com/hushmsg/hush/session"
+)
 
 // Store gives the tests the client's store; the front ends have the
 // Client's own calls.
@@ -11,3 +19,43 @@ var Explain = explain
 
 // ReceiptsSent is how many receipts c sent that the server accepted.
 func (c *Client) ReceiptsSent() int64 { return c.receiptsSent.Load() }
+
+// TypingSent is how many typing indicators c sent that the server accepted.
+func (c *Client) TypingSent() int64 { return c.typingSent.Load() }
+
+// DecryptTyping is Decrypt with the typing indicator it accepted.
+func (c *Client) DecryptTyping(ctx context.Context, m *api.Message) ([]int64, *Typing, error) {
+	return c.decrypt(ctx, m)
+}
+
+// SendRawOrdinary sends cm to every device of to as a receipt goes,
+// starting sessions from their bundles first when there are none: what a
+// hostile sender can make (a stranger's typing, a forged copy).
+func (c *Client) SendRawOrdinary(ctx context.Context, to string, cm *content.Message) error {
+	devs, err := c.st.Read().Keys(store.OrdinarySpace).SessionDevices(ctx, to)
+	if err != nil {
+		return err
+	}
+	if len(devs) == 0 {
+		bs, err := c.fetchOrdinaryBundles(ctx, to, nil)
+		if err != nil {
+			return err
+		}
+		err = c.st.Update(ctx, func(tx *store.Tx) error {
+			ci := c.ordinaryCipher(tx.Ordinary())
+			for _, b := range bs {
+				if err := ci.ProcessBundle(ctx, session.Address{Name: to, Device: b.DeviceID}, b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return c.sendOrdinaryContent(ctx, to, cm)
+}
+
+// API is the client's connection to the server, with its credential.
+func (c *Client) API() *apiclient.Client { return c.apic() }

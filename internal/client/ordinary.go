@@ -252,6 +252,9 @@ func (c *Client) sendOrdinary(ctx context.Context, to, text string) (*store.Mess
 	if err := CheckText(text, 0); err != nil {
 		return nil, err
 	}
+	if err := c.refuseBlocked(ctx, to); err != nil {
+		return nil, err
+	}
 	if err := c.EnsureOrdinary(ctx); err != nil {
 		return nil, err
 	}

@@ -96,7 +96,22 @@ func (c *Client) queueDelivered(m *store.Message) {
 // (several when it holds more than MaxReceiptIDs). What fails is dropped
 // and told to warn.
 func (c *Client) flushReceipts(ctx context.Context, warn func(error)) {
-	for k, ids := range c.receipts.take() {
+	owed := c.receipts.take()
+	if len(owed) == 0 {
+		return
+	}
+	// None to a person this account blocks (docs/client.md, "Blocking").
+	blocked, err := c.blockedSet(ctx)
+	if err != nil {
+		if warn != nil {
+			warn(fmt.Errorf("no receipt was sent: %w", err))
+		}
+		return
+	}
+	for k, ids := range owed {
+		if blocked[k.peer] {
+			continue
+		}
 		if err := c.sendReceipts(ctx, k, ids); err != nil && warn != nil {
 			warn(fmt.Errorf("a %v receipt to %s was not sent: %w", k.typ, k.peer, err))
 		}

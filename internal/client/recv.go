@@ -40,6 +40,10 @@ type ReceiveOptions struct {
 	// Connected, if set, is called each time the connection to the server
 	// is (re)established (Follow only): what Warn said of it is over.
 	Connected func()
+	// Typing, if set, is called with each typing indicator to show
+	// (docs/multidevice.md section 5); they are never stored. Without it
+	// they are dropped (hush recv shows none).
+	Typing func(Typing)
 }
 
 func (o *ReceiveOptions) warn(err error) {
@@ -91,6 +95,12 @@ func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 	}
 	defer unlock()
 	start := time.Now()
+	// A block made on another device of the account is learned here
+	// (docs/client.md, "Blocking"); offline, the list last learned holds
+	// and receiving says what is wrong.
+	bctx, bcancel := context.WithTimeout(ctx, blockSyncTimeout)
+	_, _ = c.syncBlocked(bctx)
+	bcancel()
 	err = c.showUnshown(ctx, o.Handle)
 	c.flushReceipts(ctx, o.Warn) // read receipts for what it showed
 	if err != nil {
@@ -208,7 +218,7 @@ func (c *Client) receiveOnce(ctx context.Context, deadline time.Time, o ReceiveO
 		}
 		switch f.Type {
 		case api.FrameMessage:
-			n, err := c.accept(ctx, conn, f.Msg, o.Handle)
+			n, err := c.accept(ctx, conn, f.Msg, o)
 			if err != nil {
 				return err
 			}
@@ -248,7 +258,7 @@ func (c *Client) listen(ctx context.Context, o ReceiveOptions) error {
 		}
 		switch f.Type {
 		case api.FrameMessage:
-			_, err := c.accept(ctx, conn, f.Msg, o.Handle)
+			_, err := c.accept(ctx, conn, f.Msg, o)
 			if drained {
 				// Past the backlog: each message is acknowledged as it
 				// comes (section 5).
@@ -307,13 +317,17 @@ func keyKeeper(ctx context.Context, run func(force bool) error, warn func(error)
 
 // accept stores one delivered message, acknowledges it, and hands what is
 // to be shown to handle.
-func (c *Client) accept(ctx context.Context, conn *apiclient.Conn, m *api.Message, handle func(*store.Message)) (int, error) {
-	ids, err := c.Decrypt(ctx, m)
+func (c *Client) accept(ctx context.Context, conn *apiclient.Conn, m *api.Message, o ReceiveOptions) (int, error) {
+	handle := o.Handle
+	ids, typing, err := c.decrypt(ctx, m)
 	if err != nil {
 		return 0, err
 	}
 	if err := conn.Ack(ctx, m.ID); err != nil {
 		return 0, err
+	}
+	if typing != nil && o.Typing != nil {
+		o.Typing(*typing)
 	}
 	n := 0
 	for _, id := range ids {
@@ -337,16 +351,28 @@ func (c *Client) accept(ctx context.Context, conn *apiclient.Conn, m *api.Messag
 // or read adds a notice. Only a local failure (the store) is an error: the
 // message must then not be acknowledged.
 func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
+	ids, _, err := c.decrypt(ctx, m)
+	return ids, err
+}
+
+// decrypt is Decrypt, which also returns the typing indicator to show, if
+// the message is one (docs/multidevice.md section 5).
+//
+// What comes from a person this account blocks is decrypted (the
+// sessions stay in step) and dropped: no line, no notice, no receipt, no
+// typing (docs/client.md, "Blocking").
+func (c *Client) decrypt(ctx context.Context, m *api.Message) ([]int64, *Typing, error) {
 	from := session.Address{Name: m.From, Device: key.DeviceID(m.FromDevice)}
 	ordinary := api.IsOrdinary(m.Type)
 	var ids []int64
+	var typing *Typing
 	var decErr error
 	var stored *store.Message // a new message, owed a delivered receipt
 	// The server's ids are remembered 31 days, longer than it keeps a
 	// message.
 	forget := time.Now().Add(-31 * 24 * time.Hour)
 	err := c.st.Update(ctx, func(tx *store.Tx) error {
-		ids, decErr, stored = nil, nil, nil
+		ids, decErr, stored, typing = nil, nil, nil, nil
 		if seen, err := tx.Received(ctx, m.ID); err != nil || seen {
 			return errors.Join(err, errSeen)
 		}
@@ -370,6 +396,14 @@ func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
 			decErr = err
 			return errDecryptFailed
 		}
+		if from.Name != c.acct.Username {
+			if blocked, err := tx.IsBlocked(ctx, from.Name); err != nil {
+				return err
+			} else if blocked {
+				ids = tx.Notices
+				return nil
+			}
+		}
 		cm, err := content.Parse(pt)
 		if err != nil {
 			// The ratchet step is kept (the message authenticated), but its
@@ -380,6 +414,11 @@ func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
 			ids = tx.Notices
 			return nil
 		}
+		if cm.Body == "" && cm.Typing != nil {
+			if typing, err = c.acceptTyping(ctx, tx, from, !ordinary, cm, time.UnixMilli(m.Timestamp)); err != nil {
+				return err
+			}
+		}
 		var sm *store.Message
 		if ordinary {
 			if sm, err = c.ordinaryMessage(ctx, tx, from, cm); err != nil || sm == nil {
@@ -389,8 +428,8 @@ func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
 			sm.ServerID = m.ID
 		} else {
 			if cm.Body == "" {
-				// A receipt, or typing (not shown yet): no line
-				// (docs/multidevice.md section 5).
+				// A receipt, or typing (handed over after the
+				// commit): no line (docs/multidevice.md section 5).
 				ids = tx.Notices
 				return c.acceptReceipt(ctx, tx, from, true, cm)
 			}
@@ -413,11 +452,19 @@ func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
 		c.queueDelivered(stored)
 	}
 	if errors.Is(err, errSeen) {
-		return nil, nil // processed before; only the acknowledgement was lost
+		return nil, nil, nil // processed before; only the acknowledgement was lost
 	}
 	if errors.Is(err, errDecryptFailed) {
 		if errors.Is(decErr, session.ErrDuplicate) {
-			return nil, nil // the same message again (a sender's resend)
+			return nil, nil, nil // the same message again (a sender's resend)
+		}
+		notice := true
+		if from.Name != c.acct.Username {
+			blocked, err := c.st.Read().IsBlocked(ctx, from.Name)
+			if err != nil {
+				return nil, nil, err
+			}
+			notice = !blocked
 		}
 		// Whatever the cause, the message is useless: keep a notice and let
 		// the server drop it. One signed by a key the person replaced is
@@ -436,16 +483,19 @@ func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
 			if err := tx.SetReceived(ctx, m.ID, forget); err != nil {
 				return err
 			}
+			if !notice {
+				return nil
+			}
 			_, err := tx.AddNoticeIn(ctx, from.Name, !ordinary, text)
 			ids = tx.Notices
 			return err
 		})
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c.poke()
-	return ids, nil
+	return ids, typing, nil
 }
 
 var (

@@ -86,6 +86,9 @@ func (c *Client) send(ctx context.Context, to, text string, timer time.Duration)
 	if to == c.acct.Username {
 		return nil, errors.New("a secret conversation is between two people: you cannot start one with yourself")
 	}
+	if err := c.refuseBlocked(ctx, to); err != nil {
+		return nil, err
+	}
 	if secret, err := c.IsSecret(ctx); err != nil {
 		return nil, err
 	} else if !secret {

@@ -63,6 +63,7 @@ type (
 		err    error
 	}
 	errMsg       struct{ err error }
+	statusMsg    string
 	recvDoneMsg  struct{ err error }
 	warnMsg      struct{ err error }
 	connectedMsg struct{}
@@ -308,6 +309,9 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case errMsg:
 		m.status = say(msg.err)
 		return nil
+	case statusMsg:
+		m.status = string(msg)
+		return nil
 	case warnMsg:
 		m.warn = "warning: " + say(msg.err)
 		return m.waitEvent()
@@ -527,12 +531,46 @@ func (m *Model) command(line string) tea.Cmd {
 		} else {
 			m.status = "safety number with " + m.peer + ": " + sn.Grouped() + "  (compare, then /verify)"
 		}
+	case "/block", "/unblock":
+		return m.block(f)
 	case "/help":
 		m.setHelp(true)
 	default:
 		m.status = "unknown command " + f[0] + " (? or /help for the keys and commands)"
 	}
 	return nil
+}
+
+// block runs /block and /unblock: of NAME, or of the open conversation's
+// person (docs/client.md, "Blocking").
+func (m *Model) block(f []string) tea.Cmd {
+	var name string
+	switch {
+	case len(f) == 2:
+		name = client.NormalizeUsername(f[1])
+	case len(f) == 1 && m.peer != "":
+		name = m.peer
+	default:
+		m.status = "usage: " + f[0] + " [NAME] (without NAME: the person whose conversation is open)"
+		return nil
+	}
+	block := f[0] == "/block"
+	m.status = strings.TrimPrefix(f[0], "/") + "ing " + name + "…"
+	return func() tea.Msg {
+		var err error
+		if block {
+			err = m.c.Block(m.ctx, name)
+		} else {
+			err = m.c.Unblock(m.ctx, name)
+		}
+		switch {
+		case err != nil:
+			return errMsg{err}
+		case block:
+			return statusMsg(name + " is blocked: nothing they send reaches you, and they get no receipts or typing from you (/unblock " + name + " undoes it)")
+		}
+		return statusMsg(name + " is no longer blocked")
+	}
 }
 
 // notVerifiable answers /safety, /verify and /trust in an ordinary
@@ -888,6 +926,8 @@ func (m *Model) helpLines(w int) []string {
 		"  /safety           show the safety number (secret conversation)",
 		"  /verify [NUMBER]  mark it verified (checking NUMBER if given)",
 		"  /trust            accept a changed safety number unverified",
+		"  /block [NAME]     block NAME (or this person) on all your devices",
+		"  /unblock [NAME]   let them reach you again",
 		"  /help             this help",
 	}
 	return strings.Split(ansi.Wrap(strings.Join(help, "\n"), max(w, 1), ""), "\n")
@@ -946,6 +986,10 @@ func say(err error) string {
 		return err.Error() + " (hush recv --follow or another hush chat); stop it first"
 	case errors.Is(err, client.ErrNotSecret):
 		return err.Error() + " (hush device make-secret moves them here)"
+	}
+	var be *client.BlockedError
+	if errors.As(err, &be) {
+		return err.Error() + ": /unblock " + be.Name + " first"
 	}
 	return err.Error()
 }
