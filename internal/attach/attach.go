@@ -116,6 +116,17 @@ const chunk = 64 << 10
 // NewEncrypter starts encrypting an attachment of size bytes to w: it
 // writes the IV at once.
 func NewEncrypter(w io.Writer, k Key, size int64) (*Encrypter, error) {
+	var iv [IVSize]byte
+	rand.Read(iv[:])
+	return NewEncrypterIV(w, k, iv, size)
+}
+
+// NewEncrypterIV is NewEncrypter with the IV given by the caller, so that
+// an interrupted upload can be resumed: the same file under the same key
+// and IV gives the same ciphertext again, byte for byte, and the upload
+// goes on where the server's copy stops. Never use a key and IV for two
+// different plaintexts (a fresh key per attachment sees to it).
+func NewEncrypterIV(w io.Writer, k Key, ivb [IVSize]byte, size int64) (*Encrypter, error) {
 	if size < 0 || size > MaxSize {
 		return nil, fmt.Errorf("attach: size %d out of range", size)
 	}
@@ -123,8 +134,7 @@ func NewEncrypter(w io.Writer, k Key, size int64) (*Encrypter, error) {
 	if err != nil {
 		return nil, err
 	}
-	iv := make([]byte, IVSize)
-	rand.Read(iv)
+	iv := ivb[:]
 	e := &Encrypter{w: w, cbc: cipher.NewCBCEncrypter(block, iv), mac: hmac.New(sha256.New, k[32:]),
 		size: size, buf: make([]byte, chunk+aes.BlockSize)}
 	e.mac.Write(iv)

@@ -241,3 +241,44 @@ func FuzzDecrypt(f *testing.F) {
 		}
 	})
 }
+
+// TestEncrypterIV: the same key, IV and plaintext give the same bytes
+// (what resuming an upload relies on), another IV other bytes, and both
+// decrypt.
+func TestEncrypterIV(t *testing.T) {
+	k := NewKey()
+	pt := make([]byte, 200_000)
+	rand.Read(pt)
+	enc := func(iv [IVSize]byte) ([]byte, Digest) {
+		var out bytes.Buffer
+		e, err := NewEncrypterIV(&out, k, iv, int64(len(pt)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Write(pt); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return out.Bytes(), e.Digest()
+	}
+	iv1, iv2 := [IVSize]byte{1}, [IVSize]byte{2}
+	a, da := enc(iv1)
+	b, db := enc(iv1)
+	c, dc := enc(iv2)
+	if !bytes.Equal(a, b) || da != db || !bytes.HasPrefix(a, iv1[:]) {
+		t.Fatal("the same key and IV gave other bytes")
+	}
+	if bytes.Equal(a[IVSize:], c[IVSize:]) || da == dc {
+		t.Fatal("another IV gave the same ciphertext")
+	}
+	for _, x := range []struct {
+		ct []byte
+		d  Digest
+	}{{a, da}, {c, dc}} {
+		if got, err := decrypt(x.ct, k, int64(len(pt)), x.d); err != nil || !bytes.Equal(got, pt) {
+			t.Fatalf("decrypt: %v", err)
+		}
+	}
+}
