@@ -67,6 +67,9 @@ type Options struct {
 	// CheckKeysEvery is the least time between two looks at the server's
 	// prekey counts (default 10 minutes).
 	CheckKeysEvery time.Duration
+	// Progress, if set, is told how the upload or download of a file goes
+	// (docs/client.md "Files"), every MiB or so.
+	Progress func(Progress)
 	// Prewarm starts connecting to the server (TLS) before the home's
 	// database is even open, while the rest of the work goes on, for a
 	// command that will make a request soon (hush send).
@@ -114,6 +117,7 @@ type Client struct {
 
 	warm      chan struct{} // closed when the prewarming request is done
 	readyOnce sync.Once
+	blobs     blobClient // tests: instead of the server's blob API
 }
 
 // Errors a person may see. They say what is wrong, not what to type: the

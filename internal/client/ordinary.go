@@ -247,15 +247,23 @@ func (c *Client) SendOrdinary(ctx context.Context, to, text string) (*Message, e
 	return c.reread(ctx, m), err
 }
 
-func (c *Client) sendOrdinary(ctx context.Context, to, text string) (*store.Message, error) {
+func (c *Client) sendOrdinary(ctx context.Context, to, text string, files ...[]string) (*store.Message, error) {
 	to = NormalizeUsername(to)
-	if err := CheckText(text, 0); err != nil {
+	var paths []string
+	if len(files) > 0 {
+		paths = files[0]
+	}
+	if err := checkMessage(text, 0, paths); err != nil {
 		return nil, err
 	}
 	if err := c.refuseBlocked(ctx, to); err != nil {
 		return nil, err
 	}
 	if err := c.EnsureOrdinary(ctx); err != nil {
+		return nil, err
+	}
+	atts, uploads, err := c.sendUploads(ctx, to, false, paths)
+	if err != nil {
 		return nil, err
 	}
 	c.sendMu.Lock()
@@ -268,7 +276,9 @@ func (c *Client) sendOrdinary(ctx context.Context, to, text string) (*store.Mess
 		}
 	}
 	m := &store.Message{Peer: to, MsgID: content.NewID(), Outgoing: true, Kind: store.KindText,
-		Body: text, SentAt: time.Now().Truncate(time.Millisecond), Shown: true, State: store.StatePending, Device: c.acct.DeviceID}
+		Body: text, SentAt: time.Now().Truncate(time.Millisecond), Shown: true, State: store.StatePending, Device: c.acct.DeviceID,
+		Attachments: atts}
+	fs := &fanState{uploads: uploads}
 	if to != c.acct.Username {
 		// The first message to a person: every device's bundle, before
 		// the first request (the server would only say they are missing).
@@ -286,14 +296,13 @@ func (c *Client) sendOrdinary(ctx context.Context, to, text string) (*store.Mess
 			}
 			// Unreachable: the message is queued and the server will name
 			// the devices when it is sent.
-			fs := &fanState{}
 			for _, b := range bs {
 				fs.bundles = append(fs.bundles, peerBundle{to, b})
 			}
 			return m, c.fanOut(ctx, m, fs)
 		}
 	}
-	return m, c.fanOut(ctx, m, &fanState{})
+	return m, c.fanOut(ctx, m, fs)
 }
 
 // fanState is what a fan-out learned from the server and applies in its
@@ -303,6 +312,7 @@ type fanState struct {
 	drop    []session.Address
 	bundles []peerBundle
 	notices []notice
+	uploads []int64 // uploads to forget once the message is stored
 }
 
 type peerBundle struct {
@@ -361,7 +371,7 @@ var errMismatch = errors.New("device mismatch")
 // the known ones (an empty map: none differ).
 func (c *Client) encryptOrdinary(ctx context.Context, m *store.Message, fs *fanState) (*store.Outgoing, map[string][]uint32, error) {
 	self := c.acct.Username
-	cm := &content.Message{ID: m.MsgID, SentAt: m.SentAt, Body: m.Body, Ordinary: true}
+	cm := &content.Message{ID: m.MsgID, SentAt: m.SentAt, Body: m.Body, Ordinary: true, Attachments: contentAttachments(m.Attachments)}
 	pt, err := cm.Marshal()
 	if err != nil {
 		return nil, nil, err
@@ -405,7 +415,7 @@ func (c *Client) encryptOrdinary(ctx context.Context, m *store.Message, fs *fanS
 				return err
 			}
 		}
-		req := api.OrdinarySend{Recipients: make([]api.OrdinaryRecipient, 0, len(accounts))}
+		req := api.OrdinarySend{Recipients: make([]api.OrdinaryRecipient, 0, len(accounts)), Blobs: blobIDs(m.Attachments)}
 		for _, name := range accounts {
 			devs := st.devices(name)
 			r := api.OrdinaryRecipient{Username: name, Devices: make([]api.OrdinaryDeviceMessage, 0, len(devs))}
@@ -448,6 +458,11 @@ func (c *Client) encryptOrdinary(ctx context.Context, m *store.Message, fs *fanS
 		if m.ID == 0 {
 			if _, err := tx.AddMessage(ctx, m); err != nil {
 				return err
+			}
+			for _, u := range fs.uploads {
+				if err := tx.DeleteUpload(ctx, u); err != nil {
+					return err
+				}
 			}
 		} else if len(fs.notices) > 0 {
 			// Notices of devices that came or went: the message follows.
@@ -633,7 +648,7 @@ func ordinaryWireType(t int32) int {
 // SyncTo (docs/multidevice.md section 1, Receiving).
 func (c *Client) ordinaryMessage(ctx context.Context, tx *store.Tx, from session.Address, cm *content.Message) (*store.Message, error) {
 	self := c.acct.Username
-	if cm.Body == "" {
+	if cm.Body == "" && len(cm.Attachments) == 0 {
 		// A history epoch from an own device (section 3) joins the
 		// keyring; a receipt updates states (section 5); typing is not
 		// shown yet. None adds a line.
@@ -643,7 +658,7 @@ func (c *Client) ordinaryMessage(ctx context.Context, tx *store.Tx, from session
 		return nil, c.acceptReceipt(ctx, tx, from, false, cm)
 	}
 	sm := &store.Message{Peer: from.Name, MsgID: cm.ID, Kind: store.KindText, Body: cm.Body, SentAt: cm.SentAt,
-		State: store.StateReceived, Device: uint32(from.Device)}
+		State: store.StateReceived, Device: uint32(from.Device), Attachments: receivedAttachments(cm.Attachments)}
 	switch {
 	case from.Name == self:
 		// A sync copy (a note to self has SyncTo = this account too).

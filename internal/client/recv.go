@@ -44,6 +44,9 @@ type ReceiveOptions struct {
 	// (docs/multidevice.md section 5); they are never stored. Without it
 	// they are dropped (hush recv shows none).
 	Typing func(Typing)
+	// DownloadDir is where received files are saved; default the home's
+	// files folder ([FilesDir]).
+	DownloadDir string
 }
 
 func (o *ReceiveOptions) warn(err error) {
@@ -101,6 +104,9 @@ func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 	bctx, bcancel := context.WithTimeout(ctx, blockSyncTimeout)
 	_, _ = c.syncBlocked(bctx)
 	bcancel()
+	// Files an earlier run could not download, before their messages are
+	// shown.
+	o.warn(c.downloadPending(ctx, o))
 	err = c.showUnshown(ctx, o.Handle)
 	c.flushReceipts(ctx, o.Warn) // read receipts for what it showed
 	if err != nil {
@@ -315,8 +321,9 @@ func keyKeeper(ctx context.Context, run func(force bool) error, warn func(error)
 	}
 }
 
-// accept stores one delivered message, acknowledges it, and hands what is
-// to be shown to handle.
+// accept stores one delivered message, acknowledges it, downloads its
+// files, and hands what is to be shown to o.Handle. A file that cannot be
+// downloaded now (the server unreachable) stays pending for the next run.
 func (c *Client) accept(ctx context.Context, conn *apiclient.Conn, m *api.Message, o ReceiveOptions) (int, error) {
 	handle := o.Handle
 	ids, typing, err := c.decrypt(ctx, m)
@@ -330,7 +337,11 @@ func (c *Client) accept(ctx context.Context, conn *apiclient.Conn, m *api.Messag
 		o.Typing(*typing)
 	}
 	n := 0
-	for _, id := range ids {
+	for i := 0; i < len(ids); i++ {
+		id := ids[i]
+		notices, err := c.downloadAll(ctx, id, o.DownloadDir, o.Warn)
+		o.warn(err)
+		ids = append(ids, notices...) // a file refused: shown after its message
 		sm, err := c.st.Read().Message(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
@@ -427,14 +438,15 @@ func (c *Client) decrypt(ctx context.Context, m *api.Message) ([]int64, *Typing,
 			}
 			sm.ServerID = m.ID
 		} else {
-			if cm.Body == "" {
+			if cm.Body == "" && len(cm.Attachments) == 0 {
 				// A receipt, or typing (handed over after the
 				// commit): no line (docs/multidevice.md section 5).
 				ids = tx.Notices
 				return c.acceptReceipt(ctx, tx, from, true, cm)
 			}
 			sm = &store.Message{Peer: from.Name, MsgID: cm.ID, Kind: store.KindText, Secret: true,
-				Body: cm.Body, SentAt: cm.SentAt, Timer: cm.Timer, State: store.StateReceived, ServerID: m.ID, Device: uint32(from.Device)}
+				Body: cm.Body, SentAt: cm.SentAt, Timer: cm.Timer, State: store.StateReceived, ServerID: m.ID, Device: uint32(from.Device),
+				Attachments: receivedAttachments(cm.Attachments)}
 		}
 		added, err := tx.AddMessage(ctx, sm)
 		if err != nil {
@@ -556,9 +568,18 @@ func (c *Client) Expire(ctx context.Context) ([]int64, error) {
 	}
 	var ids []int64
 	err := c.st.Update(ctx, func(tx *store.Tx) error {
-		var err error
-		ids, err = tx.Expire(ctx, tx.Now)
-		return err
+		files, err := tx.ExpiringFiles(ctx, tx.Now)
+		if err != nil {
+			return err
+		}
+		if ids, err = tx.Expire(ctx, tx.Now); err != nil {
+			return err
+		}
+		// The files go with their messages: before the commit, so that a
+		// crash leaves no file of a deleted message (at worst a message
+		// whose file is gone, deleted again on the next run).
+		removeFiles(files)
+		return nil
 	})
 	if err != nil || len(ids) == 0 {
 		return ids, err

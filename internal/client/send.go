@@ -78,9 +78,64 @@ func (c *Client) Send(ctx context.Context, to, text string, timer time.Duration)
 	return m, err
 }
 
-func (c *Client) send(ctx context.Context, to, text string, timer time.Duration) (*store.Message, error) {
+// SendFiles sends text (which may be empty) with the files at paths (1 to
+// MaxFiles, each at most MaxFileSize bytes), in the secret conversation
+// with to (as Send, timer included) or the ordinary one (as SendOrdinary).
+// The files are checked first ([*FileError]), then each is encrypted and
+// uploaded (resuming the upload an interrupted run of the same send left),
+// and the message naming them is sent last (docs/client.md "Files").
+func (c *Client) SendFiles(ctx context.Context, to, text string, timer time.Duration, secret bool, paths []string) (*Message, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("no file to send")
+	}
+	var m *store.Message
+	var err error
+	if secret {
+		m, err = c.send(ctx, to, text, timer, paths)
+	} else {
+		if timer != 0 {
+			return nil, errors.New("only messages of secret conversations disappear")
+		}
+		m, err = c.sendOrdinary(ctx, to, text, paths)
+	}
+	return c.reread(ctx, m), err
+}
+
+// checkMessage is CheckText for a message that may carry files (and then
+// no text).
+func checkMessage(text string, timer time.Duration, files []string) error {
+	if len(files) > 0 && text == "" {
+		if timer != 0 {
+			return checkTimer(timer, "")
+		}
+		return nil
+	}
+	return CheckText(text, timer)
+}
+
+// sendUploads uploads the files of a message, when it has some.
+func (c *Client) sendUploads(ctx context.Context, to string, secret bool, files []string) ([]store.Attachment, []int64, error) {
+	if len(files) == 0 {
+		return nil, nil, nil
+	}
+	us, err := c.uploadFiles(ctx, to, secret, files)
+	if err != nil {
+		return nil, nil, err
+	}
+	atts, ids := make([]store.Attachment, len(us)), make([]int64, len(us))
+	for i, u := range us {
+		atts[i], ids[i] = u.att, u.upload
+	}
+	return atts, ids, nil
+}
+
+func (c *Client) send(ctx context.Context, to, text string, timer time.Duration, files ...[]string) (*store.Message, error) {
 	to = NormalizeUsername(to)
-	if err := CheckText(text, timer); err != nil {
+	var paths []string
+	if len(files) > 0 {
+		paths = files[0]
+	}
+	if err := checkMessage(text, timer, paths); err != nil {
 		return nil, err
 	}
 	if to == c.acct.Username {
@@ -94,6 +149,10 @@ func (c *Client) send(ctx context.Context, to, text string, timer time.Duration)
 	} else if !secret {
 		return nil, ErrNotSecret
 	}
+	atts, uploads, err := c.sendUploads(ctx, to, true, paths)
+	if err != nil {
+		return nil, err
+	}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	// Older queued messages go first, in order.
@@ -103,7 +162,8 @@ func (c *Client) send(ctx context.Context, to, text string, timer time.Duration)
 			return nil, err
 		}
 	}
-	cm := &content.Message{ID: content.NewID(), SentAt: time.Now().Truncate(time.Millisecond), Body: text, Timer: timer}
+	cm := &content.Message{ID: content.NewID(), SentAt: time.Now().Truncate(time.Millisecond), Body: text, Timer: timer,
+		Attachments: contentAttachments(atts)}
 	pt, err := cm.Marshal()
 	if err != nil {
 		return nil, err
@@ -111,7 +171,7 @@ func (c *Client) send(ctx context.Context, to, text string, timer time.Duration)
 	var row *store.Message
 	var bundle *session.Bundle
 	for attempt := 0; ; attempt++ {
-		out, err := c.encrypt(ctx, to, pt, cm, bundle, &row)
+		out, err := c.encrypt(ctx, to, pt, cm, bundle, &row, atts, uploads)
 		if errors.Is(err, errNeedBundle) && bundle == nil && attempt < 3 {
 			if bundle, err = c.fetchBundle(ctx, to); err != nil {
 				if row != nil {
@@ -127,7 +187,7 @@ func (c *Client) send(ctx context.Context, to, text string, timer time.Duration)
 				// Refused before a ratchet step: keep it, not sent, as
 				// when the refusal comes later, so that it stays in the
 				// conversation (and its timer never starts).
-				row = c.keepUnsent(ctx, cm, to)
+				row = c.keepUnsent(ctx, cm, to, atts)
 			}
 			return c.reread(ctx, row), err
 		}
@@ -159,8 +219,10 @@ func (c *Client) send(ctx context.Context, to, text string, timer time.Duration)
 }
 
 // encrypt runs one ratchet step for to and queues the ciphertext, in one
-// transaction, with the message row (made on the first call).
-func (c *Client) encrypt(ctx context.Context, to string, pt []byte, cm *content.Message, b *session.Bundle, row **store.Message) (*store.Outgoing, error) {
+// transaction, with the message row (made on the first call, with its
+// attachments atts, when the uploads of their files are forgotten).
+func (c *Client) encrypt(ctx context.Context, to string, pt []byte, cm *content.Message, b *session.Bundle, row **store.Message,
+	atts []store.Attachment, uploads []int64) (*store.Outgoing, error) {
 	var out *store.Outgoing
 	var refused *session.UntrustedIdentityError
 	orig := *row
@@ -220,14 +282,19 @@ func (c *Client) encrypt(ctx context.Context, to string, pt []byte, cm *content.
 		}
 		if *row == nil {
 			m := &store.Message{Peer: to, MsgID: cm.ID, Outgoing: true, Kind: store.KindText, Secret: true,
-				Body: cm.Body, SentAt: cm.SentAt, Timer: cm.Timer, Shown: true, State: store.StatePending}
+				Body: cm.Body, SentAt: cm.SentAt, Timer: cm.Timer, Shown: true, State: store.StatePending, Attachments: atts}
 			if _, err := tx.AddMessage(ctx, m); err != nil {
 				return err
+			}
+			for _, u := range uploads {
+				if err := tx.DeleteUpload(ctx, u); err != nil {
+					return err
+				}
 			}
 			*row = m
 		}
 		out = &store.Outgoing{Message: (*row).ID, Peer: to, Device: uint32(addr.Device),
-			Identity: their.Bytes(), Type: ctext.Type, Ciphertext: ctext.Body}
+			Identity: their.Bytes(), Type: ctext.Type, Ciphertext: ctext.Body, Blobs: blobIDs((*row).Attachments)}
 		return tx.AddOutgoing(ctx, out)
 	})
 	if err != nil {
@@ -252,9 +319,9 @@ func (c *Client) encrypt(ctx context.Context, to string, pt []byte, cm *content.
 // keepUnsent stores a message that was refused before it was encrypted,
 // as not sent. Its timer stays unstarted: a countdown starts only when the
 // server accepts a message (SetSent).
-func (c *Client) keepUnsent(ctx context.Context, cm *content.Message, to string) *store.Message {
+func (c *Client) keepUnsent(ctx context.Context, cm *content.Message, to string, atts []store.Attachment) *store.Message {
 	m := &store.Message{Peer: to, MsgID: cm.ID, Outgoing: true, Kind: store.KindText, Secret: true,
-		Body: cm.Body, SentAt: cm.SentAt, Timer: cm.Timer, Shown: true, State: store.StateFailed}
+		Body: cm.Body, SentAt: cm.SentAt, Timer: cm.Timer, Shown: true, State: store.StateFailed, Attachments: atts}
 	if err := c.st.Update(ctx, func(tx *store.Tx) error { _, err := tx.AddMessage(ctx, m); return err }); err != nil {
 		return nil
 	}
@@ -311,7 +378,7 @@ var errStale = errors.New("stale secret device")
 // good, or still queued.
 func (c *Client) post(ctx context.Context, o *store.Outgoing) error {
 	res, err := c.apic().Send(ctx, o.Peer, o.Device, api.SendMessage{Type: int32(o.Type), Content: o.Ciphertext,
-		ExpiresIn: o.ExpiresIn, RecipientIdentity: o.Identity})
+		ExpiresIn: o.ExpiresIn, RecipientIdentity: o.Identity, Blobs: o.Blobs})
 	trace("server-answered")
 	if err == nil {
 		return c.st.Update(ctx, func(tx *store.Tx) error { return tx.SetSent(ctx, o.Message, res.ID) })
@@ -375,7 +442,7 @@ func (c *Client) resend(ctx context.Context, o *store.Outgoing) error {
 	if err != nil {
 		return err
 	}
-	cm := &content.Message{ID: m.MsgID, SentAt: m.SentAt, Body: m.Body, Timer: m.Timer}
+	cm := &content.Message{ID: m.MsgID, SentAt: m.SentAt, Body: m.Body, Timer: m.Timer, Attachments: contentAttachments(m.Attachments)}
 	pt, err := cm.Marshal()
 	if err != nil {
 		return err
@@ -385,7 +452,7 @@ func (c *Client) resend(ctx context.Context, o *store.Outgoing) error {
 		c.fail(ctx, m.ID)
 		return err
 	}
-	out, err := c.encrypt(ctx, o.Peer, pt, cm, b, &m)
+	out, err := c.encrypt(ctx, o.Peer, pt, cm, b, &m, nil, nil)
 	if err != nil {
 		return err
 	}

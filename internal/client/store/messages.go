@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hushmsg/hush/internal/content"
@@ -199,6 +200,9 @@ type Message struct {
 	// one whose sync copy this is); 0 for a notice and in stores made
 	// before it was kept.
 	Device uint32
+	// Attachments are the files of the message (issue 11), in the order
+	// the sender gave them.
+	Attachments []Attachment
 }
 
 const messageCols = "id, peer, msg_id, outgoing, kind, secret, body, sent_at, at, timer, expires_at, shown, state, server_id, device"
@@ -239,7 +243,11 @@ func (t *q) messages(ctx context.Context, query string, args ...any) ([]*Message
 		}
 		out = append(out, m)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	return out, t.attachments(ctx, out)
 }
 
 // Message returns one message by local id.
@@ -348,6 +356,9 @@ func (t *Tx) insertMessage(ctx context.Context, m *Message) (int64, error) {
 	_, err := t.x.ExecContext(ctx, "UPDATE messages SET body = ? WHERE id = ?",
 		t.s.seal.seal([]byte(m.Body), "messages", "body", rowID(id)), id)
 	m.ID = id
+	if err == nil {
+		err = t.insertAttachments(ctx, id, m.Attachments)
+	}
 	return id, err
 }
 
@@ -372,7 +383,8 @@ func (t *Tx) AddMessage(ctx context.Context, m *Message) (bool, error) {
 }
 
 // Renumber gives a message a new, later local id (so that it comes after
-// a notice added since), keeping everything else; its outbox row goes.
+// a notice added since), keeping everything else (its attachments as m
+// has them); its outbox row goes.
 func (t *Tx) Renumber(ctx context.Context, m *Message) error {
 	if _, err := t.x.ExecContext(ctx, "DELETE FROM messages WHERE id = ?", m.ID); err != nil {
 		return err
@@ -522,6 +534,9 @@ type Outgoing struct {
 	// POST /v1/ordinary/messages (JSON api.OrdinarySend), one ciphertext per
 	// device; Device, Identity, Type and Ciphertext are then unused.
 	Request []byte
+	// Blobs are the blob ids the message carries (a secret message's; an
+	// ordinary one has them in Request).
+	Blobs []string
 }
 
 // AddOutgoing queues an encrypted message.
@@ -533,16 +548,21 @@ func (t *Tx) AddOutgoing(ctx context.Context, o *Outgoing) error {
 	if ct == nil {
 		ct = []byte{}
 	}
-	_, err := t.x.ExecContext(ctx, `INSERT INTO outbox (message, peer, device, identity, type, ciphertext, expires_in, request)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message) DO UPDATE SET peer = excluded.peer, device = excluded.device,
-		identity = excluded.identity, type = excluded.type, ciphertext = excluded.ciphertext, request = excluded.request`,
-		o.Message, o.Peer, o.Device, ident, o.Type, ct, o.ExpiresIn, o.Request)
+	var blobs any
+	if len(o.Blobs) > 0 {
+		blobs = strings.Join(o.Blobs, ",")
+	}
+	_, err := t.x.ExecContext(ctx, `INSERT INTO outbox (message, peer, device, identity, type, ciphertext, expires_in, request, blobs)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message) DO UPDATE SET peer = excluded.peer, device = excluded.device,
+		identity = excluded.identity, type = excluded.type, ciphertext = excluded.ciphertext, request = excluded.request,
+		blobs = excluded.blobs`,
+		o.Message, o.Peer, o.Device, ident, o.Type, ct, o.ExpiresIn, o.Request, blobs)
 	return err
 }
 
 // Outbox lists the queued messages, oldest first.
 func (t *q) Outbox(ctx context.Context) ([]*Outgoing, error) {
-	rows, err := t.x.QueryContext(ctx, "SELECT message, peer, device, identity, type, ciphertext, expires_in, request FROM outbox ORDER BY message")
+	rows, err := t.x.QueryContext(ctx, "SELECT message, peer, device, identity, type, ciphertext, expires_in, request, blobs FROM outbox ORDER BY message")
 	if err != nil {
 		return nil, err
 	}
@@ -550,8 +570,12 @@ func (t *q) Outbox(ctx context.Context) ([]*Outgoing, error) {
 	var out []*Outgoing
 	for rows.Next() {
 		var o Outgoing
-		if err := rows.Scan(&o.Message, &o.Peer, &o.Device, &o.Identity, &o.Type, &o.Ciphertext, &o.ExpiresIn, &o.Request); err != nil {
+		var blobs sql.NullString
+		if err := rows.Scan(&o.Message, &o.Peer, &o.Device, &o.Identity, &o.Type, &o.Ciphertext, &o.ExpiresIn, &o.Request, &blobs); err != nil {
 			return nil, err
+		}
+		if blobs.String != "" {
+			o.Blobs = strings.Split(blobs.String, ",")
 		}
 		out = append(out, &o)
 	}

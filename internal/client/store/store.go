@@ -45,8 +45,8 @@ var ErrNotFound = errors.New("store: not found")
 
 // schemaVersion: 2 the received table; 3 the ordinary key space (o_*
 // tables), messages.device and outbox.request (docs/multidevice.md); 4
-// o_devices.
-const schemaVersion = 4
+// o_devices; 5 attachments, uploads and outbox.blobs (issue 11).
+const schemaVersion = 5
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
@@ -94,7 +94,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 	message INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
 	peer TEXT NOT NULL, device INTEGER NOT NULL, identity BLOB NOT NULL,
 	type INTEGER NOT NULL, ciphertext BLOB NOT NULL, expires_in INTEGER NOT NULL,
-	request BLOB);
+	request BLOB, blobs TEXT);
 CREATE TABLE IF NOT EXISTS o_prekeys (
 	id INTEGER PRIMARY KEY, record BLOB NOT NULL, created INTEGER NOT NULL, retired INTEGER);
 CREATE TABLE IF NOT EXISTS o_signed_prekeys (
@@ -112,6 +112,15 @@ CREATE TABLE IF NOT EXISTS o_contacts (
 	name TEXT PRIMARY KEY, identity BLOB NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS o_devices (
 	name TEXT NOT NULL, device INTEGER NOT NULL, PRIMARY KEY (name, device)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attachments (
+	message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+	idx INTEGER NOT NULL, meta BLOB NOT NULL, state INTEGER NOT NULL, path TEXT,
+	PRIMARY KEY (message, idx)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS attachments_pending ON attachments(message) WHERE state = 0;
+CREATE TABLE IF NOT EXISTS uploads (
+	id INTEGER PRIMARY KEY, peer TEXT NOT NULL, secret INTEGER NOT NULL, file TEXT NOT NULL,
+	size INTEGER NOT NULL, mtime INTEGER NOT NULL, blob TEXT NOT NULL, secrets BLOB NOT NULL,
+	created INTEGER NOT NULL);
 `
 
 // migrations bring a store of an older schema version (the index) up to
@@ -119,7 +128,8 @@ CREATE TABLE IF NOT EXISTS o_devices (
 var migrations = map[int]string{
 	2: `ALTER TABLE messages ADD COLUMN device INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE outbox ADD COLUMN request BLOB;`,
-	3: ``, // o_devices: made by the schema
+	3: ``,                                          // o_devices: made by the schema
+	4: `ALTER TABLE outbox ADD COLUMN blobs TEXT;`, // and attachments, uploads: made by the schema
 }
 
 // Store is an open client store. Its methods are safe for concurrent use;
