@@ -3,18 +3,21 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/charmbracelet/x/term"
 
 	"github.com/hushmsg/hush/internal/client"
+	"github.com/hushmsg/hush/internal/content"
 	"github.com/hushmsg/hush/internal/termsafe"
 	"github.com/hushmsg/hush/internal/tui"
 )
@@ -55,7 +58,7 @@ None of these makes the new device your secret device.`,
 				fs.StringVar(&f.recoveryCode, "recovery-code", "", "your recovery `code`, to restore your account when you lost every device")
 				fs.StringVar(&f.deviceName, "device-name", "", "a name for this device, seen by the server and your other devices (none by default: it is listed as \"device N\")")
 			}, runLink)},
-		{name: "send", args: "--to NAME [--secret [--timer DURATION]] TEXT...",
+		{name: "send", args: "--to NAME [--secret [--timer DURATION]] [--file PATH]... TEXT...",
 			summary: "send a message, in the ordinary conversation or (--secret) the secret one",
 			help: `Without --secret, the message goes to the ordinary conversation with NAME:
 to every device of theirs, and a copy to each of your other devices.
@@ -66,18 +69,32 @@ TEXT is the arguments joined by spaces, or standard input if TEXT is "-".
 With --timer (secret conversations only; 30s, 5m, 1h or 1d: 5s to 24h)
 the message disappears that long after the server accepts it, here, and
 after it is first shown, there. --timer off (the default) sends one that
-stays; a zero timer is refused.`,
+stays; a zero timer is refused.
+With --file (repeatable, up to 32 files of at most 100 MiB each) the files
+go with the message, which may then have no TEXT: each is encrypted with a
+key of its own and uploaded to the server, then the message naming them is
+sent. A copy of each is kept in the home's files folder. If the upload is
+interrupted, the same command again resumes it where it stopped. A
+progress bar shows on standard error, when it is a terminal, for files
+over 1 MiB.`,
 			bind: flagged(func(fs *flag.FlagSet, f *sendFlags) {
+				fs.Var((*filesFlag)(&f.files), "file", "send the file at `path` with the message (repeatable)")
 				fs.BoolVar(&f.secret, "secret", false, "send in the secret conversation (on your secret device and theirs only)")
 				fs.StringVar(&f.to, "to", "", "the recipient's `username`")
 				fs.Var((*timerFlag)(&f.timer), "timer", "make the message disappear after this `duration`: 30s, 5m, 1h or 1d (5s to 24h); off for none")
 			}, runSend)},
-		{name: "recv", args: "[--wait DURATION] [--follow]",
+		{name: "recv", args: "[--wait DURATION] [--follow] [--download-dir DIR]",
 			summary: "receive waiting messages and print them",
 			help: `Prints each message once, when it is first shown; the recipient's
 countdown of a timed message starts then. With --follow, keeps listening
-(and deletes messages as they expire) until interrupted.`,
+(and deletes messages as they expire) until interrupted.
+Files that come with a message are downloaded, checked (a file whose
+digest, MAC or SHA-256 does not match is refused: nothing is saved, and a
+notice says so) and saved in the home's files folder, or in --download-dir,
+under the sender's name for them made safe, never replacing a file; a
+disappearing message takes its files with it.`,
 			bind: flagged(func(fs *flag.FlagSet, f *recvFlags) {
+				fs.StringVar(&f.downloadDir, "download-dir", "", "save received files in this `folder` (default: the home's files folder)")
 				fs.DurationVar(&f.wait, "wait", 0, "if nothing is waiting, wait up to this `duration` for a message")
 				fs.BoolVar(&f.follow, "follow", false, "keep listening until interrupted")
 			}, runRecv)},
@@ -182,6 +199,18 @@ func (f *timerFlag) Set(s string) error {
 	return err
 }
 
+// filesFlag is a repeatable --file.
+type filesFlag []string
+
+func (f *filesFlag) String() string { return strings.Join(*f, ",") }
+func (f *filesFlag) Set(s string) error {
+	if s == "" {
+		return errors.New("an empty path")
+	}
+	*f = append(*f, s)
+	return nil
+}
+
 // The commands' flags, bound to typed fields.
 type (
 	serverFlags   struct{ url, fingerprint, user string }
@@ -193,10 +222,12 @@ type (
 		secret bool
 		to     string
 		timer  time.Duration
+		files  []string
 	}
 	recvFlags struct {
-		wait   time.Duration
-		follow bool
+		wait        time.Duration
+		follow      bool
+		downloadDir string
 	}
 	historyFlags struct {
 		limit            int
@@ -413,7 +444,7 @@ func runSend(ctx context.Context, e *env, f *sendFlags, args []string) error {
 	if to == "" {
 		return usagef("--to NAME is required")
 	}
-	if len(args) == 0 {
+	if len(args) == 0 && len(f.files) == 0 {
 		return usagef("the message TEXT is missing")
 	}
 	if !f.secret && f.timer != 0 {
@@ -434,22 +465,34 @@ func runSend(ctx context.Context, e *env, f *sendFlags, args []string) error {
 		}
 	}
 	timer := f.timer
-	if err := client.CheckText(text, timer); err != nil {
-		return usagef("%v", err)
+	if len(f.files) == 0 || text != "" {
+		if err := client.CheckText(text, timer); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	// Files are checked before anything is opened or uploaded.
+	if err := client.CheckFiles(f.files); err != nil {
+		return err
 	}
 	o := e.options()
 	o.Prewarm = true
+	bar := e.progressBar()
+	o.Progress = bar.update
 	c, err := client.Open(ctx, e.home, o)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	var m *client.Message
-	if f.secret {
+	switch {
+	case len(f.files) > 0:
+		m, err = c.SendFiles(ctx, to, text, timer, f.secret, f.files)
+	case f.secret:
 		m, err = c.Send(ctx, to, text, timer)
-	} else {
+	default:
 		m, err = c.SendOrdinary(ctx, to, text)
 	}
+	bar.done()
 	if m != nil && (err == nil || isQueued(err)) {
 		printSent(e, m)
 	}
@@ -471,6 +514,9 @@ func printSent(e *env, m *client.Message) {
 		if !m.ExpiresAt.IsZero() {
 			o["expires_at"] = ms(m.ExpiresAt)
 		}
+		if len(m.Attachments) > 0 {
+			o["attachments"] = attachmentsJSON(m.Attachments)
+		}
 		e.printJSON(o)
 		return
 	}
@@ -484,6 +530,36 @@ func printSent(e *env, m *client.Message) {
 		fmt.Fprintf(e.stdout, " (disappears in %v)", m.Timer)
 	}
 	fmt.Fprintln(e.stdout)
+	for _, a := range m.Attachments {
+		fmt.Fprintln(e.stdout, attachmentLine(a, m.Outgoing))
+	}
+}
+
+// attachmentsJSON is the JSON form of a message's files: name (as saved,
+// made safe), size, the plaintext's SHA-256 in hex, and path (the saved
+// file; empty when it is not saved: state says why).
+func attachmentsJSON(as []client.Attachment) []map[string]any {
+	out := make([]map[string]any, len(as))
+	for i, a := range as {
+		out[i] = map[string]any{"name": content.FileName(a.Name), "size": a.Size, "sha256": hex.EncodeToString(a.SHA256[:]),
+			"path": a.Path, "state": a.State.String()}
+	}
+	return out
+}
+
+// attachmentLine is one file of a message as recv and history print it,
+// indented under it.
+func attachmentLine(a client.Attachment, outgoing bool) string {
+	line := fmt.Sprintf("    [file] %s (%s)", content.FileName(a.Name), client.FormatSize(a.Size))
+	switch {
+	case a.State == client.AttachSaved && outgoing:
+		return line + ", a copy in " + a.Path
+	case a.State == client.AttachSaved:
+		return line + ", saved as " + a.Path
+	case a.State == client.AttachRefused:
+		return line + ", refused: nothing was saved"
+	}
+	return line + ", not downloaded yet (the next recv tries again)"
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
@@ -579,6 +655,9 @@ func messageJSON(m *client.Message, self string) map[string]any {
 	if !m.ExpiresAt.IsZero() {
 		o["expires_at"] = ms(m.ExpiresAt)
 	}
+	if len(m.Attachments) > 0 {
+		o["attachments"] = attachmentsJSON(m.Attachments)
+	}
 	return o
 }
 
@@ -618,6 +697,9 @@ func messageText(m *client.Message, self string) string {
 	} else if m.Timer > 0 {
 		fmt.Fprintf(&b, "  (disappears %v after it is shown)", m.Timer)
 	}
+	for _, a := range m.Attachments {
+		b.WriteString("\n" + attachmentLine(a, m.Outgoing))
+	}
 	return b.String()
 }
 
@@ -625,7 +707,21 @@ func runRecv(ctx context.Context, e *env, f *recvFlags, args []string) error {
 	if err := noArgs(args); err != nil {
 		return err
 	}
-	c, err := e.open(ctx)
+	if f.downloadDir != "" {
+		d, err := filepath.Abs(f.downloadDir)
+		if err != nil {
+			return err
+		}
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			return usagef("--download-dir %s: not a folder", f.downloadDir)
+		}
+		f.downloadDir = d
+	}
+	opts := e.options()
+	bar := e.progressBar()
+	defer bar.done()
+	opts.Progress = bar.update
+	c, err := client.Open(ctx, e.home, opts)
 	if err != nil {
 		return err
 	}
@@ -634,7 +730,7 @@ func runRecv(ctx context.Context, e *env, f *recvFlags, args []string) error {
 	var herr error
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	o := client.ReceiveOptions{Follow: f.follow, Wait: f.wait,
+	o := client.ReceiveOptions{Follow: f.follow, Wait: f.wait, DownloadDir: f.downloadDir,
 		Warn: func(err error) { fmt.Fprintf(e.stderr, "hush: warning: %v%s\n", err, hint(err)) }}
 	o.Handle = func(m *client.Message) {
 		// Stopped (Ctrl-C), or a line printed could not be recorded as

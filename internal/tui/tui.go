@@ -19,6 +19,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -31,6 +33,7 @@ import (
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/client"
 	"github.com/hushmsg/hush/internal/client/store"
+	"github.com/hushmsg/hush/internal/content"
 	"github.com/hushmsg/hush/internal/termsafe"
 )
 
@@ -533,6 +536,18 @@ func (m *Model) command(line string) tea.Cmd {
 		}
 	case "/block", "/unblock":
 		return m.block(f)
+	case "/file":
+		path := strings.TrimSpace(strings.TrimPrefix(line, "/file"))
+		if path == "" {
+			m.status = "usage: /file PATH (a file of at most 100 MiB, sent in the open conversation)"
+			return nil
+		}
+		if rest, ok := strings.CutPrefix(path, "~/"); ok {
+			if h, err := os.UserHomeDir(); err == nil {
+				path = filepath.Join(h, rest)
+			}
+		}
+		return m.sendFile(path)
 	case "/help":
 		m.setHelp(true)
 	default:
@@ -626,6 +641,43 @@ func (m *Model) send(text string) tea.Cmd {
 		} else {
 			sm, err = m.c.SendOrdinary(m.ctx, peer, text)
 		}
+		return sentMsg{tempID: temp, stored: sm != nil, err: err}
+	}
+}
+
+// sendFile sends the file at path in the open conversation (with the
+// timer in a secret one), shown at once as being sent.
+func (m *Model) sendFile(path string) tea.Cmd {
+	if m.peer == "" {
+		m.status = "no conversation open: /to NAME"
+		return nil
+	}
+	if err := client.CheckFiles([]string{path}); err != nil {
+		m.status = say(err)
+		return nil
+	}
+	timer := m.timer
+	if !m.secret {
+		timer = 0
+	}
+	temp := m.nextID
+	m.nextID--
+	var last int64
+	if len(m.thread) > 0 {
+		last = m.thread[len(m.thread)-1].ID
+	}
+	var size int64
+	if fi, err := os.Stat(path); err == nil {
+		size = fi.Size()
+	}
+	m.sending = append(m.sending, sending{m: &store.Message{ID: temp, Peer: m.peer, Outgoing: true, Secret: m.secret,
+		SentAt: m.now, At: m.now, Timer: timer, State: store.StatePending,
+		Attachments: []store.Attachment{{Attachment: content.Attachment{Name: filepath.Base(path), Size: size}, State: store.AttachPending}}}, after: last})
+	m.follow = true
+	m.status = "sending " + filepath.Base(path) + " (" + client.FormatSize(size) + ")…"
+	peer, secret := m.peer, m.secret
+	return func() tea.Msg {
+		sm, err := m.c.SendFiles(m.ctx, peer, "", timer, secret, []string{path})
 		return sentMsg{tempID: temp, stored: sm != nil, err: err}
 	}
 }
@@ -923,6 +975,7 @@ func (m *Model) helpLines(w int) []string {
 		"  /timer 30s        what you send from now in a secret conversation",
 		"                    disappears after 30s (30s, 5m, 1h or 1d: 5s to 24h)",
 		"  /timer off        what you send from now stays",
+		"  /file PATH        send the file at PATH (at most 100 MiB)",
 		"  /safety           show the safety number (secret conversation)",
 		"  /verify [NUMBER]  mark it verified (checking NUMBER if given)",
 		"  /trust            accept a changed safety number unverified",
@@ -966,6 +1019,9 @@ func (m *Model) threadLines(w int) []string {
 		} else if t.Timer > 0 {
 			line += " " + timeStyle.Render(fmt.Sprintf("⏱ %v", t.Timer))
 		}
+		for _, a := range t.Attachments {
+			line += "\n" + attachmentLine(a, t.Outgoing)
+		}
 		wrapped := strings.Split(lipgloss.NewStyle().Width(max(w-indent, 1)).Render(line), "\n")
 		for i := 1; i < len(wrapped); i++ {
 			wrapped[i] = strings.Repeat(" ", indent) + wrapped[i]
@@ -973,6 +1029,23 @@ func (m *Model) threadLines(w int) []string {
 		out = append(out, wrapped...)
 	}
 	return out
+}
+
+// attachmentLine is a file of a message: its name (made safe), its size,
+// and where it was saved.
+func attachmentLine(a store.Attachment, outgoing bool) string {
+	line := "📎 " + termsafe.Line(content.FileName(a.Name)) + " (" + client.FormatSize(a.Size) + ")"
+	switch {
+	case a.State == store.AttachSaved && outgoing:
+		return line + dimStyle.Render(" copy in "+termsafe.Line(a.Path))
+	case a.State == store.AttachSaved:
+		return line + dimStyle.Render(" saved as "+termsafe.Line(a.Path))
+	case a.State == store.AttachRefused:
+		return line + noteStyle.Render(" refused: nothing saved")
+	case outgoing:
+		return line + dimStyle.Render(" uploading…")
+	}
+	return line + dimStyle.Render(" not downloaded yet")
 }
 
 // say is an error of the engine in the UI's words: the engine says what
