@@ -10,6 +10,9 @@
 //	hushd fingerprint --tls-cert FILE    the same, for a given certificate
 //	hushd migrate --store URL            bring a PostgreSQL schema up to date
 //	hushd backup --data DIR --to FILE    copy the SQLite database, while hushd runs
+//	hushd franking-key rotate --data DIR add a franking key; hushd uses it after SIGHUP or a restart
+//	hushd reports list --data DIR [--json]    the abuse reports (--store URL for PostgreSQL)
+//	hushd reports show ID --data DIR [--json] one report
 //
 // Every flag can also be set with the environment variable named in
 // `hushd --help`; a flag given on the command line wins.
@@ -41,6 +44,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hushmsg/hush/internal/buildinfo"
+	"github.com/hushmsg/hush/internal/franking"
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/internal/server/cluster"
 	"github.com/hushmsg/hush/internal/server/connlimit"
@@ -75,6 +79,7 @@ func (u usageError) Unwrap() error { return u.error }
 // config is every setting, filled by flags and environment variables.
 type config struct {
 	addr, data, storeURL                         string
+	frankingKeys                                 string
 	natsURL, natsPrefix                          string
 	pollInterval                                 time.Duration
 	tlsCert, tlsKey                              string
@@ -113,6 +118,8 @@ func flags(fs *flag.FlagSet, c *config) {
 	str(&c.addr, "addr", "HUSHD_ADDR", ":8443", "listen on `HOST:PORT`")
 	str(&c.data, "data", "HUSHD_DATA", defaultDataDir(), "data `folder`: database and self-signed certificate")
 	str(&c.storeURL, "store", "HUSHD_STORE", "", "PostgreSQL `URL` (postgres://...) shared by the nodes of a cluster; default: SQLite in the data folder")
+	str(&c.frankingKeys, "franking-keys", "HUSHD_FRANKING_KEYS", "",
+		"franking keyring `file` (docs/franking.md), the same on every node of a cluster; default: franking-keys in the data folder, made if missing")
 	str(&c.natsURL, "nats", "HUSHD_NATS", "", "NATS `URL`s (comma-separated) linking the nodes of a cluster, with --store")
 	str(&c.natsPrefix, "nats-prefix", "HUSHD_NATS_PREFIX", "hush", "NATS subject `prefix`: one per cluster sharing a NATS")
 	str(&c.tlsCert, "tls-cert", "HUSHD_TLS_CERT", "", "TLS certificate `file` (PEM); default: self-signed, in the data folder")
@@ -167,6 +174,7 @@ func flags(fs *flag.FlagSet, c *config) {
 	lim(&c.limits.HistoryPerDev, "limit-history", "HUSHD_LIMIT_HISTORY", d.HistoryPerDev, "history records (and recovery blobs) stored per device")
 	lim(&c.limits.LinkPerIP, "limit-link-ip", "HUSHD_LIMIT_LINK_IP", d.LinkPerIP, "link code requests (hello, box, device) per client address (IPv4, IPv6 /64)")
 	lim(&c.limits.LinkPerLink, "limit-link", "HUSHD_LIMIT_LINK", d.LinkPerLink, "link code requests (hello, box, device) per link")
+	lim(&c.limits.ReportsPerUser, "limit-reports", "HUSHD_LIMIT_REPORTS", d.ReportsPerUser, "abuse reports per account")
 	lim(&c.limits.HistoryBytesPerDev, "limit-history-bytes", "HUSHD_LIMIT_HISTORY_BYTES", d.HistoryBytesPerDev, "history record (and recovery blob) bytes per device")
 }
 
@@ -216,7 +224,7 @@ func parse(name string, args []string, stderr io.Writer, c *config, declare func
 	fs.SetOutput(stderr)
 	declare(fs, c)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage:\n  %s [flags]\n  hushd fingerprint --data DIR | --tls-cert FILE\n  hushd migrate --store URL\n  hushd backup --data DIR --to FILE\n\nFlags (a flag given on the command line wins over its environment variable):\n", name)
+		fmt.Fprintf(stderr, "Usage:\n  %s [flags]\n  hushd fingerprint --data DIR | --tls-cert FILE\n  hushd migrate --store URL\n  hushd backup --data DIR --to FILE\n  hushd franking-key rotate --data DIR\n  hushd reports list|show ID --data DIR | --store URL [--json]\n\nFlags (a flag given on the command line wins over its environment variable):\n", name)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -252,6 +260,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(args) > 0 && args[0] == "backup" {
 		return backup(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "franking-key" {
+		return frankingKey(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "reports" {
+		return reports(args[1:], stdout, stderr)
 	}
 	var c config
 	if err := parse("hushd", args, stderr, &c, flags); err != nil {
@@ -304,6 +318,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if c.pollInterval <= 0 {
 		return errors.New("--poll-interval must be positive")
 	}
+	keysPath := frankingKeysPath(c)
+	ring, err := franking.LoadOrCreate(keysPath)
+	if err != nil {
+		return fmt.Errorf("franking keys: %w", err)
+	}
 	st, err := openStore(c, log)
 	if err != nil {
 		return err
@@ -344,7 +363,24 @@ func run(args []string, stdout, stderr io.Writer) error {
 		Limits: c.limits, Logger: log, Registerer: reg, Cluster: srvCluster, PollInterval: c.pollInterval,
 		NewLimiter: st.newLimiter,
 		Argon2Time: uint32(c.argon2Time), Argon2MemoryKiB: uint32(c.argon2Memory),
+		Franking: ring,
 	})
+	// SIGHUP rereads the franking keyring (after `hushd franking-key
+	// rotate`); a keyring that does not load leaves the one in use.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer func() { signal.Stop(hup); close(hup) }()
+	go func() {
+		for range hup {
+			r, err := franking.Load(keysPath)
+			if err != nil {
+				log.Error("SIGHUP: franking keys not reloaded", "err", err)
+				continue
+			}
+			srv.SetFrankingKeys(r)
+			log.Info("SIGHUP: franking keys reloaded", "current", r.Current().ID)
+		}
+	}()
 	h := httpapi.New(srv, httpapi.Options{Logger: log, Registerer: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		TrustedProxies: proxies})
 

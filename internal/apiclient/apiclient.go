@@ -355,6 +355,13 @@ func (c *Client) Send(ctx context.Context, username string, device uint32, m api
 	return out, c.Do(ctx, "POST", p, m, &out)
 }
 
+// Report sends an abuse report (docs/franking.md); the server verifies
+// every message's franking before it keeps it.
+func (c *Client) Report(ctx context.Context, r api.Report) (api.ReportResult, error) {
+	var out api.ReportResult
+	return out, c.Do(ctx, "POST", "/v1/reports", r, &out)
+}
+
 // Block makes the server drop what username sends to the caller.
 func (c *Client) Block(ctx context.Context, username string) error {
 	return c.Do(ctx, "PUT", "/v1/blocks/"+url.PathEscape(username), nil, nil)

@@ -35,21 +35,22 @@ const padBlock = 160
 
 // Field numbers and kinds of contentpb/content.proto.
 const (
-	fVersion = 1
-	fID      = 2
-	fSentAt  = 3
-	fBody    = 4
-	fTimer   = 5
-	fKind    = 6
-	fAttach  = 7
-	fReceipt = 9
-	fSyncTo  = 11
-	fTyping  = 12
-	fControl = 13
-	fGroup   = 14
-	fPadding = 15
-	fSKDM    = 16
-	fGroupCt = 17
+	fVersion  = 1
+	fID       = 2
+	fSentAt   = 3
+	fBody     = 4
+	fTimer    = 5
+	fKind     = 6
+	fAttach   = 7
+	fFranking = 8
+	fReceipt  = 9
+	fSyncTo   = 11
+	fTyping   = 12
+	fControl  = 13
+	fGroup    = 14
+	fPadding  = 15
+	fSKDM     = 16
+	fGroupCt  = 17
 
 	kindSecret   = 1
 	kindOrdinary = 2
@@ -167,6 +168,10 @@ type Message struct {
 	SenderKey *SenderKeyDistribution
 	// GroupControl carries signed changes of a group's membership.
 	GroupControl *GroupControl
+	// FrankingKey is the message's franking key (docs/franking.md):
+	// FrankingKeySize fresh random bytes, or nil for a message that is not
+	// franked. It is secret until the recipient reports the message.
+	FrankingKey []byte
 }
 
 // GroupID is a group's id: the first 16 bytes of the hash of its create
@@ -200,6 +205,9 @@ type GroupControl struct {
 	Group   GroupID
 	Entries [][]byte
 }
+
+// FrankingKeySize is the length of a franking key (franking.KeySize).
+const FrankingKeySize = 32
 
 // ReceiptType says what a [Receipt] acknowledges.
 type ReceiptType uint32
@@ -268,7 +276,7 @@ func (m *Message) Marshal() ([]byte, error) {
 		kind = kindOrdinary
 	}
 	// Fields in ascending order, proto3 defaults omitted (contentpb/content.proto).
-	size := len(m.Body) + len(m.SyncTo) + 2*padBlock
+	size := len(m.Body) + len(m.SyncTo) + len(m.FrankingKey) + 2*padBlock
 	if m.Receipt != nil {
 		size += len(m.Receipt.IDs) * (2 + IDSize)
 	}
@@ -293,6 +301,7 @@ func (m *Message) Marshal() ([]byte, error) {
 	for i := range m.Attachments {
 		b = m.Attachments[i].append(b)
 	}
+	b = pbwire.AppendBytes(b, fFranking, m.FrankingKey)
 	if r := m.Receipt; r != nil {
 		b = pbwire.AppendMessage(b, fReceipt, func(b []byte) []byte {
 			b = pbwire.AppendVarint(b, fReceiptType, uint64(r.Type))
@@ -360,6 +369,9 @@ func (m *Message) check() error {
 	if m.Timer < 0 || m.Timer%time.Second != 0 {
 		return fmt.Errorf("%w: timer must be whole seconds", ErrMalformed)
 	}
+	if m.FrankingKey != nil && len(m.FrankingKey) != FrankingKeySize {
+		return fmt.Errorf("%w: franking key of %d bytes", ErrMalformed, len(m.FrankingKey))
+	}
 	if m.SyncTo != "" && !api.ValidUsername(m.SyncTo) {
 		return fmt.Errorf("%w: syncTo is not a username", ErrMalformed)
 	}
@@ -423,6 +435,8 @@ func Parse(b []byte) (*Message, error) {
 		receipt, typing, control     []byte
 		attachments                  [][]byte
 		group, skdm, groupCt         []byte
+		frankingKey                  []byte
+		franked                      bool
 	)
 	ok := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
 		switch num {
@@ -445,6 +459,9 @@ func Parse(b []byte) (*Message, error) {
 				return false
 			}
 			attachments = append(attachments, bs)
+			return typ == protowire.BytesType
+		case fFranking:
+			frankingKey, franked = bs, true
 			return typ == protowire.BytesType
 		case fReceipt:
 			receipt = bs
@@ -490,6 +507,14 @@ func Parse(b []byte) (*Message, error) {
 		Body:     string(body),
 		Ordinary: int32(kind) == kindOrdinary,
 		SyncTo:   string(syncTo),
+	}
+	if franked {
+		// An empty field is what Marshal never writes (proto3 leaves it
+		// out): refused, as any key that is not FrankingKeySize bytes.
+		if len(frankingKey) != FrankingKeySize {
+			return nil, fmt.Errorf("%w: franking key of %d bytes", ErrMalformed, len(frankingKey))
+		}
+		m.FrankingKey = append([]byte(nil), frankingKey...)
 	}
 	copy(m.ID[:], id)
 	if timer > 0 {

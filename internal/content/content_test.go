@@ -232,6 +232,52 @@ func TestTimerClamp(t *testing.T) {
 	}
 }
 
+// TestFrankingKey: a franking key is 32 bytes or absent; any other
+// length is refused on both sides, and the padding still hides lengths.
+func TestFrankingKey(t *testing.T) {
+	m := &Message{ID: NewID(), SentAt: time.UnixMilli(1), Body: "hi", FrankingKey: bytes.Repeat([]byte{1}, FrankingKeySize)}
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b)%padBlock != 0 {
+		t.Errorf("a franked message is %d bytes, not a multiple of %d", len(b), padBlock)
+	}
+	got, err := Parse(b)
+	if err != nil || !bytes.Equal(got.FrankingKey, m.FrankingKey) {
+		t.Fatalf("parsed %+v, %v", got, err)
+	}
+	unfranked := &Message{ID: NewID(), Body: "hi"}
+	if b, _ := unfranked.Marshal(); bytes.Contains(b, []byte{0x42, 0x20}) {
+		if got, _ := Parse(b); got.FrankingKey != nil {
+			t.Fatal("an unfranked message parses with a franking key")
+		}
+	}
+	for _, n := range []int{1, 31, 33} {
+		bad := &Message{ID: NewID(), Body: "hi", FrankingKey: make([]byte, n)}
+		if _, err := bad.Marshal(); !errors.Is(err, ErrMalformed) {
+			t.Errorf("a %d-byte franking key was encoded", n)
+		}
+		enc := append([]byte{0x08, 0x01, 0x12, 0x10}, make([]byte, IDSize)...)
+		enc = append(enc, 0x22, 0x02, 'h', 'i', 0x42, byte(n))
+		enc = append(enc, make([]byte, n)...)
+		if _, err := Parse(enc); !errors.Is(err, ErrMalformed) {
+			t.Errorf("a %d-byte franking key parsed", n)
+		}
+	}
+	empty := append([]byte{0x08, 0x01, 0x12, 0x10}, make([]byte, IDSize)...)
+	empty = append(empty, 0x22, 0x02, 'h', 'i', 0x42, 0x00)
+	if _, err := Parse(empty); !errors.Is(err, ErrMalformed) {
+		t.Error("an empty franking key parsed")
+	}
+	// As a varint it is the wrong wire type.
+	wrong := append([]byte{0x08, 0x01, 0x12, 0x10}, make([]byte, IDSize)...)
+	wrong = append(wrong, 0x22, 0x02, 'h', 'i', 0x40, 0x01)
+	if _, err := Parse(wrong); !errors.Is(err, ErrMalformed) {
+		t.Error("a varint franking key parsed")
+	}
+}
+
 func TestID(t *testing.T) {
 	id := NewID()
 	got, err := ParseID(id.String())
@@ -261,6 +307,7 @@ func FuzzParse(f *testing.F) {
 		{Body: "to the group", Ordinary: true, Group: &GroupContext{ID: GroupID{1, 2}}},
 		{SenderKey: &SenderKeyDistribution{Group: GroupID{3}, Distribution: bytes.Repeat([]byte{0x33}, 140)}, Ordinary: true},
 		{GroupControl: &GroupControl{Group: GroupID{4}, Entries: [][]byte{{1, 2, 3}, bytes.Repeat([]byte{7}, 300)}}, Ordinary: true},
+		{Body: "franked", FrankingKey: bytes.Repeat([]byte{7}, FrankingKeySize)},
 	} {
 		m.ID, m.SentAt = NewID(), time.UnixMilli(1)
 		b, err := m.Marshal()
@@ -313,6 +360,21 @@ func TestMatchesProtobuf(t *testing.T) {
 	ref, _ := proto.Marshal(&pb.Content{Version: 1, Id: m.ID[:], SentAt: 42, Body: "x", Timer: 60, Kind: pb.Kind_KIND_SECRET})
 	got, err := Parse(ref)
 	if err != nil || got.Body != "x" || got.SentAt.UnixMilli() != 42 || got.Timer != time.Minute || got.Ordinary || got.ID != m.ID {
+		t.Fatalf("we read protobuf's encoding as %+v, %v", got, err)
+	}
+
+	// The franking key (issue 11), both ways.
+	fk := bytes.Repeat([]byte{0xf7}, FrankingKeySize)
+	m = &Message{ID: NewID(), Body: "x", FrankingKey: fk}
+	if b, err = m.Marshal(); err != nil {
+		t.Fatal(err)
+	}
+	c.Reset()
+	if err := proto.Unmarshal(b, &c); err != nil || !bytes.Equal(c.FrankingKey, fk) {
+		t.Fatalf("protobuf reads %v, %v", &c, err)
+	}
+	ref, _ = proto.Marshal(&pb.Content{Version: 1, Id: m.ID[:], Body: "x", FrankingKey: fk})
+	if got, err = Parse(ref); err != nil || !bytes.Equal(got.FrankingKey, fk) {
 		t.Fatalf("we read protobuf's encoding as %+v, %v", got, err)
 	}
 

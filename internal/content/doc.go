@@ -10,10 +10,13 @@
 // body, attachment, receipt, typing and control. Since issue 10
 // (docs/groups.md) a message may name its group ([GroupContext]), or carry
 // a sender key for a group ([SenderKeyDistribution]) or signed changes of
-// a group's membership ([GroupControl]), each alone.
+// a group's membership ([GroupControl]), each alone. Since issue 11
+// (docs/franking.md) a message may carry its franking key
+// ([Message.FrankingKey], field 8): the sender commits to the whole
+// encoding with it (internal/franking).
 //
 // The encoding is designed to grow: fields unknown to this version are
-// ignored, and the numbers of planned fields (franking, edits) are
+// ignored, and the numbers of planned fields (edits) are
 // reserved. Version-1 readers older than issue 9 ignore the
 // receipt, typing and control fields: to them such a message has an empty
 // body. [Parse] accepts any version from 1 up and checks

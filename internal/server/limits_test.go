@@ -131,7 +131,7 @@ func TestRateLimitedCounted(t *testing.T) {
 	}
 	// Every limit is there; only the one that refused counts.
 	for _, name := range []string{"register", "login-ip", "login-user", "bundle-pair", "bundle-user", "bundle-target",
-		"lookup", "messages", "messages-pair", "bytes", "group-copies", "history", "history-bytes", "link-ip", "link"} {
+		"lookup", "messages", "messages-pair", "bytes", "group-copies", "history", "history-bytes", "link-ip", "link", "reports"} {
 		want := 0.0
 		if name == "register" {
 			want = 2
@@ -140,7 +140,7 @@ func TestRateLimitedCounted(t *testing.T) {
 			t.Errorf("hushd_rate_limited_total{limit=%q}: %v (present %v), want %v", name, v, ok, want)
 		}
 	}
-	if len(got) != 15 {
-		t.Errorf("hushd_rate_limited_total has %d limits, want 15: %v", len(got), got)
+	if len(got) != 16 {
+		t.Errorf("hushd_rate_limited_total has %d limits, want 16: %v", len(got), got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/franking"
 	"github.com/hushmsg/hush/internal/server/store"
 )
 
@@ -95,8 +96,8 @@ func (s *Server) checkOutgoing(ctx context.Context, p Principal, o *Outgoing, no
 		return nil, newError(api.CodeTooLarge, "content is %d bytes, more than %d", len(m.Content), s.cfg.MaxContentBytes)
 	case m.ExpiresIn < 0:
 		return nil, badRequest("expiresIn must not be negative")
-	case len(m.Commitment) > 0:
-		return nil, badRequest("frankingCommitment is not supported yet") // issue 11, being built
+	case len(m.Commitment) != 0 && len(m.Commitment) != api.FrankingCommitmentSize:
+		return nil, badRequest("frankingCommitment must be %d bytes", api.FrankingCommitmentSize)
 	case len(m.Blobs) > 0:
 		return nil, badRequest("blobs are not supported yet") // issue 11, being built
 	case o.Device == 0:
@@ -137,6 +138,12 @@ func (s *Server) checkOutgoing(ctx context.Context, p Principal, o *Outgoing, no
 	if m.ExpiresIn > 0 && time.Duration(m.ExpiresIn) < ttl/time.Second {
 		ttl = time.Duration(m.ExpiresIn) * time.Second
 	}
+	// One HMAC, only for messages that are queued (docs/franking.md).
+	fr, err := s.frank(m.Commitment, franking.Context{Sender: p.Username, SenderDevice: p.Device,
+		Recipient: o.To, RecipientDevice: o.Device, Timestamp: now.UnixMilli()})
+	if err != nil {
+		return nil, err
+	}
 	return &store.Message{
 		PublicID:  newMessageID(),
 		To:        store.DeviceRef{Account: u.id, Device: o.Device},
@@ -145,6 +152,7 @@ func (s *Server) checkOutgoing(ctx context.Context, p Principal, o *Outgoing, no
 		Content:   m.Content,
 		Timestamp: now.UnixMilli(),
 		ExpiresAt: now.Add(ttl).UnixMilli(),
+		Franking:  fr,
 	}, nil
 }
 
@@ -194,7 +202,7 @@ func (s *Server) toAPI(ctx context.Context, m *store.Message) (api.Message, erro
 		return api.Message{}, err
 	}
 	return api.Message{ID: m.PublicID, Timestamp: m.Timestamp, From: from, FromDevice: m.From.Device,
-		Type: m.Type, Content: m.Content, ExpiresAt: m.ExpiresAt}, nil
+		Type: m.Type, Content: m.Content, ExpiresAt: m.ExpiresAt, Franking: toAPIFranking(m.Franking)}, nil
 }
 
 // username returns an account's username for deliveries: the store keeps

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/franking"
 	"github.com/hushmsg/hush/internal/server/store"
 	"github.com/hushmsg/hush/key"
 )
@@ -225,6 +226,12 @@ func (s *Server) SendOrdinary(ctx context.Context, p Principal, r api.OrdinarySe
 				s.m.blocked.Inc()
 				continue
 			}
+			// One reporting tag per device copy (docs/franking.md).
+			fr, err := s.frank(d.Commitment, franking.Context{Sender: p.Username, SenderDevice: p.Device,
+				Recipient: rc.Username, RecipientDevice: d.Device, Timestamp: now.UnixMilli()})
+			if err != nil {
+				return api.OrdinarySendResult{}, err
+			}
 			idx[i][j] = len(f.Messages)
 			f.Messages = append(f.Messages, &store.Message{
 				PublicID:  newMessageID(),
@@ -234,6 +241,7 @@ func (s *Server) SendOrdinary(ctx context.Context, p Principal, r api.OrdinarySe
 				Content:   d.Content,
 				Timestamp: now.UnixMilli(),
 				ExpiresAt: now.Add(ttl).UnixMilli(),
+				Franking:  fr,
 			})
 		}
 	}
@@ -313,6 +321,8 @@ func (s *Server) checkOrdinarySend(r *api.OrdinarySend) error {
 				return badRequest("recipients[%d].devices[%d]: content is empty", i, j)
 			case len(d.Content) > s.cfg.MaxContentBytes:
 				return newError(api.CodeTooLarge, "recipients[%d].devices[%d]: content is %d bytes, more than %d", i, j, len(d.Content), s.cfg.MaxContentBytes)
+			case len(d.Commitment) != 0 && len(d.Commitment) != api.FrankingCommitmentSize:
+				return badRequest("recipients[%d].devices[%d]: frankingCommitment must be %d bytes", i, j, api.FrankingCommitmentSize)
 			}
 			devs[d.Device] = true
 		}

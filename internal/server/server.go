@@ -18,11 +18,13 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/franking"
 	"github.com/hushmsg/hush/internal/server/ratelimit"
 	"github.com/hushmsg/hush/internal/server/store"
 )
@@ -57,6 +59,10 @@ type Config struct {
 	PollInterval time.Duration
 	// Argon2 cost; defaults are Argon2id t=2, m=19 MiB, p=1 (OWASP).
 	Argon2Time, Argon2MemoryKiB uint32
+	// Franking is the keyring of reporting-tag keys (docs/franking.md);
+	// default a fresh one in memory (tests). hushd keeps it in its data
+	// folder; SetFrankingKeys replaces it after a rotation.
+	Franking *franking.Keyring
 }
 
 // Limits are the token buckets for what a stranger can trigger.
@@ -81,6 +87,9 @@ type Limits struct {
 	// Requests that prove a link code (hello, box, device) per client
 	// address and per link, charged before the link is looked up.
 	LinkPerIP, LinkPerLink ratelimit.Limit
+	// ReportsPerUser bounds abuse reports (POST /v1/reports) per account,
+	// charged before a report is verified.
+	ReportsPerUser ratelimit.Limit
 }
 
 // DefaultLimits are the limits hushd uses unless told otherwise.
@@ -106,6 +115,8 @@ var DefaultLimits = Limits{
 	// old one takes: a minute of it is the burst.
 	LinkPerIP:   ratelimit.Limit{Rate: 1, Burst: 60},
 	LinkPerLink: ratelimit.Limit{Rate: 1, Burst: 60},
+	// Reports are rare: 10 an hour, 20 at once.
+	ReportsPerUser: ratelimit.Limit{Rate: 10.0 / 3600, Burst: 20},
 }
 
 // Limiter hands out tokens per key (ratelimit.Limiter, or a shared one).
@@ -248,6 +259,10 @@ type Server struct {
 
 	limRegister, limLoginIP, limLoginUser, limBundlePair, limBundleUser, limBundleTarget, limLookup, limMsgs, limMsgPair, limBytes, limGroupCopies Limiter
 	limHistory, limHistoryBytes, limLinkIP, limLink                                                                                                Limiter
+	limReport                                                                                                                                      Limiter
+
+	// franking is the keyring of reporting-tag keys (docs/franking.md).
+	franking atomic.Pointer[franking.Keyring]
 
 	hashSem chan struct{} // bounds concurrent Argon2id computations
 	// dummyHash is checked against when a username does not exist, so that
@@ -329,9 +344,14 @@ func New(st store.Store, cfg Config) *Server {
 		limHistoryBytes: newLimiter("history-bytes", l.HistoryBytesPerDev),
 		limLinkIP:       newLimiter("link-ip", l.LinkPerIP),
 		limLink:         newLimiter("link", l.LinkPerLink),
+		limReport:       newLimiter("reports", l.ReportsPerUser),
 		hashSem:         make(chan struct{}, runtime.GOMAXPROCS(0)),
 		stop:            make(chan struct{}),
 	}
+	if cfg.Franking == nil {
+		cfg.Franking = franking.NewKeyring()
+	}
+	s.franking.Store(cfg.Franking)
 	s.dummyHash, _ = s.hashPassword(context.Background(), "no such user")
 	s.auth = newCache[store.DeviceRef, authEntry](cacheEntries)
 	s.users = newCache[string, *userEntry](cacheEntries)

@@ -712,6 +712,12 @@ type Content struct {
 	// Version-1 readers before then ignore the field; to them such a message
 	// has no body, receipt, typing or control, and is malformed.
 	Attachments []*Attachment `protobuf:"bytes,7,rep,name=attachments,proto3" json:"attachments,omitempty"`
+	// Since 2026-12-02 (issue 11, docs/franking.md), still version 1: the
+	// message's franking key, 32 fresh random bytes. The sender sends
+	// HMAC-SHA256(franking_key, the whole encoded Content, this field and
+	// the padding included) beside the ciphertext; the recipient checks it.
+	// Absent on messages that are not franked (receipts, typing, control).
+	FrankingKey []byte `protobuf:"bytes,8,opt,name=franking_key,json=frankingKey,proto3" json:"franking_key,omitempty"`
 	// Since 2026-12-02 (issue 10, docs/groups.md), still version 1: a group
 	// message names its group; a sender key distribution and a group
 	// control travel alone, over the one-to-one ordinary sessions.
@@ -832,6 +838,13 @@ func (x *Content) GetAttachments() []*Attachment {
 	return nil
 }
 
+func (x *Content) GetFrankingKey() []byte {
+	if x != nil {
+		return x.FrankingKey
+	}
+	return nil
+}
+
 func (x *Content) GetGroup() *GroupContext {
 	if x != nil {
 		return x.Group
@@ -902,7 +915,7 @@ const file_content_proto_rawDesc = "" +
 	"\x04name\x18\x06 \x01(\tR\x04name\x12\x14\n" +
 	"\x05nonce\x18\a \x01(\fR\x05nonce\x12\x0e\n" +
 	"\x02at\x18\b \x01(\x04R\x02at\x12\x1c\n" +
-	"\tsignature\x18\x0f \x01(\fR\tsignature\"\xf4\x04\n" +
+	"\tsignature\x18\x0f \x01(\fR\tsignature\"\x83\x05\n" +
 	"\aContent\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\fR\x02id\x12\x17\n" +
@@ -914,13 +927,14 @@ const file_content_proto_rawDesc = "" +
 	"\async_to\x18\v \x01(\tR\x06syncTo\x12,\n" +
 	"\x06typing\x18\f \x01(\v2\x14.hush.content.TypingR\x06typing\x12/\n" +
 	"\acontrol\x18\r \x01(\v2\x15.hush.content.ControlR\acontrol\x12:\n" +
-	"\vattachments\x18\a \x03(\v2\x18.hush.content.AttachmentR\vattachments\x120\n" +
+	"\vattachments\x18\a \x03(\v2\x18.hush.content.AttachmentR\vattachments\x12!\n" +
+	"\ffranking_key\x18\b \x01(\fR\vfrankingKey\x120\n" +
 	"\x05group\x18\x0e \x01(\v2\x1a.hush.content.GroupContextR\x05group\x12B\n" +
 	"\n" +
 	"sender_key\x18\x10 \x01(\v2#.hush.content.SenderKeyDistributionR\tsenderKey\x12?\n" +
 	"\rgroup_control\x18\x11 \x01(\v2\x1a.hush.content.GroupControlR\fgroupControl\x12\x18\n" +
-	"\apadding\x18\x0f \x01(\fR\apaddingJ\x04\b\b\x10\tJ\x04\b\n" +
-	"\x10\vR\ffranking_keyR\x04edit*@\n" +
+	"\apadding\x18\x0f \x01(\fR\apaddingJ\x04\b\n" +
+	"\x10\vR\x04edit*@\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vKIND_SECRET\x10\x01\x12\x11\n" +

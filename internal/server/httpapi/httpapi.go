@@ -156,6 +156,9 @@ func New(srv *server.Server, o Options) *Handler {
 	m.HandleFunc("DELETE /v1/blocks/{username}", h.authed(endpoint(204, func(r *http.Request, p server.Principal, _ none) (none, error) {
 		return none{}, srv.Block(r.Context(), p, r.PathValue("username"), false)
 	})))
+	m.HandleFunc("POST /v1/reports", h.authed(endpoint(201, func(r *http.Request, p server.Principal, req api.Report) (api.ReportResult, error) {
+		return srv.Report(r.Context(), p, req)
+	})))
 	h.ordinaryRoutes(m)
 	h.historyRoutes(m)
 	h.linkRoutes(m)

@@ -64,6 +64,7 @@ var Generous = server.Limits{
 	GroupCopiesPerDev: ratelimit.Limit{Rate: 1e6, Burst: 1e6},
 	HistoryPerDev:     ratelimit.Limit{Rate: 1e6, Burst: 1e6}, HistoryBytesPerDev: ratelimit.Limit{Rate: 1e9, Burst: 1e9},
 	LinkPerIP: ratelimit.Limit{Rate: 1000, Burst: 1000}, LinkPerLink: ratelimit.Limit{Rate: 1000, Burst: 1000},
+	ReportsPerUser: ratelimit.Limit{Rate: 1000, Burst: 1000},
 }
 
 // Start runs a server until the test ends. cfg's Argon2 cost defaults to a

@@ -21,6 +21,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -157,6 +158,58 @@ type Message struct {
 	Content   []byte
 	Timestamp int64 // Unix ms
 	ExpiresAt int64 // Unix ms
+	// Franking is the message's franking (docs/franking.md), nil when the
+	// sender sent no commitment.
+	Franking *Franking
+}
+
+// Franking is what the server keeps of a message's franking: the sender's
+// commitment and the reporting tag the server made under its key KeyID.
+// Neither tells anything of the content without the franking key, which
+// only the recipient holds.
+type Franking struct {
+	Commitment []byte // 32 bytes
+	Tag        []byte // 32 bytes
+	KeyID      uint32
+}
+
+// frankingSize is the length of an encoded Franking.
+const frankingSize = 32 + 32 + 4
+
+// EncodeFranking encodes f for a backend's one column: commitment, tag,
+// key id (big-endian); nil for nil.
+func EncodeFranking(f *Franking) []byte {
+	if f == nil {
+		return nil
+	}
+	b := make([]byte, 0, frankingSize)
+	b = append(b, f.Commitment...)
+	b = append(b, f.Tag...)
+	return binary.BigEndian.AppendUint32(b, f.KeyID)
+}
+
+// DecodeFranking decodes what EncodeFranking wrote; nil for nil.
+func DecodeFranking(b []byte) (*Franking, error) {
+	if b == nil {
+		return nil, nil
+	}
+	if len(b) != frankingSize {
+		return nil, fmt.Errorf("store: franking of %d bytes", len(b))
+	}
+	return &Franking{Commitment: b[:32:32], Tag: b[32:64:64], KeyID: binary.BigEndian.Uint32(b[64:])}, nil
+}
+
+// Report is an abuse report (docs/franking.md): the franked messages a
+// recipient opened, as the server verified them. The store keeps Body, the
+// report as the server encodes it, and never looks inside; Tag, the
+// reporting tag of the reported message, is unique: a message is reported
+// once.
+type Report struct {
+	ID       int64 // set by the store, increasing
+	Reporter DeviceRef
+	Created  int64 // Unix ms
+	Tag      []byte
+	Body     []byte
 }
 
 // EnqueueResult is the outcome for one message of an EnqueueBatch.
@@ -422,6 +475,15 @@ type Store interface {
 	DeleteExpired(ctx context.Context, now int64) (int, error)
 	// QueueDepth returns how many messages are queued in all.
 	QueueDepth(ctx context.Context) (int64, error)
+
+	// AddReport stores an abuse report (ID left zero) and returns its id.
+	// It fails with ErrConflict when a report with the same Tag exists.
+	AddReport(ctx context.Context, r Report) (int64, error)
+	// Reports returns up to limit reports with an id greater than after,
+	// in id order.
+	Reports(ctx context.Context, after int64, limit int) ([]Report, error)
+	// Report returns the report with that id, or ErrNotFound.
+	Report(ctx context.Context, id int64) (Report, error)
 
 	// SetNotify installs a function called after each commit with the
 	// messages that became durable, in id order. It must not block.

@@ -776,7 +776,7 @@ func (s *Store) EnqueueFanout(ctx context.Context, f store.Fanout) ([]store.Enqu
 		var cols struct {
 			id, pub, acct, dev, facct, fdev, created, expires []int64
 			typ                                               []int32
-			content                                           [][]byte
+			content, franking                                 [][]byte
 		}
 		next := 0
 		for i, m := range f.Messages {
@@ -797,14 +797,15 @@ func (s *Store) EnqueueFanout(ctx context.Context, f store.Fanout) ([]store.Enqu
 			cols.fdev = append(cols.fdev, int64(m.From.Device))
 			cols.typ = append(cols.typ, m.Type)
 			cols.content = append(cols.content, m.Content)
+			cols.franking = append(cols.franking, store.EncodeFranking(m.Franking))
 			cols.created = append(cols.created, m.Timestamp)
 			cols.expires = append(cols.expires, m.ExpiresAt)
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO messages
-			(id, pub_id, account, device, from_account, from_device, type, content, created, expires)
+			(id, pub_id, account, device, from_account, from_device, type, content, created, expires, franking)
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
-				$6::bigint[], $7::integer[], $8::bytea[], $9::bigint[], $10::bigint[])`,
-			cols.id, cols.pub, cols.acct, cols.dev, cols.facct, cols.fdev, cols.typ, cols.content, cols.created, cols.expires)
+				$6::bigint[], $7::integer[], $8::bytea[], $9::bigint[], $10::bigint[], $11::bytea[])`,
+			cols.id, cols.pub, cols.acct, cols.dev, cols.facct, cols.fdev, cols.typ, cols.content, cols.created, cols.expires, cols.franking)
 		return err
 	})
 	if err != nil {
@@ -941,6 +942,47 @@ func (s *Store) Recovery(ctx context.Context, account int64) (int64, []byte, err
 	var b []byte
 	err := s.pool.QueryRow(ctx, `SELECT version, blob FROM recovery WHERE account = $1`, account).Scan(&v, &b)
 	return v, b, wrap(notFound(err))
+}
+
+// ---- abuse reports (docs/franking.md) ----
+
+// AddReport implements store.Store.
+func (s *Store) AddReport(ctx context.Context, r store.Report) (int64, error) {
+	if s.isClosed() {
+		return 0, store.ErrClosed
+	}
+	var id int64
+	err := s.pool.QueryRow(ctx, `INSERT INTO reports (account, device, created, tag, body) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (tag) DO NOTHING RETURNING id`,
+		r.Reporter.Account, int64(r.Reporter.Device), r.Created, r.Tag, r.Body).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, store.ErrConflict
+	}
+	return id, wrap(err)
+}
+
+const reportCols = `id, account, device, created, tag, body`
+
+func scanReport(r pgx.Row) (store.Report, error) {
+	var rp store.Report
+	err := r.Scan(&rp.ID, &rp.Reporter.Account, &rp.Reporter.Device, &rp.Created, &rp.Tag, &rp.Body)
+	return rp, notFound(err)
+}
+
+// Reports implements store.Store.
+func (s *Store) Reports(ctx context.Context, after int64, limit int) ([]store.Report, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+reportCols+` FROM reports WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	rs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Report, error) { return scanReport(r) })
+	return rs, wrap(err)
+}
+
+// Report implements store.Store.
+func (s *Store) Report(ctx context.Context, id int64) (store.Report, error) {
+	r, err := scanReport(s.pool.QueryRow(ctx, `SELECT `+reportCols+` FROM reports WHERE id = $1`, id))
+	return r, wrap(err)
 }
 
 // ---- links (docs/multidevice.md section 2) ----
@@ -1258,7 +1300,7 @@ func (s *Store) commit(batch []*enqueueOp) ([]*store.Message, error) {
 		var cols struct {
 			id, pub, acct, dev, facct, fdev, created, expires []int64
 			typ                                               []int32
-			content                                           [][]byte
+			content, franking                                 [][]byte
 		}
 		next := 0
 		committed = make([]*store.Message, 0, total)
@@ -1288,6 +1330,7 @@ func (s *Store) commit(batch []*enqueueOp) ([]*store.Message, error) {
 				cols.fdev = append(cols.fdev, int64(m.From.Device))
 				cols.typ = append(cols.typ, m.Type)
 				cols.content = append(cols.content, m.Content)
+				cols.franking = append(cols.franking, store.EncodeFranking(m.Franking))
 				cols.created = append(cols.created, m.Timestamp)
 				cols.expires = append(cols.expires, m.ExpiresAt)
 			}
@@ -1296,10 +1339,10 @@ func (s *Store) commit(batch []*enqueueOp) ([]*store.Message, error) {
 			return nil
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO messages
-			(id, pub_id, account, device, from_account, from_device, type, content, created, expires)
+			(id, pub_id, account, device, from_account, from_device, type, content, created, expires, franking)
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
-				$6::bigint[], $7::integer[], $8::bytea[], $9::bigint[], $10::bigint[])`,
-			cols.id, cols.pub, cols.acct, cols.dev, cols.facct, cols.fdev, cols.typ, cols.content, cols.created, cols.expires)
+				$6::bigint[], $7::integer[], $8::bytea[], $9::bigint[], $10::bigint[], $11::bytea[])`,
+			cols.id, cols.pub, cols.acct, cols.dev, cols.facct, cols.fdev, cols.typ, cols.content, cols.created, cols.expires, cols.franking)
 		return err
 	})
 	if err != nil {
@@ -1320,7 +1363,7 @@ func cmpInt(a, b int64) int {
 
 // Pending implements store.Store.
 func (s *Store) Pending(ctx context.Context, to store.DeviceRef, after, now int64, limit int) ([]*store.Message, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, pub_id, from_account, from_device, type, content, created, expires
+	rows, err := s.pool.Query(ctx, `SELECT id, pub_id, from_account, from_device, type, content, created, expires, franking
 		FROM messages WHERE account = $1 AND device = $2 AND id > $3 AND expires > $4 ORDER BY id LIMIT $5`,
 		to.Account, to.Device, after, now, limit)
 	if err != nil {
@@ -1328,7 +1371,11 @@ func (s *Store) Pending(ctx context.Context, to store.DeviceRef, after, now int6
 	}
 	ms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*store.Message, error) {
 		m := &store.Message{To: to}
-		err := r.Scan(&m.ID, &m.PublicID, &m.From.Account, &m.From.Device, &m.Type, &m.Content, &m.Timestamp, &m.ExpiresAt)
+		var fr []byte
+		err := r.Scan(&m.ID, &m.PublicID, &m.From.Account, &m.From.Device, &m.Type, &m.Content, &m.Timestamp, &m.ExpiresAt, &fr)
+		if err == nil {
+			m.Franking, err = store.DecodeFranking(fr)
+		}
 		return m, err
 	})
 	return ms, wrap(err)

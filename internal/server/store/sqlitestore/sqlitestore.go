@@ -203,11 +203,24 @@ CREATE TABLE IF NOT EXISTS messages (
 	from_account INTEGER NOT NULL, from_device INTEGER NOT NULL,
 	type INTEGER NOT NULL, content BLOB NOT NULL,
 	created INTEGER NOT NULL, expires INTEGER NOT NULL,
-	pub_id INTEGER NOT NULL
+	pub_id INTEGER NOT NULL,
+	franking BLOB
 );
-` + ordinaryKeyTables + historyTables + linkTables + `
-PRAGMA user_version = 5;
+` + ordinaryKeyTables + historyTables + linkTables + reportTables + `
+PRAGMA user_version = 6;
 `
+
+// reportTables hold abuse reports (docs/franking.md): the body is the
+// report as the server encodes it; tag, the reported message's reporting
+// tag, is unique so that a message is reported once.
+const reportTables = `
+CREATE TABLE reports (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	account INTEGER NOT NULL, device INTEGER NOT NULL,
+	created INTEGER NOT NULL,
+	tag BLOB NOT NULL UNIQUE,
+	body BLOB NOT NULL
+);`
 
 // linkTables hold the short-lived links that relay the linking of a new
 // device (docs/multidevice.md section 2); the expiry sweep deletes them.
@@ -271,7 +284,7 @@ CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(expires);
 `
 
 // schemaVersion is the PRAGMA user_version of the schema above.
-const schemaVersion = 5
+const schemaVersion = 6
 
 // SchemaVersion is the schema version this package writes (hushd
 // --version prints it).
@@ -299,6 +312,10 @@ var migrations = map[int]string{
 	// 5: links (issue 9).
 	4: linkTables + `
 		PRAGMA user_version = 5;`,
+	// 6: message franking and abuse reports (issue 11, docs/franking.md):
+	// a queued message's commitment, tag and key id, and the reports.
+	5: `ALTER TABLE messages ADD COLUMN franking BLOB;` + reportTables + `
+		PRAGMA user_version = 6;`,
 }
 
 // migrate brings the database to schemaVersion.
@@ -390,8 +407,8 @@ func Open(path string) (*Store, error) {
 		pairs:  make(map[pair]senderCount),
 	}
 	if s.ins, err = wconn.PrepareContext(ctx, `INSERT INTO messages
-		(account, device, from_account, from_device, type, content, created, expires, pub_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`); err == nil {
+		(account, device, from_account, from_device, type, content, created, expires, pub_id, franking)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err == nil {
 		s.del, err = wconn.PrepareContext(ctx, `DELETE FROM messages WHERE pub_id = ? AND account = ? AND device = ?`)
 	}
 	for _, p := range []struct {
@@ -1139,7 +1156,7 @@ func (s *Store) EnqueueFanout(ctx context.Context, f store.Fanout) ([]store.Enqu
 				continue
 			}
 			r, err := w.s.ins.ExecContext(w.ctx, m.To.Account, m.To.Device, m.From.Account, m.From.Device,
-				m.Type, m.Content, m.Timestamp, m.ExpiresAt, m.PublicID)
+				m.Type, m.Content, m.Timestamp, m.ExpiresAt, m.PublicID, store.EncodeFranking(m.Franking))
 			if err != nil {
 				return err
 			}
@@ -1269,6 +1286,61 @@ func (s *Store) Recovery(ctx context.Context, account int64) (int64, []byte, err
 	var b []byte
 	err := s.rdb.QueryRowContext(ctx, `SELECT version, blob FROM recovery WHERE account = ?`, account).Scan(&v, &b)
 	return v, b, notFound(err)
+}
+
+// ---- abuse reports (docs/franking.md) ----
+
+// AddReport implements store.Store.
+func (s *Store) AddReport(ctx context.Context, r store.Report) (int64, error) {
+	var id int64
+	err := s.do(ctx, false, func(w *wtx) error {
+		var one int
+		switch err := w.row(`SELECT 1 FROM reports WHERE tag = ?`, r.Tag).Scan(&one); {
+		case err == nil:
+			return store.ErrConflict
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		res, err := w.exec(`INSERT INTO reports (account, device, created, tag, body) VALUES (?, ?, ?, ?, ?)`,
+			r.Reporter.Account, r.Reporter.Device, r.Created, r.Tag, r.Body)
+		if err != nil {
+			return err
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
+	return id, err
+}
+
+const reportCols = `id, account, device, created, tag, body`
+
+func scanReport(r interface{ Scan(...any) error }) (store.Report, error) {
+	var rp store.Report
+	err := r.Scan(&rp.ID, &rp.Reporter.Account, &rp.Reporter.Device, &rp.Created, &rp.Tag, &rp.Body)
+	return rp, notFound(err)
+}
+
+// Reports implements store.Store.
+func (s *Store) Reports(ctx context.Context, after int64, limit int) ([]store.Report, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+reportCols+` FROM reports WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Report
+	for rows.Next() {
+		r, err := scanReport(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Report implements store.Store.
+func (s *Store) Report(ctx context.Context, id int64) (store.Report, error) {
+	return scanReport(s.rdb.QueryRowContext(ctx, `SELECT `+reportCols+` FROM reports WHERE id = ?`, id))
 }
 
 // ---- links (docs/multidevice.md section 2) ----
@@ -1497,7 +1569,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, msgs []*store.Message, maxQueu
 				continue
 			}
 			r, err := w.s.ins.ExecContext(w.ctx, m.To.Account, m.To.Device, m.From.Account, m.From.Device,
-				m.Type, m.Content, m.Timestamp, m.ExpiresAt, m.PublicID)
+				m.Type, m.Content, m.Timestamp, m.ExpiresAt, m.PublicID, store.EncodeFranking(m.Franking))
 			if err != nil {
 				return err
 			}
@@ -1528,7 +1600,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, msgs []*store.Message, maxQueu
 
 // Pending implements store.Store.
 func (s *Store) Pending(ctx context.Context, to store.DeviceRef, after, now int64, limit int) ([]*store.Message, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, pub_id, from_account, from_device, type, content, created, expires
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, pub_id, from_account, from_device, type, content, created, expires, franking
 		FROM messages WHERE account = ? AND device = ? AND id > ? AND expires > ? ORDER BY id LIMIT ?`,
 		to.Account, to.Device, after, now, limit)
 	if err != nil {
@@ -1538,8 +1610,13 @@ func (s *Store) Pending(ctx context.Context, to store.DeviceRef, after, now int6
 	var ms []*store.Message
 	for rows.Next() {
 		m := &store.Message{To: to}
+		var fr []byte
 		if err := rows.Scan(&m.ID, &m.PublicID, &m.From.Account, &m.From.Device, &m.Type, &m.Content,
-			&m.Timestamp, &m.ExpiresAt); err != nil {
+			&m.Timestamp, &m.ExpiresAt, &fr); err != nil {
+			return nil, err
+		}
+		var err error
+		if m.Franking, err = store.DecodeFranking(fr); err != nil {
 			return nil, err
 		}
 		ms = append(ms, m)

@@ -113,7 +113,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if err != nil || len(ms) != 1 {
 		t.Fatalf("pending after migration: %v %v", ms, err)
 	}
-	if m := ms[0]; m.PublicID != m.ID || m.From != (store.DeviceRef{Account: 1, Device: 1}) || string(m.Content) != "hi" || m.ExpiresAt != 5000 {
+	if m := ms[0]; m.PublicID != m.ID || m.From != (store.DeviceRef{Account: 1, Device: 1}) || string(m.Content) != "hi" || m.ExpiresAt != 5000 || m.Franking != nil {
 		t.Fatalf("migrated message %+v", m)
 	}
 	var n int
@@ -140,6 +140,10 @@ func TestMigrateFromVersion1(t *testing.T) {
 	// Schema 5: links.
 	if err := s.CreateLink(ctx, store.Link{ID: []byte("0123456789abcdef"), Account: 1, ClaimHash: []byte("h"), ExpiresAt: 1 << 50}, 3, 0); err != nil {
 		t.Fatalf("link after migration: %v", err)
+	}
+	// Schema 6: reports.
+	if id, err := s.AddReport(ctx, store.Report{Reporter: to, Created: 1, Tag: []byte("t"), Body: []byte("{}")}); err != nil || id != 1 {
+		t.Fatalf("report after migration: %d %v", id, err)
 	}
 	// Acks by the public id work on migrated messages.
 	if err := s.Ack(ctx, to, []int64{ms[0].PublicID}); err != nil {

@@ -49,6 +49,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Links", testLinks},
 		{"LinkDevice", testLinkDevice},
 		{"ConcurrentHellos", testConcurrentHellos},
+		{"Franking", testFranking},
+		{"Reports", testReports},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
