@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/franking"
 	"github.com/hushmsg/hush/internal/server/store"
 )
 
@@ -83,6 +84,13 @@ func (s *Server) SendGroup(ctx context.Context, p Principal, r api.GroupSend) (a
 			continue
 		}
 		for _, d := range a.devices {
+			// One reporting tag per recipient device (docs/franking.md):
+			// the one commitment, bound to each device it goes to.
+			fr, err := s.frank(r.Commitment, franking.Context{Sender: p.Username, SenderDevice: p.Device,
+				Recipient: a.username, RecipientDevice: d, Timestamp: now.UnixMilli()})
+			if err != nil {
+				return api.GroupSendResult{}, err
+			}
 			f.Messages = append(f.Messages, &store.Message{
 				PublicID:  newMessageID(),
 				To:        store.DeviceRef{Account: u.id, Device: d},
@@ -91,6 +99,7 @@ func (s *Server) SendGroup(ctx context.Context, p Principal, r api.GroupSend) (a
 				Content:   r.Content, // one slice for every copy
 				Timestamp: now.UnixMilli(),
 				ExpiresAt: now.Add(ttl).UnixMilli(),
+				Franking:  fr,
 			})
 		}
 	}
@@ -151,8 +160,8 @@ func (s *Server) checkGroupSend(p Principal, r *api.GroupSend) ([]groupAccount, 
 		return nil, newError(api.CodeTooLarge, "content is %d bytes, more than %d", len(r.Content), s.cfg.MaxContentBytes)
 	case r.ExpiresIn < 0:
 		return nil, badRequest("expiresIn must not be negative")
-	case len(r.Commitment) > 0:
-		return nil, badRequest("frankingCommitment is not supported yet") // issue 11, being built
+	case len(r.Commitment) != 0 && len(r.Commitment) != api.FrankingCommitmentSize:
+		return nil, badRequest("frankingCommitment must be %d bytes", api.FrankingCommitmentSize)
 	case len(r.Blobs) > 0:
 		return nil, badRequest("blobs are not supported yet") // issue 11, being built
 	}

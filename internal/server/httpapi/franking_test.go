@@ -321,6 +321,43 @@ func TestOrdinaryFranking(t *testing.T) {
 	wantCode(t, err, 400, api.CodeBadRequest)
 }
 
+// TestGroupFranking: a group send's one commitment gets a tag per
+// recipient device, each reportable only by its own account.
+func TestGroupFranking(t *testing.T) {
+	ctx := t.Context()
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	alice := newPerson(t, env, "alice", 1, 1)
+	bob := newPerson(t, env, "bob", 2, 1)
+	carol := newPerson(t, env, "carol", 1, 1)
+	o := frank(t, "to the group")
+	_, err := alice.devs[0].SendGroup(ctx, api.GroupSend{Devices: members(1, alice, bob, carol), Type: api.TypeSenderKey,
+		Content: o.ct, Commitment: o.commitment})
+	check(t, err)
+	b1, b2, c1 := receive(t, bob.devs[0], 1)[0], receive(t, bob.devs[1], 1)[0], receive(t, carol.devs[0], 1)[0]
+	tags := map[string]bool{}
+	for _, m := range []*api.Message{b1, b2, c1} {
+		if m.Franking == nil || !bytes.Equal(m.Franking.Commitment, o.commitment) {
+			t.Fatalf("group copy delivered with %+v", m.Franking)
+		}
+		tags[string(m.Franking.Tag)] = true
+	}
+	if len(tags) != 3 {
+		t.Fatal("two devices share a tag")
+	}
+	_, err = carol.devs[0].Report(ctx, api.Report{Messages: []api.ReportedMessage{reported(b1, 1, o)}})
+	wantCode(t, err, 422, api.CodeReportRefused)
+	_, err = bob.devs[0].Report(ctx, api.Report{Messages: []api.ReportedMessage{reported(b2, 1, o)}})
+	wantCode(t, err, 422, api.CodeReportRefused)
+	for _, c := range []struct {
+		by *person
+		m  *api.Message
+		d  uint32
+	}{{bob, b1, 1}, {bob, b2, 2}, {carol, c1, 1}} {
+		_, err = c.by.devs[0].Report(ctx, api.Report{Messages: []api.ReportedMessage{reported(c.m, c.d, o)}})
+		check(t, err)
+	}
+}
+
 // grepDir returns the first file under dir that holds b, or "".
 func grepDir(t *testing.T, dir string, b []byte) string {
 	t.Helper()

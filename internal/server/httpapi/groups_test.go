@@ -160,7 +160,7 @@ func TestGroupSendBadInput(t *testing.T) {
 		{"no content", func(s *api.GroupSend) { s.Content = nil }, 400, api.CodeBadRequest},
 		{"content too large", func(s *api.GroupSend) { s.Content = make([]byte, api.MaxContentBytes+1) }, 413, api.CodeTooLarge},
 		{"negative expiry", func(s *api.GroupSend) { s.ExpiresIn = -1 }, 400, api.CodeBadRequest},
-		{"a franking commitment", func(s *api.GroupSend) { s.Commitment = make([]byte, 32) }, 400, api.CodeBadRequest},
+		{"a franking commitment of 31 bytes", func(s *api.GroupSend) { s.Commitment = make([]byte, 31) }, 400, api.CodeBadRequest},
 		{"blobs", func(s *api.GroupSend) { s.Blobs = []string{"AAAAAAAAAAAAAAAAAAAAAA"} }, 400, api.CodeBadRequest},
 		{"a duplicate", func(s *api.GroupSend) { s.Devices = append(s.Devices, s.Devices[1]) }, 400, api.CodeBadRequest},
 		{"the sending device", func(s *api.GroupSend) { s.Devices = append(s.Devices, api.GroupDevice{Username: "alice", Device: 1}) }, 400, api.CodeBadRequest},
