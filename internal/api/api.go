@@ -637,8 +637,11 @@ type BlobState struct {
 // Limits of blobs.
 const (
 	// MaxBlobBytes is the largest blob: a 100 MiB file after padding and
-	// encryption (docs/api.md).
-	MaxBlobBytes = 100<<20 + 1<<20
+	// encryption (docs/api.md), attach.CiphertextSize(100 MiB): Signal's
+	// size buckets pad 104,857,600 bytes to 107,335,738, then come the IV,
+	// the PKCS#7 block and the tag. (Until 2026-12-02 this said
+	// 100 MiB + 1 MiB, which a 100 MiB file does not fit.)
+	MaxBlobBytes = 107_335_792
 	// MaxBlobsPerMessage is the most blobs one send may name.
 	MaxBlobsPerMessage = 32
 	// MaxBlobLifetime is the longest a blob is kept, in seconds (30 days).

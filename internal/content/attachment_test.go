@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/attach"
 	pb "github.com/hushmsg/hush/internal/content/contentpb"
 )
@@ -232,4 +233,12 @@ func FuzzFileName(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) { checkFileName(t, s) })
+}
+
+// TestLargestFileFits: the largest file, padded and encrypted, is a blob
+// the server takes (api.MaxBlobBytes), and no more.
+func TestLargestFileFits(t *testing.T) {
+	if got := attach.CiphertextSize(MaxAttachmentSize); got != api.MaxBlobBytes {
+		t.Fatalf("a %d-byte file is a %d-byte blob; api.MaxBlobBytes is %d", MaxAttachmentSize, got, api.MaxBlobBytes)
+	}
 }
