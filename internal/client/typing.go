@@ -93,7 +93,8 @@ func (p *typingPauses) pause(k receiptKey, until time.Time) {
 // SendTyping tells to, in the secret or the ordinary conversation, that
 // this person started or stopped typing. It sends nothing (and returns
 // nil) when typing indicators are off, to is this account or a person it
-// blocks, this device cannot take part in that kind of conversation, or
+// blocks, that conversation holds no message yet, this device cannot take
+// part in that kind of conversation, or
 // the server refused one to that conversation as rate limited in the last
 // minute. It is best effort: a failure is returned and the indicator is
 // dropped. In an ordinary conversation the other devices of this account
@@ -107,6 +108,12 @@ func (c *Client) SendTyping(ctx context.Context, to string, secret, started bool
 		return err
 	}
 	if blocked, err := c.st.Read().IsBlocked(ctx, to); err != nil || blocked {
+		return err
+	}
+	// The receiver shows typing only in a conversation that holds a
+	// message; before one, sending it would also start sessions (taking
+	// one-time prekeys of the person) for nothing.
+	if known, err := c.st.Read().HasText(ctx, to, secret); err != nil || !known {
 		return err
 	}
 	k := receiptKey{peer: to, secret: secret}

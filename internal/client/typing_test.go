@@ -86,9 +86,13 @@ func TestTyping(t *testing.T) {
 	// alice2 gets the ordinary copies and shows none.
 	wantTyping(t, "alice2", alice2.recvTyping(t), "")
 
-	// To yourself, to nobody valid: nothing goes.
+	// To yourself, to nobody valid, in a conversation without a message
+	// (it would not be shown, and would start sessions): nothing goes.
+	register(t, env, "carol")
 	check(t, alice.c.SendTyping(ctx, "alice", false, true))
 	check(t, alice.c.SendTyping(ctx, "bad\x1bname", false, true))
+	check(t, alice.c.SendTyping(ctx, "carol", false, true))
+	check(t, alice.c.SendTyping(ctx, "carol", true, true))
 	if n := alice.c.TypingSent(); n != 3 {
 		t.Fatalf("alice sent %d typing indicators, want 3", n)
 	}

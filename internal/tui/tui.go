@@ -4,8 +4,10 @@
 // two entries (issue 9 part 6; docs/client.md, "The terminal UI"), marks
 // secret conversations unmistakably, counts down each timed
 // message and removes it when its time is up, shows key-change notices and
-// the delivery state of what you send. All logic is the engine's
-// (internal/client); this package only presents it.
+// the delivery state of what you send, tells the person when you type and
+// shows when they do (typing.go). All logic is the engine's
+// (internal/client); this package only presents it (and keeps the clock of
+// typing indicators).
 //
 // The frame always fits the terminal: the header and the list stay on
 // screen and the thread scrolls inside its pane (PgUp/PgDn, the mouse
@@ -117,6 +119,13 @@ type Model struct {
 	now    time.Time
 
 	initCmd tea.Cmd
+
+	// Typing indicators (typing.go): this person's, to send, and those
+	// received, until when they show.
+	typing    typingClock
+	typingOut chan typingSend
+	typingIn  map[convKey]time.Time
+	nowFunc   func() time.Time // tests
 }
 
 // New makes the model for c, opening the ordinary conversation with peer if
@@ -130,7 +139,8 @@ func New(ctx context.Context, c *client.Client, peer string) *Model {
 	in.CharLimit = 4096
 	in.Focus()
 	m := &Model{ctx: ctx, cancel: cancel, c: c, self: c.Account().Username, events: make(chan tea.Msg, 256), recvDone: make(chan struct{}),
-		input: in, vp: viewport.New(0, 0), follow: true, width: 80, height: 24, now: time.Now(), nextID: -1}
+		input: in, vp: viewport.New(0, 0), follow: true, width: 80, height: 24, now: time.Now(), nextID: -1,
+		typingOut: make(chan typingSend, 16), typingIn: make(map[convKey]time.Time)}
 	m.version, _ = c.Version(ctx)
 	m.loadConversations()
 	if peer != "" {
@@ -146,6 +156,7 @@ func (m *Model) stop() { m.cancel() }
 
 // Init starts receiving and the clocks.
 func (m *Model) Init() tea.Cmd {
+	go m.typingSender()
 	return tea.Batch(textinput.Blink, m.receive(), m.waitEvent(), tick(), poll(), m.initCmd)
 }
 
@@ -167,6 +178,7 @@ func (m *Model) receive() tea.Cmd {
 			Expired:   func(ids []int64) { m.post(expiredMsg{ids}) },
 			Warn:      func(err error) { m.post(warnMsg{err}) },
 			Connected: func() { m.post(connectedMsg{}) },
+			Typing:    func(ty client.Typing) { m.post(typingMsg{ty}) },
 		})
 		return recvDoneMsg{err}
 	}
@@ -224,6 +236,12 @@ func (m *Model) open(peer string, secret bool) tea.Cmd {
 		m.thread = nil
 	}
 	m.peer, m.secret = peer, secret
+	if k := (convKey{peer, secret}); k != m.typing.conv {
+		// Typing in the conversation left has stopped; the line's text
+		// counts in this one from its next change.
+		m.sendTyping(m.typing.leave())
+		m.typing.conv = k
+	}
 	if m.convIndex(peer, secret) < 0 {
 		m.convs = append([]store.Conversation{{Peer: peer, Secret: secret}}, m.convs...)
 	}
@@ -272,7 +290,13 @@ func (m *Model) markShown(ids []int64) tea.Cmd {
 
 // Update handles one message.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	before := m.input.Value()
 	cmd := m.update(msg)
+	if _, key := msg.(tea.KeyMsg); key {
+		if v := m.input.Value(); v != before {
+			m.sendTyping(m.typing.input(m.clock(), convKey{m.peer, m.secret}, v))
+		}
+	}
 	m.layout()
 	return m, cmd
 }
@@ -285,6 +309,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case tickMsg:
 		m.now = time.Time(msg)
 		m.dropExpired()
+		m.expireTyping()
+		m.sendTyping(m.typing.tick(m.clock()))
 		return tick()
 	case pollMsg:
 		v, err := m.c.Version(m.ctx)
@@ -294,7 +320,14 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		}
 		return poll()
 	case incomingMsg:
+		if sm := msg.m; sm != nil && !sm.Outgoing && sm.Kind == store.KindText {
+			// A message ends its sender's typing.
+			delete(m.typingIn, convKey{sm.Peer, sm.Secret})
+		}
 		return tea.Batch(m.reload(), m.waitEvent())
+	case typingMsg:
+		m.gotTyping(msg.t)
+		return m.waitEvent()
 	case expiredMsg:
 		m.remove(msg.ids)
 		m.status = fmt.Sprintf("%d message(s) disappeared", len(msg.ids))
@@ -395,6 +428,7 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		if strings.HasPrefix(text, "/") {
 			return m.command(text)
 		}
+		m.typing.sent()
 		return m.send(text)
 	case tea.KeyRunes:
 		if string(k.Runes) == "?" && m.input.Value() == "" {
@@ -862,7 +896,11 @@ func (m *Model) layout() {
 		m.vp.SetContent(strings.Join(m.helpLines(tw), "\n"))
 		return
 	}
-	m.vp.SetContent(strings.Join(m.threadLines(tw), "\n"))
+	lines := m.threadLines(tw)
+	if l := m.typingLine(); l != "" {
+		lines = append(lines, ansi.Truncate(l, tw, "…"))
+	}
+	m.vp.SetContent(strings.Join(lines, "\n"))
 	if m.follow {
 		m.vp.GotoBottom()
 	}
