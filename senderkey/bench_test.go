@@ -2,6 +2,7 @@ package senderkey
 
 import (
 	"crypto/rand"
+	"fmt"
 	"testing"
 
 	"github.com/hushmsg/hush/key"
@@ -32,6 +33,39 @@ func BenchmarkEncrypt(b *testing.B) {
 		if _, err := alice.c.Encrypt(b.Context(), testGroup, benchPlaintext); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkEncryptMembers is BenchmarkEncrypt in a group of 2 and of 1,000
+// members: the sender's store holds the chains of every other member, as
+// a member's store does (issue 10: the sender's CPU per message does not
+// depend on the group's size). Each member has 16 devices at most, each
+// with a chain of its own: 999 chains stand for them here.
+func BenchmarkEncryptMembers(b *testing.B) {
+	for _, n := range []int{2, 1000} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			alice := newMember("alice")
+			for i := range n - 1 {
+				other := newMember(fmt.Sprintf("m%d", i))
+				d, err := other.c.Distribution(b.Context(), testGroup)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := alice.c.Process(b.Context(), other.c.Local, d); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if _, err := alice.c.Distribution(b.Context(), testGroup); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			defer cpuTime(b)()
+			for b.Loop() {
+				if _, err := alice.c.Encrypt(b.Context(), testGroup, benchPlaintext); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -162,3 +162,102 @@ func BenchmarkAck(b *testing.B) {
 	}
 	c.report()
 }
+
+// benchMembers is the group of BenchmarkEnqueueGroup.
+const benchMembers = 1000
+
+// BenchmarkEnqueueGroup measures a group send's EnqueueFanout (issue 10):
+// one 256-byte content for the one device of each of benchMembers
+// accounts, device lists checked, one copy stored per device; per copy,
+// to set beside BenchmarkEnqueueBatch's per message. db-bytes/copy is how
+// much the database grew for one such fanout, per copy: the content is
+// stored once per device (messages.content), not once. Run it with a
+// -benchtime that is a multiple of 1000x (whole fanouts).
+func BenchmarkEnqueueGroup(b *testing.B) {
+	ctx := b.Context()
+	s, err := Open(filepath.Join(b.TempDir(), "hush.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	sender := store.DeviceRef{}
+	var members []store.DeviceRef
+	keys := store.Keys{SignedPreKey: &store.SignedKey{ID: 1, PublicKey: []byte("spk"), Signature: []byte("sig")},
+		KyberLastResort: &store.SignedKey{ID: 2, PublicKey: []byte("kyber"), Signature: []byte("sig")}}
+	for i := range benchMembers + 1 {
+		a, _, err := s.CreateAccount(ctx, store.NewAccount{Username: fmt.Sprint("m", i), PasswordHash: "h"},
+			store.NewDevice{TokenHash: fmt.Appendf(nil, "t%d", i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ref := store.DeviceRef{Account: a.ID, Device: 1}
+		if i == 0 {
+			sender = ref
+			continue
+		}
+		if err := s.SetOrdinaryKeys(ctx, ref, 1, keys); err != nil {
+			b.Fatal(err)
+		}
+		members = append(members, ref)
+	}
+	content := make([]byte, 256)
+	fanout := func() (store.Fanout, []int64) {
+		now := time.Now().UnixMilli()
+		f := store.Fanout{MaxQueue: 1 << 30, MaxPerSender: 1 << 30, SkipFull: true,
+			Accounts: []store.FanoutAccount{{Account: sender.Account, Except: 1}}}
+		ids := make([]int64, len(members))
+		for i, m := range members {
+			benchPub += 0x9E3779B97F4A7C15 >> 2
+			benchPub &= 1<<63 - 1
+			ids[i] = benchPub
+			f.Accounts = append(f.Accounts, store.FanoutAccount{Account: m.Account, Devices: map[uint32]uint32{1: 0}})
+			f.Messages = append(f.Messages, &store.Message{PublicID: benchPub, To: m, From: sender, Type: 7,
+				Content: content, Timestamp: now, ExpiresAt: now + 1e9})
+		}
+		return f, ids
+	}
+	ack := func(ids []int64) {
+		for i, m := range members {
+			if err := s.Ack(ctx, m, ids[i:i+1]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := s.do(ctx, false, func(*wtx) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	size := func() int64 {
+		var n int64
+		if err := s.rdb.QueryRowContext(ctx, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()").Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		return n
+	}
+	// The database's growth for one fanout, on a database that has no
+	// free pages yet.
+	before := size()
+	f, ids := fanout()
+	if _, err := s.EnqueueFanout(ctx, f); err != nil {
+		b.Fatal(err)
+	}
+	grown := size() - before
+	ack(ids)
+
+	c := &cpuClock{b: b}
+	b.ResetTimer()
+	c.Start()
+	for i := 0; i < b.N; i += benchMembers {
+		c.Stop()
+		f, ids := fanout()
+		c.Start()
+		if _, err := s.EnqueueFanout(ctx, f); err != nil {
+			b.Fatal(err)
+		}
+		c.Stop()
+		ack(ids)
+		c.Start()
+	}
+	c.Stop()
+	c.report()
+	b.ReportMetric(float64(grown)/benchMembers, "db-bytes/copy")
+}
