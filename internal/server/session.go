@@ -97,6 +97,24 @@ func (s *Server) Connect(p Principal, sink Sink) (*Session, error) {
 func (h *hub) notify(msgs []*store.Message) {
 	cl := h.s.cfg.Cluster
 	var remote []store.DeviceRef
+	// seen holds remote once it is long (a group send's commit names up
+	// to 4,096 devices: a scan of remote for each would be quadratic).
+	var seen map[store.DeviceRef]bool
+	isNew := func(to store.DeviceRef) bool {
+		switch {
+		case len(remote) > 0 && remote[len(remote)-1] == to:
+			return false
+		case seen != nil:
+			return !seen[to]
+		case len(remote) < 32:
+			return !slices.Contains(remote, to)
+		}
+		seen = make(map[store.DeviceRef]bool, 2*len(remote))
+		for _, r := range remote {
+			seen[r] = true
+		}
+		return !seen[to]
+	}
 	h.mu.RLock()
 	for _, m := range msgs {
 		se := h.sessions[m.To]
@@ -105,8 +123,11 @@ func (h *hub) notify(msgs []*store.Message) {
 			se.push(m)
 		case se != nil:
 			se.wake()
-		case cl != nil && (len(remote) == 0 || remote[len(remote)-1] != m.To) && !slices.Contains(remote, m.To):
+		case cl != nil && isNew(m.To):
 			remote = append(remote, m.To)
+			if seen != nil {
+				seen[m.To] = true
+			}
 		}
 	}
 	h.mu.RUnlock()
