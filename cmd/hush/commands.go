@@ -24,18 +24,22 @@ import (
 
 func init() {
 	commands = []*command{
-		{name: "register", args: "--server URL [--server-fingerprint HEX] --user NAME",
+		{name: "register", args: "--server URL[,URL...] [--server-fingerprint HEX] --user NAME",
 			summary: "create an account on a hushd; this device becomes its secret device",
 			help: `The password comes from HUSH_PASSWORD, or is asked for. The server's
 certificate is pinned: give --server-fingerprint (hushd prints it at start,
 and 'hushd fingerprint' prints it again), or confirm the fingerprint shown
-when asked.`,
+when asked.
+
+For a server of several nodes, give each node's URL, separated by commas:
+hush uses the one that answered last and moves to another when a node
+cannot be reached. Every node must present the pinned certificate.`,
 			bind: flagged(func(fs *flag.FlagSet, f *registerFlags) {
 				f.server.define(fs)
 				fs.StringVar(&f.displayName, "display-name", "", "a display name")
 				fs.StringVar(&f.deviceName, "device-name", "", "a name for this device, seen by the server and your other devices (none by default: it is listed as \"device N\")")
 			}, runRegister)},
-		{name: "link", args: "--server URL [--server-fingerprint HEX] (--code CODE | --user NAME [--recovery-code CODE])",
+		{name: "link", args: "--server URL[,URL...] [--server-fingerprint HEX] (--code CODE | --user NAME [--recovery-code CODE])",
 			summary: "add this home as another device of your account",
 			help: `With --code: the code 'hush device add' shows on one of your devices. The
 new device gets your account's key, your history and your contacts from
@@ -166,12 +170,17 @@ from them before stays in your conversations.`,
 			bind: plain(runBlock)},
 		{name: "unblock", args: "NAME", summary: "let NAME reach you again", bind: plain(runUnblock)},
 		{name: "blocked", args: "", summary: "list the people you block", bind: plain(runBlocked)},
-		{name: "settings", args: "[receipts on|off | typing on|off]", summary: "show or change this device's settings",
+		{name: "settings", args: "[receipts on|off | typing on|off | servers URL[,URL...]]", summary: "show or change this device's settings",
 			help: `Without arguments, shows the settings. 'receipts off' stops sending read
 receipts from this device (the sender no longer sees when you read their
 messages); 'receipts on' sends them again. Delivered receipts are always
 sent. 'typing off' stops sending typing indicators from this device and
-showing those of others (in hush chat); 'typing on' turns them back on.`,
+showing those of others (in hush chat); 'typing on' turns them back on.
+
+'servers URL,URL...' replaces the server's URLs: the nodes of its
+cluster, tried in this order (the one that answered last first). Each
+one reached must present the pinned certificate; at least one must be
+reached.`,
 			bind: plain(runSettings)},
 		{name: "status", args: "", summary: "show this device's account", bind: plain(runStatus)},
 		{name: "server", args: "repin --server-fingerprint HEX", summary: "pin the server's new certificate, after its operator replaced it",
@@ -247,7 +256,7 @@ type (
 )
 
 func (f *serverFlags) define(fs *flag.FlagSet) {
-	fs.StringVar(&f.url, "server", "", "the server, `https://HOST:PORT`")
+	fs.StringVar(&f.url, "server", "", "the server, `https://HOST:PORT` (several nodes of one: separated by commas)")
 	fs.StringVar(&f.fingerprint, "server-fingerprint", "", "SHA-256 fingerprint of the server's certificate (`hex`)")
 	fs.StringVar(&f.user, "user", "", "your username (3-32 of a-z, 0-9, _)")
 }
@@ -333,18 +342,20 @@ const noPassword = true
 
 func serverParams(ctx context.Context, e *env, f *serverFlags, skipPassword ...bool) (client.RegisterParams, error) {
 	byCode := len(skipPassword) > 0 && skipPassword[0]
-	p := client.RegisterParams{Server: strings.TrimRight(f.url, "/"), Fingerprint: strings.ToLower(strings.ReplaceAll(f.fingerprint, ":", "")), Username: f.user}
-	if p.Server == "" {
+	p := client.RegisterParams{Fingerprint: strings.ToLower(strings.ReplaceAll(f.fingerprint, ":", "")), Username: f.user}
+	if f.url == "" {
 		return p, usagef("--server is required")
 	}
-	if !strings.HasPrefix(p.Server, "https://") {
-		return p, usagef("--server must be https://HOST:PORT")
+	servers, err := client.ParseServers(f.url)
+	if err != nil {
+		return p, usagef("--server: %v", err)
 	}
+	p.Server = strings.Join(servers, ",")
 	if p.Username == "" && !byCode {
 		return p, usagef("--user is required")
 	}
 	if p.Fingerprint == "" {
-		fp, err := client.ProbeFingerprint(ctx, p.Server)
+		fp, err := probeServers(ctx, e, servers)
 		if err != nil {
 			return p, err
 		}
@@ -369,6 +380,33 @@ func serverParams(ctx context.Context, e *env, f *serverFlags, skipPassword ...b
 		p.Password = string(pw)
 	}
 	return p, nil
+}
+
+// probeServers asks each server for its certificate's fingerprint, to
+// show before trusting it: the nodes of one cluster present the same
+// certificate, so two different ones refuse the list. Those that cannot be
+// reached are said, and skipped.
+func probeServers(ctx context.Context, e *env, servers []string) (string, error) {
+	var fp string
+	var errs []error
+	for _, s := range servers {
+		got, err := client.ProbeFingerprint(ctx, s)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case fp == "":
+			fp = got
+		case got != fp:
+			return "", fmt.Errorf("the servers present different certificates (%s and %s): the nodes of one cluster present the same; nothing was done", fp, got)
+		}
+	}
+	if fp == "" {
+		return "", errors.Join(errs...)
+	}
+	for _, err := range errs {
+		fmt.Fprintf(e.stderr, "hush: warning: %v (its certificate is checked when it is reached)\n", err)
+	}
+	return fp, nil
 }
 
 func runRegister(ctx context.Context, e *env, f *registerFlags, args []string) error {
@@ -402,15 +440,18 @@ func printStatus(ctx context.Context, e *env, c *client.Client, secret bool) err
 		return err
 	}
 	if e.json {
-		e.printJSON(map[string]any{"user": a.Username, "device": a.DeviceID, "server": a.Server,
+		e.printJSON(map[string]any{"user": a.Username, "device": a.DeviceID, "server": c.CurrentServer(), "servers": a.Servers,
 			"server_fingerprint": a.Fingerprint, "secret": secret, "ordinary": ordinary, "home": e.home})
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "%s, device %d on %s", a.Username, a.DeviceID, a.Server)
+	fmt.Fprintf(e.stdout, "%s, device %d on %s", a.Username, a.DeviceID, strings.Join(a.Servers, ", "))
 	if secret {
 		fmt.Fprintln(e.stdout, " (the secret device)")
 	} else {
 		fmt.Fprintln(e.stdout, " (not the secret device)")
+	}
+	if len(a.Servers) > 1 {
+		fmt.Fprintf(e.stdout, "Through %s (the node that answered last; hush moves to another when one cannot be reached).\n", c.CurrentServer())
 	}
 	if !ordinary {
 		fmt.Fprintln(e.stdout, "Not in your ordinary conversations yet: this device does not hold your account's key (link it by code: hush device add on another device).")
@@ -585,12 +626,18 @@ func stateMark(s client.State) string {
 // runSettings shows the settings, or changes one.
 func runSettings(ctx context.Context, e *env, args []string) error {
 	var set, on bool
+	var servers string
 	switch {
 	case len(args) == 0:
 	case len(args) == 2 && (args[0] == "receipts" || args[0] == "typing") && (args[1] == "on" || args[1] == "off"):
 		set, on = true, args[1] == "on"
+	case len(args) == 2 && args[0] == "servers":
+		servers = args[1]
+		if _, err := client.ParseServers(servers); err != nil {
+			return usagef("servers: %v", err)
+		}
 	default:
-		return usagef("give no argument, or receipts on|off, or typing on|off")
+		return usagef("give no argument, or receipts on|off, or typing on|off, or servers URL[,URL...]")
 	}
 	c, err := e.open(ctx)
 	if err != nil {
@@ -605,6 +652,15 @@ func runSettings(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if servers != "" {
+		unreachable, err := c.SetServers(ctx, servers)
+		if err != nil {
+			return err
+		}
+		for _, u := range unreachable {
+			fmt.Fprintf(e.stderr, "hush: warning: %s could not be reached; it is kept, and its certificate is checked when it is reached\n", u)
+		}
+	}
 	receipts, err := c.ReadReceipts(ctx)
 	if err != nil {
 		return err
@@ -614,7 +670,7 @@ func runSettings(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if e.json {
-		e.printJSON(map[string]any{"receipts": receipts, "typing": typing})
+		e.printJSON(map[string]any{"receipts": receipts, "typing": typing, "servers": c.Servers()})
 		return nil
 	}
 	word := "off (read receipts are not sent)"
@@ -627,6 +683,7 @@ func runSettings(ctx context.Context, e *env, args []string) error {
 		word = "on (typing indicators are sent and shown)"
 	}
 	fmt.Fprintf(e.stdout, "typing: %s\n", word)
+	fmt.Fprintf(e.stdout, "servers: %s\n", strings.Join(c.Servers(), ", "))
 	return nil
 }
 

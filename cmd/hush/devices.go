@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/hushmsg/hush/internal/client"
 )
@@ -70,7 +71,7 @@ func linkByCode(ctx context.Context, e *env, f *linkFlags) error {
 	}
 	if e.json {
 		a := c.Account()
-		e.printJSON(map[string]any{"user": a.Username, "device": a.DeviceID, "server": a.Server,
+		e.printJSON(map[string]any{"user": a.Username, "device": a.DeviceID, "server": a.Server, "servers": a.Servers,
 			"server_fingerprint": a.Fingerprint, "secret": false, "home": e.home, "history": rep.Added})
 		return nil
 	}
@@ -100,7 +101,7 @@ func runDeviceAdd(ctx context.Context, e *env, f *deviceFlags) error {
 		e.printJSON(map[string]any{"code": code, "expires_at": offer.ExpiresAt.UnixMilli()})
 	} else {
 		fmt.Fprintf(e.stdout, "On the new device, run:\n\n    hush link --server %s --server-fingerprint %s --code %s\n\n",
-			c.Account().Server, c.Account().Fingerprint, code)
+			strings.Join(c.Servers(), ","), c.Account().Fingerprint, code)
 		if qr, err := qrText([]byte(code)); err == nil {
 			fmt.Fprintln(e.stdout, qr)
 		}
@@ -173,7 +174,7 @@ func recoveryText(code string) string {
 func printRegistered(ctx context.Context, e *env, c *client.Client, code string) error {
 	a := c.Account()
 	if e.json {
-		e.printJSON(map[string]any{"user": a.Username, "device": a.DeviceID, "server": a.Server,
+		e.printJSON(map[string]any{"user": a.Username, "device": a.DeviceID, "server": a.Server, "servers": a.Servers,
 			"server_fingerprint": a.Fingerprint, "secret": true, "home": e.home, "recovery_code": code})
 		return nil
 	}

@@ -32,8 +32,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -155,8 +154,9 @@ func Open(ctx context.Context, home string, o Options) (*Client, error) {
 		st.Close()
 		return nil, err
 	}
-	if warm != nil && warm.server == acct.Server && warm.fingerprint == acct.Fingerprint {
-		// The connection being opened is to the pinned server: use it.
+	if warm != nil && slices.Equal(warm.servers, acct.Servers) && warm.fingerprint == acct.Fingerprint {
+		// The connection being opened is to a node of the pinned server:
+		// use it.
 		c.api, c.warm = warm.api, warm.done
 	}
 	// Whatever expired while no hush ran goes first.
@@ -168,51 +168,39 @@ func Open(ctx context.Context, home string, o Options) (*Client, error) {
 }
 
 func newClient(st *store.Store, acct *store.Account, o Options) (*Client, error) {
-	ac, err := apiclient.New(acct.Server, apiclient.Options{Fingerprint: acct.Fingerprint, Credential: acct.Credential, Timeout: 20 * time.Second})
+	ac, err := newAPI(st.Home(), acct, acct.Credential, 20*time.Second)
 	if err != nil {
 		return nil, err
 	}
 	return &Client{st: st, api: ac, acct: acct, opts: o, wake: make(chan struct{}, 1)}, nil
 }
 
-// serverHint is a file in the home with the server's URL and certificate
-// fingerprint, neither of them secret, so that a command can start
-// connecting before the database is open. The database stays the
-// authority: a connection to anything else is not used.
-const serverHint = "server"
-
 type prewarmed struct {
-	server, fingerprint string
-	api                 *apiclient.Client
-	done                chan struct{}
+	servers     []string
+	fingerprint string
+	api         *apiclient.Client
+	done        chan struct{}
 }
 
-// prewarm opens the TLS connection to the server named by the hint in the
-// background, with a request to /healthz (no credential) that leaves it in
-// the pool for the next request.
+// prewarm opens the TLS connection to the node that answered last, named
+// by the hint, in the background, with a request to /healthz (no
+// credential) that leaves it in the pool for the next request.
 func prewarm(ctx context.Context, home string) *prewarmed {
-	b, err := os.ReadFile(filepath.Join(home, serverHint))
-	if err != nil {
-		return nil
-	}
-	server, fp, ok := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	h, ok := readServerHint(home)
 	if !ok {
 		return nil
 	}
-	ac, err := apiclient.New(server, apiclient.Options{Fingerprint: fp, Timeout: 20 * time.Second})
+	a := &store.Account{Servers: h.servers, Fingerprint: h.fingerprint}
+	ac, err := newAPI(home, a, "", 20*time.Second)
 	if err != nil {
 		return nil
 	}
-	w := &prewarmed{server: server, fingerprint: fp, api: ac, done: make(chan struct{})}
+	w := &prewarmed{servers: h.servers, fingerprint: h.fingerprint, api: ac, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		_ = ac.Do(ctx, "GET", "/healthz", nil, nil)
 	}()
 	return w
-}
-
-func writeServerHint(home string, a *store.Account) {
-	_ = os.WriteFile(filepath.Join(home, serverHint), []byte(a.Server+"\n"+a.Fingerprint+"\n"), 0o600)
 }
 
 // apic returns the API client, once any prewarming request is done (so
@@ -331,34 +319,27 @@ func NormalizeFingerprint(fp string) (string, error) {
 
 // Repin pins the server's certificate anew, after its operator replaced
 // it: it connects, checks that the server presents the certificate with
-// fingerprint fp, and only then stores fp. It must not run beside other
-// calls on c.
+// fingerprint fp (each of its nodes that can be reached, and at least
+// one), and only then stores fp. It must not run beside other calls on c.
 func (c *Client) Repin(ctx context.Context, fp string) error {
 	fp, err := NormalizeFingerprint(fp)
 	if err != nil {
 		return err
 	}
-	ac, err := apiclient.New(c.acct.Server, apiclient.Options{Fingerprint: fp, Credential: c.acct.Credential, Timeout: 20 * time.Second})
-	if err != nil {
-		return err
-	}
-	// Without the credential first: it goes only to the certificate given.
-	if err := ac.Do(ctx, "GET", "/healthz", nil, nil); err != nil {
-		var ce *apiclient.CertificateError
-		if errors.As(err, &ce) {
-			return fmt.Errorf("the server %s presents the certificate %s, not %s: nothing was changed", c.acct.Server, ce.Got, fp)
+	// Without the credential: it goes only to the certificate given. Every
+	// node that can be reached must present it.
+	if _, err := checkServers(ctx, c.acct.Servers, fp); err != nil {
+		if errors.Is(err, ErrNoServerReached) {
+			return fmt.Errorf("%w: %w", ErrUnreachable, err)
 		}
-		return explain(err)
+		return err
 	}
 	acct := *c.acct
 	acct.Fingerprint = fp
 	if err := c.st.Update(ctx, func(tx *store.Tx) error { return tx.SetAccount(ctx, &acct, c.st.Identity()) }); err != nil {
 		return err
 	}
-	c.api.CloseIdle()
-	c.acct, c.api = c.st.Account(), ac
-	writeServerHint(c.st.Home(), c.acct)
-	return nil
+	return c.reconnectAPI()
 }
 
 // flushQueued sends the queued messages, after the server answered a
@@ -404,7 +385,9 @@ func ProbeFingerprint(ctx context.Context, serverURL string) (string, error) {
 
 // RegisterParams are what Register needs.
 type RegisterParams struct {
-	Server      string // https://HOST:PORT
+	// Server is https://HOST:PORT, or several URLs of one cluster's nodes
+	// separated by commas (ParseServers).
+	Server      string
 	Fingerprint string // hex SHA-256 of the server's certificate
 	Username    string
 	Password    string
@@ -439,11 +422,15 @@ func Register(ctx context.Context, home string, p RegisterParams, o Options) (*C
 		CheckName("device name", p.DeviceName, api.MaxDeviceNameLen)); err != nil {
 		return nil, err
 	}
+	servers, err := ParseServers(p.Server)
+	if err != nil {
+		return nil, err
+	}
 	st, err := openNew(ctx, home, o)
 	if err != nil {
 		return nil, err
 	}
-	ac, err := apiclient.New(p.Server, apiclient.Options{Fingerprint: p.Fingerprint, Timeout: 30 * time.Second})
+	ac, err := apiclient.NewCluster(servers, apiclient.Options{Fingerprint: p.Fingerprint, Timeout: 30 * time.Second})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -453,7 +440,7 @@ func Register(ctx context.Context, home string, p RegisterParams, o Options) (*C
 		st.Close()
 		return nil, explain(err)
 	}
-	c, err := saveNewAccount(ctx, st, p, cred, o)
+	c, err := saveNewAccount(ctx, st, servers, ac.Current(), p, cred, o)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -477,11 +464,15 @@ func Link(ctx context.Context, home string, p RegisterParams, o Options) (*Clien
 	if err := CheckName("device name", p.DeviceName, api.MaxDeviceNameLen); err != nil {
 		return nil, err
 	}
+	servers, err := ParseServers(p.Server)
+	if err != nil {
+		return nil, err
+	}
 	st, err := openNew(ctx, home, o)
 	if err != nil {
 		return nil, err
 	}
-	ac, err := apiclient.New(p.Server, apiclient.Options{Fingerprint: p.Fingerprint, Timeout: 30 * time.Second})
+	ac, err := apiclient.NewCluster(servers, apiclient.Options{Fingerprint: p.Fingerprint, Timeout: 30 * time.Second})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -491,7 +482,7 @@ func Link(ctx context.Context, home string, p RegisterParams, o Options) (*Clien
 		st.Close()
 		return nil, explain(err)
 	}
-	c, err := saveNewAccount(ctx, st, p, cred, o)
+	c, err := saveNewAccount(ctx, st, servers, ac.Current(), p, cred, o)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -515,7 +506,7 @@ func CheckName(what, s string, max int) error {
 
 // saveNewAccount records a new device's credential. The identity saved
 // here is a placeholder until MakeSecret publishes one.
-func saveNewAccount(ctx context.Context, st *store.Store, p RegisterParams, cred api.DeviceCredential, o Options) (*Client, error) {
+func saveNewAccount(ctx context.Context, st *store.Store, servers []string, current string, p RegisterParams, cred api.DeviceCredential, o Options) (*Client, error) {
 	ik, err := key.GenerateIdentityKeyPair(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -524,12 +515,12 @@ func saveNewAccount(ctx context.Context, st *store.Store, p RegisterParams, cred
 	if err != nil {
 		return nil, err
 	}
-	acct := &store.Account{Server: p.Server, Fingerprint: p.Fingerprint, Username: cred.Username,
+	acct := &store.Account{Servers: servers, Fingerprint: p.Fingerprint, Username: cred.Username,
 		DeviceID: cred.DeviceID, Credential: cred.Credential, RegistrationID: reg}
 	if err := st.Update(ctx, func(tx *store.Tx) error { return tx.SetAccount(ctx, acct, ik) }); err != nil {
 		return nil, err
 	}
-	writeServerHint(st.Home(), acct)
+	writeServerHint(st.Home(), current, acct.Fingerprint, servers)
 	return newClient(st, st.Account(), o)
 }
 

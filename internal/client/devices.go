@@ -202,7 +202,7 @@ func (c *Client) keyring(ctx context.Context) (*history.Keyring, error) {
 
 // LinkParams are what LinkWithCode needs.
 type LinkParams struct {
-	Server      string // https://HOST:PORT
+	Server      string // https://HOST:PORT, or several (RegisterParams.Server)
 	Fingerprint string // hex SHA-256 of the server's certificate
 	Code        string // as the old device shows it
 	DeviceName  string
@@ -228,10 +228,14 @@ func LinkWithCode(ctx context.Context, home string, p LinkParams, o Options) (*C
 	if p.Fingerprint == "" {
 		return nil, errors.New("the server's certificate fingerprint is needed")
 	}
+	servers, err := ParseServers(p.Server)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkFreeHome(home); err != nil {
 		return nil, err
 	}
-	ac, err := apiclient.New(p.Server, apiclient.Options{Fingerprint: p.Fingerprint, Timeout: 30 * time.Second})
+	ac, err := apiclient.NewCluster(servers, apiclient.Options{Fingerprint: p.Fingerprint, Timeout: 30 * time.Second})
 	if err != nil {
 		return nil, err
 	}
@@ -295,7 +299,7 @@ func LinkWithCode(ctx context.Context, home string, p LinkParams, o Options) (*C
 		} else if err != nil {
 			return explain(err)
 		}
-		acct := &store.Account{Server: p.Server, Fingerprint: p.Fingerprint, Username: cred.Username,
+		acct := &store.Account{Servers: servers, Fingerprint: p.Fingerprint, Username: cred.Username,
 			DeviceID: cred.DeviceID, Credential: cred.Credential, RegistrationID: secretReg}
 		if err := tx.SetAccount(ctx, acct, secretIK); err != nil {
 			return err
@@ -364,8 +368,9 @@ func createHome(ctx context.Context, home string, o Options, fill func(tx *store
 	if err := st.Update(ctx, func(tx *store.Tx) error { return fill(tx, secretIK, secretReg) }); err != nil {
 		return fail(err)
 	}
-	writeServerHint(st.Home(), st.Account())
-	c, err := newClient(st, st.Account(), o)
+	a := st.Account()
+	writeServerHint(st.Home(), a.Server, a.Fingerprint, a.Servers)
+	c, err := newClient(st, a, o)
 	if err != nil {
 		st.Close()
 		return nil, err

@@ -92,7 +92,7 @@ func (c *Client) uploadRecovery(ctx context.Context) error {
 
 // RecoverParams are what Recover needs.
 type RecoverParams struct {
-	Server       string
+	Server       string // https://HOST:PORT, or several (RegisterParams.Server)
 	Fingerprint  string
 	Username     string
 	Password     string
@@ -118,10 +118,14 @@ func Recover(ctx context.Context, home string, p RecoverParams, o Options) (*Cli
 	if p.Fingerprint == "" {
 		return nil, errors.New("the server's certificate fingerprint is needed")
 	}
+	servers, err := ParseServers(p.Server)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkFreeHome(home); err != nil {
 		return nil, err
 	}
-	ac, err := apiclient.New(p.Server, apiclient.Options{Fingerprint: p.Fingerprint, Timeout: 30 * time.Second})
+	ac, err := apiclient.NewCluster(servers, apiclient.Options{Fingerprint: p.Fingerprint, Timeout: 30 * time.Second})
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +147,7 @@ func Recover(ctx context.Context, home string, p RecoverParams, o Options) (*Cli
 		if err != nil {
 			return explain(err)
 		}
-		a := &store.Account{Server: p.Server, Fingerprint: p.Fingerprint, Username: cred.Username,
+		a := &store.Account{Servers: servers, Fingerprint: p.Fingerprint, Username: cred.Username,
 			DeviceID: cred.DeviceID, Credential: cred.Credential, RegistrationID: secretReg}
 		return errors.Join(tx.SetAccount(ctx, a, secretIK), tx.SetAccountIdentity(ctx, acct.Identity),
 			tx.SetHistoryKeyring(ctx, acct.History.Marshal()), tx.SetRecoveryVersion(ctx, rb.Version),

@@ -137,7 +137,7 @@ func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 		o.warn(err)
 		o.warn(c.historyUpkeep(ctx))
 		began := time.Now()
-		err = c.listen(ctx, o)
+		node, err := c.listen(ctx, o)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -147,6 +147,11 @@ func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 		var ce *apiclient.CertificateError
 		if apiclient.IsCode(err, api.CodeUnauthorized) || errors.As(err, &ce) {
 			return explain(err)
+		}
+		if node != "" {
+			// The node may be dead: the next connection tries the
+			// cluster's other nodes first (internal/apiclient, failover.go).
+			c.api.Skip(node)
 		}
 		o.warn(fmt.Errorf("connection lost (%w); connecting again", explain(err)))
 		t := time.NewTimer(reconnectWait(backoff))
@@ -238,12 +243,14 @@ func (c *Client) receiveOnce(ctx context.Context, deadline time.Time, o ReceiveO
 	return conn.Close()
 }
 
-// listen runs one WebSocket connection until it fails or ctx ends.
-func (c *Client) listen(ctx context.Context, o ReceiveOptions) error {
+// listen runs one WebSocket connection until it fails or ctx ends. It
+// returns the URL of the node it was connected to ("" if none).
+func (c *Client) listen(ctx context.Context, o ReceiveOptions) (string, error) {
 	conn, err := c.apic().Connect(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
+	node := conn.Base()
 	defer conn.CloseNow()
 	if o.Connected != nil {
 		o.Connected()
@@ -260,7 +267,7 @@ func (c *Client) listen(ctx context.Context, o ReceiveOptions) error {
 	for {
 		f, err := conn.Next(ctx)
 		if err != nil {
-			return err
+			return node, err
 		}
 		switch f.Type {
 		case api.FrameMessage:
@@ -271,7 +278,7 @@ func (c *Client) listen(ctx context.Context, o ReceiveOptions) error {
 				c.flushReceipts(ctx, o.Warn)
 			}
 			if err != nil {
-				return err
+				return node, err
 			}
 		case api.FrameEmpty:
 			// The backlog is done: one receipt per conversation for it.

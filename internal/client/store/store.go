@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,8 +155,15 @@ type Store struct {
 
 // Account is this device's registration.
 type Account struct {
-	Server         string // https://host:port
-	Fingerprint    string // hex SHA-256 of the server's certificate
+	// Server is the first of Servers. Setting only Server (one URL) is
+	// the same as Servers with that one URL.
+	Server string // https://host:port
+	// Servers are the URLs of the nodes of the server's cluster, in the
+	// order given (docs/client.md, "Several servers"); one for most homes.
+	// A home of before them has only "server" in its meta: it reads as
+	// that one URL.
+	Servers        []string
+	Fingerprint    string // hex SHA-256 of the server's certificate (every node's)
 	Username       string
 	DeviceID       uint32
 	Credential     string // the device's bearer credential (sealed at rest)
@@ -337,8 +345,13 @@ func (s *Store) loadAccount(m map[string][]byte) error {
 	}
 	dev, _ := strconv.ParseUint(string(m["device"]), 10, 32)
 	reg, _ := strconv.ParseUint(string(m["registration_id"]), 10, 32)
+	servers := []string{string(m["server"])}
+	if v := m["servers"]; v != nil {
+		servers = strings.Split(string(v), "\n")
+	}
 	s.account = &Account{
-		Server:         string(m["server"]),
+		Server:         servers[0],
+		Servers:        servers,
 		Fingerprint:    string(m["fingerprint"]),
 		Username:       string(m["username"]),
 		DeviceID:       uint32(dev),
@@ -361,6 +374,7 @@ func (s *Store) Account() *Account {
 		return nil
 	}
 	a := *s.account
+	a.Servers = append([]string(nil), a.Servers...)
 	return &a
 }
 
@@ -697,8 +711,18 @@ func (t *Tx) SetAccount(ctx context.Context, a *Account, identity *key.IdentityK
 	if err != nil {
 		return err
 	}
+	servers := a.Servers
+	if len(servers) == 0 {
+		servers = []string{a.Server}
+	}
+	for _, u := range servers {
+		if u == "" || strings.ContainsAny(u, "\n") {
+			return fmt.Errorf("store: bad server URL %q", u)
+		}
+	}
 	for k, v := range map[string][]byte{
-		"server":          []byte(a.Server),
+		"server":          []byte(servers[0]),
+		"servers":         []byte(strings.Join(servers, "\n")),
 		"fingerprint":     []byte(a.Fingerprint),
 		"username":        []byte(a.Username),
 		"device":          []byte(strconv.FormatUint(uint64(a.DeviceID), 10)),
@@ -711,6 +735,7 @@ func (t *Tx) SetAccount(ctx context.Context, a *Account, identity *key.IdentityK
 		}
 	}
 	acc := *a
+	acc.Server, acc.Servers = servers[0], append([]string(nil), servers...)
 	t.newAccount, t.newIdentity = &acc, identity
 	return nil
 }

@@ -401,3 +401,42 @@ func TestReceived(t *testing.T) {
 		t.Fatal("old ids are not forgotten")
 	}
 }
+
+// TestServers: a home of before several servers (only "server" in its
+// meta) reads as that one URL; a list is kept in its order, across
+// reopening; a URL with a newline (the list's separator) is refused.
+func TestServers(t *testing.T) {
+	ctx := t.Context()
+	home := filepath.Join(t.TempDir(), "h")
+	s := open(t, home, Options{Create: true})
+	ik := newAccount(t, s)
+	// newAccount sets Server only, as a home made before the list did.
+	check(t, s.Update(ctx, func(tx *Tx) error {
+		_, err := tx.x.ExecContext(ctx, "DELETE FROM meta WHERE k = 'servers'")
+		return err
+	}))
+	check(t, s.Close())
+	s = open(t, home, Options{})
+	if a := s.Account(); a.Server != "https://h:1" || len(a.Servers) != 1 || a.Servers[0] != "https://h:1" {
+		t.Fatalf("old home: %+v", a)
+	}
+	a := s.Account()
+	a.Servers = []string{"https://n2:1", "https://n1:1", "https://n3:1"}
+	check(t, s.Update(ctx, func(tx *Tx) error { return tx.SetAccount(ctx, a, ik) }))
+	if got := s.Account(); got.Server != "https://n2:1" || strings.Join(got.Servers, " ") != "https://n2:1 https://n1:1 https://n3:1" {
+		t.Fatalf("after setting the list: %+v", got)
+	}
+	s.Account().Servers[0] = "changed" // a copy
+	check(t, s.Close())
+	s = open(t, home, Options{})
+	if got := s.Account(); got.Server != "https://n2:1" || strings.Join(got.Servers, " ") != "https://n2:1 https://n1:1 https://n3:1" || got.Credential != "secret-credential" {
+		t.Fatalf("reopened: %+v", got)
+	}
+	a.Servers = []string{"https://n1:1", "https://x:1\nhttps://y:1"}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.SetAccount(ctx, a, ik) }); err == nil {
+		t.Fatal("a URL with a newline was stored")
+	}
+	if got := s.Account(); len(got.Servers) != 3 {
+		t.Fatalf("after a refused list: %+v", got)
+	}
+}
