@@ -117,6 +117,8 @@ type Client struct {
 	warm      chan struct{} // closed when the prewarming request is done
 	readyOnce sync.Once
 	blobs     blobClient // tests: instead of the server's blob API
+
+	sealing sealingKeyring // the keyring a send seals its history record with
 }
 
 // Errors a person may see. They say what is wrong, not what to type: the

@@ -446,11 +446,7 @@ func (c *Client) encryptOrdinary(ctx context.Context, m *store.Message, fs *fanS
 		}
 		// The sender's record of it in the account's history, stored by the
 		// server with the copies (docs/multidevice.md section 3).
-		kr, err := c.txKeyring(ctx, tx)
-		if err != nil {
-			return err
-		}
-		rec, err := historyRecord(kr, m)
+		rec, err := c.sendHistoryRecord(ctx, tx, m)
 		if err != nil {
 			return err
 		}

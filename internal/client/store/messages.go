@@ -335,6 +335,12 @@ func (t *q) Conversations(ctx context.Context) ([]Conversation, error) {
 }
 
 func (t *Tx) insertMessage(ctx context.Context, m *Message) (int64, error) {
+	return t.insertMessageOr(ctx, m, "")
+}
+
+// insertMessageOr inserts m with an ON CONFLICT clause (or none); it
+// returns sql.ErrNoRows when the clause left the row out.
+func (t *Tx) insertMessageOr(ctx context.Context, m *Message, onConflict string) (int64, error) {
 	var mid any
 	if m.MsgID != (content.ID{}) {
 		mid = m.MsgID[:]
@@ -348,7 +354,7 @@ func (t *Tx) insertMessage(ctx context.Context, m *Message) (int64, error) {
 	var id int64
 	if err := t.x.QueryRowContext(ctx, `INSERT INTO messages
 		(peer, msg_id, outgoing, kind, secret, body, sent_at, at, timer, expires_at, shown, state, device)
-		VALUES (?, ?, ?, ?, ?, x'', ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		VALUES (?, ?, ?, ?, ?, x'', ?, ?, ?, ?, ?, ?, ?)`+onConflict+` RETURNING id`,
 		m.Peer, mid, m.Outgoing, m.Kind, m.Secret, m.SentAt.UnixMilli(), m.At.UnixMilli(),
 		int64(m.Timer/time.Second), exp, m.Shown, m.State, m.Device).Scan(&id); err != nil {
 		return 0, err
@@ -363,22 +369,19 @@ func (t *Tx) insertMessage(ctx context.Context, m *Message) (int64, error) {
 }
 
 // AddMessage stores a message; m.ID is set. It returns false, and stores
-// nothing, if a message with the same sender id is already there.
+// nothing, if a message with the same sender id is already there (the
+// UNIQUE (peer, outgoing, msg_id) of the table; a message without a
+// sender id, NULL, is never the same as another).
 func (t *Tx) AddMessage(ctx context.Context, m *Message) (bool, error) {
-	if m.MsgID != (content.ID{}) {
-		var one int
-		err := t.x.QueryRowContext(ctx, "SELECT 1 FROM messages WHERE peer = ? AND outgoing = ? AND msg_id = ?",
-			m.Peer, m.Outgoing, m.MsgID[:]).Scan(&one)
-		if err == nil {
-			return false, nil
-		} else if !errors.Is(err, sql.ErrNoRows) {
-			return false, err
-		}
-	}
+	at := m.At
 	if m.At.IsZero() {
 		m.At = t.Now
 	}
-	_, err := t.insertMessage(ctx, m)
+	_, err := t.insertMessageOr(ctx, m, " ON CONFLICT (peer, outgoing, msg_id) DO NOTHING")
+	if errors.Is(err, sql.ErrNoRows) {
+		m.At = at
+		return false, nil
+	}
 	return err == nil, err
 }
 
