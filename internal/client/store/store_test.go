@@ -17,14 +17,14 @@ import (
 	"github.com/hushmsg/hush/session"
 )
 
-func check(t *testing.T, err error) {
+func check(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
-func open(t *testing.T, home string, o Options) *Store {
+func open(t testing.TB, home string, o Options) *Store {
 	ctx := t.Context()
 	t.Helper()
 	s, err := Open(ctx, home, o)
