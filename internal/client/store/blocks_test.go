@@ -2,8 +2,8 @@ package store
 
 import (
 	"fmt"
-	"slices"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
