@@ -59,3 +59,10 @@ func (c *Client) SendRawOrdinary(ctx context.Context, to string, cm *content.Mes
 
 // API is the client's connection to the server, with its credential.
 func (c *Client) API() *apiclient.Client { return c.apic() }
+
+// SetCommitmentHook makes every franked message carry f's commitment
+// instead of its own (a dishonest sender), until the test ends.
+func SetCommitmentHook(t interface{ Cleanup(func()) }, f func([]byte) []byte) {
+	testOnlyCommitment = f
+	t.Cleanup(func() { testOnlyCommitment = nil })
+}

@@ -372,13 +372,16 @@ var errMismatch = errors.New("device mismatch")
 func (c *Client) encryptOrdinary(ctx context.Context, m *store.Message, fs *fanState) (*store.Outgoing, map[string][]uint32, error) {
 	self := c.acct.Username
 	cm := &content.Message{ID: m.MsgID, SentAt: m.SentAt, Body: m.Body, Ordinary: true, Attachments: contentAttachments(m.Attachments)}
-	pt, err := cm.Marshal()
+	// Franked (docs/franking.md): the copy for the recipient's devices
+	// and the sync copy for this account's are two contents, each with a
+	// franking key of its own.
+	sync := *cm
+	pt, commitment, err := frank(cm)
 	if err != nil {
 		return nil, nil, err
 	}
-	sync := *cm
 	sync.SyncTo = m.Peer
-	syncPT, err := sync.Marshal()
+	syncPT, syncCommitment, err := frank(&sync)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -420,9 +423,9 @@ func (c *Client) encryptOrdinary(ctx context.Context, m *store.Message, fs *fanS
 			devs := st.devices(name)
 			r := api.OrdinaryRecipient{Username: name, Devices: make([]api.OrdinaryDeviceMessage, 0, len(devs))}
 			named[name] = []uint32{}
-			body := pt
+			body, com := pt, commitment
 			if name == self {
-				body = syncPT
+				body, com = syncPT, syncCommitment
 			}
 			for _, d := range devs {
 				if name == self && d == c.acct.DeviceID {
@@ -436,7 +439,8 @@ func (c *Client) encryptOrdinary(ctx context.Context, m *store.Message, fs *fanS
 				if ct.Type == session.TypePreKey {
 					typ = api.TypeOrdinaryPreKey
 				}
-				r.Devices = append(r.Devices, api.OrdinaryDeviceMessage{Device: d, RegistrationID: uint32(st.reg), Type: typ, Content: ct.Body})
+				r.Devices = append(r.Devices, api.OrdinaryDeviceMessage{Device: d, RegistrationID: uint32(st.reg), Type: typ, Content: ct.Body,
+					Commitment: com})
 				named[name] = append(named[name], d)
 			}
 			req.Recipients = append(req.Recipients, r)

@@ -432,6 +432,16 @@ func (c *Client) decrypt(ctx context.Context, m *api.Message) ([]int64, *Typing,
 			ids = tx.Notices
 			return nil
 		}
+		// Franking (docs/franking.md): what does not open its commitment
+		// is dropped, so that nothing is shown that could not be reported.
+		fr, err := c.checkFranking(m, pt, cm)
+		if err != nil {
+			if _, err := tx.AddNoticeIn(ctx, from.Name, !ordinary, frankingNotice(from.Name)); err != nil {
+				return err
+			}
+			ids = tx.Notices
+			return nil
+		}
 		if cm.Body == "" && cm.Typing != nil {
 			if typing, err = c.acceptTyping(ctx, tx, from, !ordinary, cm, time.UnixMilli(m.Timestamp)); err != nil {
 				return err
@@ -464,6 +474,13 @@ func (c *Client) decrypt(ctx context.Context, m *api.Message) ([]int64, *Typing,
 		if added {
 			ids = append(ids, sm.ID)
 			stored = sm
+			// What a report needs, kept with the message (and deleted
+			// with it); not for this account's own sync copies.
+			if fr != nil && !sm.Outgoing {
+				if err := tx.SetFranking(ctx, sm.ID, fr); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})

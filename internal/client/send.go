@@ -164,14 +164,14 @@ func (c *Client) send(ctx context.Context, to, text string, timer time.Duration,
 	}
 	cm := &content.Message{ID: content.NewID(), SentAt: time.Now().Truncate(time.Millisecond), Body: text, Timer: timer,
 		Attachments: contentAttachments(atts)}
-	pt, err := cm.Marshal()
+	pt, commitment, err := frank(cm)
 	if err != nil {
 		return nil, err
 	}
 	var row *store.Message
 	var bundle *session.Bundle
 	for attempt := 0; ; attempt++ {
-		out, err := c.encrypt(ctx, to, pt, cm, bundle, &row, atts, uploads)
+		out, err := c.encrypt(ctx, to, pt, commitment, cm, bundle, &row, atts, uploads)
 		if errors.Is(err, errNeedBundle) && bundle == nil && attempt < 3 {
 			if bundle, err = c.fetchBundle(ctx, to); err != nil {
 				if row != nil {
@@ -221,7 +221,7 @@ func (c *Client) send(ctx context.Context, to, text string, timer time.Duration,
 // encrypt runs one ratchet step for to and queues the ciphertext, in one
 // transaction, with the message row (made on the first call, with its
 // attachments atts, when the uploads of their files are forgotten).
-func (c *Client) encrypt(ctx context.Context, to string, pt []byte, cm *content.Message, b *session.Bundle, row **store.Message,
+func (c *Client) encrypt(ctx context.Context, to string, pt, commitment []byte, cm *content.Message, b *session.Bundle, row **store.Message,
 	atts []store.Attachment, uploads []int64) (*store.Outgoing, error) {
 	var out *store.Outgoing
 	var refused *session.UntrustedIdentityError
@@ -294,7 +294,7 @@ func (c *Client) encrypt(ctx context.Context, to string, pt []byte, cm *content.
 			*row = m
 		}
 		out = &store.Outgoing{Message: (*row).ID, Peer: to, Device: uint32(addr.Device),
-			Identity: their.Bytes(), Type: ctext.Type, Ciphertext: ctext.Body, Blobs: blobIDs((*row).Attachments)}
+			Identity: their.Bytes(), Type: ctext.Type, Ciphertext: ctext.Body, Blobs: blobIDs((*row).Attachments), Commitment: commitment}
 		return tx.AddOutgoing(ctx, out)
 	})
 	if err != nil {
@@ -378,7 +378,7 @@ var errStale = errors.New("stale secret device")
 // good, or still queued.
 func (c *Client) post(ctx context.Context, o *store.Outgoing) error {
 	res, err := c.apic().Send(ctx, o.Peer, o.Device, api.SendMessage{Type: int32(o.Type), Content: o.Ciphertext,
-		ExpiresIn: o.ExpiresIn, RecipientIdentity: o.Identity, Blobs: o.Blobs})
+		ExpiresIn: o.ExpiresIn, RecipientIdentity: o.Identity, Blobs: o.Blobs, Commitment: o.Commitment})
 	trace("server-answered")
 	if err == nil {
 		return c.st.Update(ctx, func(tx *store.Tx) error { return tx.SetSent(ctx, o.Message, res.ID) })
@@ -443,7 +443,7 @@ func (c *Client) resend(ctx context.Context, o *store.Outgoing) error {
 		return err
 	}
 	cm := &content.Message{ID: m.MsgID, SentAt: m.SentAt, Body: m.Body, Timer: m.Timer, Attachments: contentAttachments(m.Attachments)}
-	pt, err := cm.Marshal()
+	pt, commitment, err := frank(cm) // a fresh key: this is another ciphertext
 	if err != nil {
 		return err
 	}
@@ -452,7 +452,7 @@ func (c *Client) resend(ctx context.Context, o *store.Outgoing) error {
 		c.fail(ctx, m.ID)
 		return err
 	}
-	out, err := c.encrypt(ctx, o.Peer, pt, cm, b, &m, nil, nil)
+	out, err := c.encrypt(ctx, o.Peer, pt, commitment, cm, b, &m, nil, nil)
 	if err != nil {
 		return err
 	}

@@ -540,6 +540,10 @@ type Outgoing struct {
 	// Blobs are the blob ids the message carries (a secret message's; an
 	// ordinary one has them in Request).
 	Blobs []string
+	// Commitment is the secret message's franking commitment
+	// (docs/franking.md), sent beside its ciphertext; nil when not franked.
+	// An ordinary message's are in Request, one per device.
+	Commitment []byte
 }
 
 // AddOutgoing queues an encrypted message.
@@ -555,17 +559,17 @@ func (t *Tx) AddOutgoing(ctx context.Context, o *Outgoing) error {
 	if len(o.Blobs) > 0 {
 		blobs = strings.Join(o.Blobs, ",")
 	}
-	_, err := t.x.ExecContext(ctx, `INSERT INTO outbox (message, peer, device, identity, type, ciphertext, expires_in, request, blobs)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message) DO UPDATE SET peer = excluded.peer, device = excluded.device,
+	_, err := t.x.ExecContext(ctx, `INSERT INTO outbox (message, peer, device, identity, type, ciphertext, expires_in, request, blobs, commitment)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message) DO UPDATE SET peer = excluded.peer, device = excluded.device,
 		identity = excluded.identity, type = excluded.type, ciphertext = excluded.ciphertext, request = excluded.request,
-		blobs = excluded.blobs`,
-		o.Message, o.Peer, o.Device, ident, o.Type, ct, o.ExpiresIn, o.Request, blobs)
+		blobs = excluded.blobs, commitment = excluded.commitment`,
+		o.Message, o.Peer, o.Device, ident, o.Type, ct, o.ExpiresIn, o.Request, blobs, o.Commitment)
 	return err
 }
 
 // Outbox lists the queued messages, oldest first.
 func (t *q) Outbox(ctx context.Context) ([]*Outgoing, error) {
-	rows, err := t.x.QueryContext(ctx, "SELECT message, peer, device, identity, type, ciphertext, expires_in, request, blobs FROM outbox ORDER BY message")
+	rows, err := t.x.QueryContext(ctx, "SELECT message, peer, device, identity, type, ciphertext, expires_in, request, blobs, commitment FROM outbox ORDER BY message")
 	if err != nil {
 		return nil, err
 	}
@@ -574,7 +578,7 @@ func (t *q) Outbox(ctx context.Context) ([]*Outgoing, error) {
 	for rows.Next() {
 		var o Outgoing
 		var blobs sql.NullString
-		if err := rows.Scan(&o.Message, &o.Peer, &o.Device, &o.Identity, &o.Type, &o.Ciphertext, &o.ExpiresIn, &o.Request, &blobs); err != nil {
+		if err := rows.Scan(&o.Message, &o.Peer, &o.Device, &o.Identity, &o.Type, &o.Ciphertext, &o.ExpiresIn, &o.Request, &blobs, &o.Commitment); err != nil {
 			return nil, err
 		}
 		if blobs.String != "" {

@@ -46,8 +46,10 @@ var ErrNotFound = errors.New("store: not found")
 
 // schemaVersion: 2 the received table; 3 the ordinary key space (o_*
 // tables), messages.device and outbox.request (docs/multidevice.md); 4
-// o_devices; 5 attachments, uploads and outbox.blobs (issue 11).
-const schemaVersion = 5
+// o_devices; 5 attachments, uploads and outbox.blobs (issue 11); 6 the
+// franking of received messages and outbox.commitment (issue 11,
+// docs/franking.md).
+const schemaVersion = 6
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
@@ -95,7 +97,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 	message INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
 	peer TEXT NOT NULL, device INTEGER NOT NULL, identity BLOB NOT NULL,
 	type INTEGER NOT NULL, ciphertext BLOB NOT NULL, expires_in INTEGER NOT NULL,
-	request BLOB, blobs TEXT);
+	request BLOB, blobs TEXT, commitment BLOB);
 CREATE TABLE IF NOT EXISTS o_prekeys (
 	id INTEGER PRIMARY KEY, record BLOB NOT NULL, created INTEGER NOT NULL, retired INTEGER);
 CREATE TABLE IF NOT EXISTS o_signed_prekeys (
@@ -122,15 +124,16 @@ CREATE TABLE IF NOT EXISTS uploads (
 	id INTEGER PRIMARY KEY, peer TEXT NOT NULL, secret INTEGER NOT NULL, file TEXT NOT NULL,
 	size INTEGER NOT NULL, mtime INTEGER NOT NULL, blob TEXT NOT NULL, secrets BLOB NOT NULL,
 	created INTEGER NOT NULL);
-`
+` + frankingTable
 
 // migrations bring a store of an older schema version (the index) up to
 // the next one; the schema above then adds the tables that are new.
 var migrations = map[int]string{
 	2: `ALTER TABLE messages ADD COLUMN device INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE outbox ADD COLUMN request BLOB;`,
-	3: ``,                                          // o_devices: made by the schema
-	4: `ALTER TABLE outbox ADD COLUMN blobs TEXT;`, // and attachments, uploads: made by the schema
+	3: ``,                                               // o_devices: made by the schema
+	4: `ALTER TABLE outbox ADD COLUMN blobs TEXT;`,      // and attachments, uploads: made by the schema
+	5: `ALTER TABLE outbox ADD COLUMN commitment BLOB;`, // and franking: made by the schema
 }
 
 // Store is an open client store. Its methods are safe for concurrent use;
