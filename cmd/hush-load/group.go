@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -28,6 +29,8 @@ func group(ctx context.Context, args []string) error {
 	plaintext := fs.Bool("plaintext", false, "with --hushd-bin: run hushd with --insecure-plaintext (no TLS)")
 	profile := fs.String("cpu-profile", "", "with --hushd-bin: hushd writes a CPU profile here")
 	timeout := fs.Duration("timeout", 20*time.Minute, "give up after")
+	store := fs.String("store", "", "with --nats and --hushd-bin: run three nodes on this PostgreSQL `URL` (a fresh schema, removed at the end) and NATS, the sender on the first and the members spread over all three")
+	nats := fs.String("nats", "", "NATS `URL`, with --store")
 	fs.Parse(args)
 	raiseFileLimit(uint64(2*w.Members + 1000))
 	var extra []string
@@ -37,23 +40,46 @@ func group(ctx context.Context, args []string) error {
 	if *profile != "" {
 		extra = append(extra, "--cpu-profile", *profile)
 	}
-	p, u, f, stop, err := server(*bin, *url, *fp, extra...)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	if p != nil {
-		*pid = p.Cmd.Process.Pid
-	}
-	if *pid != 0 {
-		w.CPU = func() time.Duration {
-			d, _ := loadtest.ProcessCPU(*pid)
-			return d
-		}
-	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	h := &loadtest.Hushd{URL: u, Fingerprint: f}
+	var h *loadtest.Hushd
+	if *store != "" || *nats != "" {
+		if *bin == "" || *store == "" || *nats == "" {
+			return errors.New("a cluster needs --hushd-bin, --store and --nats")
+		}
+		nodes, stop, err := startCluster(ctx, *bin, *store, *nats, nil)
+		if err != nil {
+			return err
+		}
+		defer stop(nodes)
+		h = &loadtest.Hushd{URL: nodes[0].URL, Fingerprint: nodes[0].Fingerprint}
+		for _, n := range nodes {
+			h.URLs = append(h.URLs, n.URL)
+		}
+		w.CPU = func() (t time.Duration) {
+			for _, n := range nodes {
+				d, _ := loadtest.ProcessCPU(n.Cmd.Process.Pid)
+				t += d
+			}
+			return t
+		}
+	} else {
+		p, u, f, stop, err := server(*bin, *url, *fp, extra...)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		if p != nil {
+			*pid = p.Cmd.Process.Pid
+		}
+		if *pid != 0 {
+			w.CPU = func() time.Duration {
+				d, _ := loadtest.ProcessCPU(*pid)
+				return d
+			}
+		}
+		h = &loadtest.Hushd{URL: u, Fingerprint: f}
+	}
 	fmt.Printf("load before: %s\n", loadavg())
 	r, err := h.Fanout(ctx, w)
 	fmt.Print(r)

@@ -9,7 +9,7 @@
 //	hush-load idle --hushd-bin BIN --conns N [--sources 127.0.0.2,127.0.0.3,...] [--hold D]
 //	hush-load storm --hushd-bin BIN --store postgres://... --nats nats://... [--clients N] [--backoff D]
 //	hush-load cluster --hushd-bin BIN --store postgres://... --nats nats://... [run's workload flags]
-//	hush-load group [--hushd-bin BIN | --url URL --fingerprint HEX [--hushd-pid PID]] [--members N] [--rounds R] [--size B] [--window W] [--bench-out FILE]
+//	hush-load group [--hushd-bin BIN [--store postgres://... --nats nats://...] | --url URL --fingerprint HEX [--hushd-pid PID]] [--members N] [--rounds R] [--size B] [--window W] [--bench-out FILE]
 //
 // idle measures hushd's memory in its steady state: before and after the
 // connections are opened it waits until hushd's memory trimmer has looked
@@ -29,7 +29,9 @@
 // the sender's WebSocket, in alternating rounds on one hushd; a round ends
 // when the last member has the message. It reports deliveries per second,
 // the p50 and p99 from the send to the last member's delivery, and
-// hushd's CPU time per delivery, each kind and as ratios.
+// hushd's CPU time per delivery, each kind and as ratios. With --store
+// and --nats it runs on three nodes (as cluster does), the sender on the
+// first and the members spread over the three, their CPU times summed.
 //
 // A hushd started from --hushd-bin gets a fresh hush-load-* folder in the
 // temporary directory, removed when hush-load ends (also on Ctrl-C).

@@ -297,7 +297,7 @@ func startCluster(ctx context.Context, bin, store, nats string, profiles []strin
 	// The first node makes the certificate (self-signed, in its data
 	// folder), the others are given it.
 	common := []string{"--addr", "127.0.0.1:0", "--store", storeURL, "--nats", nats, "--nats-prefix", "hushload" + tag,
-		"--log-level", "error", "--limit-register", "0", "--limit-messages", "0", "--limit-messages-pair", "0", "--limit-bytes", "0",
+		"--log-level", "error", "--limit-register", "0", "--limit-messages", "0", "--limit-messages-pair", "0", "--limit-bytes", "0", "--limit-group-copies", "0",
 		"--argon2-time", "1", "--argon2-memory", "8", "--max-queue", "1000000", "--max-queue-per-sender", "1000000",
 		"--max-conns-per-addr", "0", "--poll-interval", "1h"}
 	for i := range 3 {
