@@ -96,6 +96,8 @@ type config struct {
 	cpuProfile, debugAddr                        string
 	version                                      bool
 	trustedProxy                                 string
+	blobQuota                                    int64
+	blobQuotaCount                               int
 }
 
 func defaultDataDir() string {
@@ -145,6 +147,9 @@ func flags(fs *flag.FlagSet, c *config) {
 	num(&c.maxHistoryRecords, "max-history-records", "HUSHD_MAX_HISTORY_RECORDS", 1000000, "most history `records` per account")
 	num(&c.maxConnsPerAddr, "max-conns-per-addr", "HUSHD_MAX_CONNS_PER_ADDR", 256,
 		"most open `connections` per client address (an IPv4 address or an IPv6 /64), or 0 for no limit")
+	fs.Int64Var(&c.blobQuota, "blob-quota", server.DefaultBlobQuota, "most `bytes` of blobs (attachments) one account holds at a time (env HUSHD_BLOB_QUOTA)")
+	envs["blob-quota"] = "HUSHD_BLOB_QUOTA"
+	num(&c.blobQuotaCount, "blob-quota-count", "HUSHD_BLOB_QUOTA_COUNT", server.DefaultBlobQuotaCount, "most `blobs` one account holds at a time")
 	num(&c.argon2Time, "argon2-time", "HUSHD_ARGON2_TIME", 2, "Argon2id passes for password hashes (lower only for load tests)")
 	num(&c.argon2Memory, "argon2-memory", "HUSHD_ARGON2_MEMORY", 19*1024, "Argon2id memory in `KiB` for password hashes (lower only for load tests)")
 	dur := func(p *time.Duration, name, env string, def time.Duration, usage string) {
@@ -176,6 +181,10 @@ func flags(fs *flag.FlagSet, c *config) {
 	lim(&c.limits.LinkPerLink, "limit-link", "HUSHD_LIMIT_LINK", d.LinkPerLink, "link code requests (hello, box, device) per link")
 	lim(&c.limits.ReportsPerUser, "limit-reports", "HUSHD_LIMIT_REPORTS", d.ReportsPerUser, "abuse reports per account")
 	lim(&c.limits.HistoryBytesPerDev, "limit-history-bytes", "HUSHD_LIMIT_HISTORY_BYTES", d.HistoryBytesPerDev, "history record (and recovery blob) bytes per device")
+	lim(&c.limits.BlobRequestsPerDev, "limit-blob-requests", "HUSHD_LIMIT_BLOB_REQUESTS", d.BlobRequestsPerDev, "blob requests (create, chunk, state, download, delete) per device")
+	lim(&c.limits.BlobsPerDev, "limit-blobs", "HUSHD_LIMIT_BLOBS", d.BlobsPerDev, "blobs created per device")
+	lim(&c.limits.BlobBytesPerAcct, "limit-blob-bytes", "HUSHD_LIMIT_BLOB_BYTES", d.BlobBytesPerAcct, "blob bytes uploaded per account")
+	lim(&c.limits.BlobDownloadPerDev, "limit-blob-download", "HUSHD_LIMIT_BLOB_DOWNLOAD", d.BlobDownloadPerDev, "blob bytes downloaded per device")
 }
 
 // envs maps flag names to their environment variables.
@@ -277,8 +286,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "store schema: sqlite %d, postgres %d\n", sqlitestore.SchemaVersion, pgstore.Version)
 		return nil
 	}
-	if c.argon2Time < 1 || c.argon2Memory < 8 || c.maxMessageBytes < 1 || c.maxQueue < 1 || c.maxQueuePerSender < 0 || c.maxDevices < 1 || c.maxHistoryRecords < 1 {
-		return usageError{errors.New("--argon2-time, --argon2-memory (>= 8), --max-message-bytes, --max-queue, --max-devices and --max-history-records must be positive, --max-queue-per-sender not negative")}
+	if c.argon2Time < 1 || c.argon2Memory < 8 || c.maxMessageBytes < 1 || c.maxQueue < 1 || c.maxQueuePerSender < 0 || c.maxDevices < 1 || c.maxHistoryRecords < 1 ||
+		c.blobQuota < 1 || c.blobQuotaCount < 1 {
+		return usageError{errors.New("--argon2-time, --argon2-memory (>= 8), --max-message-bytes, --max-queue, --max-devices, --max-history-records, --blob-quota and --blob-quota-count must be positive, --max-queue-per-sender not negative")}
 	}
 	if c.maxConnsPerAddr < 0 {
 		return errors.New("--max-conns-per-addr must not be negative")
@@ -362,6 +372,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		MessageTTL: c.messageTTL, MaxDevices: c.maxDevices, MaxHistoryRecords: c.maxHistoryRecords,
 		Limits: c.limits, Logger: log, Registerer: reg, Cluster: srvCluster, PollInterval: c.pollInterval,
 		NewLimiter: st.newLimiter,
+		BlobData:   st.blobs, BlobQuota: c.blobQuota, BlobQuotaCount: c.blobQuotaCount,
 		Argon2Time: uint32(c.argon2Time), Argon2MemoryKiB: uint32(c.argon2Memory),
 		Franking: ring,
 	})

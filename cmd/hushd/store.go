@@ -12,6 +12,7 @@ import (
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/internal/server/ratelimit"
 	"github.com/hushmsg/hush/internal/server/store"
+	"github.com/hushmsg/hush/internal/server/store/blobfiles"
 	"github.com/hushmsg/hush/internal/server/store/pgstore"
 	"github.com/hushmsg/hush/internal/server/store/sqlitestore"
 )
@@ -25,6 +26,10 @@ type openedStore struct {
 	// newLimiter makes rate limiters: shared by the nodes on PostgreSQL
 	// (rows of rate_buckets), nil (in memory) on SQLite.
 	newLimiter func(name string, l ratelimit.Limit) server.Limiter
+	// blobs keeps the bytes of blobs: files in the data folder beside
+	// SQLite, chunk rows in PostgreSQL, which every node serves from
+	// (docs/operations.md, "Blobs").
+	blobs store.BlobData
 }
 
 func isPostgresURL(u string) bool {
@@ -46,13 +51,18 @@ func openStore(c config, log *slog.Logger) (*openedStore, error) {
 		}
 		st.Logger = log
 		return &openedStore{Store: st, kind: "postgres", onCommit: func(f func(int, time.Duration)) { st.OnCommit = f },
-			newLimiter: func(name string, l ratelimit.Limit) server.Limiter { return st.Limiter(name, l, nil) }}, nil
+			newLimiter: func(name string, l ratelimit.Limit) server.Limiter { return st.Limiter(name, l, nil) }, blobs: st}, nil
 	}
 	st, err := sqlitestore.Open(filepath.Join(c.data, "hushd.db"))
 	if err != nil {
 		return nil, err
 	}
-	return &openedStore{Store: st, kind: "sqlite", onCommit: func(f func(int, time.Duration)) { st.OnCommit = f }}, nil
+	files, err := blobfiles.Open(filepath.Join(c.data, "blobs"), st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &openedStore{Store: st, kind: "sqlite", onCommit: func(f func(int, time.Duration)) { st.OnCommit = f }, blobs: files}, nil
 }
 
 // pollOnly is the cluster of nodes sharing PostgreSQL without NATS: they

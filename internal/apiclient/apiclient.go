@@ -95,6 +95,10 @@ type Client struct {
 	onSwitch     func(string)
 	cred         string
 	hc           *http.Client
+	// bc is hc without its timeout, for blob transfers: a 100 MiB
+	// download may take longer than any fixed timeout; the caller's
+	// context bounds it.
+	bc *http.Client
 }
 
 // New returns a client of the server at base ("https://host:port").
@@ -151,7 +155,8 @@ func NewCluster(bases []string, o Options) (*Client, error) {
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
 	}
-	c := &Client{bases: clean, onSwitch: o.OnSwitch, cred: o.Credential, hc: &http.Client{Transport: tr, Timeout: o.Timeout}}
+	c := &Client{bases: clean, onSwitch: o.OnSwitch, cred: o.Credential, hc: &http.Client{Transport: tr, Timeout: o.Timeout},
+		bc: &http.Client{Transport: tr}}
 	c.suspect.Store(-1)
 	return c, nil
 }
@@ -243,13 +248,7 @@ func (c *Client) attempt(ctx context.Context, base, method, path string, body io
 		return connFailure(ctx, err, true), err
 	}
 	if resp.StatusCode >= 300 {
-		var e api.Error
-		var ae *Error
-		if json.Unmarshal(b, &e) != nil || e.Err.Code == "" {
-			ae = &Error{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(b))}
-		} else {
-			ae = &Error{Status: resp.StatusCode, Code: e.Err.Code, Message: e.Err.Message, Mismatches: e.Err.Mismatches}
-		}
+		ae := answerError(resp.StatusCode, b)
 		if nodeDown(resp.StatusCode) {
 			return maybeSent, ae
 		}
@@ -265,6 +264,15 @@ func (c *Client) attempt(ctx context.Context, base, method, path string, body io
 		}
 	}
 	return served, nil
+}
+
+// answerError is the *Error of an error answer with body b.
+func answerError(status int, b []byte) *Error {
+	var e api.Error
+	if json.Unmarshal(b, &e) != nil || e.Err.Code == "" {
+		return &Error{Status: status, Code: "http", Message: strings.TrimSpace(string(b))}
+	}
+	return &Error{Status: status, Code: e.Err.Code, Message: e.Err.Message, Mismatches: e.Err.Mismatches}
 }
 
 // Register creates an account and its first device, and uses the new

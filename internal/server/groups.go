@@ -45,6 +45,10 @@ func (s *Server) SendGroup(ctx context.Context, p Principal, r api.GroupSend) (a
 	if !s.limMsgs.Allow(dev, 1) || !s.limGroupCopies.Allow(dev, float64(n)) || !s.limBytes.Allow(dev, float64(n*len(r.Content))) {
 		return api.GroupSendResult{}, errRateLimited
 	}
+	blobs, err := s.checkBlobs(ctx, p, r.Blobs)
+	if err != nil {
+		return api.GroupSendResult{}, err
+	}
 	now := s.now()
 	ttl := s.cfg.MessageTTL
 	if r.ExpiresIn > 0 && time.Duration(r.ExpiresIn) < ttl/time.Second {
@@ -100,6 +104,7 @@ func (s *Server) SendGroup(ctx context.Context, p Principal, r api.GroupSend) (a
 				Timestamp: now.UnixMilli(),
 				ExpiresAt: now.Add(ttl).UnixMilli(),
 				Franking:  fr,
+				Blobs:     blobs,
 			})
 		}
 	}
@@ -125,6 +130,8 @@ func (s *Server) SendGroup(ctx context.Context, p Principal, r api.GroupSend) (a
 		return api.GroupSendResult{}, e
 	case errors.Is(err, store.ErrHistoryFull):
 		return api.GroupSendResult{}, errHistoryFull
+	case errors.Is(err, store.ErrBlobUnusable):
+		return api.GroupSendResult{}, errBlobUnusable
 	case err != nil:
 		return api.GroupSendResult{}, s.internal("enqueue group", err)
 	}
@@ -162,8 +169,6 @@ func (s *Server) checkGroupSend(p Principal, r *api.GroupSend) ([]groupAccount, 
 		return nil, badRequest("expiresIn must not be negative")
 	case len(r.Commitment) != 0 && len(r.Commitment) != api.FrankingCommitmentSize:
 		return nil, badRequest("frankingCommitment must be %d bytes", api.FrankingCommitmentSize)
-	case len(r.Blobs) > 0:
-		return nil, badRequest("blobs are not supported yet") // issue 11, being built
 	}
 	idx := make(map[string]int)
 	var out []groupAccount

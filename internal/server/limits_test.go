@@ -131,7 +131,8 @@ func TestRateLimitedCounted(t *testing.T) {
 	}
 	// Every limit is there; only the one that refused counts.
 	for _, name := range []string{"register", "login-ip", "login-user", "bundle-pair", "bundle-user", "bundle-target",
-		"lookup", "messages", "messages-pair", "bytes", "group-copies", "history", "history-bytes", "link-ip", "link", "reports"} {
+		"lookup", "messages", "messages-pair", "bytes", "group-copies", "history", "history-bytes", "link-ip", "link", "reports",
+		"blob-requests", "blobs", "blob-bytes", "blob-download"} {
 		want := 0.0
 		if name == "register" {
 			want = 2
@@ -140,7 +141,7 @@ func TestRateLimitedCounted(t *testing.T) {
 			t.Errorf("hushd_rate_limited_total{limit=%q}: %v (present %v), want %v", name, v, ok, want)
 		}
 	}
-	if len(got) != 16 {
-		t.Errorf("hushd_rate_limited_total has %d limits, want 16: %v", len(got), got)
+	if len(got) != 20 {
+		t.Errorf("hushd_rate_limited_total has %d limits, want 20: %v", len(got), got)
 	}
 }

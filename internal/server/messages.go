@@ -78,6 +78,8 @@ func (s *Server) Send(ctx context.Context, p Principal, out []Outgoing) []SendOu
 			res[i].Err = newError(api.CodeMailboxFull, "the recipient device's mailbox is full")
 		case errors.Is(r.Err, store.ErrNotFound):
 			res[i].Err = errNoDevice
+		case errors.Is(r.Err, store.ErrBlobUnusable):
+			res[i].Err = errBlobUnusable
 		default:
 			res[i].Err = s.internal("enqueue", r.Err)
 		}
@@ -98,8 +100,6 @@ func (s *Server) checkOutgoing(ctx context.Context, p Principal, o *Outgoing, no
 		return nil, badRequest("expiresIn must not be negative")
 	case len(m.Commitment) != 0 && len(m.Commitment) != api.FrankingCommitmentSize:
 		return nil, badRequest("frankingCommitment must be %d bytes", api.FrankingCommitmentSize)
-	case len(m.Blobs) > 0:
-		return nil, badRequest("blobs are not supported yet") // issue 11, being built
 	case o.Device == 0:
 		return nil, badRequest("device must be given")
 	case api.IsOrdinary(m.Type):
@@ -129,6 +129,11 @@ func (s *Server) checkOutgoing(ctx context.Context, p Principal, o *Outgoing, no
 			return nil, err
 		}
 	}
+	// Checked before the block, so that a blocked sender cannot tell.
+	blobs, err := s.checkBlobs(ctx, p, m.Blobs)
+	if err != nil {
+		return nil, err
+	}
 	if blocked, err := s.blockedBy(ctx, u.id, p.Account); err != nil {
 		return nil, err
 	} else if blocked {
@@ -153,6 +158,7 @@ func (s *Server) checkOutgoing(ctx context.Context, p Principal, o *Outgoing, no
 		Timestamp: now.UnixMilli(),
 		ExpiresAt: now.Add(ttl).UnixMilli(),
 		Franking:  fr,
+		Blobs:     blobs,
 	}, nil
 }
 

@@ -10,7 +10,7 @@ import (
 type metrics struct {
 	connections                                           prometheus.Gauge
 	received, delivered, acked, blocked, expired, bundles prometheus.Counter
-	registrations                                         prometheus.Counter
+	registrations, blobsDeleted                           prometheus.Counter
 	sendLatency, deliveryLatency                          prometheus.Histogram
 }
 
@@ -26,13 +26,14 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 		expired:       prometheus.NewCounter(prometheus.CounterOpts{Name: "hushd_messages_expired_total", Help: "Undelivered messages deleted on expiry."}),
 		bundles:       prometheus.NewCounter(prometheus.CounterOpts{Name: "hushd_prekey_bundles_total", Help: "Prekey bundles handed out."}),
 		registrations: prometheus.NewCounter(prometheus.CounterOpts{Name: "hushd_registrations_total", Help: "Accounts registered."}),
+		blobsDeleted:  prometheus.NewCounter(prometheus.CounterOpts{Name: "hushd_blobs_deleted_total", Help: "Blobs whose bytes were deleted (confirmed by every recipient, discarded or expired)."}),
 		sendLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hushd_send_seconds",
 			Help: "From a send's arrival to its durable commit.", Buckets: latencyBuckets}),
 		deliveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hushd_delivery_seconds",
 			Help: "From a message's acceptance to its write to the recipient.", Buckets: latencyBuckets}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.received, m.delivered, m.acked, m.blocked, m.expired, m.bundles, m.registrations,
+		reg.MustRegister(m.connections, m.received, m.delivered, m.acked, m.blocked, m.expired, m.bundles, m.registrations, m.blobsDeleted,
 			m.sendLatency, m.deliveryLatency,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hushd_queue_depth", Help: "Messages queued for all devices."},
 				func() float64 {

@@ -176,6 +176,10 @@ func (s *Server) SendOrdinary(ctx context.Context, p Principal, r api.OrdinarySe
 	if !s.limMsgs.Allow(dev, float64(n)) || !s.limBytes.Allow(dev, float64(size)) {
 		return api.OrdinarySendResult{}, errRateLimited
 	}
+	blobs, err := s.checkBlobs(ctx, p, r.Blobs)
+	if err != nil {
+		return api.OrdinarySendResult{}, err
+	}
 	now := s.now()
 	ttl := s.cfg.MessageTTL
 	if r.ExpiresIn > 0 && time.Duration(r.ExpiresIn) < ttl/time.Second {
@@ -242,6 +246,7 @@ func (s *Server) SendOrdinary(ctx context.Context, p Principal, r api.OrdinarySe
 				Timestamp: now.UnixMilli(),
 				ExpiresAt: now.Add(ttl).UnixMilli(),
 				Franking:  fr,
+				Blobs:     blobs,
 			})
 		}
 	}
@@ -270,6 +275,8 @@ func (s *Server) SendOrdinary(ctx context.Context, p Principal, r api.OrdinarySe
 		return api.OrdinarySendResult{}, newError(api.CodeMailboxFull, "the mailboxes of every device of a recipient are full")
 	case errors.Is(err, store.ErrHistoryFull):
 		return api.OrdinarySendResult{}, errHistoryFull
+	case errors.Is(err, store.ErrBlobUnusable):
+		return api.OrdinarySendResult{}, errBlobUnusable
 	case err != nil:
 		return api.OrdinarySendResult{}, s.internal("enqueue fanout", err)
 	}

@@ -63,6 +63,25 @@ type Config struct {
 	// default a fresh one in memory (tests). hushd keeps it in its data
 	// folder; SetFrankingKeys replaces it after a rotation.
 	Franking *franking.Keyring
+
+	// BlobData keeps the bytes of blobs (attachments, issue 11): files
+	// in the data folder (blobfiles) or the cluster's PostgreSQL
+	// (pgstore). Nil: the blob endpoints answer unavailable and sends
+	// naming blobs are refused.
+	BlobData store.BlobData
+	// BlobQuota and BlobQuotaCount bound what one account holds in
+	// blobs at a time (declared sizes, and number); defaults
+	// DefaultBlobQuota and DefaultBlobQuotaCount.
+	BlobQuota      int64
+	BlobQuotaCount int
+	// MaxBlobChunk bounds one upload request; default DefaultMaxBlobChunk.
+	MaxBlobChunk int64
+	// BlobUploadTTL is how long a blob no message carries is kept;
+	// default DefaultBlobUploadTTL.
+	BlobUploadTTL time.Duration
+	// BlobSweepInterval is how often expired blobs are deleted; default
+	// one minute.
+	BlobSweepInterval time.Duration
 }
 
 // Limits are the token buckets for what a stranger can trigger.
@@ -90,6 +109,9 @@ type Limits struct {
 	// ReportsPerUser bounds abuse reports (POST /v1/reports) per account,
 	// charged before a report is verified.
 	ReportsPerUser ratelimit.Limit
+	// Blobs: every blob request per device, blobs created per device,
+	// bytes uploaded per account, bytes downloaded per device.
+	BlobRequestsPerDev, BlobsPerDev, BlobBytesPerAcct, BlobDownloadPerDev ratelimit.Limit
 }
 
 // DefaultLimits are the limits hushd uses unless told otherwise.
@@ -117,6 +139,14 @@ var DefaultLimits = Limits{
 	LinkPerLink: ratelimit.Limit{Rate: 1, Burst: 60},
 	// Reports are rare: 10 an hour, 20 at once.
 	ReportsPerUser: ratelimit.Limit{Rate: 10.0 / 3600, Burst: 20},
+	// A message with the most attachments (32) creates them at once; a
+	// 100 MiB file is 13 chunks of 8 MiB.
+	BlobRequestsPerDev: ratelimit.Limit{Rate: 20, Burst: 1000},
+	BlobsPerDev:        ratelimit.Limit{Rate: 1, Burst: 100},
+	// Two full-size files at once, then 32 MiB/s.
+	BlobBytesPerAcct: ratelimit.Limit{Rate: 32 << 20, Burst: 256 << 20},
+	// Ten full-size downloads at once, then 64 MiB/s.
+	BlobDownloadPerDev: ratelimit.Limit{Rate: 64 << 20, Burst: 1 << 30},
 }
 
 // Limiter hands out tokens per key (ratelimit.Limiter, or a shared one).
@@ -260,6 +290,7 @@ type Server struct {
 	limRegister, limLoginIP, limLoginUser, limBundlePair, limBundleUser, limBundleTarget, limLookup, limMsgs, limMsgPair, limBytes, limGroupCopies Limiter
 	limHistory, limHistoryBytes, limLinkIP, limLink                                                                                                Limiter
 	limReport                                                                                                                                      Limiter
+	limBlobReqs, limBlobs, limBlobBytes, limBlobDown                                                                                               Limiter
 
 	// franking is the keyring of reporting-tag keys (docs/franking.md).
 	franking atomic.Pointer[franking.Keyring]
@@ -312,6 +343,21 @@ func New(st store.Store, cfg Config) *Server {
 	if cfg.Argon2MemoryKiB == 0 {
 		cfg.Argon2MemoryKiB = 19 * 1024
 	}
+	if cfg.BlobQuota == 0 {
+		cfg.BlobQuota = DefaultBlobQuota
+	}
+	if cfg.BlobQuotaCount == 0 {
+		cfg.BlobQuotaCount = DefaultBlobQuotaCount
+	}
+	if cfg.MaxBlobChunk == 0 {
+		cfg.MaxBlobChunk = DefaultMaxBlobChunk
+	}
+	if cfg.BlobUploadTTL == 0 {
+		cfg.BlobUploadTTL = DefaultBlobUploadTTL
+	}
+	if cfg.BlobSweepInterval == 0 {
+		cfg.BlobSweepInterval = time.Minute
+	}
 	l := cfg.Limits
 	base := cfg.NewLimiter
 	if base == nil {
@@ -345,6 +391,10 @@ func New(st store.Store, cfg Config) *Server {
 		limLinkIP:       newLimiter("link-ip", l.LinkPerIP),
 		limLink:         newLimiter("link", l.LinkPerLink),
 		limReport:       newLimiter("reports", l.ReportsPerUser),
+		limBlobReqs:     newLimiter("blob-requests", l.BlobRequestsPerDev),
+		limBlobs:        newLimiter("blobs", l.BlobsPerDev),
+		limBlobBytes:    newLimiter("blob-bytes", l.BlobBytesPerAcct),
+		limBlobDown:     newLimiter("blob-download", l.BlobDownloadPerDev),
 		hashSem:         make(chan struct{}, runtime.GOMAXPROCS(0)),
 		stop:            make(chan struct{}),
 	}
@@ -361,6 +411,9 @@ func New(st store.Store, cfg Config) *Server {
 	s.m = newMetrics(cfg.Registerer, s)
 	st.SetNotify(s.hub.notify)
 	s.bg.Go(s.expireLoop)
+	if cfg.BlobData != nil {
+		s.bg.Go(s.blobLoop)
+	}
 	if cfg.Cluster != nil {
 		if cfg.PollInterval <= 0 {
 			s.cfg.PollInterval = 10 * time.Second

@@ -162,6 +162,7 @@ func New(srv *server.Server, o Options) *Handler {
 	h.ordinaryRoutes(m)
 	h.historyRoutes(m)
 	h.linkRoutes(m)
+	h.blobRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &server.Error{Code: api.CodeNotFound, Message: "no such endpoint"})
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/internal/server/httpapi"
 	"github.com/hushmsg/hush/internal/server/ratelimit"
+	"github.com/hushmsg/hush/internal/server/store/blobfiles"
 	"github.com/hushmsg/hush/internal/server/store/sqlitestore"
 	"github.com/hushmsg/hush/internal/server/tlscert"
 	"github.com/hushmsg/hush/key"
@@ -64,7 +65,9 @@ var Generous = server.Limits{
 	GroupCopiesPerDev: ratelimit.Limit{Rate: 1e6, Burst: 1e6},
 	HistoryPerDev:     ratelimit.Limit{Rate: 1e6, Burst: 1e6}, HistoryBytesPerDev: ratelimit.Limit{Rate: 1e9, Burst: 1e9},
 	LinkPerIP: ratelimit.Limit{Rate: 1000, Burst: 1000}, LinkPerLink: ratelimit.Limit{Rate: 1000, Burst: 1000},
-	ReportsPerUser: ratelimit.Limit{Rate: 1000, Burst: 1000},
+	ReportsPerUser:     ratelimit.Limit{Rate: 1000, Burst: 1000},
+	BlobRequestsPerDev: ratelimit.Limit{Rate: 1e6, Burst: 1e6}, BlobsPerDev: ratelimit.Limit{Rate: 1e6, Burst: 1e6},
+	BlobBytesPerAcct: ratelimit.Limit{Rate: 1e10, Burst: 1e10}, BlobDownloadPerDev: ratelimit.Limit{Rate: 1e10, Burst: 1e10},
 }
 
 // Start runs a server until the test ends. cfg's Argon2 cost defaults to a
@@ -103,7 +106,7 @@ func start(t testing.TB, cfg server.Config, dir string, o httpapi.Options, timeo
 	if cfg.Argon2Time == 0 {
 		cfg.Argon2Time, cfg.Argon2MemoryKiB = 1, 1024
 	}
-	srv := server.New(st, cfg)
+	srv := newServer(t, st, cfg, dir)
 	h := httpapi.New(srv, o)
 	ts := httptest.NewUnstartedServer(h)
 	ts.Config.ReadTimeout, ts.Config.WriteTimeout = timeout, timeout
@@ -113,6 +116,24 @@ func start(t testing.TB, cfg server.Config, dir string, o httpapi.Options, timeo
 	t.Cleanup(e.Stop)
 	return e
 }
+
+// newServer makes the server over st, its blobs in dir/blobs as hushd
+// keeps them in its data folder.
+func newServer(t testing.TB, st *sqlitestore.Store, cfg server.Config, dir string) *server.Server {
+	t.Helper()
+	if cfg.BlobData == nil {
+		f, err := blobfiles.Open(filepath.Join(dir, "blobs"), st)
+		if err != nil {
+			st.Close()
+			t.Fatal(err)
+		}
+		cfg.BlobData = f
+	}
+	return server.New(st, cfg)
+}
+
+// BlobDir is the folder of the server's blob files.
+func (e *Env) BlobDir() string { return filepath.Join(e.dir, "blobs") }
 
 // Stop stops the server, as a killed hushd: connections are cut and
 // requests refused until Restart.
@@ -138,7 +159,7 @@ func (e *Env) Restart(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(st, e.cfg)
+	srv := newServer(t, st, e.cfg, e.dir)
 	h := httpapi.New(srv, e.opts)
 	ts := httptest.NewUnstartedServer(h)
 	ts.Listener.Close()

@@ -158,6 +158,9 @@ type Message struct {
 	Content   []byte
 	Timestamp int64 // Unix ms
 	ExpiresAt int64 // Unix ms
+	// Blobs are the ids of the blobs the message carries (see
+	// [BlobStore]); never set on what Pending returns.
+	Blobs [][]byte
 	// Franking is the message's franking (docs/franking.md), nil when the
 	// sender sent no commitment.
 	Franking *Franking
@@ -215,7 +218,7 @@ type Report struct {
 // EnqueueResult is the outcome for one message of an EnqueueBatch.
 type EnqueueResult struct {
 	ID  int64
-	Err error // nil, ErrMailboxFull, or ErrNotFound (no such device)
+	Err error // nil, ErrMailboxFull, ErrNotFound (no such device) or ErrBlobUnusable
 }
 
 // FanoutAccount is one account's part of a Fanout: the devices the
@@ -401,8 +404,10 @@ type Store interface {
 	// full mailbox (as EnqueueBatch decides) is skipped, its result
 	// ErrMailboxFull; but if every message to an account (other than the
 	// Except one's) would be skipped, EnqueueFanout fails with
-	// ErrMailboxFull, unless f.SkipFull. Then f.History is deposited (ErrHistoryFull).
-	// Nothing is stored when it fails.
+	// ErrMailboxFull, unless f.SkipFull. Then f.History is deposited
+	// (ErrHistoryFull). A message naming a blob it may not carry fails
+	// the whole fanout with ErrBlobUnusable. Nothing is stored when it
+	// fails.
 	EnqueueFanout(ctx context.Context, f Fanout) ([]EnqueueResult, error)
 
 	// DepositHistory stores records for account in one transaction. A
@@ -457,7 +462,8 @@ type Store interface {
 	Blocked(ctx context.Context, blocker int64) ([]int64, error)
 
 	// EnqueueBatch stores messages (ID left zero) and returns once they are
-	// durable, one result per message, in order. Messages of one batch get
+	// durable, one result per message, in order. A message naming a blob
+	// it may not carry gets ErrBlobUnusable (see BlobStore). Messages of one batch get
 	// increasing ids in batch order. A device whose queue holds maxQueue
 	// messages, or maxPerSender messages from the message's sender
 	// account, gets ErrMailboxFull: so that one sender cannot fill a
@@ -488,6 +494,8 @@ type Store interface {
 	// SetNotify installs a function called after each commit with the
 	// messages that became durable, in id order. It must not block.
 	SetNotify(func(msgs []*Message))
+
+	BlobStore
 
 	// Close waits for pending writes and releases the store.
 	Close() error

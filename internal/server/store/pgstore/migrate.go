@@ -160,6 +160,32 @@ CREATE TABLE reports (
 	body bytea NOT NULL
 );
 `,
+	// 8: blobs (issue 11): metadata, the devices a message let download
+	// each, and the bytes in chunk rows (pgstore/blobs.go). The chunks
+	// are ciphertext: no compression is tried (STORAGE EXTERNAL).
+	`
+CREATE TABLE blobs (
+	id bytea PRIMARY KEY,
+	account bigint NOT NULL, device bigint NOT NULL,
+	size bigint NOT NULL, received bigint NOT NULL DEFAULT 0,
+	created bigint NOT NULL, expires bigint NOT NULL, deadline bigint NOT NULL,
+	sent boolean NOT NULL DEFAULT false
+);
+CREATE INDEX blobs_by_account ON blobs (account);
+CREATE INDEX blobs_by_expiry ON blobs (expires);
+CREATE TABLE blob_grants (
+	blob bytea NOT NULL, account bigint NOT NULL, device bigint NOT NULL,
+	PRIMARY KEY (blob, account, device)
+);
+CREATE INDEX blob_grants_by_device ON blob_grants (account, device);
+CREATE TABLE blob_chunks (
+	blob bytea NOT NULL REFERENCES blobs (id) ON DELETE CASCADE,
+	off bigint NOT NULL,
+	data bytea NOT NULL,
+	PRIMARY KEY (blob, off)
+);
+ALTER TABLE blob_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+`,
 }
 
 // Version is the schema version this package writes.

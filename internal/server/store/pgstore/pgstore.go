@@ -174,7 +174,8 @@ func wrap(err error) error {
 
 func isDomainError(err error) bool {
 	for _, e := range []error{store.ErrNotFound, store.ErrUsernameTaken, store.ErrTooManyDevices,
-		store.ErrMailboxFull, store.ErrNotSecretDevice, store.ErrNoKeys, store.ErrClosed, store.ErrUnavailable, store.ErrConflict, store.ErrHistoryFull, store.ErrTooManyLinks, store.ErrLinkState} {
+		store.ErrMailboxFull, store.ErrNotSecretDevice, store.ErrNoKeys, store.ErrClosed, store.ErrUnavailable, store.ErrConflict, store.ErrHistoryFull, store.ErrTooManyLinks, store.ErrLinkState,
+		store.ErrQuotaExceeded, store.ErrBlobUnusable} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -390,6 +391,11 @@ func (s *Store) RemoveDevice(ctx context.Context, ref store.DeviceRef) error {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM messages WHERE account = $1 AND device = $2`, ref.Account, ref.Device); err != nil {
+			return err
+		}
+		// Blobs sent to it no longer wait for it (the sweep deletes
+		// those that wait for nobody).
+		if _, err := tx.Exec(ctx, `DELETE FROM blob_grants WHERE account = $1 AND device = $2`, ref.Account, ref.Device); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE accounts SET secret_device = NULL, identity_key = NULL
@@ -736,6 +742,15 @@ func (s *Store) EnqueueFanout(ctx context.Context, f store.Fanout) ([]store.Enqu
 		if err != nil {
 			return err
 		}
+		blobs, err := lockBlobs(ctx, tx, f.Messages)
+		if err != nil {
+			return err
+		}
+		for _, m := range f.Messages {
+			if !usable(blobs, m) {
+				return store.ErrBlobUnusable
+			}
+		}
 		stored := make(map[int64]bool)
 		count := 0
 		for i, m := range f.Messages {
@@ -800,6 +815,9 @@ func (s *Store) EnqueueFanout(ctx context.Context, f store.Fanout) ([]store.Enqu
 			cols.franking = append(cols.franking, store.EncodeFranking(m.Franking))
 			cols.created = append(cols.created, m.Timestamp)
 			cols.expires = append(cols.expires, m.ExpiresAt)
+		}
+		if err := grantBlobs(ctx, tx, blobs, committed); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO messages
 			(id, pub_id, account, device, from_account, from_device, type, content, created, expires, franking)
@@ -1296,6 +1314,14 @@ func (s *Store) commit(batch []*enqueueOp) ([]*store.Message, error) {
 			return err
 		}
 		slices.Sort(ids)
+		var all []*store.Message
+		for _, o := range batch {
+			all = append(all, o.msgs...)
+		}
+		blobs, err := lockBlobs(ctx, tx, all)
+		if err != nil {
+			return err
+		}
 
 		var cols struct {
 			id, pub, acct, dev, facct, fdev, created, expires []int64
@@ -1312,6 +1338,9 @@ func (s *Store) commit(batch []*enqueueOp) ([]*store.Message, error) {
 					continue
 				case queued[m.To] >= o.maxQueue, fromQueued[pair{m.To, m.From.Account}] >= o.maxPerSender:
 					o.res[i] = store.EnqueueResult{Err: store.ErrMailboxFull}
+					continue
+				case !usable(blobs, m):
+					o.res[i] = store.EnqueueResult{Err: store.ErrBlobUnusable}
 					continue
 				}
 				queued[m.To]++
@@ -1337,6 +1366,9 @@ func (s *Store) commit(batch []*enqueueOp) ([]*store.Message, error) {
 		}
 		if len(committed) == 0 {
 			return nil
+		}
+		if err := grantBlobs(ctx, tx, blobs, committed); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO messages
 			(id, pub_id, account, device, from_account, from_device, type, content, created, expires, franking)

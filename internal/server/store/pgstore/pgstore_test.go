@@ -30,6 +30,13 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, pgtest.URL(t)) })
 }
 
+func TestBlobData(t *testing.T) {
+	storetest.RunBlobData(t, func(t *testing.T) (store.Store, store.BlobData) {
+		s := open(t, pgtest.URL(t))
+		return s, s
+	})
+}
+
 // TestMigrateTwiceAndConcurrently migrates one schema from several
 // goroutines at once (nodes starting together), then again: every call
 // succeeds and each migration is applied once.

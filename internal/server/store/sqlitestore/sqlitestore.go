@@ -142,6 +142,10 @@ type wtx struct {
 	s         *Store
 	ctx       context.Context
 	committed []*store.Message // messages inserted by this batch
+	// blobExp is, per blob id, the expiry this transaction brought it
+	// down to (grantBlobs): a fan-out of one blob to many devices updates
+	// its row once. Cleared when an operation is rolled back.
+	blobExp map[string]int64
 }
 
 func (w *wtx) exec(q string, args ...any) (sql.Result, error) {
@@ -210,8 +214,8 @@ CREATE TABLE IF NOT EXISTS messages (
 	pub_id INTEGER NOT NULL,
 	franking BLOB
 );
-` + ordinaryKeyTables + historyTables + linkTables + reportTables + `
-PRAGMA user_version = 6;
+` + ordinaryKeyTables + historyTables + linkTables + reportTables + blobTables + `
+PRAGMA user_version = 7;
 `
 
 // reportTables hold abuse reports (docs/franking.md): the body is the
@@ -288,7 +292,7 @@ CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(expires);
 `
 
 // schemaVersion is the PRAGMA user_version of the schema above.
-const schemaVersion = 6
+const schemaVersion = 7
 
 // SchemaVersion is the schema version this package writes (hushd
 // --version prints it).
@@ -320,6 +324,9 @@ var migrations = map[int]string{
 	// a queued message's commitment, tag and key id, and the reports.
 	5: `ALTER TABLE messages ADD COLUMN franking BLOB;` + reportTables + `
 		PRAGMA user_version = 6;`,
+	// 7: blobs (issue 11).
+	6: blobTables + `
+		PRAGMA user_version = 7;`,
 }
 
 // migrate brings the database to schemaVersion.
@@ -590,6 +597,7 @@ func (s *Store) runBatch(batch []*op) {
 		if err != nil {
 			_, _ = s.spRollback.ExecContext(ctx)
 			w.committed = w.committed[:mark]
+			clear(w.blobExp)
 			if !isDomainError(err) {
 				// The cached queue lengths may have counted undone work.
 				s.resetCounts()
@@ -626,7 +634,8 @@ func (s *Store) runBatch(batch []*op) {
 
 func isDomainError(err error) bool {
 	for _, e := range []error{store.ErrNotFound, store.ErrUsernameTaken, store.ErrTooManyDevices,
-		store.ErrMailboxFull, store.ErrNotSecretDevice, store.ErrNoKeys, store.ErrConflict, store.ErrHistoryFull, store.ErrTooManyLinks, store.ErrLinkState} {
+		store.ErrMailboxFull, store.ErrNotSecretDevice, store.ErrNoKeys, store.ErrConflict, store.ErrHistoryFull, store.ErrTooManyLinks, store.ErrLinkState,
+		store.ErrQuotaExceeded, store.ErrBlobUnusable} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -827,6 +836,11 @@ func (s *Store) RemoveDevice(ctx context.Context, ref store.DeviceRef) error {
 			return err
 		}
 		if _, err := w.exec(`DELETE FROM messages WHERE account = ? AND device = ?`, ref.Account, ref.Device); err != nil {
+			return err
+		}
+		// Blobs sent to it no longer wait for it (the sweep deletes
+		// those that wait for nobody).
+		if _, err := w.exec(`DELETE FROM blob_grants WHERE account = ? AND device = ?`, ref.Account, ref.Device); err != nil {
 			return err
 		}
 		s.resetCounts()
@@ -1153,6 +1167,11 @@ func (s *Store) EnqueueFanout(ctx context.Context, f store.Fanout) ([]store.Enqu
 				}
 			}
 		}
+		for _, m := range f.Messages {
+			if err := w.checkBlobs(m); err != nil {
+				return err
+			}
+		}
 		if len(f.History) > 0 {
 			if _, err := depositHistory(w, f.HistoryAccount, f.History, f.MaxHistory); err != nil {
 				return err
@@ -1161,6 +1180,9 @@ func (s *Store) EnqueueFanout(ctx context.Context, f store.Fanout) ([]store.Enqu
 		for i, m := range f.Messages {
 			if res[i].Err != nil {
 				continue
+			}
+			if err := w.grantBlobs(m); err != nil {
+				return err
 			}
 			r, err := w.s.ins.ExecContext(w.ctx, m.To.Account, m.To.Device, m.From.Account, m.From.Device,
 				m.Type, m.Content, m.Timestamp, m.ExpiresAt, m.PublicID, store.EncodeFranking(m.Franking))
@@ -1574,6 +1596,15 @@ func (s *Store) EnqueueBatch(ctx context.Context, msgs []*store.Message, maxQueu
 			if ns.n >= maxPerSender {
 				res[i].Err = store.ErrMailboxFull
 				continue
+			}
+			if err := w.checkBlobs(m); errors.Is(err, store.ErrBlobUnusable) {
+				res[i].Err = err
+				continue
+			} else if err != nil {
+				return err
+			}
+			if err := w.grantBlobs(m); err != nil {
+				return err
 			}
 			r, err := w.s.ins.ExecContext(w.ctx, m.To.Account, m.To.Device, m.From.Account, m.From.Device,
 				m.Type, m.Content, m.Timestamp, m.ExpiresAt, m.PublicID, store.EncodeFranking(m.Franking))

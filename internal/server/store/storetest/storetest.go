@@ -51,6 +51,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentHellos", testConcurrentHellos},
 		{"Franking", testFranking},
 		{"Reports", testReports},
+		{"Blobs", testBlobs},
+		{"BlobQuota", testBlobQuota},
+		{"BlobSends", testBlobSends},
+		{"BlobFanout", testBlobFanout},
+		{"BlobExpiry", testBlobExpiry},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
