@@ -134,7 +134,7 @@ func benchFanOut(b *testing.B, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		acct := &store.Account{Server: "https://127.0.0.1:1", Fingerprint: fmt.Sprintf("%064d", 0), Username: "alice", DeviceID: 1, Credential: "x", RegistrationID: 7}
+		acct := &store.Account{Server: "https://127.0.0.1:1", Servers: []string{"https://127.0.0.1:1"}, Fingerprint: fmt.Sprintf("%064d", 0), Username: "alice", DeviceID: 1, Credential: "x", RegistrationID: 7}
 		peers := benchPeers(b, alice, n)
 		c, err := newClient(st, acct, Options{})
 		if err != nil {
