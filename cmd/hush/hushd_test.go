@@ -25,8 +25,15 @@ var (
 
 func startHushd(t testing.TB, bin, data, addr string) *hushdProc {
 	t.Helper()
-	cmd := exec.Command(bin, "--addr", addr, "--data", data, "--log-level", "warn",
-		"--limit-register", "0", "--argon2-time", "1", "--argon2-memory", "1024")
+	return startHushdArgs(t, bin, "--addr", addr, "--data", data)
+}
+
+// startHushdArgs runs hushd with args, fast password hashing and no
+// registration limit, and waits until it listens.
+func startHushdArgs(t testing.TB, bin string, args ...string) *hushdProc {
+	t.Helper()
+	cmd := exec.Command(bin, append(args, "--log-level", "warn",
+		"--limit-register", "0", "--argon2-time", "1", "--argon2-memory", "1024")...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
