@@ -193,7 +193,7 @@ var forgedID int64 = 1 << 40
 
 // forgeOrdinary encrypts cm from u to device 1 of to as a delivered
 // message, without the server.
-func forgeOrdinary(t *testing.T, ctx context.Context, u *user, to string, cm *content.Message) *api.Message {
+func forgeOrdinary(t testing.TB, ctx context.Context, u *user, to string, cm *content.Message) *api.Message {
 	t.Helper()
 	pt, err := cm.Marshal()
 	check(t, err)
