@@ -102,11 +102,13 @@ disappearing message takes its files with it.`,
 				fs.DurationVar(&f.wait, "wait", 0, "if nothing is waiting, wait up to this `duration` for a message")
 				fs.BoolVar(&f.follow, "follow", false, "keep listening until interrupted")
 			}, runRecv)},
-		{name: "history", args: "[--secret | --ordinary] NAME", summary: "show the conversations with NAME",
+		{name: "history", args: "[--secret | --ordinary] [--ids] NAME", summary: "show the conversations with NAME",
 			help: `Shows the ordinary and the secret conversation with NAME merged, oldest
 first, each line of the secret one marked with 🔒; --ordinary or --secret
-shows only that one.`,
+shows only that one. --ids starts each message's line with its id (what
+'hush report' takes; --json always has it as "id").`,
 			bind: flagged(func(fs *flag.FlagSet, f *historyFlags) {
+				fs.BoolVar(&f.ids, "ids", false, "start each message's line with its id")
 				fs.IntVar(&f.limit, "limit", 0, "show only the last `n` messages")
 				fs.BoolVar(&f.secret, "secret", false, "only the secret conversation")
 				fs.BoolVar(&f.ordinary, "ordinary", false, "only the ordinary conversation")
@@ -169,6 +171,19 @@ sending to them is refused until 'hush unblock NAME'. What you received
 from them before stays in your conversations.`,
 			bind: plain(runBlock)},
 		{name: "unblock", args: "NAME", summary: "let NAME reach you again", bind: plain(runUnblock)},
+		{name: "report", args: "NAME MESSAGE_ID [--context N] [--reason TEXT]", summary: "report abuse: show the server's operator a message NAME sent you",
+			help: `Sends the server's operator the message MESSAGE_ID that NAME sent you (its
+id as 'hush history --ids NAME' or --json shows it), and with --context N up
+to N of NAME's messages before it in the same conversation (at most 50).
+The server checks each against its franking (docs/franking.md): it accepts
+only messages NAME really sent you, as sent, each reported message once.
+The operator learns those messages and nothing else; NAME is not told.
+Messages from a hush from before franking, and disappeared ones, cannot be
+reported. Consider 'hush block NAME' as well.`,
+			bind: flagged(func(fs *flag.FlagSet, f *reportFlags) {
+				fs.IntVar(&f.context, "context", 0, "also send up to `n` of their messages before it")
+				fs.StringVar(&f.reason, "reason", "", "say why, in one line of `text` (at most 1,024 bytes)")
+			}, runReport)},
 		{name: "blocked", args: "", summary: "list the people you block", bind: plain(runBlocked)},
 		{name: "settings", args: "[receipts on|off | typing on|off | servers URL[,URL...]]", summary: "show or change this device's settings",
 			help: `Without arguments, shows the settings. 'receipts off' stops sending read
@@ -241,6 +256,11 @@ type (
 	historyFlags struct {
 		limit            int
 		secret, ordinary bool
+		ids              bool
+	}
+	reportFlags struct {
+		context int
+		reason  string
 	}
 	listFlags         struct{ names bool }
 	safetyNumberFlags struct{ noQR bool }
@@ -849,6 +869,8 @@ func runHistory(ctx context.Context, e *env, f *historyFlags, args []string) err
 	for _, m := range ms {
 		if e.json {
 			e.printJSON(messageJSON(m, self))
+		} else if f.ids && m.Kind != client.KindNotice {
+			fmt.Fprintf(e.stdout, "%s  %s\n", m.MsgID, messageText(m, self))
 		} else {
 			fmt.Fprintln(e.stdout, messageText(m, self))
 		}

@@ -60,7 +60,8 @@ func frankingKey(args []string, stdout, stderr io.Writer) error {
 // reports runs `hushd reports list|show`: the operator reads abuse reports,
 // and nothing else, from the store hushd serves from (SQLite in --data, or
 // PostgreSQL with --store, as `hushd migrate`). Everything a reporter or a
-// reported person wrote passes through termsafe.
+// reported person wrote passes through termsafe. With --json, list prints
+// one object per line, oldest first; show prints one.
 func reports(args []string, stdout, stderr io.Writer) error {
 	const usage = "usage: hushd reports list [--json] | hushd reports show ID [--json]  (--data DIR, or --store URL)"
 	if len(args) == 0 || args[0] != "list" && args[0] != "show" {
@@ -139,10 +140,12 @@ func reports(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if asJSON {
-		if all == nil {
-			all = []jsonReport{}
+		for _, v := range all {
+			if err := writeJSON(stdout, v); err != nil {
+				return err
+			}
 		}
-		return writeJSON(stdout, all)
+		return nil
 	}
 	if len(all) == 0 {
 		fmt.Fprintln(stdout, "no reports")
@@ -235,8 +238,9 @@ func printReport(w io.Writer, v jsonReport) {
 	}
 }
 
+// writeJSON writes v as one line of JSON, with termsafe's escapes.
 func writeJSON(w io.Writer, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
