@@ -1173,6 +1173,15 @@ func runHelp(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// presents says that the servers present a certificate: each one
+// reached (client.Repin).
+func presents(servers []string) string {
+	if len(servers) == 1 {
+		return servers[0] + " presents"
+	}
+	return strings.Join(servers, ", ") + " present (each one reached)"
+}
+
 func runServer(ctx context.Context, e *env, f *serverCmdFlags, args []string) error {
 	if len(args) != 1 || args[0] != "repin" {
 		return usagef("give repin")
@@ -1198,9 +1207,9 @@ func runServer(ctx context.Context, e *env, f *serverCmdFlags, args []string) er
 		return nil
 	}
 	if old == fp {
-		fmt.Fprintf(e.stdout, "%s presents the pinned certificate %s; nothing changed.\n", c.Account().Server, fp)
+		fmt.Fprintf(e.stdout, "%s the pinned certificate %s; nothing changed.\n", presents(c.Servers()), fp)
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "%s presents the certificate %s, and it is pinned now (it was %s).\n", c.Account().Server, fp, old)
+	fmt.Fprintf(e.stdout, "%s the certificate %s, and it is pinned now (it was %s).\n", presents(c.Servers()), fp, old)
 	return nil
 }

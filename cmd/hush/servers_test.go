@@ -98,6 +98,14 @@ func TestSeveralServers(t *testing.T) {
 	if o := alice.must("status", "--json"); !strings.Contains(o, `"servers":["`+s.URL+`","`+dead2+`"]`) {
 		t.Fatalf("status: %s", o)
 	}
+	// repin checks each node reached: the dead one is skipped, the live one
+	// must present the new certificate.
+	if o := alice.must("server", "repin", "--server-fingerprint", s.Fingerprint); !strings.Contains(o, s.URL+", "+dead2+" present (each one reached) the pinned certificate") {
+		t.Fatalf("repin: %s", o)
+	}
+	if _, e, code := alice.run("server", "repin", "--server-fingerprint", other.fps[0]); code != 1 || !strings.Contains(e, "the server "+s.URL+" presents the certificate "+s.Fingerprint+", not "+other.fps[0]) {
+		t.Fatalf("repin to a certificate no node presents: exit %d %s", code, e)
+	}
 }
 
 // mustErr is must, also returning standard error.
