@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hushmsg/hush/internal/api"
+	"github.com/hushmsg/hush/internal/apiclient"
 	"github.com/hushmsg/hush/internal/client"
 	"github.com/hushmsg/hush/internal/client/store"
 	"github.com/hushmsg/hush/internal/content"
@@ -210,4 +211,28 @@ func forgeOrdinary(t testing.TB, ctx context.Context, u *user, to string, cm *co
 	}
 	forgedID++
 	return &api.Message{ID: forgedID, From: u.name, FromDevice: 1, Type: typ, Content: ct.Body}
+}
+
+// TestTypingPausedWhenRateLimited: once the server answers a typing
+// indicator with rate_limited (the per-pair limit counts them as
+// messages), none goes to that conversation for a while: the next
+// returns at once without asking the server.
+func TestTypingPausedWhenRateLimited(t *testing.T) {
+	ctx := t.Context()
+	lim := servertest.Generous
+	lim.MessagesPerPair.Rate, lim.MessagesPerPair.Burst = 0.001, 2
+	env := servertest.Start(t, server.Config{Limits: lim})
+	alice, bob := register(t, env, "alice"), register(t, env, "bob")
+	bob.sendOrdinary(t, "alice", "hi")
+	alice.recv(t) // and a delivered and a read receipt to bob: the pair's budget is spent
+	err := alice.c.SendTyping(ctx, "bob", false, true)
+	if !apiclient.IsCode(err, api.CodeRateLimited) {
+		t.Fatalf("typing past the pair limit: %v", err)
+	}
+	if err := alice.c.SendTyping(ctx, "bob", false, false); err != nil {
+		t.Fatalf("typing while paused: %v", err)
+	}
+	if n := alice.c.TypingSent(); n != 0 {
+		t.Fatalf("%d typing indicators sent", n)
+	}
 }
