@@ -182,6 +182,13 @@ func (c *Client) uploadFiles(ctx context.Context, peer string, secret bool, path
 		return nil, err
 	}
 	c.cleanTmp()
+	// Uploads never finished, whose blobs the server has dropped.
+	if err := c.st.Update(ctx, func(tx *store.Tx) error {
+		_, err := tx.DeleteUploadsBefore(ctx, tx.Now.Add(-uploadLifetime))
+		return err
+	}); err != nil {
+		return nil, err
+	}
 	out := make([]uploaded, 0, len(paths))
 	for _, p := range paths {
 		u, err := c.uploadFile(ctx, peer, secret, p)
