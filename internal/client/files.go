@@ -74,7 +74,7 @@ type Progress struct {
 }
 
 // blobClient is what attachments need of the server (docs/api.md, Blobs):
-// the blob methods of *apiclient.Client.
+// the blob methods of *apiclient.Client (a fake in tests).
 type blobClient interface {
 	CreateBlob(ctx context.Context, size int64) (api.BlobState, error)
 	UploadChunk(ctx context.Context, id string, off int64, body io.Reader, n int64) (api.BlobState, error)
@@ -139,27 +139,8 @@ func (c *Client) blobAPI() blobClient {
 	if c.blobs != nil {
 		return c.blobs
 	}
-	return noBlobs{}
+	return c.apic()
 }
-
-// noBlobs stands for the server's blob API until apiclient has it.
-type noBlobs struct{}
-
-var errNoBlobs = errors.New("this hush cannot send or receive files yet")
-
-func (noBlobs) CreateBlob(context.Context, int64) (api.BlobState, error) {
-	return api.BlobState{}, errNoBlobs
-}
-func (noBlobs) UploadChunk(context.Context, string, int64, io.Reader, int64) (api.BlobState, error) {
-	return api.BlobState{}, errNoBlobs
-}
-func (noBlobs) BlobState(context.Context, string) (api.BlobState, error) {
-	return api.BlobState{}, errNoBlobs
-}
-func (noBlobs) DownloadBlob(context.Context, string, int64, io.Writer) (int64, error) {
-	return 0, errNoBlobs
-}
-func (noBlobs) DeleteBlob(context.Context, string) error { return errNoBlobs }
 
 func (c *Client) progress(p Progress) {
 	if c.opts.Progress != nil {
