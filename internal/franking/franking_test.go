@@ -181,6 +181,24 @@ func FuzzParseKeyring(f *testing.F) {
 // 3 µs), beside the floor of one SHA-256 over the same bytes.
 var benchContent = bytes.Repeat([]byte{'x'}, 160*2) // a short message, padded
 
+// benchLarge is the largest body a client sends (64 KiB), padded.
+var benchLarge = bytes.Repeat([]byte{'x'}, 64<<10+160)
+
+func BenchmarkCommitLarge(b *testing.B) {
+	k := NewKey()
+	b.SetBytes(int64(len(benchLarge)))
+	for b.Loop() {
+		Commit(k[:], benchLarge)
+	}
+}
+
+func BenchmarkFloorSHA256Large(b *testing.B) {
+	b.SetBytes(int64(len(benchLarge)))
+	for b.Loop() {
+		sha256.Sum256(benchLarge)
+	}
+}
+
 func BenchmarkCommit(b *testing.B) {
 	k := NewKey()
 	b.SetBytes(int64(len(benchContent)))
