@@ -483,3 +483,40 @@ func TestBlobConcurrentUploads(t *testing.T) {
 		t.Fatalf("after concurrent uploads: %v", err)
 	}
 }
+
+// TestBlobWebSocketSend: a send frame carries blobs as POST
+// /v1/messages does; one naming an unusable blob gets an error frame.
+func TestBlobWebSocketSend(t *testing.T) {
+	ctx := t.Context()
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	alice := env.NewUser(t, "alice", 0)
+	bob := env.NewUser(t, "bob", 0)
+	data := randomData(3000)
+	id := upload(t, alice.C, data)
+	half, err := alice.C.CreateBlob(ctx, 10)
+	check(t, err)
+	conn, err := alice.C.Connect(ctx)
+	check(t, err)
+	defer conn.Close()
+	next := func(reqID uint64) api.Frame {
+		t.Helper()
+		for {
+			f, err := conn.Next(ctx)
+			check(t, err)
+			if f.ReqID == reqID && (f.Type == api.FrameSent || f.Type == api.FrameError) {
+				return f
+			}
+		}
+	}
+	check(t, conn.Send(ctx, 1, "bob", 1, api.SendMessage{Type: 1, Content: []byte("x"), Blobs: []string{half.ID}}))
+	if f := next(1); f.Type != api.FrameError || f.Error.Code != api.CodeConflict {
+		t.Fatalf("a send frame with an unfinished blob: %+v", f)
+	}
+	check(t, conn.Send(ctx, 2, "bob", 1, api.SendMessage{Type: 1, Content: []byte("x"), Blobs: []string{id}}))
+	if f := next(2); f.Type != api.FrameSent {
+		t.Fatalf("a send frame with a blob: %+v", f)
+	}
+	if got, err := download(t, bob.C, id, 0); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("bob's download after a WebSocket send: %v", err)
+	}
+}
