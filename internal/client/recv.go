@@ -131,11 +131,15 @@ func (c *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 	defer cancel()
 	go c.expiryLoop(ctx, o.Expired)
 	backoff := firstBackoff
-	for ctx.Err() == nil {
+	for first := true; ctx.Err() == nil; first = false {
 		o.warn(c.FlushOutbox(ctx))
 		_, err := c.MaintainKeys(ctx, false)
 		o.warn(err)
 		o.warn(c.historyUpkeep(ctx))
+		if !first {
+			// Files a lost connection left pending, once it is back.
+			o.warn(c.downloadPending(ctx, o))
+		}
 		began := time.Now()
 		node, err := c.listen(ctx, o)
 		if ctx.Err() != nil {
