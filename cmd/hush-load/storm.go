@@ -44,7 +44,8 @@ func storm(ctx context.Context, args []string) error {
 	sources := fs.String("sources", "127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9", "local source addresses, comma-separated")
 	backoff := fs.Duration("backoff", time.Second, "a client's first wait after its connection broke (doubled after each failure, up to 30 s)")
 	within := fs.Duration("within", 30*time.Second, "the goal: every client back within this time")
-	jitter := fs.Duration("jitter", 0, "add a random wait of up to this much to each client's waits (hush adds none)")
+	jitter := fs.Duration("jitter", 0, "add a random wait of up to this much to each client's waits")
+	likeHush := fs.Bool("hush-waits", false, "wait as hush does (internal/client, recv.go): 0.5 s plus a random time up to 4 s, then up to 8, 16 ... 60 s; --backoff and --jitter are then ignored")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after")
 	profile := fs.String("cpu-profile", "", "nodes 1 and 2 write CPU profiles to `PREFIX`.node1 and PREFIX.node2 (they only take the storm: accounts are registered on node 0)")
 	fs.Parse(args)
@@ -123,9 +124,15 @@ func storm(ctx context.Context, args []string) error {
 			conns[i].Next(ctx) // until it breaks
 			conns[i].CloseNow()
 			wait := *backoff
+			if *likeHush {
+				wait = 4 * time.Second
+			}
 			for k := 0; ctx.Err() == nil; k++ {
 				w := wait
-				if *jitter > 0 {
+				switch {
+				case *likeHush: // recv.go, reconnectWait
+					w = 500*time.Millisecond + mrand.N(wait)
+				case *jitter > 0:
 					w += mrand.N(*jitter)
 				}
 				select {
@@ -133,7 +140,11 @@ func storm(ctx context.Context, args []string) error {
 				case <-ctx.Done():
 					return
 				}
-				wait = min(2*wait, 30*time.Second)
+				if *likeHush {
+					wait = min(2*wait, 60*time.Second)
+				} else {
+					wait = min(2*wait, 30*time.Second)
+				}
 				attempts.Add(1)
 				c, err := hushd(nodes[1+(i+k)%2]).Client(i, creds[i])
 				var conn *apiclient.Conn
@@ -185,9 +196,13 @@ func storm(ctx context.Context, args []string) error {
 		return errors.New("no client reconnected")
 	}
 	pct := func(p float64) float64 { return ok[min(len(ok)-1, int(p*float64(len(ok))))].Seconds() }
-	fmt.Printf("storm: %d of %d clients back in %.1fs (first wait %v, jitter %v): p50 %.2fs, p99 %.2fs, max %.2fs; %d attempts; "+
+	waits := fmt.Sprintf("first wait %v, jitter %v", *backoff, *jitter)
+	if *likeHush {
+		waits = "hush's waits"
+	}
+	fmt.Printf("storm: %d of %d clients back in %.1fs (%s): p50 %.2fs, p99 %.2fs, max %.2fs; %d attempts; "+
 		"nodes 1 and 2 hold %.0f + %.0f WebSockets; their CPU during the storm %.1fs + %.1fs\n",
-		len(ok), *n, all.Seconds(), *backoff, *jitter, pct(0.5), pct(0.99), ok[len(ok)-1].Seconds(), attempts.Load(),
+		len(ok), *n, all.Seconds(), waits, pct(0.5), pct(0.99), ok[len(ok)-1].Seconds(), attempts.Load(),
 		conn1, conn2, cpu[0].Seconds(), cpu[1].Seconds())
 	if len(errKinds) > 0 {
 		fmt.Printf("failed attempts: %v\n", errKinds)
