@@ -96,8 +96,8 @@ func (c *Client) DepositHistory(ctx context.Context) (int, error) {
 		}
 		var dep api.HistoryDeposit
 		for _, m := range ms {
-			if m.MsgID == ([16]byte{}) {
-				continue
+			if _, group := store.ParseGroupPeer(m.Peer); m.MsgID == ([16]byte{}) || group {
+				continue // group lines stay out of the history (docs/groups.md)
 			}
 			r, err := historyRecord(kr, m)
 			if err != nil {

@@ -551,10 +551,16 @@ func (c *Client) ordinarySent(ctx context.Context, o *store.Outgoing, devices ma
 // the notices of devices that came or went. Devices of an account this
 // device had no session with are not news: they are the first it learns.
 func (c *Client) mismatch(ctx context.Context, m *store.Message, mm []api.Mismatch) (*fanState, error) {
+	return c.mismatchFor(ctx, m.ID, []string{m.Peer}, mm)
+}
+
+// mismatchFor is mismatch for a request that went to accounts (and this
+// account), for the queued message msgID (0: none).
+func (c *Client) mismatchFor(ctx context.Context, msgID int64, accounts []string, mm []api.Mismatch) (*fanState, error) {
 	self := c.acct.Username
 	fs := &fanState{}
 	for _, x := range mm {
-		if x.Username != m.Peer && x.Username != self {
+		if !slices.Contains(accounts, x.Username) && x.Username != self {
 			continue
 		}
 		// The lists come from the server: at most an account's devices
@@ -572,7 +578,7 @@ func (c *Client) mismatch(ctx context.Context, m *store.Message, mm []api.Mismat
 			bs, err := c.fetchOrdinaryBundles(ctx, x.Username, fetch)
 			if err != nil {
 				if errors.Is(err, ErrUnreachable) {
-					sm, _ := c.st.Read().Message(ctx, m.ID)
+					sm, _ := c.st.Read().Message(ctx, msgID)
 					return nil, &QueuedError{Message: sm, Err: err}
 				}
 				return nil, err
@@ -648,10 +654,22 @@ func ordinaryWireType(t int32) int {
 // SyncTo (docs/multidevice.md section 1, Receiving).
 func (c *Client) ordinaryMessage(ctx context.Context, tx *store.Tx, from session.Address, cm *content.Message) (*store.Message, error) {
 	self := c.acct.Username
+	if cm.Group != nil {
+		// A group message comes as a SenderKeyMessage, never here.
+		_, err := tx.AddNoticeIn(ctx, from.Name, false, fmt.Sprintf("A group message from %s that did not come as one was refused.", from.Name))
+		return nil, err
+	}
 	if cm.Body == "" && len(cm.Attachments) == 0 {
 		// A history epoch from an own device (section 3) joins the
 		// keyring; a receipt updates states (section 5); typing is not
-		// shown yet. None adds a line.
+		// shown yet; a group's sender key or change (docs/groups.md) is
+		// kept. None adds a line of its own.
+		if cm.SenderKey != nil {
+			return nil, c.acceptSenderKey(ctx, tx, from, cm.SenderKey)
+		}
+		if cm.GroupControl != nil {
+			return nil, c.acceptGroupControl(ctx, tx, from, cm.GroupControl)
+		}
 		if err := c.acceptControl(ctx, tx, from, cm); err != nil {
 			return nil, err
 		}

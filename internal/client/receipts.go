@@ -89,6 +89,9 @@ func (c *Client) queueDelivered(m *store.Message) {
 	if m == nil || m.Outgoing || m.Kind != store.KindText || m.MsgID == (content.ID{}) || m.Peer == c.acct.Username {
 		return
 	}
+	if _, group := store.ParseGroupPeer(m.Peer); group {
+		return // no receipts in groups (docs/groups.md)
+	}
 	c.receipts.add(receiptKey{m.Peer, m.Secret, content.Delivered}, m.MsgID)
 }
 
@@ -129,6 +132,9 @@ func (c *Client) readShown(ctx context.Context, ms []*store.Message) {
 		return
 	}
 	for _, m := range ms {
+		if _, group := store.ParseGroupPeer(m.Peer); group {
+			continue // no receipts in groups (docs/groups.md)
+		}
 		c.receipts.add(receiptKey{m.Peer, m.Secret, content.Read}, m.MsgID)
 	}
 	if c.handling.Load() == 0 {

@@ -384,6 +384,13 @@ func (c *Client) Decrypt(ctx context.Context, m *api.Message) ([]int64, error) {
 // sessions stay in step) and dropped: no line, no notice, no receipt, no
 // typing (docs/client.md, "Blocking").
 func (c *Client) decrypt(ctx context.Context, m *api.Message) ([]int64, *Typing, error) {
+	if m.Type == api.TypeSenderKey {
+		ids, err := c.decryptGroup(ctx, m)
+		if err == nil {
+			c.poke()
+		}
+		return ids, nil, err
+	}
 	from := session.Address{Name: m.From, Device: key.DeviceID(m.FromDevice)}
 	ordinary := api.IsOrdinary(m.Type)
 	var ids []int64

@@ -420,7 +420,9 @@ func (c *Client) flushOutboxLocked(ctx context.Context) error {
 	defer c.poke()
 	for _, o := range out {
 		var err error
-		if o.Request != nil {
+		if id, ok := store.ParseGroupPeer(o.Peer); ok {
+			err = c.flushGroup(ctx, o, id)
+		} else if o.Request != nil {
 			err = c.flushOrdinary(ctx, o)
 		} else if err = c.post(ctx, o); errors.Is(err, errStale) {
 			err = c.resend(ctx, o)

@@ -5,20 +5,22 @@
 //
 // A group starts with a create entry; its id is the first 16 bytes of that
 // entry's hash, so no second create can claim it. Every later entry names
-// its parent by hash and carries the parent's epoch + 1, and is signed
-// (XEdDSA) by the account identity key of the username who made it.
+// its parent (the last entry its author had seen) by hash and carries a
+// higher epoch than the parent's, and is signed (XEdDSA) by the account
+// identity key of the username who made it.
 //
 // The ordering rule. The state of a group is a pure function of the set of
-// entries a member holds: starting from the create entry, take among the
-// children of the current head those that are valid on the state they
-// extend (the actor is an admin there, or a member leaving; the targets
-// exist; the limits hold), and follow the one with the lowest hash; repeat
-// until the head has no valid child. Two admins who change the group at
-// the same time make two children of one head: every member follows the
-// same one, whatever the order in which they arrived, and the other change
-// (and anything built on it) is dropped; its author sees it dropped
-// ([Log.Orphaned]) and makes it again on the new head. So members who hold
-// the same entries are in the same state ([Log.State]), and delivery order
+// entries a member holds: take the entries whose parents lead back to the
+// create entry (one whose parent has not arrived waits), sort them by
+// (epoch, hash), and apply each in turn if the state so far allows it (its
+// actor is an admin then, or a member leaving; the people it names are, or
+// are not, members; the limits hold); skip it otherwise. Two admins who
+// change the group at the same time make two entries of the same epoch:
+// every member applies them in the same order, whatever the order in which
+// they arrived; both take effect when both are still allowed (a rename and
+// an add), and the second is skipped when the first made it impossible
+// (both removed the same person: [Log.Orphaned]). So members who hold the
+// same entries are in the same state ([Log.State]), and delivery order
 // does not matter.
 //
 // The entry points are [NewCreate] and [NewChange] (make and sign an

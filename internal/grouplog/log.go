@@ -5,18 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/hushmsg/hush/internal/content"
 )
 
-// State is a group as a chain of entries leaves it.
+// State is a group as its entries leave it.
 type State struct {
 	ID      content.GroupID
 	Name    string
 	Members []string // sorted
 	Admins  []string // sorted, members all
-	Epoch   uint64
-	Head    Hash
+	// Epoch is the highest epoch of the entries taken into account, and
+	// Head the hash of the last of them (in the order of the rule): a new
+	// entry extends them.
+	Epoch uint64
+	Head  Hash
 }
 
 // IsMember reports whether name is a member.
@@ -31,6 +35,13 @@ func (s *State) IsAdmin(name string) bool {
 	return ok
 }
 
+// Check says why s does not allow e, a change that comes after it (nil if
+// it does).
+func (s *State) Check(e *Entry) error {
+	_, err := s.apply(e)
+	return err
+}
+
 // ErrRefused is the error of a change the state it extends does not allow.
 var ErrRefused = errors.New("grouplog: change refused")
 
@@ -38,9 +49,22 @@ func refused(why string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrRefused, fmt.Sprintf(why, a...))
 }
 
+// Reason is the reason of an ErrRefused, in words for people.
+func Reason(err error) string {
+	return strings.TrimPrefix(err.Error(), ErrRefused.Error()+": ")
+}
+
 // apply returns the state e leads to from s, or why s does not allow it.
 // s is not changed. For a create entry s is the zero State.
 func (s *State) apply(e *Entry) (*State, error) {
+	n, err := s.change(e)
+	if err == nil {
+		n.Epoch, n.Head = max(s.Epoch, e.Epoch), e.hash
+	}
+	return n, err
+}
+
+func (s *State) change(e *Entry) (*State, error) {
 	if e.Action == Create {
 		if s.Epoch != 0 {
 			return nil, refused("a group is created once")
@@ -50,10 +74,7 @@ func (s *State) apply(e *Entry) (*State, error) {
 		}
 		return &State{ID: e.Group(), Name: e.Name, Members: slices.Clone(e.Members), Admins: []string{e.Actor}, Epoch: 1, Head: e.hash}, nil
 	}
-	if e.Epoch != s.Epoch+1 || e.Prev != s.Head {
-		return nil, refused("the change does not extend this state")
-	}
-	n := &State{ID: s.ID, Name: s.Name, Members: slices.Clone(s.Members), Admins: slices.Clone(s.Admins), Epoch: e.Epoch, Head: e.hash}
+	n := &State{ID: s.ID, Name: s.Name, Members: slices.Clone(s.Members), Admins: slices.Clone(s.Admins)}
 	if e.Action == Leave {
 		if !s.IsMember(e.Actor) {
 			return nil, refused("%s is not a member", e.Actor)
@@ -167,43 +188,74 @@ func (l *Log) Add(e *Entry) (bool, error) {
 	return true, nil
 }
 
-// State follows the ordering rule from the create entry and returns the
-// state it ends in and the chain of entries it took, oldest first.
+// State follows the ordering rule (package doc): the entries that reach
+// the create entry through their parents, in the order of (epoch, hash),
+// each taken if the state so far allows it. It returns the state they
+// end in and the entries it took, in order.
 func (l *Log) State() (*State, []*Entry) {
 	s, _ := (&State{}).apply(l.genesis)
-	chain := []*Entry{l.genesis}
-	for {
-		var next *State
-		for _, c := range l.children[s.Head] { // lowest hash first
-			if n, err := s.apply(c); err == nil {
-				next = n
-				chain = append(chain, c)
-				break
-			}
+	taken := []*Entry{l.genesis}
+	for _, e := range l.reachable()[1:] {
+		if n, err := s.apply(e); err == nil {
+			s = n
+			taken = append(taken, e)
+		} else {
+			s.Epoch = max(s.Epoch, e.Epoch)
 		}
-		if next == nil {
-			return s, chain
-		}
-		s = next
 	}
+	if last := taken[len(taken)-1]; s.Epoch > last.Epoch {
+		// A new entry comes after every entry here, taken or not.
+		s.Head = l.highest().hash
+	}
+	return s, taken
 }
 
-// Orphaned lists the entries of actor that are not on the chain State
-// takes, though their parent is: changes that lost to a concurrent one and
-// that their author may make again.
+// reachable lists the entries whose parents lead to the create entry, in
+// the order of (epoch, hash).
+func (l *Log) reachable() []*Entry {
+	out := []*Entry{l.genesis}
+	for i := 0; i < len(out); i++ {
+		for _, c := range l.children[out[i].hash] {
+			if c.Epoch > out[i].Epoch {
+				out = append(out, c)
+			}
+		}
+	}
+	slices.SortFunc(out, byEpochHash)
+	return out
+}
+
+func (l *Log) highest() *Entry {
+	r := l.reachable()
+	return r[len(r)-1]
+}
+
+func byEpochHash(a, b *Entry) int {
+	if a.Epoch != b.Epoch {
+		if a.Epoch < b.Epoch {
+			return -1
+		}
+		return 1
+	}
+	return bytes.Compare(a.hash[:], b.hash[:])
+}
+
+// Orphaned lists the entries of actor that State does not take though
+// they reach the create entry: changes that a concurrent one, coming
+// first in the order, made impossible (two admins removed the same
+// person), in order.
 func (l *Log) Orphaned(actor string) []*Entry {
-	_, chain := l.State()
-	on := make(map[Hash]bool, len(chain))
-	for _, e := range chain {
+	_, taken := l.State()
+	on := make(map[Hash]bool, len(taken))
+	for _, e := range taken {
 		on[e.hash] = true
 	}
 	var out []*Entry
-	for _, e := range l.entries {
-		if e.Actor == actor && !on[e.hash] && on[e.Prev] {
+	for _, e := range l.reachable() {
+		if e.Actor == actor && !on[e.hash] {
 			out = append(out, e)
 		}
 	}
-	slices.SortFunc(out, func(a, b *Entry) int { return bytes.Compare(a.hash[:], b.hash[:]) })
 	return out
 }
 
@@ -214,15 +266,7 @@ func (l *Log) Entries() [][]byte {
 	for _, e := range l.entries {
 		es = append(es, e)
 	}
-	slices.SortFunc(es, func(a, b *Entry) int {
-		if a.Epoch != b.Epoch {
-			if a.Epoch < b.Epoch {
-				return -1
-			}
-			return 1
-		}
-		return bytes.Compare(a.hash[:], b.hash[:])
-	})
+	slices.SortFunc(es, byEpochHash)
 	out := make([][]byte, len(es))
 	for i, e := range es {
 		out[i] = e.raw

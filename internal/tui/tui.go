@@ -101,7 +101,8 @@ type Model struct {
 	peer    string               // the open conversation (and the list's selection)
 	secret  bool                 // whether the open one is the secret conversation with peer
 	thread  []*store.Message
-	contact *store.Contact // the open conversation's, as last read
+	contact *store.Contact           // the open conversation's, as last read
+	groups  map[string]*client.Group // by Peer of their conversations (docs/groups.md)
 	sending []sending
 	timer   time.Duration // timer of messages sent from now on in secret conversations
 	nextID  int64         // negative ids of messages being sent
@@ -210,8 +211,14 @@ func (m *Model) loadConversations() {
 		return
 	}
 	// Both kinds, the ordinary and the secret conversation with a person
-	// as two rows (issue 9 part 6).
+	// as two rows (issue 9 part 6), and the groups beside them (issue 10).
 	m.convs = convs
+	if gs, err := m.c.Groups(m.ctx); err == nil {
+		m.groups = make(map[string]*client.Group, len(gs))
+		for _, g := range gs {
+			m.groups[g.Peer()] = g
+		}
+	}
 	if m.peer != "" && m.convIndex(m.peer, m.secret) < 0 {
 		m.convs = append([]store.Conversation{{Peer: m.peer, Secret: m.secret}}, m.convs...)
 	}
@@ -485,8 +492,24 @@ func (m *Model) command(line string) tea.Cmd {
 			return nil
 		}
 		return m.open(name, false)
+	case "/group":
+		if len(f) < 2 {
+			m.status = "usage: /group NAME (a group's name or id)"
+			return nil
+		}
+		g, err := m.c.FindGroup(m.ctx, strings.TrimSpace(strings.TrimPrefix(line, "/group")))
+		if err != nil {
+			m.status = say(err)
+			return nil
+		}
+		m.loadConversations()
+		return m.open(g.Peer(), false)
 	case "/secret", "/ordinary":
 		secret := f[0] == "/secret"
+		if m.group(m.peer) != nil {
+			m.status = "a group has no secret conversation: /to NAME opens a person's"
+			return nil
+		}
 		switch {
 		case len(f) != 1:
 			m.status = "usage: " + f[0] + " (with the person whose conversation is open)"
@@ -663,6 +686,9 @@ func (m *Model) send(text string) tea.Cmd {
 	if len(m.thread) > 0 {
 		last = m.thread[len(m.thread)-1].ID
 	}
+	if g := m.group(m.peer); g != nil {
+		timer = 0
+	}
 	m.sending = append(m.sending, sending{m: &store.Message{ID: temp, Peer: m.peer, Outgoing: true, Secret: m.secret, Body: text,
 		SentAt: m.now, At: m.now, Timer: timer, State: store.StatePending}, after: last})
 	m.follow = true
@@ -670,7 +696,9 @@ func (m *Model) send(text string) tea.Cmd {
 	return func() tea.Msg {
 		var sm *client.Message
 		var err error
-		if secret {
+		if g := m.group(peer); g != nil {
+			sm, err = m.c.SendGroup(m.ctx, g.ID, text)
+		} else if secret {
 			sm, err = m.c.Send(m.ctx, peer, text, timer)
 		} else {
 			sm, err = m.c.SendOrdinary(m.ctx, peer, text)
@@ -815,6 +843,15 @@ func (m *Model) headerLines() []string {
 		return []string{dimStyle.Render(ansi.Truncate("no conversation open: /to NAME", w, "…"))}
 	}
 	peer, flag := termsafe.Line(m.peer), ""
+	if g := m.group(m.peer); g != nil {
+		name := termsafe.Line(g.Name)
+		n := fmt.Sprintf("%d members", len(g.Members))
+		if !g.Member {
+			n = "you are not a member"
+		}
+		return m.bar(plainBar, "", "# "+name+" · "+n+" · end-to-end encrypted, on every member's devices",
+			"# "+name+" · "+n, "# "+name)
+	}
 	if !m.secret {
 		return m.bar(plainBar, "", peer+" · end-to-end encrypted, on all your devices · /secret for the secret conversation",
 			peer+" · end-to-end encrypted, on all your devices", peer)
@@ -978,6 +1015,8 @@ func (m *Model) listLines(w, h int) []string {
 		line := "  " + termsafe.Line(cv.Peer)
 		if cv.Secret {
 			line = "🔒 " + termsafe.Line(cv.Peer)
+		} else if g := m.group(cv.Peer); g != nil {
+			line = "# " + termsafe.Line(g.Name)
 		}
 		if n := cv.Unshown; n > 0 && !open {
 			// The count stays in a narrow list; the name gives way.
@@ -1010,6 +1049,7 @@ func (m *Model) helpLines(w int) []string {
 		"  /to NAME          open or start the ordinary conversation with NAME",
 		"  /secret           open the secret conversation with this person",
 		"  /ordinary         back to the ordinary conversation",
+		"  /group NAME       open a group's conversation (hush group create makes one)",
 		"  /timer 30s        what you send from now in a secret conversation",
 		"                    disappears after 30s (30s, 5m, 1h or 1d: 5s to 24h)",
 		"  /timer off        what you send from now stays",
@@ -1048,6 +1088,9 @@ func (m *Model) threadLines(w int) []string {
 			line = noteStyle.Render("⚠ " + body)
 		case t.Outgoing:
 			line = dimStyle.Render(ts) + " " + meStyle.Render("you") + ": " + body + " " + stateMark(t.State)
+		case t.Sender != "":
+			// A group's line: who said it.
+			line = dimStyle.Render(ts) + " " + peerStyle.Render(termsafe.Line(t.Sender)) + ": " + body
 		default:
 			line = dimStyle.Render(ts) + " " + peerStyle.Render(termsafe.Line(t.Peer)) + ": " + body
 		}
@@ -1119,4 +1162,24 @@ func stateMark(s store.State) string {
 		return dimStyle.Render("✓✓ read")
 	}
 	return ""
+}
+
+// group is the group whose conversation has the Peer peer, or nil.
+func (m *Model) group(peer string) *client.Group {
+	if _, ok := client.IsGroupPeer(peer); !ok {
+		return nil
+	}
+	if g := m.groups[peer]; g != nil {
+		return g
+	}
+	id, _ := client.IsGroupPeer(peer)
+	g, err := m.c.FindGroup(m.ctx, fmt.Sprintf("%x", id[:]))
+	if err != nil {
+		return &client.Group{ID: fmt.Sprintf("%x", id[:]), Name: "(a group)"}
+	}
+	if m.groups == nil {
+		m.groups = make(map[string]*client.Group)
+	}
+	m.groups[peer] = g
+	return g
 }

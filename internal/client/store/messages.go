@@ -203,16 +203,19 @@ type Message struct {
 	// Attachments are the files of the message (issue 11), in the order
 	// the sender gave them.
 	Attachments []Attachment
+	// Sender is who sent a line of a group conversation (Peer is then the
+	// group's, [GroupPeer]); empty elsewhere and for notices.
+	Sender string
 }
 
-const messageCols = "id, peer, msg_id, outgoing, kind, secret, body, sent_at, at, timer, expires_at, shown, state, server_id, device"
+const messageCols = "id, peer, msg_id, outgoing, kind, secret, body, sent_at, at, timer, expires_at, shown, state, server_id, device, sender"
 
 func (t *q) scanMessage(sc interface{ Scan(...any) error }) (*Message, error) {
 	var m Message
 	var mid, body []byte
 	var sent, at, timer int64
 	var exp, sid sql.NullInt64
-	if err := sc.Scan(&m.ID, &m.Peer, &mid, &m.Outgoing, &m.Kind, &m.Secret, &body, &sent, &at, &timer, &exp, &m.Shown, &m.State, &sid, &m.Device); err != nil {
+	if err := sc.Scan(&m.ID, &m.Peer, &mid, &m.Outgoing, &m.Kind, &m.Secret, &body, &sent, &at, &timer, &exp, &m.Shown, &m.State, &sid, &m.Device, &m.Sender); err != nil {
 		return nil, err
 	}
 	copy(m.MsgID[:], mid)
@@ -353,10 +356,10 @@ func (t *Tx) insertMessageOr(ctx context.Context, m *Message, onConflict string)
 	// first (AUTOINCREMENT never reuses ids).
 	var id int64
 	if err := t.x.QueryRowContext(ctx, `INSERT INTO messages
-		(peer, msg_id, outgoing, kind, secret, body, sent_at, at, timer, expires_at, shown, state, device)
-		VALUES (?, ?, ?, ?, ?, x'', ?, ?, ?, ?, ?, ?, ?)`+onConflict+` RETURNING id`,
+		(peer, msg_id, outgoing, kind, secret, body, sent_at, at, timer, expires_at, shown, state, device, sender)
+		VALUES (?, ?, ?, ?, ?, x'', ?, ?, ?, ?, ?, ?, ?, ?)`+onConflict+` RETURNING id`,
 		m.Peer, mid, m.Outgoing, m.Kind, m.Secret, m.SentAt.UnixMilli(), m.At.UnixMilli(),
-		int64(m.Timer/time.Second), exp, m.Shown, m.State, m.Device).Scan(&id); err != nil {
+		int64(m.Timer/time.Second), exp, m.Shown, m.State, m.Device, m.Sender).Scan(&id); err != nil {
 		return 0, err
 	}
 	_, err := t.x.ExecContext(ctx, "UPDATE messages SET body = ? WHERE id = ?",

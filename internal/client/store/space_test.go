@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -338,5 +339,68 @@ func TestUpdateUnsynced(t *testing.T) {
 	}
 	if v, err := s.Read().MetaInt(ctx, "x", 0); err != nil || v != 5 {
 		t.Fatalf("x = %d, %v", v, err)
+	}
+}
+
+// TestGroups: a group's record and the sender key records bound to it are
+// kept sealed, read back, and deleted by group and name; a group's lines
+// carry their sender.
+func TestGroups(t *testing.T) {
+	ctx := t.Context()
+	s := open(t, filepath.Join(t.TempDir(), "h"), Options{Create: true})
+	newAccount(t, s)
+	g1, g2 := [16]byte{1}, [16]byte{2}
+	d1, d2 := [16]byte{0xd1}, [16]byte{0xd2}
+	check(t, s.Update(ctx, func(tx *Tx) error {
+		if err := tx.SetGroup(ctx, g1, []byte("group one")); err != nil {
+			return err
+		}
+		if err := tx.SetSenderKey(ctx, "bob", 2, d1, g1, []byte("bob's chain")); err != nil {
+			return err
+		}
+		if err := tx.SetSenderKey(ctx, "bob", 2, d2, g2, []byte("bob's other chain")); err != nil {
+			return err
+		}
+		_, err := tx.AddMessage(ctx, &Message{Peer: GroupPeer(g1), MsgID: content.NewID(), Body: "hi", SentAt: tx.Now, Sender: "bob", Device: 2})
+		return err
+	}))
+	if b, err := s.Read().Group(ctx, g1); err != nil || string(b) != "group one" {
+		t.Fatalf("group %q %v", b, err)
+	}
+	if _, err := s.Read().Group(ctx, g2); err != ErrNotFound {
+		t.Fatalf("no group: %v", err)
+	}
+	if grp, rec, err := s.Read().SenderKey(ctx, "bob", 2, d1); err != nil || [16]byte(grp) != g1 || string(rec) != "bob's chain" {
+		t.Fatalf("sender key %x %q %v", grp, rec, err)
+	}
+	var raw []byte
+	check(t, s.db.QueryRowContext(ctx, "SELECT record FROM sender_keys WHERE dist = ?", d1[:]).Scan(&raw))
+	if bytes.Contains(raw, []byte("bob's chain")) {
+		t.Fatal("a sender key record stored in the clear")
+	}
+	check(t, s.Update(ctx, func(tx *Tx) error {
+		n, err := tx.DeleteSenderKeys(ctx, g1, "bob")
+		if n != 1 {
+			t.Errorf("deleted %d", n)
+		}
+		return err
+	}))
+	if _, rec, err := s.Read().SenderKey(ctx, "bob", 2, d1); err != nil || rec != nil {
+		t.Fatalf("deleted sender key %q %v", rec, err)
+	}
+	if _, rec, err := s.Read().SenderKey(ctx, "bob", 2, d2); err != nil || rec == nil {
+		t.Fatalf("another group's sender key went: %v", err)
+	}
+	ms, err := s.Read().History(ctx, GroupPeer(g1), 0, time.Now())
+	if err != nil || len(ms) != 1 || ms[0].Sender != "bob" {
+		t.Fatalf("group lines %+v %v", ms, err)
+	}
+	if id, ok := ParseGroupPeer(GroupPeer(g1)); !ok || id != g1 {
+		t.Fatal("group peer")
+	}
+	for _, p := range []string{"bob", "#", "#00", "#" + strings.Repeat("g", 32)} {
+		if _, ok := ParseGroupPeer(p); ok {
+			t.Errorf("%q read as a group", p)
+		}
 	}
 }

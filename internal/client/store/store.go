@@ -48,8 +48,9 @@ var ErrNotFound = errors.New("store: not found")
 // tables), messages.device and outbox.request (docs/multidevice.md); 4
 // o_devices; 5 attachments, uploads and outbox.blobs (issue 11); 6 the
 // franking of received messages and outbox.commitment (issue 11,
-// docs/franking.md).
-const schemaVersion = 6
+// docs/franking.md); 7 groups, sender_keys and messages.sender
+// (docs/groups.md).
+const schemaVersion = 7
 
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
@@ -88,6 +89,7 @@ CREATE TABLE IF NOT EXISTS messages (
 	state INTEGER NOT NULL,
 	server_id INTEGER,
 	device INTEGER NOT NULL DEFAULT 0,
+	sender TEXT NOT NULL DEFAULT '',
 	UNIQUE (peer, outgoing, msg_id));
 CREATE INDEX IF NOT EXISTS messages_by_peer ON messages(peer, id);
 CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(expires_at) WHERE expires_at IS NOT NULL;
@@ -124,6 +126,11 @@ CREATE TABLE IF NOT EXISTS uploads (
 	id INTEGER PRIMARY KEY, peer TEXT NOT NULL, secret INTEGER NOT NULL, file TEXT NOT NULL,
 	size INTEGER NOT NULL, mtime INTEGER NOT NULL, blob TEXT NOT NULL, secrets BLOB NOT NULL,
 	created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS groups (id BLOB PRIMARY KEY, record BLOB NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sender_keys (
+	name TEXT NOT NULL, device INTEGER NOT NULL, dist BLOB NOT NULL, grp BLOB NOT NULL, record BLOB NOT NULL,
+	PRIMARY KEY (name, device, dist)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sender_keys_by_group ON sender_keys(grp, name);
 ` + frankingTable
 
 // migrations bring a store of an older schema version (the index) up to
@@ -131,9 +138,10 @@ CREATE TABLE IF NOT EXISTS uploads (
 var migrations = map[int]string{
 	2: `ALTER TABLE messages ADD COLUMN device INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE outbox ADD COLUMN request BLOB;`,
-	3: ``,                                               // o_devices: made by the schema
-	4: `ALTER TABLE outbox ADD COLUMN blobs TEXT;`,      // and attachments, uploads: made by the schema
-	5: `ALTER TABLE outbox ADD COLUMN commitment BLOB;`, // and franking: made by the schema
+	3: ``,                                                                 // o_devices: made by the schema
+	4: `ALTER TABLE outbox ADD COLUMN blobs TEXT;`,                        // and attachments, uploads: made by the schema
+	5: `ALTER TABLE outbox ADD COLUMN commitment BLOB;`,                   // and franking: made by the schema
+	6: `ALTER TABLE messages ADD COLUMN sender TEXT NOT NULL DEFAULT '';`, // and the group tables: made by the schema
 }
 
 // Store is an open client store. Its methods are safe for concurrent use;
