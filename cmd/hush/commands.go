@@ -62,8 +62,8 @@ None of these makes the new device your secret device.`,
 				fs.StringVar(&f.recoveryCode, "recovery-code", "", "your recovery `code`, to restore your account when you lost every device")
 				fs.StringVar(&f.deviceName, "device-name", "", "a name for this device, seen by the server and your other devices (none by default: it is listed as \"device N\")")
 			}, runLink)},
-		{name: "send", args: "--to NAME [--secret [--timer DURATION]] [--file PATH]... TEXT...",
-			summary: "send a message, in the ordinary conversation or (--secret) the secret one",
+		{name: "send", args: "--to NAME [--secret [--timer DURATION]] [--file PATH]... TEXT... | --group GROUP TEXT...",
+			summary: "send a message, in the ordinary conversation or (--secret) the secret one; --group: to a group",
 			help: `Without --secret, the message goes to the ordinary conversation with NAME:
 to every device of theirs, and a copy to each of your other devices.
 Sending to yourself reaches only your other devices (a note to self).
@@ -80,9 +80,13 @@ key of its own and uploaded to the server, then the message naming them is
 sent. A copy of each is kept in the home's files folder. If the upload is
 interrupted, the same command again resumes it where it stopped. A
 progress bar shows on standard error, when it is a terminal, for files
-over 1 MiB.`,
+over 1 MiB.
+With --group (a group's id or unique name: 'hush group list'), the message
+goes to every device of every member of the group, your other devices
+included.`,
 			bind: flagged(func(fs *flag.FlagSet, f *sendFlags) {
 				fs.Var((*filesFlag)(&f.files), "file", "send the file at `path` with the message (repeatable)")
+				fs.StringVar(&f.group, "group", "", "send to the `group` (its id or its name)")
 				fs.BoolVar(&f.secret, "secret", false, "send in the secret conversation (on your secret device and theirs only)")
 				fs.StringVar(&f.to, "to", "", "the recipient's `username`")
 				fs.Var((*timerFlag)(&f.timer), "timer", "make the message disappear after this `duration`: 30s, 5m, 1h or 1d (5s to 24h); off for none")
@@ -102,13 +106,15 @@ disappearing message takes its files with it.`,
 				fs.DurationVar(&f.wait, "wait", 0, "if nothing is waiting, wait up to this `duration` for a message")
 				fs.BoolVar(&f.follow, "follow", false, "keep listening until interrupted")
 			}, runRecv)},
-		{name: "history", args: "[--secret | --ordinary] [--ids] NAME", summary: "show the conversations with NAME",
+		{name: "history", args: "[--secret | --ordinary] [--ids] NAME | --group GROUP", summary: "show the conversations with NAME, or a group's",
 			help: `Shows the ordinary and the secret conversation with NAME merged, oldest
 first, each line of the secret one marked with 🔒; --ordinary or --secret
 shows only that one. --ids starts each message's line with its id (what
-'hush report' takes; --json always has it as "id").`,
+'hush report' takes; --json always has it as "id"). --group GROUP shows the
+group's conversation.`,
 			bind: flagged(func(fs *flag.FlagSet, f *historyFlags) {
 				fs.BoolVar(&f.ids, "ids", false, "start each message's line with its id")
+				fs.StringVar(&f.group, "group", "", "the `group`'s conversation (its id or its name)")
 				fs.IntVar(&f.limit, "limit", 0, "show only the last `n` messages")
 				fs.BoolVar(&f.secret, "secret", false, "only the secret conversation")
 				fs.BoolVar(&f.ordinary, "ordinary", false, "only the ordinary conversation")
@@ -117,6 +123,7 @@ shows only that one. --ids starts each message's line with its id (what
 			bind: flagged(func(fs *flag.FlagSet, f *listFlags) {
 				fs.BoolVar(&f.names, "names", false, "print only the names (for shell completion)")
 			}, runList)},
+		groupCommand(),
 		{name: "chat", args: "[NAME]", summary: "open the terminal UI (on the conversation with NAME)", bind: plain(runChat)},
 		{name: "safety-number", args: "NAME", summary: "print the safety number with NAME and its QR code",
 			help: `Compare the 60 digits with NAME in person or over another channel you
@@ -245,6 +252,7 @@ type (
 	sendFlags struct {
 		secret bool
 		to     string
+		group  string
 		timer  time.Duration
 		files  []string
 	}
@@ -256,6 +264,7 @@ type (
 	historyFlags struct {
 		limit            int
 		secret, ordinary bool
+		group            string
 		ids              bool
 	}
 	reportFlags struct {
@@ -502,8 +511,15 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 
 func runSend(ctx context.Context, e *env, f *sendFlags, args []string) error {
 	to := client.NormalizeUsername(f.to)
-	if to == "" {
-		return usagef("--to NAME is required")
+	switch {
+	case to == "" && f.group == "":
+		return usagef("--to NAME is required (or --group GROUP)")
+	case to != "" && f.group != "":
+		return usagef("give --to or --group, not both")
+	case f.group != "" && (f.secret || f.timer != 0):
+		return usagef("--secret and --timer are not for groups: a group is an ordinary conversation")
+	case f.group != "" && len(f.files) > 0:
+		return usagef("--file does not go to groups yet")
 	}
 	if len(args) == 0 && len(f.files) == 0 {
 		return usagef("the message TEXT is missing")
@@ -545,6 +561,22 @@ func runSend(ctx context.Context, e *env, f *sendFlags, args []string) error {
 	}
 	defer c.Close()
 	var m *client.Message
+	if f.group != "" {
+		m, err = c.SendGroup(ctx, f.group, text)
+		if m != nil && (err == nil || isQueued(err)) {
+			g := newGroupNames(c).lookup(ctx, m.Peer)
+			if e.json {
+				o := map[string]any{"id": m.MsgID.String(), "group": map[string]string{"id": g.ID, "name": g.Name}, "text": m.Body,
+					"sent_at": ms(m.SentAt), "state": m.State.String()}
+				e.printJSON(o)
+			} else if m.State == client.StateSent {
+				fmt.Fprintf(e.stdout, "sent to the group %s\n", termsafe.Line(g.Name))
+			} else {
+				fmt.Fprintf(e.stdout, "queued for the group %s\n", termsafe.Line(g.Name))
+			}
+		}
+		return err
+	}
 	switch {
 	case len(f.files) > 0:
 		m, err = c.SendFiles(ctx, to, text, timer, f.secret, f.files)
@@ -707,8 +739,9 @@ func runSettings(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// messageJSON is the JSON form of a message, in recv and history.
-func messageJSON(m *client.Message, self string) map[string]any {
+// messageJSON is the JSON form of a message, in recv and history; g is
+// its group, or nil.
+func messageJSON(m *client.Message, self string, g *client.Group) map[string]any {
 	o := map[string]any{"seq": m.ID, "kind": m.Kind.String(), "secret": m.Secret, "text": m.Body, "sent_at": ms(m.SentAt)}
 	if m.Device != 0 {
 		o["device"] = m.Device // the sending device
@@ -735,6 +768,15 @@ func messageJSON(m *client.Message, self string) map[string]any {
 	if len(m.Attachments) > 0 {
 		o["attachments"] = attachmentsJSON(m.Attachments)
 	}
+	if g != nil {
+		// A group's line: from its sender, to the group.
+		o["group"] = map[string]string{"id": g.ID, "name": g.Name}
+		delete(o, "to")
+		delete(o, "peer")
+		if m.Kind != client.KindNotice && !m.Outgoing {
+			o["from"] = m.Sender
+		}
+	}
 	return o
 }
 
@@ -751,14 +793,23 @@ func clock(t, now time.Time) string {
 // messageText is a message as recv and history print it: one line that
 // starts with the time, and the body's further lines indented, so that no
 // line of a body can pass for a message or a notice. Names and body go
-// through termsafe (so does everything printed: see main).
-func messageText(m *client.Message, self string) string {
+// through termsafe (so does everything printed: see main). g is the
+// line's group, or nil: a group's lines start with its name in brackets,
+// and say who sent them.
+func messageText(m *client.Message, self string, g *client.Group) string {
 	ts := m.At.Local().Format("2006-01-02 15:04:05")
 	if m.Secret {
 		ts += "  🔒"
 	}
 	body := strings.ReplaceAll(termsafe.Text(m.Body), "\n", "\n    | ")
 	peer := termsafe.Line(m.Peer)
+	if g != nil {
+		ts += "  [" + termsafe.Line(g.Name) + "]"
+		peer = "the group"
+		if !m.Outgoing {
+			peer = termsafe.Line(m.Sender)
+		}
+	}
 	if m.Kind == client.KindNotice {
 		return fmt.Sprintf("%s  * %s", ts, body)
 	}
@@ -804,6 +855,7 @@ func runRecv(ctx context.Context, e *env, f *recvFlags, args []string) error {
 	}
 	defer c.Close()
 	self := c.Account().Username
+	groups := newGroupNames(c)
 	var herr error
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -823,9 +875,9 @@ func runRecv(ctx context.Context, e *env, f *recvFlags, args []string) error {
 			m.ExpiresAt = now.Add(m.Timer)
 		}
 		if e.json {
-			e.printJSON(messageJSON(m, self))
+			e.printJSON(messageJSON(m, self, groups.lookup(ctx, m.Peer)))
 		} else {
-			fmt.Fprintln(e.stdout, messageText(m, self))
+			fmt.Fprintln(e.stdout, messageText(m, self, groups.lookup(ctx, m.Peer)))
 		}
 		// A line printed is recorded as shown even if recv is being
 		// stopped right now.
@@ -842,10 +894,12 @@ func runRecv(ctx context.Context, e *env, f *recvFlags, args []string) error {
 }
 
 func runHistory(ctx context.Context, e *env, f *historyFlags, args []string) error {
-	if len(args) != 1 {
+	switch {
+	case f.group != "" && (len(args) != 0 || f.secret || f.ordinary):
+		return usagef("--group GROUP takes no NAME, --secret or --ordinary")
+	case f.group == "" && len(args) != 1:
 		return usagef("give one NAME")
-	}
-	if f.secret && f.ordinary {
+	case f.secret && f.ordinary:
 		return usagef("give --secret or --ordinary, not both")
 	}
 	c, err := e.open(ctx)
@@ -853,8 +907,19 @@ func runHistory(ctx context.Context, e *env, f *historyFlags, args []string) err
 		return err
 	}
 	defer c.Close()
+	groups := newGroupNames(c)
 	var ms []*client.Message
-	if f.secret || f.ordinary {
+	if f.group != "" {
+		g, err := c.FindGroup(ctx, f.group)
+		if err != nil {
+			return err
+		}
+		args = []string{g.Name}
+		ms, err = c.Conversation(ctx, g.Peer(), false, f.limit)
+		if err != nil {
+			return err
+		}
+	} else if f.secret || f.ordinary {
 		ms, err = c.Conversation(ctx, args[0], f.secret, f.limit)
 	} else {
 		ms, err = c.History(ctx, args[0], f.limit)
@@ -864,15 +929,15 @@ func runHistory(ctx context.Context, e *env, f *historyFlags, args []string) err
 	}
 	self := c.Account().Username
 	if len(ms) == 0 && !e.json {
-		fmt.Fprintf(e.stderr, "no messages with %s\n", client.NormalizeUsername(args[0]))
+		fmt.Fprintf(e.stderr, "no messages with %s\n", termsafe.Line(client.NormalizeUsername(args[0])))
 	}
 	for _, m := range ms {
 		if e.json {
-			e.printJSON(messageJSON(m, self))
+			e.printJSON(messageJSON(m, self, groups.lookup(ctx, m.Peer)))
 		} else if f.ids && m.Kind != client.KindNotice {
-			fmt.Fprintf(e.stdout, "%s  %s\n", m.MsgID, messageText(m, self))
+			fmt.Fprintf(e.stdout, "%s  %s\n", m.MsgID, messageText(m, self, groups.lookup(ctx, m.Peer)))
 		} else {
-			fmt.Fprintln(e.stdout, messageText(m, self))
+			fmt.Fprintln(e.stdout, messageText(m, self, groups.lookup(ctx, m.Peer)))
 		}
 	}
 	return nil
@@ -903,7 +968,19 @@ func runList(ctx context.Context, e *env, f *listFlags, args []string) error {
 		return err
 	}
 	named := map[string]bool{}
+	groups := newGroupNames(c)
 	for _, cv := range convs {
+		if g := groups.lookup(ctx, cv.Peer); g != nil {
+			switch {
+			case f.names:
+			case e.json:
+				e.printJSON(map[string]any{"group": map[string]string{"id": g.ID, "name": g.Name}, "secret": false, "last": ms(cv.Last), "messages": cv.Messages, "unshown": cv.Unshown})
+			default:
+				fmt.Fprintf(e.stdout, "%-20s group      %3d messages  %3d new  last %s\n", termsafe.Line(g.Name), cv.Messages, cv.Unshown,
+					cv.Last.Local().Format("2006-01-02 15:04"))
+			}
+			continue
+		}
 		if f.names {
 			if !named[cv.Peer] {
 				named[cv.Peer] = true

@@ -350,7 +350,7 @@ func TestHostileText(t *testing.T) {
 // line, inert.
 func TestHostileNames(t *testing.T) {
 	m := &store.Message{Peer: "dave\x1b]0;t\x07\n2026-12-02 08:00:00  * dave\u202e", Body: "hi", At: time.Now()}
-	for _, out := range []string{messageText(m, "alice"), messageText(&store.Message{Peer: m.Peer, Body: "x", Outgoing: true, At: time.Now()}, "al\nice")} {
+	for _, out := range []string{messageText(m, "alice", nil), messageText(&store.Message{Peer: m.Peer, Body: "x", Outgoing: true, At: time.Now()}, "al\nice", nil)} {
 		checkInert(t, "messageText", out)
 		if strings.Contains(out, "\n") {
 			t.Errorf("a name breaks the line: %q", out)
