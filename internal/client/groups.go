@@ -78,6 +78,10 @@ type groupRecord struct {
 	// Resend: a change made here may not have reached every member: the
 	// whole log goes to every member with the next message or change.
 	Resend bool `json:"resend,omitempty"`
+	// LogTo lists accounts with a device new to this one, which may not
+	// have the group yet: the whole log goes to them before the next
+	// message.
+	LogTo []string `json:"logTo,omitempty"`
 	// Gen counts the times this device's sender key was made or given:
 	// a queued message encrypted at an older Gen is encrypted again.
 	Gen int64 `json:"gen,omitempty"`
@@ -431,10 +435,10 @@ func (c *Client) resendLog(ctx context.Context, rec *groupRecord) error {
 func (c *Client) clearResend(ctx context.Context, id [16]byte) error {
 	return c.st.Update(ctx, func(tx *store.Tx) error {
 		rec, err := loadGroup(ctx, tx, id)
-		if err != nil || !rec.Resend {
+		if err != nil || (!rec.Resend && len(rec.LogTo) == 0) {
 			return err
 		}
-		rec.Resend = false
+		rec.Resend, rec.LogTo = false, nil
 		return rec.save(ctx, tx)
 	})
 }

@@ -204,6 +204,21 @@ func (c *Client) groupFanOutLoop(ctx context.Context, id [16]byte, m *store.Mess
 			if err := c.resendLog(ctx, rec); err != nil {
 				return c.queued(ctx, m, err)
 			}
+		} else if len(rec.LogTo) > 0 {
+			// New devices, which may not have the group yet.
+			if err := c.fanControl(ctx, rec.id, rec.LogTo, rec.log.Entries()); err != nil {
+				return c.queued(ctx, m, err)
+			}
+			if err := c.st.Update(ctx, func(tx *store.Tx) error {
+				r, err := loadGroup(ctx, tx, id)
+				if err != nil {
+					return err
+				}
+				r.LogTo = nil
+				return r.save(ctx, tx)
+			}); err != nil {
+				return err
+			}
 		}
 		if err := c.distribute(ctx, rec); err != nil {
 			if errors.Is(err, ErrUnreachable) {
@@ -231,7 +246,61 @@ func (c *Client) groupFanOutLoop(ctx context.Context, id [16]byte, m *store.Mess
 		if err := c.groupMismatch(ctx, rec, mm); err != nil {
 			return err
 		}
+		if err := c.startSessions(ctx, rec, mm); err != nil {
+			if errors.Is(err, ErrUnreachable) {
+				return c.queued(ctx, m, err)
+			}
+			return err
+		}
 	}
+}
+
+// startSessions starts ordinary sessions with the member devices a
+// device_mismatch answer says are missing, so that the sender key can go
+// to them (an account's every device may be new to this one: the
+// one-to-one fan-out would then have no device to send to, and learn
+// nothing).
+func (c *Client) startSessions(ctx context.Context, rec *groupRecord, mm []api.Mismatch) error {
+	s, _ := rec.log.State()
+	var bundles []peerBundle
+	for _, x := range mm {
+		missing := deviceList(x.Missing, x.Username == c.acct.Username, c.acct.DeviceID)
+		have, err := c.st.Read().Keys(store.OrdinarySpace).SessionDevices(ctx, x.Username)
+		if err != nil {
+			return err
+		}
+		missing = slices.DeleteFunc(missing, func(d uint32) bool {
+			return slices.Contains(have, d)
+		})
+		if !s.IsMember(x.Username) || len(missing) == 0 {
+			continue
+		}
+		bs, err := c.fetchOrdinaryBundles(ctx, x.Username, missing)
+		if errors.Is(err, ErrUnreachable) {
+			return err
+		} else if err != nil {
+			continue // gone meanwhile: the next answer says so
+		}
+		for _, b := range bs {
+			bundles = append(bundles, peerBundle{x.Username, b})
+		}
+	}
+	if len(bundles) == 0 {
+		return nil
+	}
+	return c.st.Update(ctx, func(tx *store.Tx) error {
+		ci := c.ordinaryCipher(tx.Ordinary())
+		for _, pb := range bundles {
+			addr := session.Address{Name: pb.name, Device: pb.b.DeviceID}
+			if pb.name == c.acct.Username && uint32(pb.b.DeviceID) == c.acct.DeviceID {
+				continue
+			}
+			if err := ci.ProcessBundle(ctx, addr, pb.b); err != nil {
+				return fmt.Errorf("starting an ordinary conversation with %s's device %d: %w", pb.name, pb.b.DeviceID, err)
+			}
+		}
+		return nil
+	})
 }
 
 // encryptGroup makes the group's new sender key if it needs one, and
@@ -466,6 +535,9 @@ func (c *Client) groupMismatch(ctx context.Context, rec *groupRecord, mm []api.M
 			}
 			if len(came) > 0 || len(gone) > 0 {
 				delete(r.Sent, x.Username)
+			}
+			if len(came) > 0 && !slices.Contains(r.LogTo, x.Username) {
+				r.LogTo = append(r.LogTo, x.Username)
 			}
 		}
 		return r.save(ctx, tx)

@@ -334,3 +334,35 @@ func TestGroupMessages(t *testing.T) {
 func texts(ms []*store.Message) []*store.Message {
 	return slices.DeleteFunc(slices.Clone(ms), func(m *store.Message) bool { return m.Kind != store.KindText })
 }
+
+// TestGroupNewDevices: a device linked after the group was made, of a
+// member or of the sender's own account, is learnt from the server's
+// device_mismatch answer: it gets the group and the sender key, and the
+// message.
+func TestGroupNewDevices(t *testing.T) {
+	ctx := t.Context()
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	alice, bob := register(t, env, "alice"), register(t, env, "bob")
+	for _, u := range []*user{alice, bob} {
+		check(t, u.c.EnsureOrdinary(ctx))
+	}
+	g, err := alice.c.CreateGroup(ctx, "Pair", []string{"bob"})
+	check(t, err)
+	bob.recv(t)
+	alice.sendGroup(t, g.ID, "first")
+	wantGroup(t, "bob", texts(bob.recv(t)), "alice: first")
+	alice2, bob2 := linkWithIdentity(t, env, alice), linkWithIdentity(t, env, bob)
+	alice.sendGroup(t, g.ID, "to the new devices too")
+	wantGroup(t, "bob", texts(bob.recv(t)), "alice: to the new devices too")
+	for _, u := range []*user{alice2, bob2} {
+		got := u.recv(t)
+		wantGroup(t, u.name+"2", texts(got), "alice: to the new devices too")
+		if gs, err := u.c.Groups(ctx); err != nil || len(gs) != 1 || gs[0].ID != g.ID || !gs[0].Member {
+			t.Fatalf("%s2 keeps %+v, %v", u.name, gs, err)
+		}
+	}
+	bob2.sendGroup(t, g.ID, "from bob's new device")
+	for _, u := range []*user{alice, alice2, bob} {
+		wantGroup(t, u.name, texts(u.recv(t)), "bob: from bob's new device")
+	}
+}
