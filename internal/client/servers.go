@@ -130,9 +130,17 @@ func readServerHint(home string) (hint, bool) {
 // writeServerHint replaces the hint whole (a rename), so that a command
 // starting meanwhile reads the old one or the new one.
 func writeServerHint(home, current, fp string, servers []string) {
-	tmp := filepath.Join(home, serverHint+".tmp")
-	if os.WriteFile(tmp, []byte(current+"\n"+fp+"\n"+strings.Join(servers, ",")+"\n"), 0o600) == nil {
-		_ = os.Rename(tmp, filepath.Join(home, serverHint))
+	// A file of its own for each writer: two requests may switch at once.
+	f, err := os.CreateTemp(home, serverHint+".*.tmp")
+	if err != nil {
+		return
+	}
+	_, err = f.WriteString(current + "\n" + fp + "\n" + strings.Join(servers, ",") + "\n")
+	if err = errors.Join(err, f.Close()); err == nil {
+		err = os.Rename(f.Name(), filepath.Join(home, serverHint))
+	}
+	if err != nil {
+		os.Remove(f.Name())
 	}
 }
 
