@@ -394,3 +394,49 @@ func BenchmarkGroupEncrypt(b *testing.B) {
 		}
 	}
 }
+
+// TestGroupConcurrentChanges: two admins change the group at the same
+// time, each before it has the other's change, and a message is sent in
+// between; once everyone has everything, every member is in the same
+// state, whatever order the changes reached them in.
+func TestGroupConcurrentChanges(t *testing.T) {
+	ctx := t.Context()
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	alice, bob, carol, dave := register(t, env, "alice"), register(t, env, "bob"), register(t, env, "carol"), register(t, env, "dave")
+	for _, u := range []*user{alice, bob, carol, dave} {
+		check(t, u.c.EnsureOrdinary(ctx))
+	}
+	g, err := alice.c.CreateGroup(ctx, "g", []string{"bob", "carol", "dave"})
+	check(t, err)
+	_, err = alice.c.GroupMakeAdmin(ctx, g.ID, "bob")
+	check(t, err)
+	for _, u := range []*user{alice, bob, carol, dave} {
+		u.recv(t)
+	}
+	// Concurrent: alice renames and removes dave, bob adds nobody new but
+	// removes dave too and renames; carol sends in between.
+	_, err = alice.c.GroupRename(ctx, g.ID, "from alice")
+	check(t, err)
+	_, err = bob.c.GroupRename(ctx, g.ID, "from bob")
+	check(t, err)
+	carol.sendGroup(t, g.ID, "in between")
+	_, err = bob.c.GroupRemove(ctx, g.ID, "dave")
+	check(t, err)
+	_, err = alice.c.GroupRemove(ctx, g.ID, "dave")
+	check(t, err)
+	for range 2 {
+		for _, u := range []*user{dave, carol, bob, alice} {
+			u.recv(t)
+		}
+	}
+	want := alice.group(t, g.ID)
+	if slices.Contains(want.Members, "dave") || (want.Name != "from alice" && want.Name != "from bob") {
+		t.Fatalf("alice ends with %+v", want)
+	}
+	for _, u := range []*user{bob, carol, dave} {
+		got := u.group(t, g.ID)
+		if got.Name != want.Name || !slices.Equal(got.Members, want.Members) || !slices.Equal(got.Admins, want.Admins) {
+			t.Fatalf("%s ends with %+v, alice with %+v", u.name, got, want)
+		}
+	}
+}
