@@ -62,7 +62,7 @@ var (
 )
 
 // start runs hushd with args and waits for its "listening:" line.
-func start(t *testing.T, args ...string) *proc {
+func start(t testing.TB, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(hushdBin, args...)
 	cmd.Env = append(os.Environ(), "HUSHD_LOG_LEVEL=warn")

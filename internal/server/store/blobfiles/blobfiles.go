@@ -108,7 +108,7 @@ func (f *Files) WriteBlob(ctx context.Context, b store.Blob, off, n int64, r io.
 	if _, err := file.Seek(off, io.SeekStart); err != nil {
 		return fmt.Errorf("blobfiles: %w", err)
 	}
-	if w, err := io.CopyN(file, r, n); err != nil {
+	if w, err := f.copyChunk(file, r, n); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
@@ -129,6 +129,33 @@ func (f *Files) WriteBlob(ctx context.Context, b store.Blob, off, n int64, r io.
 		_ = f.RemoveBlob(ctx, b.ID)
 	}
 	return err
+}
+
+// copyBuf is the size of the buffer a chunk is copied through: 32 times
+// io.Copy's, so a 8 MiB chunk is 8 writes.
+const copyBuf = 1 << 20
+
+var bufs = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
+
+// copyChunk copies n bytes from r to file through a 1 MiB buffer.
+func (f *Files) copyChunk(file *os.File, r io.Reader, n int64) (int64, error) {
+	bp := bufs.Get().(*[]byte)
+	defer bufs.Put(bp)
+	buf := *bp
+	var done int64
+	for done < n {
+		k, err := io.ReadFull(r, buf[:min(int64(len(buf)), n-done)])
+		if k > 0 {
+			if _, werr := file.Write(buf[:k]); werr != nil {
+				return done, werr
+			}
+			done += int64(k)
+		}
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
 }
 
 func syncDir(dir string) error {
