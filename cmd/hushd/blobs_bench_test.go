@@ -169,4 +169,3 @@ func BenchmarkBlobFloorDisk(b *testing.B) {
 	mbps(b, "upload-MB/s", up/time.Duration(b.N))
 	mbps(b, "download-MB/s", down/time.Duration(b.N))
 }
-
