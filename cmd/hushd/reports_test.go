@@ -11,6 +11,9 @@ import (
 	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/apiclient"
 	"github.com/hushmsg/hush/internal/franking"
+	"github.com/hushmsg/hush/internal/server/store"
+	"github.com/hushmsg/hush/internal/server/store/pgstore"
+	"github.com/hushmsg/hush/internal/server/store/pgstore/pgtest"
 )
 
 // TestFrankingKeyRotate: each rotation adds a key after the others, which
@@ -126,5 +129,39 @@ func TestFrankingKeyReload(t *testing.T) {
 			t.Fatalf("after rotate and SIGHUP, key id %d", id)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestReportsOnPostgres: `hushd reports` reads a cluster's reports from
+// --store, as hushd migrate finds its database.
+func TestReportsOnPostgres(t *testing.T) {
+	url := pgtest.URL(t)
+	ctx := t.Context()
+	st, err := pgstore.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, d, err := st.CreateAccount(ctx, store.NewAccount{Username: "bob", PasswordHash: "h", Created: 1}, store.NewDevice{TokenHash: []byte("t"), Created: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"reporter":"bob","reporterDevice":1,"reason":"spam \u001b[2J","messages":[{"from":"mallory","fromDevice":1,"toDevice":1,"timestamp":1,"franking":{"commitment":null,"tag":null,"keyId":1},"frankingKey":null,"content":null}]}`
+	if _, err := st.AddReport(ctx, store.Report{Reporter: d.Ref, Created: a.Created, Tag: []byte("tag"), Body: []byte(body)}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	var out bytes.Buffer
+	if err := run([]string{"reports", "list", "--store", url}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "bob reported mallory (1 message)") || strings.Contains(s, "\x1b") {
+		t.Fatalf("hushd reports list --store: %q", s)
+	}
+	out.Reset()
+	if err := run([]string{"reports", "show", "1", "--store", url, "--json"}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, `"reporter":"bob"`) || strings.Contains(s, "\x1b") {
+		t.Fatalf("hushd reports show --store --json: %q", s)
 	}
 }
