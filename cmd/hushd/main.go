@@ -118,7 +118,7 @@ func flags(fs *flag.FlagSet, c *config) {
 	}
 	fs.BoolVar(&c.version, "version", false, "print hushd's version and VCS revision, and exit")
 	str(&c.addr, "addr", "HUSHD_ADDR", ":8443", "listen on `HOST:PORT`")
-	str(&c.data, "data", "HUSHD_DATA", defaultDataDir(), "data `folder`: database and self-signed certificate")
+	str(&c.data, "data", "HUSHD_DATA", defaultDataDir(), "data `folder`: database, blob files (attachments) and self-signed certificate")
 	str(&c.storeURL, "store", "HUSHD_STORE", "", "PostgreSQL `URL` (postgres://...) shared by the nodes of a cluster; default: SQLite in the data folder")
 	str(&c.frankingKeys, "franking-keys", "HUSHD_FRANKING_KEYS", "",
 		"franking keyring `file` (docs/franking.md), the same on every node of a cluster; default: franking-keys in the data folder, made if missing")
