@@ -21,7 +21,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"io/fs"
 	"os"
@@ -35,10 +34,16 @@ import (
 type Files struct {
 	dir  string
 	meta store.BlobStore
-	seed maphash.Seed
-	// locks serialize the writes of one blob (striped by id): two chunks
-	// sent at once for the same offset must not interleave in the file.
-	locks [64]sync.Mutex
+	// locks serialize the writes of one blob: two chunks sent at once for
+	// the same offset must not interleave in the file. One lock per blob
+	// being written, so that a slow upload holds up only its own blob.
+	mu    sync.Mutex
+	locks map[string]*blobLock
+}
+
+type blobLock struct {
+	sync.Mutex
+	users int // holders and waiters, under Files.mu
 }
 
 var _ store.BlobData = (*Files)(nil)
@@ -49,7 +54,7 @@ func Open(dir string, meta store.BlobStore) (*Files, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("blobfiles: %w", err)
 	}
-	return &Files{dir: dir, meta: meta, seed: maphash.MakeSeed()}, nil
+	return &Files{dir: dir, meta: meta, locks: make(map[string]*blobLock)}, nil
 }
 
 // Dir is the folder of the files.
@@ -60,15 +65,30 @@ func (f *Files) path(id []byte) string {
 	return filepath.Join(f.dir, h[:2], h)
 }
 
-func (f *Files) lock(id []byte) *sync.Mutex {
-	return &f.locks[maphash.Bytes(f.seed, id)%uint64(len(f.locks))]
+// lock takes the blob's lock; the function it returns releases it.
+func (f *Files) lock(id []byte) (unlock func()) {
+	f.mu.Lock()
+	l := f.locks[string(id)]
+	if l == nil {
+		l = &blobLock{}
+		f.locks[string(id)] = l
+	}
+	l.users++
+	f.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		f.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(f.locks, string(id))
+		}
+		f.mu.Unlock()
+	}
 }
 
 // WriteBlob implements store.BlobData.
 func (f *Files) WriteBlob(ctx context.Context, b store.Blob, off, n int64, r io.Reader) error {
-	mu := f.lock(b.ID)
-	mu.Lock()
-	defer mu.Unlock()
+	defer f.lock(b.ID)()
 	// Under the lock, Received is what this process last made it: a
 	// writer that lost the race for off must not touch the file.
 	cur, err := f.meta.Blob(ctx, b.ID)
@@ -126,7 +146,7 @@ func (f *Files) WriteBlob(ctx context.Context, b store.Blob, off, n int64, r io.
 	if errors.Is(err, store.ErrNotFound) {
 		// Deleted meanwhile (expired): the file must not outlive it.
 		file.Close()
-		_ = f.RemoveBlob(ctx, b.ID)
+		_ = f.remove(b.ID) // under the lock already
 	}
 	return err
 }
@@ -205,9 +225,12 @@ var zeros = make([]byte, 1<<20)
 // not keep the ciphertext on a filesystem that writes in place (ext4,
 // xfs: docs/security.md).
 func (f *Files) RemoveBlob(ctx context.Context, id []byte) error {
-	mu := f.lock(id)
-	mu.Lock()
-	defer mu.Unlock()
+	defer f.lock(id)()
+	return f.remove(id)
+}
+
+// remove is RemoveBlob under the blob's lock.
+func (f *Files) remove(id []byte) error {
 	p := f.path(id)
 	file, err := os.OpenFile(p, os.O_WRONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {

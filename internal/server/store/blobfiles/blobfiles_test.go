@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hushmsg/hush/internal/server/store"
 	"github.com/hushmsg/hush/internal/server/store/blobfiles"
@@ -157,5 +159,47 @@ func TestRemoveOrphans(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(f.Dir(), blobPath(b.ID))); err != nil {
 		t.Fatalf("a live blob's file was removed: %v", err)
+	}
+}
+
+// hookReader calls hook on its first Read.
+type hookReader struct {
+	r    *bytes.Reader
+	hook func()
+}
+
+func (h *hookReader) Read(p []byte) (int, error) {
+	if h.hook != nil {
+		h.hook()
+		h.hook = nil
+	}
+	return h.r.Read(p)
+}
+
+// TestDeletedWhileWritten: a blob deleted (expired, discarded) while a
+// chunk of it is being written: the write fails with ErrNotFound and
+// leaves no file (and does not deadlock on the blob's lock).
+func TestDeletedWhileWritten(t *testing.T) {
+	ctx := t.Context()
+	s, f := open(t)
+	defer s.Close()
+	b := newBlob(t, s, 100)
+	r := &hookReader{r: bytes.NewReader(make([]byte, 100)), hook: func() {
+		if _, err := s.DeleteBlob(ctx, b.ID, b.Owner); err != nil {
+			t.Error(err)
+		}
+	}}
+	done := make(chan error, 1)
+	go func() { done <- f.WriteBlob(ctx, b, 0, 100, r) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("write of a deleted blob: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the write of a deleted blob hangs")
+	}
+	if _, err := os.Stat(filepath.Join(f.Dir(), blobPath(b.ID))); !os.IsNotExist(err) {
+		t.Fatalf("file left: %v", err)
 	}
 }
