@@ -106,7 +106,7 @@ disappearing message takes its files with it.`,
 				fs.DurationVar(&f.wait, "wait", 0, "if nothing is waiting, wait up to this `duration` for a message")
 				fs.BoolVar(&f.follow, "follow", false, "keep listening until interrupted")
 			}, runRecv)},
-		{name: "history", args: "[--secret | --ordinary] [--ids] NAME | --group GROUP", summary: "show the conversations with NAME, or a group's",
+		{name: "history", args: "[--secret | --ordinary] [--ids] NAME | --group GROUP [--ids]", summary: "show the conversations with NAME, or a group's",
 			help: `Shows the ordinary and the secret conversation with NAME merged, oldest
 first, each line of the secret one marked with 🔒; --ordinary or --secret
 shows only that one. --ids starts each message's line with its id (what

@@ -81,8 +81,9 @@ type ReportResult struct {
 }
 
 // Report sends an abuse report of the message with id (as history shows
-// it) that name sent to this account, with up to n franked messages before
-// it from them in the same conversation (docs/franking.md): the server
+// it) that name sent to this account, in a one-to-one or a group
+// conversation, with up to n franked messages before it from them in the
+// same conversation (docs/franking.md): the server
 // verifies each against its franking and keeps the report for the
 // operator; name is not told. Only a franked message received here (not
 // one that disappeared, nor one from a client before franking) can be
@@ -99,6 +100,13 @@ func (c *Client) Report(ctx context.Context, name string, id content.ID, n int, 
 	}
 	r := c.st.Read()
 	m, err := r.ReceivedByID(ctx, peer, id)
+	sender := "" // a one-to-one conversation's lines are all peer's
+	if errors.Is(err, store.ErrNotFound) {
+		// Or a line peer said in a group (docs/groups.md).
+		if m, err = r.ReceivedInGroupByID(ctx, peer, id); err == nil {
+			sender = peer
+		}
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return ReportResult{}, fmt.Errorf("no message %s from %s here (hush history --ids %s shows the ids)", id, peer, peer)
 	} else if err != nil {
@@ -113,7 +121,7 @@ func (c *Client) Report(ctx context.Context, name string, id content.ID, n int, 
 	} else if err != nil {
 		return ReportResult{}, err
 	}
-	before, err := r.ReportableBefore(ctx, peer, m.Secret, m.ID, n, time.Now())
+	before, err := r.ReportableBefore(ctx, m.Peer, sender, m.Secret, m.ID, n, time.Now())
 	if err != nil {
 		return ReportResult{}, err
 	}

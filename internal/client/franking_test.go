@@ -191,3 +191,76 @@ func grepFiles(t *testing.T, dir string, b []byte) string {
 	check(t, err)
 	return found
 }
+
+// TestFrankingGroup: a group message is franked once and tagged by the
+// server for each recipient device; a member reports a line another said,
+// with the lines that sender said before it (not the others'), once; a
+// dishonest sender's group message is dropped with a notice.
+func TestFrankingGroup(t *testing.T) {
+	ctx := t.Context()
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	alice, bob, carol := register(t, env, "alice"), register(t, env, "bob"), register(t, env, "carol")
+	for _, u := range []*user{alice, bob, carol} {
+		check(t, u.c.EnsureOrdinary(ctx))
+	}
+	g, err := alice.c.CreateGroup(ctx, "Team", []string{"bob", "carol"})
+	check(t, err)
+	bob.recv(t)
+	carol.recv(t)
+	alice.sendGroup(t, g.ID, "one from alice")
+	carol.sendGroup(t, g.ID, "one from carol")
+	alice.sendGroup(t, g.ID, "two from alice")
+	alice.recv(t)
+	got := texts(bob.recv(t))
+	wantGroup(t, "bob", got, "alice: one from alice", "carol: one from carol", "alice: two from alice")
+	for _, m := range got {
+		fr, err := bob.c.Store().Read().Franking(ctx, m.ID)
+		check(t, err)
+		if !franking.Verify(fr.Key, fr.Content, fr.Commitment) || fr.ToDevice != bob.c.Account().DeviceID {
+			t.Fatalf("kept franking of %q: %+v", m.Body, fr)
+		}
+	}
+
+	res, err := bob.c.Report(ctx, "alice", got[2].MsgID, 5, "spam")
+	check(t, err)
+	if res.Messages != 2 {
+		t.Fatalf("report of %d messages, want alice's 2", res.Messages)
+	}
+	st, err := env.Store.Report(ctx, res.ID)
+	check(t, err)
+	sr, err := server.ParseStoredReport(st.Body)
+	check(t, err)
+	for i, want := range []string{"two from alice", "one from alice"} {
+		cm, err := content.Parse(sr.Messages[i].Content)
+		if err != nil || cm.Body != want || sr.Messages[i].From != "alice" {
+			t.Fatalf("reported message %d: %+v %v", i, cm, err)
+		}
+	}
+	if _, err := bob.c.Report(ctx, "alice", got[2].MsgID, 0, ""); err == nil {
+		t.Fatal("a group line was reported twice")
+	}
+	// Carol's line is hers: not reportable as alice's.
+	if _, err := bob.c.Report(ctx, "alice", got[1].MsgID, 0, ""); err == nil || !strings.Contains(err.Error(), "no message") {
+		t.Fatalf("carol's line reported as alice's: %v", err)
+	}
+	if _, err := bob.c.Report(ctx, "carol", got[1].MsgID, 0, ""); err != nil {
+		t.Fatal(err)
+	}
+
+	client.SetCommitmentHook(t, func(c []byte) []byte {
+		c = bytes.Clone(c)
+		c[0] ^= 1
+		return c
+	})
+	alice.sendGroup(t, g.ID, "a lie to the group")
+	client.SetCommitmentHook(t, nil)
+	alice.sendGroup(t, g.ID, "the truth to the group")
+	var lines []string
+	for _, m := range bob.recv(t) {
+		lines = append(lines, m.Body)
+	}
+	joined := strings.Join(lines, "|")
+	if strings.Contains(joined, "a lie") || !strings.Contains(joined, "the truth to the group") || strings.Count(joined, "franking") != 1 {
+		t.Fatalf("bob got %q", joined)
+	}
+}

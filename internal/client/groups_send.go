@@ -125,6 +125,9 @@ type groupOutgoing struct {
 	Dist    []byte `json:"dist"`
 	Gen     int64  `json:"gen"`               // the record's Gen when encrypted
 	Content []byte `json:"content,omitempty"` // none yet: not encrypted
+	// Commitment is the content's franking commitment (docs/franking.md):
+	// the server tags it for each recipient device.
+	Commitment []byte `json:"commitment,omitempty"`
 }
 
 // SendGroup sends text to the group ref (an id or a unique name): one
@@ -356,7 +359,7 @@ func (c *Client) encryptGroup(ctx context.Context, id [16]byte, m *store.Message
 		out = &groupOutgoing{Group: id[:], Dist: d[:], Gen: rec.Gen}
 		if encrypt {
 			cm := &content.Message{ID: m.MsgID, SentAt: m.SentAt, Body: m.Body, Ordinary: true, Group: &content.GroupContext{ID: id}}
-			pt, err := cm.Marshal()
+			pt, commitment, err := frank(cm)
 			if err != nil {
 				return err
 			}
@@ -364,7 +367,7 @@ func (c *Client) encryptGroup(ctx context.Context, id [16]byte, m *store.Message
 			if err != nil {
 				return err
 			}
-			out.Content = sk.Bytes()
+			out.Content, out.Commitment = sk.Bytes(), commitment
 		}
 		body, err := json.Marshal(out)
 		if err != nil {
@@ -458,7 +461,7 @@ func subset(a, b []uint32) bool {
 // sender key, of every member, and records the result.
 func (c *Client) postGroup(ctx context.Context, rec *groupRecord, m *store.Message, out *groupOutgoing) ([]api.Mismatch, error) {
 	s, _ := rec.log.State()
-	req := api.GroupSend{Type: api.TypeSenderKey, Content: out.Content}
+	req := api.GroupSend{Type: api.TypeSenderKey, Content: out.Content, Commitment: out.Commitment}
 	for _, name := range s.Members {
 		for _, d := range rec.Sent[name] {
 			if name == c.acct.Username && d == c.acct.DeviceID {
@@ -617,6 +620,13 @@ func (c *Client) decryptGroup(ctx context.Context, m *api.Message) ([]int64, err
 			why = fmt.Sprintf("A group message from %s could not be read, or did not belong to the group.", from.Name)
 			return errDecryptFailed
 		}
+		// Franking (docs/franking.md): what does not open its commitment
+		// is dropped, so that nothing is shown that could not be reported.
+		fr, err := c.checkFranking(m, pt, cm)
+		if err != nil {
+			why = frankingNotice(from.Name)
+			return errDecryptFailed
+		}
 		sm := &store.Message{Peer: where, MsgID: cm.ID, Kind: store.KindText, Body: cm.Body, SentAt: cm.SentAt,
 			State: store.StateReceived, ServerID: m.ID, Device: uint32(from.Device), Sender: from.Name}
 		if from.Name == self {
@@ -628,6 +638,13 @@ func (c *Client) decryptGroup(ctx context.Context, m *api.Message) ([]int64, err
 		}
 		if added {
 			ids = append(ids, sm.ID)
+			// What a report needs, kept with the message (and deleted
+			// with it); not for this account's own copies.
+			if fr != nil && !sm.Outgoing {
+				if err := tx.SetFranking(ctx, sm.ID, fr); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})

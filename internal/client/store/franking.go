@@ -98,14 +98,15 @@ type Reportable struct {
 	Franking *Franking
 }
 
-// ReportableBefore returns the received messages from peer in the same
-// conversation (secret or not) before the one with local id before that
-// are franked: the newest n, newest first, leaving out any whose
-// disappearing timer ran out by now.
-func (t *q) ReportableBefore(ctx context.Context, peer string, secret bool, before int64, n int, now time.Time) ([]Reportable, error) {
+// ReportableBefore returns the received messages of the conversation
+// peer (secret or not) before the one with local id before that are
+// franked and, when sender is not empty, were sent by sender (a group
+// conversation's lines have several senders): the newest n, newest first,
+// leaving out any whose disappearing timer ran out by now.
+func (t *q) ReportableBefore(ctx context.Context, peer, sender string, secret bool, before int64, n int, now time.Time) ([]Reportable, error) {
 	rows, err := t.x.QueryContext(ctx, `SELECT m.id FROM messages m JOIN franking f ON f.message = m.id
-		WHERE m.peer = ? AND m.outgoing = 0 AND m.secret = ? AND m.id < ? AND (m.expires_at IS NULL OR m.expires_at > ?)
-		ORDER BY m.id DESC LIMIT ?`, peer, secret, before, now.UnixMilli(), n)
+		WHERE m.peer = ? AND (? = '' OR m.sender = ?) AND m.outgoing = 0 AND m.secret = ? AND m.id < ? AND (m.expires_at IS NULL OR m.expires_at > ?)
+		ORDER BY m.id DESC LIMIT ?`, peer, sender, sender, secret, before, now.UnixMilli(), n)
 	if err != nil {
 		return nil, err
 	}
@@ -141,6 +142,19 @@ func (t *q) ReportableBefore(ctx context.Context, peer string, secret bool, befo
 // id id, or ErrNotFound.
 func (t *q) ReceivedByID(ctx context.Context, peer string, id content.ID) (*Message, error) {
 	ms, err := t.messages(ctx, "WHERE peer = ? AND outgoing = 0 AND msg_id = ?", peer, id[:])
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) == 0 {
+		return nil, ErrNotFound
+	}
+	return ms[0], nil
+}
+
+// ReceivedInGroupByID returns the message with the sender's id id that
+// sender said in a group conversation, or ErrNotFound.
+func (t *q) ReceivedInGroupByID(ctx context.Context, sender string, id content.ID) (*Message, error) {
+	ms, err := t.messages(ctx, "WHERE peer LIKE '#%' AND sender = ? AND outgoing = 0 AND msg_id = ?", sender, id[:])
 	if err != nil {
 		return nil, err
 	}
