@@ -118,16 +118,7 @@ func (s *Server) SendGroup(ctx context.Context, p Principal, r api.GroupSend) (a
 	var me *store.MismatchError
 	switch {
 	case errors.As(err, &me):
-		// As for an ordinary send: a mismatch tells device lists, so it
-		// is charged as directory lookups.
-		if !s.limLookup.Allow(accountKey(p.Account), float64(len(me.Accounts))) {
-			return api.GroupSendResult{}, errRateLimited
-		}
-		e := newError(api.CodeDeviceMismatch, "the device lists are not the accounts' current ones")
-		for _, m := range me.Accounts {
-			e.Mismatches = append(e.Mismatches, api.Mismatch{Username: names[m.Account], Missing: m.Missing, Extra: m.Extra, Stale: m.Stale})
-		}
-		return api.GroupSendResult{}, e
+		return api.GroupSendResult{}, s.mismatchError(p, me, names)
 	case errors.Is(err, store.ErrHistoryFull):
 		return api.GroupSendResult{}, errHistoryFull
 	case errors.Is(err, store.ErrBlobUnusable):

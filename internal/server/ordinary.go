@@ -260,17 +260,7 @@ func (s *Server) SendOrdinary(ctx context.Context, p Principal, r api.OrdinarySe
 	var me *store.MismatchError
 	switch {
 	case errors.As(err, &me):
-		// A mismatch tells device lists, as a directory lookup does: it is
-		// charged as lookups, so that sends with empty lists cannot list
-		// everyone's devices faster than the directory would.
-		if !s.limLookup.Allow(accountKey(p.Account), float64(len(me.Accounts))) {
-			return api.OrdinarySendResult{}, errRateLimited
-		}
-		e := newError(api.CodeDeviceMismatch, "the device lists are not the accounts' current ones")
-		for _, m := range me.Accounts {
-			e.Mismatches = append(e.Mismatches, api.Mismatch{Username: names[m.Account], Missing: m.Missing, Extra: m.Extra, Stale: m.Stale})
-		}
-		return api.OrdinarySendResult{}, e
+		return api.OrdinarySendResult{}, s.mismatchError(p, me, names)
 	case errors.Is(err, store.ErrMailboxFull):
 		return api.OrdinarySendResult{}, newError(api.CodeMailboxFull, "the mailboxes of every device of a recipient are full")
 	case errors.Is(err, store.ErrHistoryFull):
@@ -335,4 +325,21 @@ func (s *Server) checkOrdinarySend(r *api.OrdinarySend) error {
 		}
 	}
 	return nil
+}
+
+// mismatchError answers a fan-out (ordinary or group send) whose device
+// lists are not the accounts' current ones: 409 device_mismatch naming the
+// differences, by username (names). A mismatch tells device lists, as a
+// directory lookup does: it is charged as lookups, so that sends with
+// empty lists cannot list everyone's devices faster than the directory
+// would.
+func (s *Server) mismatchError(p Principal, me *store.MismatchError, names map[int64]string) error {
+	if !s.limLookup.Allow(accountKey(p.Account), float64(len(me.Accounts))) {
+		return errRateLimited
+	}
+	e := newError(api.CodeDeviceMismatch, "the device lists are not the accounts' current ones")
+	for _, m := range me.Accounts {
+		e.Mismatches = append(e.Mismatches, api.Mismatch{Username: names[m.Account], Missing: m.Missing, Extra: m.Extra, Stale: m.Stale})
+	}
+	return e
 }
