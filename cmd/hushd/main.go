@@ -417,7 +417,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	scheme := "http"
 	if tlsCfg != nil {
 		scheme = "https"
-		ln = tls.NewListener(ln, tlsCfg)
+		// Handshakes are computed a few at a time, the others waiting
+		// for a slot: a surge of connections is set up at the rate the
+		// processors allow instead of timing out half done.
+		ln = connlimit.NewTLSListener(ln, tlsCfg, connlimit.Handshakes{})
 	}
 	fmt.Fprintf(stdout, "listening: %s://%s\n", scheme, ln.Addr())
 	log.Info("hushd serving", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "data", c.data, "store", st.kind)
