@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hushmsg/hush/internal/server/store"
 )
@@ -143,9 +144,16 @@ func (s *Store) DeleteExpiredBlobs(ctx context.Context, now int64, limit int) ([
 	return ids, err
 }
 
+// querier is a transaction: a pgx.Tx, or a connection in a transaction
+// begun by a statement (the writer's).
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
 // lockBlobs locks the rows of the blobs msgs name, in id order (so that
 // two sends cannot deadlock), and returns them by id.
-func lockBlobs(ctx context.Context, tx pgx.Tx, msgs []*store.Message) (map[string]*store.Blob, error) {
+func lockBlobs(ctx context.Context, tx querier, msgs []*store.Message) (map[string]*store.Blob, error) {
 	var ids [][]byte
 	for _, m := range msgs {
 		ids = append(ids, m.Blobs...)
@@ -181,7 +189,7 @@ func usable(blobs map[string]*store.Blob, m *store.Message) bool {
 
 // grantBlobs lets the recipients of msgs (stored, usable) download their
 // blobs and brings the blobs' expiry down to the messages'.
-func grantBlobs(ctx context.Context, tx pgx.Tx, blobs map[string]*store.Blob, msgs []*store.Message) error {
+func grantBlobs(ctx context.Context, tx querier, blobs map[string]*store.Blob, msgs []*store.Message) error {
 	var g struct {
 		blob     [][]byte
 		acct, dv []int64

@@ -15,16 +15,18 @@
 // Mailbox writes are group-committed: one writer goroutine per node takes
 // every EnqueueBatch waiting and stores them in one transaction, so one
 // WAL flush covers many callers, and releases each caller after COMMIT
-// (synchronous_commit on: durable). The transaction first locks the
-// recipients' device rows (SELECT ... ORDER BY account, device FOR
-// UPDATE; always in that order, so writers on several nodes cannot
-// deadlock), then counts their queues, then takes ids from the sequence
-// and inserts. Holding the recipient's row lock while taking ids makes a
-// mailbox's ids increase in commit order across nodes: a reader that sees
-// id n of a device has seen every smaller id of that device, which is
-// what lets a delivery session read "everything after the last id sent"
-// without gaps. A missing device row gives ErrNotFound (RemoveDevice
-// deletes it under the same lock).
+// (synchronous_commit on: durable). The transaction is two round trips:
+// BEGIN, lock the recipients' device rows (one key at a time, in
+// (account, device) order, so that writers on several nodes cannot
+// deadlock), count their queues and take ids from the sequence; then
+// INSERT and COMMIT. Holding the recipient's row lock while taking ids
+// makes a mailbox's ids increase in commit order across nodes: a reader
+// that sees id n of a device has seen every smaller id of that device,
+// which is what lets a delivery session read "everything after the last
+// id sent" without gaps. A missing device row gives ErrNotFound
+// (RemoveDevice deletes it under the same lock). (Two or three writers
+// per node were tried: on a machine whose CPU is the bound, the smaller
+// batches cost PostgreSQL more CPU per message and the latency grew.)
 //
 // One-time prekeys are taken with DELETE ... WHERE key = (SELECT ... LIMIT
 // 1 FOR UPDATE SKIP LOCKED) RETURNING: concurrent takers, on any node,
@@ -32,7 +34,9 @@
 //
 // Acknowledgements and TouchDevice are lazy (the interface allows it):
 // they run on a second pool whose sessions have synchronous_commit off,
-// so they never wait for a WAL flush.
+// so they never wait for a WAL flush. Acknowledgements are also grouped:
+// one goroutine (acker) sends the DELETEs of every Ack waiting in one
+// pipeline, one implicit transaction.
 //
 // SetNotify reports this node's commits only.
 package pgstore
@@ -66,7 +70,9 @@ type Store struct {
 	mu     sync.RWMutex // guards closed against sends on ops
 	closed bool
 	ops    chan *enqueueOp
-	done   chan struct{}
+	done   chan struct{} // the writer ended
+	acks   chan *ackOp
+	acked  chan struct{}  // the acker ended
 	bg     sync.WaitGroup // lazy writes in flight
 
 	notify atomic.Pointer[func([]*store.Message)]
@@ -112,8 +118,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		lazy.Close()
 		return nil, err
 	}
-	s := &Store{pool: pool, lazy: lazy, ops: make(chan *enqueueOp, 4*maxBatch), done: make(chan struct{})}
+	s := &Store{pool: pool, lazy: lazy, ops: make(chan *enqueueOp, 4*maxBatch), done: make(chan struct{}),
+		acks: make(chan *ackOp, 4*maxBatch), acked: make(chan struct{})}
 	go s.writer()
+	go s.acker()
 	return s, nil
 }
 
@@ -138,8 +146,10 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	close(s.ops)
+	close(s.acks)
 	s.mu.Unlock()
 	<-s.done
+	<-s.acked
 	s.bg.Wait()
 	s.pool.Close()
 	s.lazy.Close()
@@ -1217,14 +1227,10 @@ func (s *Store) commit(batch []*enqueueOp) ([]*store.Message, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var refs []store.DeviceRef
-	var pairs struct{ acct, dev, from []int64 }
 	total := 0
 	for _, o := range batch {
 		for _, m := range o.msgs {
 			refs = append(refs, m.To)
-			pairs.acct = append(pairs.acct, m.To.Account)
-			pairs.dev = append(pairs.dev, int64(m.To.Device))
-			pairs.from = append(pairs.from, m.From.Account)
 		}
 		total += len(o.msgs)
 	}
@@ -1238,146 +1244,158 @@ func (s *Store) commit(batch []*enqueueOp) ([]*store.Message, error) {
 		return cmpInt(int64(a.Device), int64(b.Device))
 	})
 	refs = slices.Compact(refs)
+	// Two round trips: BEGIN, lock the recipients, count their queues and
+	// take ids; then insert and COMMIT. The lookups go one key at a time
+	// (LATERAL), so that they are index scans whatever the statistics of a
+	// table that churns say: a join let the planner choose sequential
+	// scans of messages, whose dead rows grow until the next vacuum.
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// A connection left in a transaction (an error below) is closed, not
+	// reused, by Release.
+	defer conn.Release()
+	committed, err := commitOn(ctx, conn.Conn(), batch, refs, total)
+	if err != nil {
+		_, _ = conn.Exec(ctx, "ROLLBACK")
+		return nil, err
+	}
+	return committed, nil
+}
+
+// commitOn is commit's transaction on c.
+func commitOn(ctx context.Context, c *pgx.Conn, batch []*enqueueOp, refs []store.DeviceRef, total int) ([]*store.Message, error) {
 	accts := make([]int64, len(refs))
 	devs := make([]int64, len(refs))
 	for i, r := range refs {
 		accts[i], devs[i] = r.Account, int64(r.Device)
 	}
-	var committed []*store.Message
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// One round trip: lock the recipients (in key order), count their
-		// queues, take enough ids.
-		b := &pgx.Batch{}
-		b.Queue(`SELECT d.account, d.device FROM devices d
-			JOIN unnest($1::bigint[], $2::bigint[]) AS u(a, v) ON d.account = u.a AND d.device = u.v
-			ORDER BY d.account, d.device FOR UPDATE OF d`, accts, devs)
-		b.Queue(`SELECT m.account, m.device, count(*) FROM messages m
-			JOIN unnest($1::bigint[], $2::bigint[]) AS u(a, v) ON m.account = u.a AND m.device = u.v
-			GROUP BY m.account, m.device`, accts, devs)
-		b.Queue(`SELECT m.account, m.device, m.from_account, count(*) FROM messages m
-			JOIN (SELECT DISTINCT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])) AS u(a, v, f)
-				ON m.account = u.a AND m.device = u.v AND m.from_account = u.f
-			GROUP BY m.account, m.device, m.from_account`, pairs.acct, pairs.dev, pairs.from)
-		b.Queue(`SELECT nextval('message_ids') FROM generate_series(1, $1)`, total)
-		br := tx.SendBatch(ctx, b)
-		exists := make(map[store.DeviceRef]bool, len(refs))
-		queued := make(map[store.DeviceRef]int, len(refs))
-		rows, err := br.Query()
-		if err != nil {
-			br.Close()
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	// The nested loop takes the locks in the order of refs (sorted): no
+	// deadlock with writers on other nodes.
+	b.Queue(`SELECT d.account, d.device FROM unnest($1::bigint[], $2::bigint[]) AS u(a, v)
+		CROSS JOIN LATERAL (SELECT account, device FROM devices WHERE account = u.a AND device = u.v FOR UPDATE) AS d`, accts, devs)
+	// A mailbox's messages by sender account, in one index scan of
+	// messages_by_sender: their sum is the queue.
+	b.Queue(`SELECT u.a, u.v, m.f, m.n FROM unnest($1::bigint[], $2::bigint[]) AS u(a, v)
+		CROSS JOIN LATERAL (SELECT from_account AS f, count(*) AS n FROM messages
+			WHERE account = u.a AND device = u.v GROUP BY from_account) AS m`, accts, devs)
+	b.Queue(`SELECT nextval('message_ids') FROM generate_series(1, $1)`, total)
+	br := c.SendBatch(ctx, b)
+	exists := make(map[store.DeviceRef]bool, len(refs))
+	queued := make(map[store.DeviceRef]int, len(refs))
+	type pair struct {
+		to   store.DeviceRef
+		from int64
+	}
+	fromQueued := make(map[pair]int)
+	var ids []int64
+	err := func() error {
+		if _, err := br.Exec(); err != nil {
 			return err
 		}
 		var r store.DeviceRef
-		_, err = pgx.ForEachRow(rows, []any{&r.Account, &r.Device}, func() error { exists[r] = true; return nil })
-		if err != nil {
-			br.Close()
-			return err
-		}
 		var n int
-		rows, err = br.Query()
-		if err != nil {
-			br.Close()
-			return err
-		}
-		_, err = pgx.ForEachRow(rows, []any{&r.Account, &r.Device, &n}, func() error { queued[r] = n; return nil })
-		if err != nil {
-			br.Close()
-			return err
-		}
-		type pair struct {
-			to   store.DeviceRef
-			from int64
-		}
-		fromQueued := make(map[pair]int)
 		var from int64
-		rows, err = br.Query()
-		if err != nil {
-			br.Close()
-			return err
-		}
-		_, err = pgx.ForEachRow(rows, []any{&r.Account, &r.Device, &from, &n}, func() error { fromQueued[pair{r, from}] = n; return nil })
-		if err != nil {
-			br.Close()
-			return err
-		}
-		rows, err = br.Query()
-		if err != nil {
-			br.Close()
-			return err
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			br.Close()
-			return err
-		}
-		if err := br.Close(); err != nil {
-			return err
-		}
-		slices.Sort(ids)
-		var all []*store.Message
-		for _, o := range batch {
-			all = append(all, o.msgs...)
-		}
-		blobs, err := lockBlobs(ctx, tx, all)
+		rows, err := br.Query()
 		if err != nil {
 			return err
 		}
-
-		var cols struct {
-			id, pub, acct, dev, facct, fdev, created, expires []int64
-			typ                                               []int32
-			content, franking                                 [][]byte
+		if _, err = pgx.ForEachRow(rows, []any{&r.Account, &r.Device}, func() error { exists[r] = true; return nil }); err != nil {
+			return err
 		}
-		next := 0
-		committed = make([]*store.Message, 0, total)
-		for _, o := range batch {
-			for i, m := range o.msgs {
-				switch {
-				case !exists[m.To]:
-					o.res[i] = store.EnqueueResult{Err: store.ErrNotFound}
-					continue
-				case queued[m.To] >= o.maxQueue, fromQueued[pair{m.To, m.From.Account}] >= o.maxPerSender:
-					o.res[i] = store.EnqueueResult{Err: store.ErrMailboxFull}
-					continue
-				case !usable(blobs, m):
-					o.res[i] = store.EnqueueResult{Err: store.ErrBlobUnusable}
-					continue
-				}
-				queued[m.To]++
-				fromQueued[pair{m.To, m.From.Account}]++
-				id := ids[next]
-				next++
-				o.res[i] = store.EnqueueResult{ID: id}
-				cp := *m
-				cp.ID = id
-				committed = append(committed, &cp)
-				cols.id = append(cols.id, id)
-				cols.pub = append(cols.pub, m.PublicID)
-				cols.acct = append(cols.acct, m.To.Account)
-				cols.dev = append(cols.dev, int64(m.To.Device))
-				cols.facct = append(cols.facct, m.From.Account)
-				cols.fdev = append(cols.fdev, int64(m.From.Device))
-				cols.typ = append(cols.typ, m.Type)
-				cols.content = append(cols.content, m.Content)
-				cols.franking = append(cols.franking, store.EncodeFranking(m.Franking))
-				cols.created = append(cols.created, m.Timestamp)
-				cols.expires = append(cols.expires, m.ExpiresAt)
-			}
+		if rows, err = br.Query(); err != nil {
+			return err
 		}
-		if len(committed) == 0 {
+		_, err = pgx.ForEachRow(rows, []any{&r.Account, &r.Device, &from, &n}, func() error {
+			queued[r] += n
+			fromQueued[pair{r, from}] = n
 			return nil
-		}
-		if err := grantBlobs(ctx, tx, blobs, committed); err != nil {
+		})
+		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO messages
+		if rows, err = br.Query(); err != nil {
+			return err
+		}
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	var all []*store.Message
+	for _, o := range batch {
+		all = append(all, o.msgs...)
+	}
+	blobs, err := lockBlobs(ctx, c, all) // no round trip without blobs
+	if err != nil {
+		return nil, err
+	}
+
+	var cols struct {
+		id, pub, acct, dev, facct, fdev, created, expires []int64
+		typ                                               []int32
+		content, franking                                 [][]byte
+	}
+	next := 0
+	committed := make([]*store.Message, 0, total)
+	for _, o := range batch {
+		for i, m := range o.msgs {
+			switch {
+			case !exists[m.To]:
+				o.res[i] = store.EnqueueResult{Err: store.ErrNotFound}
+				continue
+			case queued[m.To] >= o.maxQueue, fromQueued[pair{m.To, m.From.Account}] >= o.maxPerSender:
+				o.res[i] = store.EnqueueResult{Err: store.ErrMailboxFull}
+				continue
+			case !usable(blobs, m):
+				o.res[i] = store.EnqueueResult{Err: store.ErrBlobUnusable}
+				continue
+			}
+			queued[m.To]++
+			fromQueued[pair{m.To, m.From.Account}]++
+			id := ids[next]
+			next++
+			o.res[i] = store.EnqueueResult{ID: id}
+			cp := *m
+			cp.ID = id
+			committed = append(committed, &cp)
+			cols.id = append(cols.id, id)
+			cols.pub = append(cols.pub, m.PublicID)
+			cols.acct = append(cols.acct, m.To.Account)
+			cols.dev = append(cols.dev, int64(m.To.Device))
+			cols.facct = append(cols.facct, m.From.Account)
+			cols.fdev = append(cols.fdev, int64(m.From.Device))
+			cols.typ = append(cols.typ, m.Type)
+			cols.content = append(cols.content, m.Content)
+			cols.franking = append(cols.franking, store.EncodeFranking(m.Franking))
+			cols.created = append(cols.created, m.Timestamp)
+			cols.expires = append(cols.expires, m.ExpiresAt)
+		}
+	}
+	if len(committed) > 0 {
+		if err := grantBlobs(ctx, c, blobs, committed); err != nil { // no round trip without blobs
+			return nil, err
+		}
+	}
+	b = &pgx.Batch{}
+	if len(committed) > 0 {
+		b.Queue(`INSERT INTO messages
 			(id, pub_id, account, device, from_account, from_device, type, content, created, expires, franking)
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
 				$6::bigint[], $7::integer[], $8::bytea[], $9::bigint[], $10::bigint[], $11::bytea[])`,
 			cols.id, cols.pub, cols.acct, cols.dev, cols.facct, cols.fdev, cols.typ, cols.content, cols.created, cols.expires, cols.franking)
-		return err
-	})
-	if err != nil {
+	}
+	// synchronous_commit is on: COMMIT answers once the WAL is flushed.
+	b.Queue("COMMIT")
+	if err := c.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
 	return committed, nil
@@ -1415,14 +1433,60 @@ func (s *Store) Pending(ctx context.Context, to store.DeviceRef, after, now int6
 
 // Ack implements store.Store. It is committed without waiting for the WAL
 // flush (synchronous_commit off): after a crash of the database an
-// acknowledged message may come back, never a lost one.
+// acknowledged message may come back, never a lost one. It returns once
+// the messages are deleted, in a pipeline with the other Acks waiting.
 func (s *Store) Ack(ctx context.Context, to store.DeviceRef, ids []int64) error {
-	if s.isClosed() {
+	o := &ackOp{to: to, ids: ids, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
 		return store.ErrClosed
 	}
-	_, err := s.lazy.Exec(ctx, `DELETE FROM messages WHERE account = $1 AND device = $2 AND pub_id = ANY($3)`,
-		to.Account, to.Device, ids)
-	return wrap(err)
+	s.acks <- o
+	s.mu.RUnlock()
+	select {
+	case err := <-o.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err() // the acker will still delete them
+	}
+}
+
+type ackOp struct {
+	to   store.DeviceRef
+	ids  []int64
+	done chan error
+}
+
+// acker deletes what every Ack waiting names, in one round trip.
+func (s *Store) acker() {
+	defer close(s.acked)
+	batch := make([]*ackOp, 0, maxBatch)
+	for first := range s.acks {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case o, ok := <-s.acks:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		b := &pgx.Batch{}
+		for _, o := range batch {
+			b.Queue(`DELETE FROM messages WHERE account = $1 AND device = $2 AND pub_id = ANY($3)`, o.to.Account, o.to.Device, o.ids)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := wrap(s.lazy.SendBatch(ctx, b).Close())
+		cancel()
+		for _, o := range batch {
+			o.done <- err
+		}
+	}
 }
 
 // DeleteExpired implements store.Store.

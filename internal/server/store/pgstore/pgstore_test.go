@@ -17,7 +17,7 @@ import (
 	"github.com/hushmsg/hush/internal/server/store/storetest"
 )
 
-func open(t *testing.T, url string) *Store {
+func open(t testing.TB, url string) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), url)
 	if err != nil {
