@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
@@ -144,7 +143,7 @@ func (wc *wsConn) readOne() error {
 }
 
 func (wc *wsConn) handleFrame(b []byte) {
-	f, err := Decode[api.Frame](b)
+	f, err := decodeFrame(b)
 	if err != nil {
 		wc.writeError(0, err)
 		return
@@ -228,25 +227,39 @@ func (wc *wsConn) processSends() {
 // writeFrames writes frames, as few WebSocket messages as batchBytes
 // allows: one write (and one system call) carries many frames under load.
 func (wc *wsConn) writeFrames(ctx context.Context, frames []api.Frame) error {
-	var buf bytes.Buffer
-	for i := range frames {
-		if buf.Len() > 0 {
-			buf.WriteByte('\n')
+	bp := writeBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledBuf {
+			writeBufs.Put(bp)
 		}
-		b, err := json.Marshal(&frames[i])
-		if err != nil {
+	}()
+	buf := append((*bp)[:0], make([]byte, ws.HeaderRoom)...)
+	for i := range frames {
+		if len(buf) > ws.HeaderRoom {
+			buf = append(buf, '\n')
+		}
+		var err error
+		if buf, err = appendFrame(buf, &frames[i]); err != nil {
+			*bp = buf
 			return err
 		}
-		buf.Write(b)
-		if buf.Len() >= batchBytes || i == len(frames)-1 {
-			if err := wc.c.WriteText(ctx, buf.Bytes()); err != nil {
+		if len(buf)-ws.HeaderRoom >= batchBytes || i == len(frames)-1 {
+			if err := wc.c.WriteTextRoom(ctx, buf); err != nil {
+				*bp = buf
 				return err
 			}
-			buf.Reset()
+			buf = buf[:ws.HeaderRoom]
 		}
 	}
+	*bp = buf
 	return nil
 }
+
+// writeBufs holds the buffers writeFrames encodes into (up to
+// maxPooledBuf: a rare large message does not stay).
+var writeBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledBuf = 64 << 10
 
 func errorFrame(reqID uint64, err error) api.Frame {
 	_, e := apiError(err)

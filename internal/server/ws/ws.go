@@ -470,9 +470,22 @@ func appendFrameHeader(b []byte, op byte, n int) []byte {
 
 // writeFrame writes one unfragmented frame with one system call.
 func (c *Conn) writeFrame(ctx context.Context, op byte, payload []byte) error {
-	buf := make([]byte, 0, len(payload)+10)
-	buf = appendFrameHeader(buf, op, len(payload))
-	buf = append(buf, payload...)
+	buf := make([]byte, HeaderRoom, HeaderRoom+len(payload))
+	return c.writeRoom(ctx, op, append(buf, payload...))
+}
+
+// HeaderRoom is the room for a frame header that WriteTextRoom needs
+// before the payload.
+const HeaderRoom = 10
+
+// writeRoom writes buf[HeaderRoom:] as one unfragmented frame with one
+// system call, putting the header into buf[:HeaderRoom].
+func (c *Conn) writeRoom(ctx context.Context, op byte, buf []byte) error {
+	n := len(buf) - HeaderRoom
+	var hdr [HeaderRoom]byte
+	h := appendFrameHeader(hdr[:0], op, n)
+	start := HeaderRoom - len(h)
+	copy(buf[start:], h)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if dl, ok := ctx.Deadline(); ok {
@@ -480,7 +493,7 @@ func (c *Conn) writeFrame(ctx context.Context, op byte, payload []byte) error {
 	} else {
 		c.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	}
-	_, err := c.conn.Write(buf)
+	_, err := c.conn.Write(buf[start:])
 	if err != nil {
 		c.Kill()
 	}
@@ -490,6 +503,12 @@ func (c *Conn) writeFrame(ctx context.Context, op byte, payload []byte) error {
 // WriteText sends a text message.
 func (c *Conn) WriteText(ctx context.Context, msg []byte) error {
 	return c.writeFrame(ctx, OpText, msg)
+}
+
+// WriteTextRoom sends buf[HeaderRoom:] as a text message, without a copy:
+// the frame header is written into buf[:HeaderRoom].
+func (c *Conn) WriteTextRoom(ctx context.Context, buf []byte) error {
+	return c.writeRoom(ctx, OpText, buf)
 }
 
 // Close starts the closing handshake: it sends a close frame (once) and
