@@ -19,8 +19,11 @@
 // purpose; a second hash over every byte would cost 40% more here
 // (docs/performance.md) and add no property.
 //
-// Decrypt checks the tag over the whole ciphertext before it decrypts
-// anything: no byte of an altered attachment reaches its destination. The
+// A Decrypter decrypts as the ciphertext arrives, in one pass, and checks
+// the tag over the whole ciphertext at the end (Close): until then the
+// plaintext it wrote is unverified, and the caller keeps it where nobody
+// uses it (internal/client decrypts into a private temporary file, and
+// only a file whose tag and SHA-256 match is given its name). The
 // tag does not cover the AES half of the key: a key with the right MAC
 // half and a wrong AES half decrypts to noise, as a sender could encrypt
 // noise; the key, like the size and the digest, must come from the
@@ -36,7 +39,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"hash"
@@ -102,8 +104,10 @@ type Encrypter struct {
 	w      io.Writer
 	cbc    cipher.BlockMode
 	mac    hash.Hash
-	size   int64 // plaintext bytes announced
-	n      int64 // plaintext bytes written
+	size   int64             // plaintext bytes announced
+	n      int64             // plaintext bytes written
+	out    io.Writer         // the MAC and w
+	bg     *BackgroundWriter // out, on a goroutine of its own, for a large attachment
 	buf    []byte
 	held   int // bytes of buf not yet encrypted (< one block)
 	digest Digest
@@ -112,6 +116,24 @@ type Encrypter struct {
 }
 
 const chunk = 64 << 10
+
+// pipeBuf and pipeBufs size the buffers between the encryption and the
+// MAC (and the writer after it), which run on two goroutines for an
+// attachment larger than a buffer.
+const (
+	pipeBuf  = 512 << 10
+	pipeBufs = 3
+)
+
+// background is w itself for n bytes that fit a buffer (the goroutine
+// would cost more than it saves), or w on a goroutine of its own.
+func background(w io.Writer, n int64) (io.Writer, *BackgroundWriter) {
+	if n <= pipeBuf {
+		return w, nil
+	}
+	bg := NewBackgroundWriter(w, pipeBuf, pipeBufs)
+	return bg, bg
+}
 
 // NewEncrypter starts encrypting an attachment of size bytes to w: it
 // writes the IV at once.
@@ -141,6 +163,7 @@ func NewEncrypterIV(w io.Writer, k Key, ivb [IVSize]byte, size int64) (*Encrypte
 	if _, err := w.Write(iv); err != nil {
 		return nil, err
 	}
+	e.out, e.bg = background(io.MultiWriter(e.mac, w), CiphertextSize(size))
 	return e, nil
 }
 
@@ -183,8 +206,7 @@ func (e *Encrypter) flush(last bool) error {
 	}
 	out := e.buf[:whole]
 	e.cbc.CryptBlocks(out, out)
-	e.mac.Write(out)
-	if _, err := e.w.Write(out); err != nil {
+	if _, err := e.out.Write(out); err != nil {
 		e.err = err
 		return err
 	}
@@ -197,17 +219,36 @@ func (e *Encrypter) flush(last bool) error {
 }
 
 // Close pads the plaintext to PaddedSize, writes the last blocks and the
-// tag. It fails if fewer bytes than announced were written.
+// tag. It fails if fewer bytes than announced were written. An Encrypter
+// must be closed, also after an error: the MAC runs on a goroutine of its
+// own, which Close ends (nothing is written to w after Close returns).
 func (e *Encrypter) Close() error {
-	if e.err != nil || e.closed {
-		return e.err
-	}
-	if e.n != e.size {
-		e.err = fmt.Errorf("attach: %d bytes written of the announced %d", e.n, e.size)
+	if e.closed {
 		return e.err
 	}
 	e.closed = true
-	// Zero padding up to the bucket, streamed in chunks.
+	if e.err == nil && e.n != e.size {
+		e.err = fmt.Errorf("attach: %d bytes written of the announced %d", e.n, e.size)
+	}
+	if e.err == nil {
+		e.err = e.pad()
+	}
+	if e.bg != nil {
+		if err := e.bg.Close(); e.err == nil {
+			e.err = err
+		}
+	}
+	if e.err != nil {
+		return e.err
+	}
+	e.mac.Sum(e.digest[:0])
+	_, e.err = e.w.Write(e.digest[:])
+	return e.err
+}
+
+// pad writes the zero padding up to the bucket, streamed in chunks, and
+// the last blocks.
+func (e *Encrypter) pad() error {
 	for zeros := PaddedSize(e.size) - e.size; zeros > 0; {
 		m := int(min(zeros, int64(chunk-e.held)))
 		clear(e.buf[e.held : e.held+m])
@@ -217,98 +258,8 @@ func (e *Encrypter) Close() error {
 			return err
 		}
 	}
-	if err := e.flush(true); err != nil {
-		return err
-	}
-	e.mac.Sum(e.digest[:0])
-	_, err := e.w.Write(e.digest[:])
-	e.err = err
-	return err
+	return e.flush(true)
 }
 
 // Digest returns the tag, once Close succeeded.
 func (e *Encrypter) Digest() Digest { return e.digest }
-
-// Decrypt checks that src (the whole ciphertext, read from its start) has
-// the tag digest under k and is the encrypted form of size bytes, and only
-// then decrypts it to dst. Every failure of the attachment is ErrCorrupt,
-// found before anything is written to dst; a failure of dst or of
-// seeking src is returned as is.
-func Decrypt(dst io.Writer, src io.ReadSeeker, k Key, size int64, digest Digest) error {
-	if size < 0 || size > MaxSize {
-		return ErrCorrupt
-	}
-	total := CiphertextSize(size)
-	start, err := src.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return err
-	}
-	// First pass: the tag over IV || ciphertext, and the length.
-	mac := hmac.New(sha256.New, k[32:])
-	body := total - DigestSize
-	if n, err := io.CopyN(mac, src, body); err != nil || n != body {
-		return ErrCorrupt
-	}
-	var tag Digest
-	if _, err := io.ReadFull(src, tag[:]); err != nil {
-		return ErrCorrupt
-	}
-	if extra, _ := src.Read(make([]byte, 1)); extra != 0 {
-		return ErrCorrupt
-	}
-	want := mac.Sum(nil)
-	if subtle.ConstantTimeCompare(want, tag[:])&subtle.ConstantTimeCompare(want, digest[:]) != 1 {
-		return ErrCorrupt
-	}
-	block, err := aes.NewCipher(k[:32])
-	if err != nil {
-		return err
-	}
-	// The padding, from the last block alone (CBC: the block before it is
-	// its IV), so that a bad one fails before anything is written. It is
-	// authenticated, but a sender's bug must not pass as data.
-	if _, err := src.Seek(start+body-2*aes.BlockSize, io.SeekStart); err != nil {
-		return err
-	}
-	var last [2 * aes.BlockSize]byte
-	if _, err := io.ReadFull(src, last[:]); err != nil {
-		return ErrCorrupt
-	}
-	block.Decrypt(last[aes.BlockSize:], last[aes.BlockSize:])
-	subtle.XORBytes(last[aes.BlockSize:], last[aes.BlockSize:], last[:aes.BlockSize])
-	pad := int(last[2*aes.BlockSize-1])
-	if pad < 1 || pad > aes.BlockSize || (body-IVSize)-int64(pad) < size {
-		return ErrCorrupt
-	}
-	// Second pass: decrypt, up to size bytes.
-	if _, err := src.Seek(start, io.SeekStart); err != nil {
-		return err
-	}
-	iv := make([]byte, IVSize)
-	if _, err := io.ReadFull(src, iv); err != nil {
-		return ErrCorrupt
-	}
-	cbc := cipher.NewCBCDecrypter(block, iv)
-	remaining := body - IVSize // whole blocks
-	keep := size               // plaintext bytes still to hand out
-	buf := make([]byte, chunk)
-	for remaining > 0 {
-		m := int(min(remaining, chunk))
-		if _, err := io.ReadFull(src, buf[:m]); err != nil {
-			return ErrCorrupt
-		}
-		cbc.CryptBlocks(buf[:m], buf[:m])
-		remaining -= int64(m)
-		out := buf[:int(min(int64(m), keep))]
-		if len(out) > 0 {
-			if _, err := dst.Write(out); err != nil {
-				return err
-			}
-		}
-		keep -= int64(len(out))
-		if keep == 0 {
-			break // the rest is zero padding
-		}
-	}
-	return nil
-}

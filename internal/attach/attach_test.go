@@ -36,10 +36,26 @@ func encrypt(t testing.TB, k Key, pt []byte) ([]byte, Digest) {
 	return out.Bytes(), e.Digest()
 }
 
+// decrypt streams ct through a Decrypter in writes of odd sizes and
+// returns the plaintext, or nothing and the error of Write or Close.
 func decrypt(ct []byte, k Key, size int64, d Digest) ([]byte, error) {
 	var out bytes.Buffer
-	err := Decrypt(&out, bytes.NewReader(ct), k, size, d)
-	return out.Bytes(), err
+	dec, err := NewDecrypter(&out, k, size, d)
+	if err != nil {
+		return nil, err
+	}
+	for p := ct; len(p) > 0 && err == nil; {
+		n := min(len(p), 1+len(p)%70001)
+		_, err = dec.Write(p[:n])
+		p = p[n:]
+	}
+	if cerr := dec.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 func random(n int) []byte {
@@ -104,15 +120,14 @@ func TestPaddedSize(t *testing.T) {
 }
 
 // Every altered, truncated or extended ciphertext, and every wrong key,
-// digest or size, fails with ErrCorrupt and writes nothing.
+// digest or size, fails with ErrCorrupt.
 func TestTampering(t *testing.T) {
 	k, pt := NewKey(), random(1000)
 	ct, d := encrypt(t, k, pt)
 	fail := func(what string, ct []byte, k Key, size int64, d Digest) {
 		t.Helper()
-		got, err := decrypt(ct, k, size, d)
-		if !errors.Is(err, ErrCorrupt) || len(got) != 0 {
-			t.Fatalf("%s: err %v, %d bytes written", what, err, len(got))
+		if _, err := decrypt(ct, k, size, d); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%s: err %v", what, err)
 		}
 	}
 	for i := range ct {
@@ -145,7 +160,7 @@ func TestTampering(t *testing.T) {
 	fail("negative size", ct, k, -1, d)
 
 	// A sender who holds the key and writes bad PKCS#7 padding (the tag
-	// made to match) gets ErrCorrupt too, before anything is written.
+	// made to match) gets ErrCorrupt too.
 	b, _ := aes.NewCipher(k[:32])
 	body := make([]byte, len(ct)-16-32)
 	cipher.NewCBCDecrypter(b, ct[:16]).CryptBlocks(body, ct[16:len(ct)-32])
@@ -231,8 +246,8 @@ func FuzzDecrypt(f *testing.F) {
 		}
 		got, err := decrypt(ct, k, size, d)
 		if err != nil {
-			if !errors.Is(err, ErrCorrupt) || len(got) != 0 {
-				t.Fatalf("err %v with %d bytes written", err, len(got))
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("err %v", err)
 			}
 			return
 		}
@@ -280,5 +295,68 @@ func TestEncrypterIV(t *testing.T) {
 		if got, err := decrypt(x.ct, k, int64(len(pt)), x.d); err != nil || !bytes.Equal(got, pt) {
 			t.Fatalf("decrypt: %v", err)
 		}
+	}
+}
+
+// A large attachment, whose MAC runs on a goroutine of its own: a byte
+// flipped anywhere, or one missing, fails as for a small one.
+func TestTamperingLarge(t *testing.T) {
+	k, pt := NewKey(), random(3<<20+5)
+	ct, d := encrypt(t, k, pt)
+	for _, i := range []int{0, 20, len(ct) / 2, len(ct) - 40, len(ct) - 1} {
+		bad := bytes.Clone(ct)
+		bad[i] ^= 1
+		if _, err := decrypt(bad, k, int64(len(pt)), d); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("byte %d flipped: %v", i, err)
+		}
+	}
+	if _, err := decrypt(ct[:len(ct)-1], k, int64(len(pt)), d); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("truncated: %v", err)
+	}
+}
+
+// failAfter fails every write once n bytes were written.
+type failAfter struct{ n int }
+
+var errFull = errors.New("disk full")
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		f.n = 0
+		return 0, errFull
+	}
+	f.n -= len(p)
+	return len(p), nil
+}
+
+// A BackgroundWriter's writer that fails: a later Write or Close says
+// so, and the bytes written before it arrive in order.
+func TestBackgroundWriter(t *testing.T) {
+	src := random(5<<20 + 7)
+	var out bytes.Buffer
+	b := NewBackgroundWriter(&out, 64<<10, 3)
+	for p := src; len(p) > 0; {
+		n := min(len(p), 1+len(p)%100003)
+		if _, err := b.Write(p[:n]); err != nil {
+			t.Fatal(err)
+		}
+		p = p[n:]
+	}
+	if err := b.Close(); err != nil || !bytes.Equal(out.Bytes(), src) {
+		t.Fatalf("close: %v, %d bytes of %d, equal %v", err, out.Len(), len(src), bytes.Equal(out.Bytes(), src))
+	}
+	if _, err := b.Write([]byte("x")); err == nil {
+		t.Fatal("a write after Close succeeded")
+	}
+
+	b = NewBackgroundWriter(&failAfter{n: 100 << 10}, 64<<10, 2)
+	var werr error
+	for range 100 {
+		if _, werr = b.Write(make([]byte, 32<<10)); werr != nil {
+			break
+		}
+	}
+	if err := b.Close(); !errors.Is(err, errFull) || (werr != nil && !errors.Is(werr, errFull)) {
+		t.Fatalf("close: %v, write: %v", err, werr)
 	}
 }

@@ -53,12 +53,13 @@ func BenchmarkDecrypt(b *testing.B) {
 	e.Write(make([]byte, benchSize))
 	e.Close()
 	d := e.Digest()
+	buf := make([]byte, chunk)
 	b.Run("impl=attach", func(b *testing.B) {
 		b.SetBytes(benchSize)
-		r := bytes.NewReader(ct.Bytes())
 		for b.Loop() {
-			r.Seek(0, io.SeekStart)
-			if err := Decrypt(io.Discard, r, k, benchSize, d); err != nil {
+			dec, _ := NewDecrypter(io.Discard, k, benchSize, d)
+			io.CopyBuffer(dec, bytes.NewReader(ct.Bytes()), buf)
+			if err := dec.Close(); err != nil {
 				b.Fatal(err)
 			}
 		}

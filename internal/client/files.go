@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hushmsg/hush/internal/api"
@@ -61,6 +62,15 @@ const tmpDir = "tmp"
 // uploadChunk is the size of one PATCH: under the server's limit (8 MiB by
 // default), and the most a killed upload has to send again.
 const uploadChunk = 4 << 20
+
+// pipeBuf and pipeBufs size the buffers between the goroutines a file
+// goes through (hashing, copying, decrypting), and readBuf the reads of
+// a file: memory stays flat.
+const (
+	pipeBuf  = 1 << 20
+	pipeBufs = 3
+	readBuf  = 256 << 10
+)
 
 // uploadLifetime is how long an unfinished upload is remembered: the
 // server drops blobs that no send named long before that.
@@ -240,8 +250,10 @@ func (c *Client) uploadFile(ctx context.Context, peer string, secret bool, path 
 			return uploaded{}, err
 		}
 	}
-	// One pass over the file: its SHA-256, this home's copy, and the
-	// ciphertext, of which the bytes the server has are skipped.
+	// One pass over the file, on three goroutines besides the upload's:
+	// this one reads and encrypts (of the ciphertext, the bytes the server
+	// has are skipped); one computes the MAC (internal/attach); one the
+	// file's SHA-256 and this home's copy.
 	copyTmp, err := c.tmpFile(".hush-sending-")
 	if err != nil {
 		return uploaded{}, err
@@ -258,18 +270,34 @@ func (c *Client) uploadFile(ctx context.Context, peer string, secret bool, path 
 		return uploaded{}, err
 	}
 	sum := sha256.New()
-	n, err := io.Copy(enc, io.TeeReader(f, io.MultiWriter(sum, copyTmp)))
+	side := attach.NewBackgroundWriter(io.MultiWriter(sum, copyTmp), pipeBuf, pipeBufs)
+	n, err := io.CopyBuffer(enc, io.TeeReader(f, side), make([]byte, readBuf))
+	if serr := side.Close(); err == nil {
+		err = serr
+	}
 	if err == nil && n != size {
 		err = &FileError{Path: path, Err: errors.New("the file changed while it was being sent")}
 	}
+	// This home's copy goes to disk while the last chunks go up.
+	synced := make(chan error, 1)
 	if err == nil {
-		err = enc.Close()
+		go func() { synced <- copyTmp.Sync() }()
+	} else {
+		synced <- nil
+	}
+	if cerr := enc.Close(); err == nil {
+		err = cerr
 	}
 	if err != nil {
+		<-synced
 		w.abort()
 		return uploaded{}, uploadErr(path, err)
 	}
-	if err := w.Close(); err != nil {
+	err = w.Close()
+	if serr := <-synced; err == nil && serr != nil {
+		return uploaded{}, serr
+	}
+	if err != nil {
 		return uploaded{}, uploadErr(path, err)
 	}
 	if fi2, err := f.Stat(); err != nil || fi2.Size() != size || !fi2.ModTime().Equal(fi.ModTime()) {
@@ -280,9 +308,6 @@ func (c *Client) uploadFile(ctx context.Context, peer string, secret bool, path 
 	sum.Sum(a.SHA256[:0])
 	// This home's copy, as the recipient's: a disappearing message
 	// takes it too.
-	if err := copyTmp.Sync(); err != nil {
-		return uploaded{}, err
-	}
 	if a.Path, err = place(copyTmp.Name(), filepath.Join(c.st.Home(), FilesDir), content.FileName(name)); err != nil {
 		return uploaded{}, err
 	}
@@ -595,42 +620,44 @@ func (c *Client) updateNoting(ctx context.Context, fn func(tx *store.Tx) error, 
 
 // download fetches one attachment's blob, checks it and saves the file in
 // dir; attach.ErrCorrupt or errBlobGone refuse it, with nothing saved.
+// One pass, on three goroutines: this one downloads and decrypts, one
+// computes the MAC (internal/attach), one the SHA-256 of the plaintext
+// and writes it to a private temporary file in the home's tmp folder.
+// Only once the length, MAC and SHA-256 match is the file synced and
+// given its name in dir; otherwise it is removed, unseen.
 func (c *Client) download(ctx context.Context, a store.Attachment, dir string) (string, error) {
 	name := content.FileName(a.Name)
 	total := attach.CiphertextSize(a.Size)
-	ct, err := c.tmpFile(".hush-download-")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(ct.Name())
-	defer ct.Close()
-	pw := &progressWriter{w: ct, limit: total, report: func(done int64) { c.progress(Progress{Name: name, Done: done, Total: total}) }}
-	n, err := c.blobAPI().DownloadBlob(ctx, a.BlobID, 0, pw)
-	switch {
-	case apiclient.IsCode(err, api.CodeNotFound):
-		return "", errBlobGone
-	case errors.Is(err, attach.ErrCorrupt):
-		return "", err // longer than it should be
-	case err != nil:
-		return "", explain(err)
-	case n != total:
-		return "", attach.ErrCorrupt
-	}
-	if _, err := ct.Seek(0, io.SeekStart); err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	pt, err := os.CreateTemp(dir, ".hush-download-*")
+	pt, err := c.tmpFile(".hush-download-")
 	if err != nil {
 		return "", err
 	}
 	defer os.Remove(pt.Name())
 	defer pt.Close()
 	sum := sha256.New()
-	if err := attach.Decrypt(io.MultiWriter(pt, sum), ct, a.Key, a.Size, a.Digest); err != nil {
+	out := attach.NewBackgroundWriter(io.MultiWriter(pt, sum), pipeBuf, pipeBufs)
+	dec, err := attach.NewDecrypter(out, a.Key, a.Size, a.Digest)
+	if err != nil {
+		out.Close()
 		return "", err
+	}
+	pw := &progressWriter{w: dec, limit: total, report: func(done int64) { c.progress(Progress{Name: name, Done: done, Total: total}) }}
+	n, err := c.blobAPI().DownloadBlob(ctx, a.BlobID, 0, pw)
+	derr := dec.Close()
+	oerr := out.Close()
+	switch {
+	case apiclient.IsCode(err, api.CodeNotFound):
+		return "", errBlobGone
+	case errors.Is(err, attach.ErrCorrupt):
+		return "", err // longer than it should be
+	case err != nil && !errors.Is(err, oerr):
+		return "", explain(err)
+	case oerr != nil:
+		return "", oerr // the temporary file
+	case n != total:
+		return "", attach.ErrCorrupt
+	case derr != nil:
+		return "", derr
 	}
 	if subtle.ConstantTimeCompare(sum.Sum(nil), a.SHA256[:]) != 1 {
 		return "", attach.ErrCorrupt
@@ -638,7 +665,33 @@ func (c *Client) download(ctx context.Context, a store.Attachment, dir string) (
 	if err := pt.Sync(); err != nil {
 		return "", err
 	}
-	return place(pt.Name(), dir, name)
+	return placeFrom(pt, dir, name)
+}
+
+// placeFrom places the file tmp (in the home's tmp folder) in dir, as
+// place does; where dir is on another file system, it copies it there
+// first (a private temporary file, synced, then placed).
+func placeFrom(tmp *os.File, dir, name string) (string, error) {
+	p, err := place(tmp.Name(), dir, name)
+	if !errors.Is(err, syscall.EXDEV) {
+		return p, err
+	}
+	cp, err := os.CreateTemp(dir, ".hush-download-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(cp.Name())
+	defer cp.Close()
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(cp, tmp); err != nil {
+		return "", err
+	}
+	if err := cp.Sync(); err != nil {
+		return "", err
+	}
+	return place(cp.Name(), dir, name)
 }
 
 // progressWriter reports bytes written, for a progress bar, and refuses

@@ -166,7 +166,12 @@ func TestUploadResumes(t *testing.T) {
 		t.Fatalf("attachment %v, %d blobs", a, len(fb.blobs))
 	}
 	var out bytes.Buffer
-	if err := attach.Decrypt(&out, bytes.NewReader(fb.blobs[a.BlobID].data), a.Key, a.Size, a.Digest); err != nil || !bytes.Equal(out.Bytes(), data) {
+	dec, err := attach.NewDecrypter(&out, a.Key, a.Size, a.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec.Write(fb.blobs[a.BlobID].data)
+	if err := dec.Close(); err != nil || !bytes.Equal(out.Bytes(), data) {
 		t.Fatalf("the server's copy does not decrypt to the file: %v", err)
 	}
 	// This home's copy of the file sent.

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hushmsg/hush/internal/client"
+)
+
+// BenchmarkFile measures a 100 MiB file sent and received as people do
+// it: real hush and hushd binaries (go build, or the ones in the folder
+// HUSH_BENCH_BIN names, to compare two builds), hushd on loopback with
+// TLS, SQLite and its blob files on disk. Each round runs "hush send
+// --file" (read, SHA-256, this home's copy, encrypt, upload) and then the
+// "hush recv" that saves it (download, MAC, decrypt, SHA-256, save,
+// confirm), each a fresh process. It reports the medians of both times,
+// each leg's MB/s, and end-to-end MB/s: 100 MiB over the sum of the two
+// times (10^6 bytes/s), the figure of issue 11; and the peak RSS of each.
+func BenchmarkFile(b *testing.B) {
+	dir := b.TempDir()
+	bin, hushdBin := filepath.Join(dir, "hush"), filepath.Join(dir, "hushd")
+	if d := os.Getenv("HUSH_BENCH_BIN"); d != "" {
+		bin, hushdBin = filepath.Join(d, "hush"), filepath.Join(d, "hushd")
+	} else {
+		if _, err := exec.LookPath("go"); err != nil {
+			b.Skip("needs the go command to build hush")
+		}
+		build := exec.Command("go", "build", "-o", dir, ".", "../hushd")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			b.Fatalf("building hush and hushd: %v\n%s", err, out)
+		}
+	}
+	s := startHushd(b, hushdBin, b.TempDir(), "127.0.0.1:0")
+	alice, bob := newHome(b, "alice"), newHome(b, "bob")
+	run := func(h *home, args ...string) (time.Duration, int64) {
+		cmd := exec.Command(bin, append([]string{"--home", h.dir}, args...)...)
+		cmd.Env = append(os.Environ(), "HUSH_PASSWORD=password-for-tests")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("hush %v: %v\n%s", args, err, out.String())
+		}
+		return time.Since(start), cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
+	}
+	for _, h := range []*home{alice, bob} {
+		run(h, "register", "--server", s.url, "--server-fingerprint", s.fp, "--user", h.name)
+	}
+	run(alice, "send", "--to", "bob", "first") // bob's devices known
+	run(bob, "recv")
+	size := int64(client.MaxFileSize)
+	path, sum := writeRandom(b, b.TempDir(), "big.bin", size)
+
+	var sends, recvs []time.Duration
+	var sendRSS, recvRSS int64
+	b.SetBytes(size)
+	b.ResetTimer()
+	for range b.N {
+		d, rss := run(alice, "send", "--to", "bob", "--file", path, "benchmark")
+		sends, sendRSS = append(sends, d), max(sendRSS, rss)
+		d, rss = run(bob, "recv")
+		recvs, recvRSS = append(recvs, d), max(recvRSS, rss)
+		b.StopTimer()
+		got := filesIn(b, filepath.Join(bob.dir, client.FilesDir))
+		if len(got) != 1 || fileSum(b, got[0]) != sum {
+			b.Fatalf("bob's files: %v", got)
+		}
+		for _, h := range []*home{alice, bob} {
+			for _, p := range filesIn(b, filepath.Join(h.dir, client.FilesDir)) {
+				os.Remove(p)
+			}
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	median := func(d []time.Duration) time.Duration {
+		d = append([]time.Duration(nil), d...)
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		return d[len(d)/2]
+	}
+	ms, mr := median(sends), median(recvs)
+	mb := float64(size) / 1e6
+	b.ReportMetric(ms.Seconds(), "send-s")
+	b.ReportMetric(mr.Seconds(), "recv-s")
+	b.ReportMetric(mb/ms.Seconds(), "send-MB/s")
+	b.ReportMetric(mb/mr.Seconds(), "recv-MB/s")
+	b.ReportMetric(mb/(ms+mr).Seconds(), "end-to-end-MB/s")
+	b.ReportMetric(float64(sendRSS>>20), "send-RSS-MiB")
+	b.ReportMetric(float64(recvRSS>>20), "recv-RSS-MiB")
+}
