@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"fmt"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -260,4 +261,39 @@ func BenchmarkEnqueueGroup(b *testing.B) {
 	c.Stop()
 	c.report()
 	b.ReportMetric(float64(grown)/benchMembers, "db-bytes/copy")
+}
+
+// BenchmarkEnqueueOne measures EnqueueBatch of one message each, from
+// benchBatchSize callers at once (as hushd sends when every connection has
+// one message in flight: the writer batches the calls), per message.
+func BenchmarkEnqueueOne(b *testing.B) {
+	s, snd, rcv := benchStore(b)
+	c := &cpuClock{b: b}
+	b.ResetTimer()
+	c.Start()
+	for i := 0; i < b.N; i += benchBatchSize {
+		msgs := benchBatch(snd, rcv, i, min(benchBatchSize, b.N-i))
+		var wg sync.WaitGroup
+		for _, m := range msgs {
+			wg.Go(func() {
+				res, err := s.EnqueueBatch(b.Context(), []*store.Message{m}, 1<<30, 1<<30)
+				if err == nil {
+					err = res[0].Err
+				}
+				if err != nil {
+					b.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		c.Stop()
+		ids := make([]int64, len(msgs))
+		for j, m := range msgs {
+			ids[j] = m.PublicID
+		}
+		benchAck(b, s, msgs, ids)
+		c.Start()
+	}
+	c.Stop()
+	c.report()
 }

@@ -1576,7 +1576,14 @@ func (w *wtx) senderLen(to store.DeviceRef, from int64, limit int) (senderCount,
 // EnqueueBatch implements store.Store.
 func (s *Store) EnqueueBatch(ctx context.Context, msgs []*store.Message, maxQueue, maxPerSender int) ([]store.EnqueueResult, error) {
 	res := make([]store.EnqueueResult, len(msgs))
-	err := s.do(ctx, true, func(w *wtx) error {
+	// One message without blobs writes one row: the INSERT alone is atomic
+	// and needs no savepoint (two statements fewer in the writer, for the
+	// usual send of one message).
+	multi := len(msgs) > 1
+	for _, m := range msgs {
+		multi = multi || len(m.Blobs) > 0
+	}
+	err := s.do(ctx, multi, func(w *wtx) error {
 		for i, m := range msgs {
 			n, err := w.queueLen(m.To)
 			if errors.Is(err, store.ErrNotFound) {
