@@ -70,8 +70,8 @@ func openStore(c config, log *slog.Logger) (*openedStore, error) {
 // server's poll alone.
 type pollOnly struct{}
 
-func (pollOnly) Attach(server.Node)      {}
-func (pollOnly) Present(store.DeviceRef) {}
-func (pollOnly) Absent(store.DeviceRef)  {}
-func (pollOnly) Wake([]store.DeviceRef)  {}
-func (pollOnly) Forget(server.Forget)    {}
+func (pollOnly) Attach(server.Node)                       {}
+func (pollOnly) Present(store.DeviceRef)                  {}
+func (pollOnly) Absent(store.DeviceRef)                   {}
+func (pollOnly) Wake([]store.DeviceRef, []*store.Message) {}
+func (pollOnly) Forget(server.Forget)                     {}

@@ -9,11 +9,13 @@ import (
 // wakeRecorder is a Cluster that records the wake-ups it is asked for.
 type wakeRecorder struct{ wakes [][]store.DeviceRef }
 
-func (w *wakeRecorder) Attach(Node)                 {}
-func (w *wakeRecorder) Present(store.DeviceRef)     {}
-func (w *wakeRecorder) Absent(store.DeviceRef)      {}
-func (w *wakeRecorder) Forget(Forget)               {}
-func (w *wakeRecorder) Wake(refs []store.DeviceRef) { w.wakes = append(w.wakes, refs) }
+func (w *wakeRecorder) Attach(Node)             {}
+func (w *wakeRecorder) Present(store.DeviceRef) {}
+func (w *wakeRecorder) Absent(store.DeviceRef)  {}
+func (w *wakeRecorder) Forget(Forget)           {}
+func (w *wakeRecorder) Wake(refs []store.DeviceRef, _ []*store.Message) {
+	w.wakes = append(w.wakes, refs)
+}
 
 // TestNotifyRemote: in a cluster, a commit wakes each device connected
 // elsewhere once, in the order of its first message, however many devices

@@ -178,15 +178,22 @@ type Cluster interface {
 	// on this node: wake-ups for it come here.
 	Present(ref store.DeviceRef)
 	Absent(ref store.DeviceRef)
-	// Wake tells the nodes holding sessions of refs to read their mailboxes.
-	Wake(refs []store.DeviceRef)
+	// Wake tells the nodes holding sessions of refs to read their
+	// mailboxes. msgs are the committed messages the wake-ups are for
+	// (those of refs, and maybe others): a wake-up may carry a device's
+	// messages, which its session takes without reading the store when
+	// they follow what it has (store.Message.Prev).
+	Wake(refs []store.DeviceRef, msgs []*store.Message)
 	// Forget tells every other node to drop what f names.
 	Forget(f Forget)
 }
 
 // Node is what a Cluster calls on its server.
 type Node interface {
-	Wake(ref store.DeviceRef)
+	// Wake makes ref's session read its mailbox; or, given msgs (its
+	// committed messages in id order, as Cluster.Wake carried them), take
+	// them when they follow what it has, and read the mailbox otherwise.
+	Wake(ref store.DeviceRef, msgs []*store.Message)
 	Forget(f Forget)
 	// Resync drops every cache and wakes every session, after the link to
 	// the other nodes was down (what it carried meanwhile is lost).

@@ -48,6 +48,7 @@ type Session struct {
 	running   bool             // a goroutine is delivering
 	keysLow   bool             // a KeysLow is to be sent
 	closed    bool
+	tail      int64 // highest id queued or read from the store (offer)
 	lastSent  int64 // highest id written; touched only by the delivering goroutine
 	sentEmpty bool
 }
@@ -122,7 +123,7 @@ func (h *hub) notify(msgs []*store.Message) {
 		case cl == nil && se != nil:
 			se.push(m)
 		case se != nil:
-			se.wake()
+			se.offer(m)
 		case cl != nil && isNew(m.To):
 			remote = append(remote, m.To)
 			if seen != nil {
@@ -132,18 +133,24 @@ func (h *hub) notify(msgs []*store.Message) {
 	}
 	h.mu.RUnlock()
 	if len(remote) > 0 {
-		cl.Wake(remote)
+		cl.Wake(remote, msgs)
 	}
 }
 
-// Wake makes ref's session, if it is on this node, read its mailbox: a
-// node of the cluster committed messages for it.
-func (s *Server) Wake(ref store.DeviceRef) {
+// Wake implements Node: a node of the cluster committed messages for ref,
+// whose session, if it is on this node, takes msgs or reads its mailbox.
+func (s *Server) Wake(ref store.DeviceRef, msgs []*store.Message) {
 	s.hub.mu.RLock()
 	se := s.hub.sessions[ref]
 	s.hub.mu.RUnlock()
-	if se != nil {
+	switch {
+	case se == nil:
+	case len(msgs) == 0:
 		se.wake()
+	default:
+		for _, m := range msgs {
+			se.offer(m)
+		}
 	}
 }
 
@@ -235,6 +242,34 @@ func (se *Session) wake() {
 	}
 }
 
+// offer hands the session a message committed for it, in a cluster. It
+// is queued when nothing can be missing before it: m.Prev, the mailbox's
+// newest message when m was committed, is at most the newest id the
+// session has queued or read (a message in between was deleted before
+// m's commit). Otherwise the session reads its mailbox.
+func (se *Session) offer(m *store.Message) {
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	if se.closed {
+		return
+	}
+	switch {
+	case se.fromStore: // a read is due: it finds m
+	case m.ID <= se.tail: // queued or read already
+		return
+	case m.HasPrev && m.Prev <= se.tail && len(se.queue) < sessionQueueMax:
+		se.queue = append(se.queue, m)
+		se.tail = m.ID
+	default:
+		se.fromStore = true
+		se.queue = nil
+	}
+	if !se.running {
+		se.running = true
+		go se.run()
+	}
+}
+
 func (se *Session) push(m *store.Message) {
 	se.mu.Lock()
 	defer se.mu.Unlock()
@@ -288,13 +323,16 @@ func (se *Session) run() {
 				se.fail("server error")
 				return
 			}
+			se.mu.Lock()
+			if n := len(msgs); n > 0 {
+				se.tail = max(se.tail, msgs[n-1].ID)
+			}
 			if len(msgs) == pendingBatch {
-				se.mu.Lock()
 				se.fromStore = true // more to read
-				se.mu.Unlock()
 			} else if !se.sentEmpty {
 				sendEmpty = true
 			}
+			se.mu.Unlock()
 		} else {
 			msgs = se.queue
 			se.queue = nil

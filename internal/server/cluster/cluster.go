@@ -9,21 +9,26 @@
 // loses its NATS connection and with it its subscriptions; a stale or
 // duplicate wake-up costs the woken session one read of its mailbox.
 //
-// Nothing depends on NATS for durability: a wake-up carries no message,
-// only "read your mailbox". PostgreSQL holds every message until it is
-// acknowledged, and the server's slow poll finds what a lost wake-up did
-// not announce. When the NATS connection drops or comes back, the node
-// resyncs: it forgets its caches (invalidations may have been missed) and
-// wakes every local session.
+// Nothing depends on NATS for durability: a wake-up says "read your
+// mailbox", and may carry the messages just committed (as PostgreSQL holds
+// them, with store.Message.Prev), which the session takes instead of
+// reading when nothing can be missing before them. PostgreSQL holds every
+// message until it is acknowledged, and the server's slow poll finds what
+// a lost wake-up did not announce. When the NATS connection drops or comes
+// back, the node resyncs: it forgets its caches (invalidations may have
+// been missed) and wakes every local session.
 //
 // Cache invalidations (a credential changed, a device removed, a block)
 // are broadcast on PREFIX.forget to every node.
 package cluster
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -141,7 +146,14 @@ func (c *Cluster) Present(ref store.DeviceRef) {
 		return
 	}
 	n := c.node
-	sub, err := c.nc.Subscribe(c.subject(ref), func(*nats.Msg) { n.Wake(ref) })
+	sub, err := c.nc.Subscribe(c.subject(ref), func(m *nats.Msg) {
+		msgs, err := decodeMessages(ref, m.Data)
+		if err != nil {
+			c.log.Warn("nats: a wake-up carrying messages that do not decode; reading the mailbox", "err", err)
+			msgs = nil
+		}
+		n.Wake(ref, msgs)
+	})
 	if err != nil {
 		c.log.Error("nats subscribe", "err", err)
 		return
@@ -163,13 +175,120 @@ func (c *Cluster) Absent(ref store.DeviceRef) {
 	}
 }
 
-// Wake implements server.Cluster. Publishing does not wait: while NATS is
-// away the wake-ups wait in nats.go's reconnect buffer, or are dropped
-// when it is full (the poll covers them).
-func (c *Cluster) Wake(refs []store.DeviceRef) {
-	for _, ref := range refs {
-		_ = c.nc.Publish(c.subject(ref), nil)
+// Wake implements server.Cluster. A wake-up carries the device's
+// messages of msgs when they all have Prev and come to at most
+// maxCarried bytes; otherwise it is empty, and the session reads its
+// mailbox. Publishing does not wait: while NATS is away the wake-ups wait
+// in nats.go's reconnect buffer, or are dropped when it is full (the poll
+// covers them).
+func (c *Cluster) Wake(refs []store.DeviceRef, msgs []*store.Message) {
+	var by map[store.DeviceRef][]*store.Message
+	if len(refs) > 1 {
+		by = make(map[store.DeviceRef][]*store.Message, len(refs))
+		for _, m := range msgs {
+			by[m.To] = append(by[m.To], m)
+		}
 	}
+	for _, ref := range refs {
+		mine := msgs
+		if by != nil {
+			mine = by[ref]
+		}
+		_ = c.nc.Publish(c.subject(ref), encodeMessages(ref, mine))
+	}
+}
+
+// maxCarried bounds the messages one wake-up carries, in bytes.
+const maxCarried = 64 << 10
+
+// encodeMessages encodes ref's messages of msgs for a wake-up (nil when
+// it should carry none): per message its id, Prev, public id, sender,
+// type, times, content and franking, as varints and length-prefixed
+// bytes.
+func encodeMessages(ref store.DeviceRef, msgs []*store.Message) []byte {
+	var b []byte
+	for _, m := range msgs {
+		if m.To != ref {
+			continue
+		}
+		if !m.HasPrev || len(b)+len(m.Content) > maxCarried {
+			return nil
+		}
+		b = binary.AppendVarint(b, m.ID)
+		b = binary.AppendVarint(b, m.Prev)
+		b = binary.AppendVarint(b, m.PublicID)
+		b = binary.AppendVarint(b, m.From.Account)
+		b = binary.AppendUvarint(b, uint64(m.From.Device))
+		b = binary.AppendVarint(b, int64(m.Type))
+		b = binary.AppendVarint(b, m.Timestamp)
+		b = binary.AppendVarint(b, m.ExpiresAt)
+		b = binary.AppendUvarint(b, uint64(len(m.Content)))
+		b = append(b, m.Content...)
+		f := store.EncodeFranking(m.Franking)
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+// decodeMessages decodes what encodeMessages wrote (nil for nothing).
+func decodeMessages(ref store.DeviceRef, b []byte) ([]*store.Message, error) {
+	d := decoder{b: b}
+	var msgs []*store.Message
+	for len(d.b) > 0 && d.err == nil {
+		m := &store.Message{To: ref, HasPrev: true}
+		m.ID, m.Prev, m.PublicID, m.From.Account = d.varint(), d.varint(), d.varint(), d.varint()
+		m.From.Device = uint32(d.uvarint(math.MaxUint32))
+		m.Type = int32(d.varint())
+		m.Timestamp, m.ExpiresAt = d.varint(), d.varint()
+		m.Content = d.bytes()
+		if f := d.bytes(); len(f) > 0 && d.err == nil {
+			m.Franking, d.err = store.DecodeFranking(f)
+		}
+		msgs = append(msgs, m)
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return msgs, nil
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+var errBadWake = errors.New("cluster: bad messages in a wake-up")
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err, d.b = errBadWake, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) uvarint(limit uint64) uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 || v > limit {
+		d.err, d.b = errBadWake, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	l := d.uvarint(maxCarried)
+	if l > uint64(len(d.b)) {
+		d.err, d.b = errBadWake, nil
+		return nil
+	}
+	v := d.b[:l:l]
+	d.b = d.b[l:]
+	return v
 }
 
 type forgetMsg struct {

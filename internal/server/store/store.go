@@ -164,6 +164,13 @@ type Message struct {
 	// Franking is the message's franking (docs/franking.md), nil when the
 	// sender sent no commitment.
 	Franking *Franking
+	// Prev, when HasPrev, is the id of the newest message of the mailbox
+	// when this one was committed (0: it was empty); a store may set it on
+	// what it hands its commit hook. A session that has sent or queued
+	// every message up to Prev can take this one without reading the store:
+	// any message between them was deleted before the commit.
+	Prev    int64
+	HasPrev bool
 }
 
 // Franking is what the server keeps of a message's franking: the sender's

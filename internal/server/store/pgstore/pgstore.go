@@ -1282,6 +1282,9 @@ func commitOn(ctx context.Context, c *pgx.Conn, batch []*enqueueOp, refs []store
 	b.Queue(`SELECT u.a, u.v, m.f, m.n FROM unnest($1::bigint[], $2::bigint[]) AS u(a, v)
 		CROSS JOIN LATERAL (SELECT from_account AS f, count(*) AS n FROM messages
 			WHERE account = u.a AND device = u.v GROUP BY from_account) AS m`, accts, devs)
+	// The newest message of each mailbox, for Message.Prev.
+	b.Queue(`SELECT u.a, u.v, (SELECT max(id) FROM messages WHERE account = u.a AND device = u.v)
+		FROM unnest($1::bigint[], $2::bigint[]) AS u(a, v)`, accts, devs)
 	b.Queue(`SELECT nextval('message_ids') FROM generate_series(1, $1)`, total)
 	br := c.SendBatch(ctx, b)
 	exists := make(map[store.DeviceRef]bool, len(refs))
@@ -1291,6 +1294,7 @@ func commitOn(ctx context.Context, c *pgx.Conn, batch []*enqueueOp, refs []store
 		from int64
 	}
 	fromQueued := make(map[pair]int)
+	prev := make(map[store.DeviceRef]int64, len(refs))
 	var ids []int64
 	err := func() error {
 		if _, err := br.Exec(); err != nil {
@@ -1312,6 +1316,19 @@ func commitOn(ctx context.Context, c *pgx.Conn, batch []*enqueueOp, refs []store
 		_, err = pgx.ForEachRow(rows, []any{&r.Account, &r.Device, &from, &n}, func() error {
 			queued[r] += n
 			fromQueued[pair{r, from}] = n
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if rows, err = br.Query(); err != nil {
+			return err
+		}
+		var newest *int64
+		_, err = pgx.ForEachRow(rows, []any{&r.Account, &r.Device, &newest}, func() error {
+			if newest != nil {
+				prev[r] = *newest
+			}
 			return nil
 		})
 		if err != nil {
@@ -1366,6 +1383,8 @@ func commitOn(ctx context.Context, c *pgx.Conn, batch []*enqueueOp, refs []store
 			o.res[i] = store.EnqueueResult{ID: id}
 			cp := *m
 			cp.ID = id
+			cp.Prev, cp.HasPrev = prev[m.To], true
+			prev[m.To] = id
 			committed = append(committed, &cp)
 			cols.id = append(cols.id, id)
 			cols.pub = append(cols.pub, m.PublicID)
