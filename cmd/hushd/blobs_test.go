@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/hushmsg/hush/internal/apiclient"
 	"github.com/hushmsg/hush/internal/server/store/pgstore/pgtest"
 	"github.com/hushmsg/hush/internal/server/tlscert"
+	"github.com/hushmsg/hush/internal/testutil"
 )
 
 // TestBlobUploadKilled kills hushd with SIGKILL in the middle of a chunk
@@ -109,9 +111,13 @@ func TestBlobUploadKilled(t *testing.T) {
 	if err := bob2.DeleteBlob(context.Background(), st.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(file); !os.IsNotExist(err) {
-		t.Fatalf("the blob file is still in the data folder after the recipient confirmed: %v", err)
-	}
+	// Its bytes are overwritten and removed after the answer.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if _, err := os.Stat(file); !os.IsNotExist(err) {
+			return fmt.Errorf("the blob file is still in the data folder after the recipient confirmed: %v", err)
+		}
+		return nil
+	})
 	p.stop(t)
 }
 

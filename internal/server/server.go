@@ -316,6 +316,7 @@ type Server struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 	bg       sync.WaitGroup
+	shred    chan []byte // blobs whose bytes blobLoop removes (blobs.go)
 }
 
 // New returns a Server over st. Call Close when done; it does not close st.
@@ -419,6 +420,7 @@ func New(st store.Store, cfg Config) *Server {
 	st.SetNotify(s.hub.notify)
 	s.bg.Go(s.expireLoop)
 	if cfg.BlobData != nil {
+		s.shred = make(chan []byte, shredQueue)
 		s.bg.Go(s.blobLoop)
 	}
 	if cfg.Cluster != nil {

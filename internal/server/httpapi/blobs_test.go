@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/internal/server/ratelimit"
 	"github.com/hushmsg/hush/internal/server/servertest"
+	"github.com/hushmsg/hush/internal/testutil"
 )
 
 // Tests of the blob endpoints (docs/api.md "Blobs", issue 11).
@@ -147,18 +149,14 @@ func TestBlobRoundTrip(t *testing.T) {
 	_, err = download(t, alice.C, id, 0)
 	wantCode(t, err, 404, api.CodeNotFound)
 	wantCode(t, bob.C.DeleteBlob(ctx, id), 404, api.CodeNotFound)
-	if files := blobFiles(t, env); len(files) != 0 {
-		t.Fatalf("blob files left after every recipient confirmed: %v", files)
-	}
+	noBlobFiles(t, env, "after every recipient confirmed")
 
 	// The uploader discards a blob no message carries.
 	id2 := upload(t, alice.C, []byte("never sent"))
 	check(t, alice.C.DeleteBlob(ctx, id2))
 	_, err = alice.C.BlobState(ctx, id2)
 	wantCode(t, err, 404, api.CodeNotFound)
-	if files := blobFiles(t, env); len(files) != 0 {
-		t.Fatalf("blob files left after a discard: %v", files)
-	}
+	noBlobFiles(t, env, "after a discard")
 }
 
 func TestBlobOrdinarySend(t *testing.T) {
@@ -189,9 +187,7 @@ func TestBlobOrdinarySend(t *testing.T) {
 		}
 		check(t, c.DeleteBlob(ctx, id))
 	}
-	if files := blobFiles(t, env); len(files) != 0 {
-		t.Fatalf("files left: %v", files)
-	}
+	noBlobFiles(t, env, "after the last confirmation")
 	// A fanout naming an unusable blob stores nothing.
 	half, err := alice.devs[0].CreateBlob(ctx, 10)
 	check(t, err)
@@ -231,9 +227,7 @@ func TestBlobGroupSend(t *testing.T) {
 	for _, c := range []*apiclient.Client{bob.devs[0], bob.devs[1], alice.devs[1]} {
 		check(t, c.DeleteBlob(ctx, id))
 	}
-	if files := blobFiles(t, env); len(files) != 0 {
-		t.Fatalf("files left after every member confirmed: %v", files)
-	}
+	noBlobFiles(t, env, "after every member confirmed")
 }
 
 func TestBlobAbuse(t *testing.T) {
@@ -519,4 +513,16 @@ func TestBlobWebSocketSend(t *testing.T) {
 	if got, err := download(t, bob.C, id, 0); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("bob's download after a WebSocket send: %v", err)
 	}
+}
+
+// noBlobFiles waits until the blob files are gone: a confirmed blob's
+// bytes are overwritten and removed after the answer, in the background.
+func noBlobFiles(t *testing.T, env *servertest.Env, when string) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if files := blobFiles(t, env); len(files) != 0 {
+			return fmt.Errorf("blob files left %s: %v", when, files)
+		}
+		return nil
+	})
 }
