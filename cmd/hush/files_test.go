@@ -185,7 +185,7 @@ func TestFileRoundTrip(t *testing.T) {
 			first, _ = strconv.ParseInt(f[3], 10, 64)
 		}
 	}
-	if first < killedAt || first > killedAt+2*(4<<20) {
+	if first < killedAt || first > killedAt+2*(8<<20) {
 		t.Errorf("the resumed upload's first chunk ends at %d; the killed one had %d on the server", first, killedAt)
 	}
 	sent := lines(t, out.String())

@@ -59,9 +59,10 @@ const FilesDir = "files"
 // tmpDir is the folder of the home for files being downloaded or copied.
 const tmpDir = "tmp"
 
-// uploadChunk is the size of one PATCH: under the server's limit (8 MiB by
-// default), and the most a killed upload has to send again.
-const uploadChunk = 4 << 20
+// uploadChunk is the size of one PATCH: the server's limit (8 MiB,
+// docs/api.md), so that the fewest chunks are each written and fsynced
+// before the next; and the most a killed upload has to send again.
+const uploadChunk = apiclient.DefaultChunkSize
 
 // pipeBuf and pipeBufs size the buffers between the goroutines a file
 // goes through (hashing, copying, decrypting), and readBuf the reads of
