@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,8 +20,9 @@ import (
 // and NATS (issue 12): every pair's sender and receiver are on different
 // nodes, so each message is committed by one node and delivered by
 // another, woken over NATS. It reports the CPU time per message of the
-// nodes and of PostgreSQL (the nodes' backends, and its WAL writer,
-// checkpointer and background writer), and the nodes' group commits.
+// nodes, of PostgreSQL (the nodes' backends, and its WAL writer,
+// checkpointer and background writer) and of the NATS server when they
+// run on this machine, and the nodes' group commits.
 func cluster(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("hush-load cluster", flag.ExitOnError)
 	bin := fs.String("hushd-bin", "", "the hushd binary to run three nodes of")
@@ -105,15 +107,25 @@ func cluster(ctx context.Context, args []string) error {
 		pgx.ForEachRow(rows, []any{&name, &v[0], &v[1], &v[2]}, func() error { out[name] = v; return nil })
 		return out
 	}
+	natsPID := processNamed("nats-server")
+	natsCPU := func() time.Duration {
+		if natsPID == 0 {
+			return 0
+		}
+		t, _ := loadtest.ProcessCPU(natsPID)
+		return t
+	}
 	var cpu0 [3]time.Duration
-	var self0 time.Duration
+	var self0, nats0 time.Duration
 	var pg0 map[int]pgProc
 	var com0 [3][3]float64
 	var tab0 map[string][3]int64
-	w.Started = func() { cpu0, self0, pg0, com0, tab0 = cpu(), selfCPU(), pgCPU(ctx, pgc, app), commits(), tables() }
+	w.Started = func() {
+		cpu0, self0, pg0, com0, tab0, nats0 = cpu(), selfCPU(), pgCPU(ctx, pgc, app), commits(), tables(), natsCPU()
+	}
 	fmt.Printf("load before: %s\n", loadavg())
 	r, err := loadtest.Run(ctx, h, w)
-	cpu1, self, pg1, com1, tab1 := cpu(), selfCPU()-self0, pgCPU(ctx, pgc, app), commits(), tables()
+	cpu1, self, pg1, com1, tab1, natsUsed := cpu(), selfCPU()-self0, pgCPU(ctx, pgc, app), commits(), tables(), natsCPU()-nats0
 	fmt.Println(r)
 	n := float64(max(r.Received, 1))
 	var total time.Duration
@@ -136,8 +148,12 @@ func cluster(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("PostgreSQL CPU: the nodes' %d backends %.2fs = %.1f µs/msg; WAL writer, checkpointer, background writer %.2fs = %.1f µs/msg\n",
 		nb, backends.Seconds(), float64(backends.Microseconds())/n, aux.Seconds(), float64(aux.Microseconds())/n)
-	all := total + backends + aux + self
-	fmt.Printf("all (nodes, PostgreSQL, hush-load) %.2fs = %.1f µs/msg: %.0f msg/s per core\n", all.Seconds(), float64(all.Microseconds())/n, n/all.Seconds())
+	if natsPID != 0 {
+		fmt.Printf("NATS server (pid %d, anyone's use of it included) %.2fs = %.1f µs/msg\n", natsPID, natsUsed.Seconds(), float64(natsUsed.Microseconds())/n)
+	}
+	cl := total + backends + aux + natsUsed
+	fmt.Printf("the cluster (nodes, PostgreSQL, NATS) %.2fs = %.1f µs/msg: %.0f msg/s per core; with hush-load %.1f µs/msg\n",
+		cl.Seconds(), float64(cl.Microseconds())/n, n/cl.Seconds(), float64((cl+self).Microseconds())/n)
 	for i := range com1 {
 		s, c, o := com1[i][0]-com0[i][0], com1[i][1]-com0[i][1], com1[i][2]-com0[i][2]
 		if c > 0 {
@@ -152,6 +168,26 @@ func cluster(ctx context.Context, args []string) error {
 	fmt.Println()
 	fmt.Printf("load after: %s\n", loadavg())
 	return err
+}
+
+// processNamed returns the pid of a process of this machine whose command
+// is name, 0 if there is none (or several).
+func processNamed(name string) int {
+	ents, _ := os.ReadDir("/proc")
+	pid := 0
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil && strings.TrimSpace(string(b)) == name {
+			if pid != 0 {
+				return 0
+			}
+			pid = n
+		}
+	}
+	return pid
 }
 
 // schemas returns the hushload_ schemas of the database.
