@@ -55,8 +55,10 @@ type Store struct {
 
 	// Acknowledgements wait here and are applied at the start of the next
 	// batch, so that they ride along with other writes instead of each
-	// taking a turn of the writer. ackKick is set while a wake-up op for
-	// them is queued.
+	// taking a turn of the writer. ackKick is set while a wake-up for
+	// them is pending: ackDelay after the first ack, in case no other
+	// write comes (an ack-only commit would cost an fsync, and a send
+	// arriving meanwhile would wait for it).
 	ackMu   sync.Mutex
 	acks    []ackReq
 	ackKick bool
@@ -507,6 +509,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.ops <- &op{fn: func(*wtx) error { return nil }} // applies the acknowledgements that wait
 	close(s.ops)
 	s.mu.Unlock()
 	<-s.done
@@ -1679,9 +1682,25 @@ func (s *Store) Ack(ctx context.Context, to store.DeviceRef, ids []int64) error 
 	s.ackMu.Unlock()
 	if kick {
 		// Wake the writer in case no other write comes.
-		return s.submit(&op{fn: func(*wtx) error { return nil }})
+		time.AfterFunc(ackDelay, s.kickAcks)
 	}
 	return nil
+}
+
+// ackDelay is how long acknowledgements wait for another write to ride
+// along with before they get a commit of their own. Until then an acked
+// message stays queued: a device that reconnects within it gets it again,
+// which clients tolerate (they drop what they have seen).
+const ackDelay = 5 * time.Millisecond
+
+// kickAcks wakes the writer if acknowledgements still wait.
+func (s *Store) kickAcks() {
+	s.ackMu.Lock()
+	waiting := len(s.acks) > 0
+	s.ackMu.Unlock()
+	if waiting {
+		_ = s.submit(&op{fn: func(*wtx) error { return nil }}) // ErrClosed: Close applied them
+	}
 }
 
 // applyAcks deletes the acknowledged messages, in the writer's

@@ -323,3 +323,57 @@ func BenchmarkEnqueueFanout(b *testing.B) {
 		}
 	})
 }
+
+// TestAckApplied checks that an acknowledgement with no other write after
+// it is committed all the same, and that Close commits the ones that
+// wait.
+func TestAckApplied(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "hush.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := s.CreateAccount(ctx, store.NewAccount{Username: "alice", PasswordHash: "h"}, store.NewDevice{TokenHash: []byte("t")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := store.DeviceRef{Account: a.ID, Device: 1}
+	var msgs []*store.Message
+	for _, pub := range []int64{11, 12} {
+		msgs = append(msgs, &store.Message{PublicID: pub, To: to, From: to, Content: []byte("x"), ExpiresAt: 1 << 50})
+	}
+	if _, err := s.EnqueueBatch(ctx, msgs, 10, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ack(ctx, to, []int64{11}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ms, err := s.Pending(ctx, to, 0, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ms) == 1 && ms[0].PublicID == 12 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the ack was not applied: %d pending", len(ms))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.Ack(ctx, to, []int64{12}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if ms, err := s.Pending(ctx, to, 0, 0, 10); err != nil || len(ms) != 0 {
+		t.Fatalf("after Close and reopen: %d pending, %v", len(ms), err)
+	}
+}
