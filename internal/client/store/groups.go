@@ -148,10 +148,11 @@ func (t *Tx) DeleteSenderKeyOf(ctx context.Context, group [16]byte, name string,
 	return err
 }
 
-// OutgoingOf returns the outbox row of the message id, or nil.
+// OutgoingOf returns the outbox row of the message id still to send, or
+// nil.
 func (t *q) OutgoingOf(ctx context.Context, id int64) (*Outgoing, error) {
 	var o Outgoing
-	err := t.x.QueryRowContext(ctx, "SELECT message, peer, device, identity, type, ciphertext, expires_in, request FROM outbox WHERE message = ?", id).
+	err := t.x.QueryRowContext(ctx, "SELECT message, peer, device, identity, type, ciphertext, expires_in, request FROM outbox WHERE message = ? AND "+outboxLive, id).
 		Scan(&o.Message, &o.Peer, &o.Device, &o.Identity, &o.Type, &o.Ciphertext, &o.ExpiresIn, &o.Request)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil

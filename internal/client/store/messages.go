@@ -475,16 +475,32 @@ func (t *Tx) IncomingIDs(ctx context.Context, peer string, secret bool, ids []co
 }
 
 // SetSent records the server's acceptance of an outgoing message: its
-// countdown starts now.
+// countdown starts now, and its outbox row is done.
+//
+// A done row (its message no longer pending) is not deleted here but by
+// the next AddOutgoing, in the transaction that writes the next row into
+// the pages it frees: deleted here, with secure_delete, its pages (an
+// ordinary request is 27 KB: seven of them) would be written as zeros in
+// this transaction and written again by the next send, a sixth of the WAL
+// a send writes (BenchmarkOrdinaryFanOut, docs/performance.md). A done
+// row holds only what was sent (ciphertexts, the history record sealed
+// under the account's history key, franking commitments), as the server
+// did; deleting the message deletes it too (ON DELETE CASCADE).
 func (t *Tx) SetSent(ctx context.Context, id, serverID int64) error {
 	_, err := t.x.ExecContext(ctx, `UPDATE messages SET state = ?, server_id = ?,
 		expires_at = CASE WHEN timer > 0 AND expires_at IS NULL THEN ? + timer * 1000 ELSE expires_at END
 		WHERE id = ?`, StateSent, serverID, t.Now.UnixMilli(), id)
-	if err != nil {
-		return err
-	}
-	_, err = t.x.ExecContext(ctx, "DELETE FROM outbox WHERE message = ?", id)
 	return err
+}
+
+// outboxLive is the condition of an outbox row still to send: its
+// message is pending (SetSent leaves the row, see there).
+const outboxLive = "(SELECT state FROM messages WHERE messages.id = outbox.message) = 1"
+
+func init() {
+	if StatePending != 1 {
+		panic("store: outboxLive names StatePending as 1")
+	}
 }
 
 // SetFailed marks an outgoing message as not sent and drops its outbox row.
@@ -562,6 +578,10 @@ func (t *Tx) AddOutgoing(ctx context.Context, o *Outgoing) error {
 	if len(o.Blobs) > 0 {
 		blobs = strings.Join(o.Blobs, ",")
 	}
+	// The rows SetSent left go first, so that this one takes their pages.
+	if _, err := t.x.ExecContext(ctx, "DELETE FROM outbox WHERE NOT "+outboxLive); err != nil {
+		return err
+	}
 	_, err := t.x.ExecContext(ctx, `INSERT INTO outbox (message, peer, device, identity, type, ciphertext, expires_in, request, blobs, commitment)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message) DO UPDATE SET peer = excluded.peer, device = excluded.device,
 		identity = excluded.identity, type = excluded.type, ciphertext = excluded.ciphertext, request = excluded.request,
@@ -570,9 +590,10 @@ func (t *Tx) AddOutgoing(ctx context.Context, o *Outgoing) error {
 	return err
 }
 
-// Outbox lists the queued messages, oldest first.
+// Outbox lists the queued messages (their rows still to send), oldest
+// first.
 func (t *q) Outbox(ctx context.Context) ([]*Outgoing, error) {
-	rows, err := t.x.QueryContext(ctx, "SELECT message, peer, device, identity, type, ciphertext, expires_in, request, blobs, commitment FROM outbox ORDER BY message")
+	rows, err := t.x.QueryContext(ctx, "SELECT message, peer, device, identity, type, ciphertext, expires_in, request, blobs, commitment FROM outbox WHERE "+outboxLive+" ORDER BY message")
 	if err != nil {
 		return nil, err
 	}
