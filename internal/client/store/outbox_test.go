@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"time"
 
@@ -64,5 +65,31 @@ func TestOutboxDoneRows(t *testing.T) {
 	}))
 	if n := rows(); n != 0 {
 		t.Fatalf("%d outbox rows after the message expired, want 0", n)
+	}
+}
+
+// TestTxCancelled: statements of a transaction run without their
+// context's cancellation (stmtContext), but a cancelled context still
+// fails the transaction at its next statement and writes nothing.
+func TestTxCancelled(t *testing.T) {
+	s := open(t, t.TempDir(), Options{Create: true})
+	ctx, cancel := context.WithCancel(t.Context())
+	err := s.Update(ctx, func(tx *Tx) error {
+		if err := tx.SetMetaInt(ctx, "a", 1); err != nil {
+			return err
+		}
+		cancel()
+		if err := tx.SetMetaInt(ctx, "b", 2); err != nil {
+			return err
+		}
+		return nil
+	})
+	if err == nil {
+		t.Fatal("a transaction whose context was cancelled committed")
+	}
+	for _, k := range []string{"a", "b"} {
+		if v, err := s.Read().MetaInt(t.Context(), k, 0); err != nil || v != 0 {
+			t.Fatalf("meta %s = %d, %v after the cancelled transaction", k, v, err)
+		}
 	}
 }
