@@ -87,7 +87,7 @@ func runOne(name, bin, pgURL string, plaintext bool, w loadtest.Workload, timeou
 	switch name {
 	case "hushd", "hushd-postgres":
 		args := []string{"--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "hushd"), "--log-level", "warn",
-			"--limit-register", "0", "--limit-messages", "0", "--limit-bytes", "0",
+			"--limit-register", "0", "--limit-messages", "0", "--limit-messages-pair", "0", "--limit-bytes", "0",
 			"--argon2-time", "1", "--argon2-memory", "8", "--max-queue", "1000000", "--max-conns-per-addr", "0"}
 		if plaintext {
 			args = append(args, "--insecure-plaintext")
