@@ -32,9 +32,13 @@ import (
 // every one of them had its WebSocket again (authenticated, its mailbox
 // read: the server's first "empty" frame received).
 //
-// Clients wait as hush does (internal/client, Receive with Follow): the
-// first attempt a second after the break, then twice as long after each
-// failure, up to 30 s. --backoff changes the first wait.
+// Each client is one apiclient.Client for the whole run, as in hush: it
+// knows the three nodes, keeps its TLS session, and after the break skips
+// the victim (tried last) and tries the others from a random one
+// (internal/apiclient, failover.go). By default it waits as hush did
+// until 58c89ea: the first attempt a second after the break, then twice
+// as long after each failure, up to 30 s (--backoff changes the first
+// wait); --hush-waits waits as hush does now (internal/client, recv.go).
 func storm(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("hush-load storm", flag.ExitOnError)
 	bin := fs.String("hushd-bin", "", "the hushd binary to run three nodes of")
@@ -79,6 +83,17 @@ func storm(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("registered %d accounts in %.1fs\n", *n, time.Since(start).Seconds())
 
+	// One client per person for the whole run, as hush keeps one (its TLS
+	// session cache with it), knowing the three nodes, the victim first.
+	clients := make([]*apiclient.Client, *n)
+	urls := []string{victim.URL, nodes[1].URL, nodes[2].URL}
+	for i := range *n {
+		o := apiclient.Options{Fingerprint: fp, Credential: creds[i], LocalAddr: &net.TCPAddr{IP: net.ParseIP(srcs[i%len(srcs)])}}
+		if clients[i], err = apiclient.NewCluster(urls, o); err != nil {
+			return err
+		}
+	}
+
 	// Everyone on the victim.
 	start = time.Now()
 	conns := make([]*apiclient.Conn, *n)
@@ -89,10 +104,8 @@ func storm(ctx context.Context, args []string) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			c, err := hushd(victim).Client(i, creds[i])
-			if err == nil {
-				conns[i], err = c.Connect(ctx)
-			}
+			var err error
+			conns[i], err = clients[i].Connect(ctx)
 			if err == nil {
 				_, err = conns[i].Next(ctx) // the "empty" frame: connected
 			}
@@ -123,11 +136,12 @@ func storm(ctx context.Context, args []string) error {
 		wg.Go(func() {
 			conns[i].Next(ctx) // until it breaks
 			conns[i].CloseNow()
+			clients[i].Skip(victim.URL) // as hush does: the others first
 			wait := *backoff
 			if *likeHush {
 				wait = 4 * time.Second
 			}
-			for k := 0; ctx.Err() == nil; k++ {
+			for ctx.Err() == nil {
 				w := wait
 				switch {
 				case *likeHush: // recv.go, reconnectWait
@@ -146,19 +160,25 @@ func storm(ctx context.Context, args []string) error {
 					wait = min(2*wait, 30*time.Second)
 				}
 				attempts.Add(1)
-				c, err := hushd(nodes[1+(i+k)%2]).Client(i, creds[i])
-				var conn *apiclient.Conn
-				if err == nil {
-					conn, err = c.Connect(ctx)
-				}
+				conn, err := clients[i].Connect(ctx)
 				if err == nil {
 					if _, err = conn.Next(ctx); err != nil {
 						conn.CloseNow()
 					}
 				}
 				if err != nil {
+					// Each node tried: the victim's refusal is expected.
+					errs := []error{err}
+					var fe *apiclient.FailoverError
+					if errors.As(err, &fe) {
+						errs = fe.Unwrap()
+					}
 					errMu.Lock()
-					errKinds[errKind(err)]++
+					for _, e := range errs {
+						if k := errKind(e); k != "refused" {
+							errKinds[k]++
+						}
+					}
 					errMu.Unlock()
 					continue
 				}
@@ -204,8 +224,9 @@ func storm(ctx context.Context, args []string) error {
 		"nodes 1 and 2 hold %.0f + %.0f WebSockets; their CPU during the storm %.1fs + %.1fs\n",
 		len(ok), *n, all.Seconds(), waits, pct(0.5), pct(0.99), ok[len(ok)-1].Seconds(), attempts.Load(),
 		conn1, conn2, cpu[0].Seconds(), cpu[1].Seconds())
+	fmt.Printf("CPU of nodes 1 and 2 per client back: %.2f ms\n", float64((cpu[0]+cpu[1]).Microseconds())/1000/float64(len(ok)))
 	if len(errKinds) > 0 {
-		fmt.Printf("failed attempts: %v\n", errKinds)
+		fmt.Printf("failed tries of nodes 1 and 2: %v\n", errKinds)
 	}
 	fmt.Printf("load after: %s\n", loadAfter)
 	if len(ok) < *n {

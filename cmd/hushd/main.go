@@ -319,6 +319,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		// TLS 1.3 only: its suites are all AEAD, and hush's clients (apiclient,
 		// hence hush and hush-load) require it.
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}
+		// Session tickets that every node of the cluster (one
+		// certificate) accepts: a client resumes on any of them.
+		tk, err := tlscert.SessionTicketKey(cert)
+		if err != nil {
+			return err
+		}
+		tlsCfg.SetSessionTicketKeys([][32]byte{tk})
 		fmt.Fprintf(stdout, "fingerprint: %s\n", fp)
 	}
 

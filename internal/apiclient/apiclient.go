@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -123,8 +124,17 @@ func NewCluster(bases []string, o Options) (*Client, error) {
 			return nil, fmt.Errorf("apiclient: server URL %q given twice", base)
 		}
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS13}
+	// TLS sessions are resumed (saving the certificate's signature and
+	// verification, not the key exchange): after a node's death its
+	// clients come back at once (docs/performance.md, "Reconnect storm").
+	tc := &tls.Config{MinVersion: tls.VersionTLS13, ClientSessionCache: tls.NewLRUClientSessionCache(MaxURLs)}
 	if o.Fingerprint != "" {
+		// Every node of a pinned cluster presents the pinned certificate
+		// and accepts the tickets of the others (hushd derives the ticket
+		// key from the certificate's key), so the last session is offered
+		// to whichever node is tried. A resumed session is one that was
+		// verified against the pin; VerifyConnection checks it again.
+		tc.ClientSessionCache = new(lastSession)
 		want, err := hex.DecodeString(strings.ReplaceAll(o.Fingerprint, ":", ""))
 		if err != nil || len(want) != sha256.Size {
 			return nil, errors.New("apiclient: fingerprint must be 64 hex digits")
@@ -512,3 +522,23 @@ func (c *Conn) Close() error {
 
 // CloseNow closes the connection without the closing handshake.
 func (c *Conn) CloseNow() error { return c.c.CloseNow() }
+
+// lastSession is a tls.ClientSessionCache of one session, whatever the
+// server's name: for the nodes of one cluster, which share a certificate
+// and a ticket key.
+type lastSession struct {
+	mu sync.Mutex
+	cs *tls.ClientSessionState
+}
+
+func (l *lastSession) Get(string) (*tls.ClientSessionState, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cs, l.cs != nil
+}
+
+func (l *lastSession) Put(_ string, cs *tls.ClientSessionState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cs = cs
+}

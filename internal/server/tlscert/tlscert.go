@@ -6,6 +6,7 @@ package tlscert
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
@@ -147,4 +148,27 @@ func writeFile(name string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("tlscert: %w", err)
 	}
 	return nil
+}
+
+// SessionTicketKey derives, from cert's private key, the key that encrypts
+// TLS session tickets (tls.Config.SetSessionTicketKeys). The nodes of a
+// cluster present one certificate, so they derive one ticket key: a client
+// of a node that died resumes its session on another node, which saves
+// the certificate signature there and the certificate's verification at
+// the client (a reconnect storm: docs/performance.md). Resumption in TLS
+// 1.3 still makes a fresh key exchange (Go offers only psk_dhe_ke), so the
+// ticket key protects no traffic key; like the private key, it lets its
+// holder pass for the server, and it changes when the certificate does.
+func SessionTicketKey(cert tls.Certificate) ([32]byte, error) {
+	var k [32]byte
+	der, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		return k, fmt.Errorf("tlscert: session ticket key: %w", err)
+	}
+	b, err := hkdf.Key(sha256.New, der, nil, "hush tls session ticket key v1", len(k))
+	if err != nil {
+		return k, fmt.Errorf("tlscert: session ticket key: %w", err)
+	}
+	copy(k[:], b)
+	return k, nil
 }

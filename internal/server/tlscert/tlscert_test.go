@@ -34,3 +34,33 @@ func TestLoadOrCreate(t *testing.T) {
 		t.Fatal("Load of a missing file succeeded")
 	}
 }
+
+// TestSessionTicketKey: nodes with one certificate derive one ticket key,
+// a node with another certificate another key.
+func TestSessionTicketKey(t *testing.T) {
+	dir := t.TempDir()
+	c1, _, err := LoadOrCreate(filepath.Join(dir, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, _, err := Load(filepath.Join(dir, "a", CertFile), filepath.Join(dir, "a", KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := LoadOrCreate(filepath.Join(dir, "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, err1 := SessionTicketKey(c1)
+	k2, err2 := SessionTicketKey(c2)
+	k3, err3 := SessionTicketKey(other)
+	if err1 != nil || err2 != nil || err3 != nil {
+		t.Fatal(err1, err2, err3)
+	}
+	if k1 != k2 {
+		t.Error("one certificate, two ticket keys")
+	}
+	if k1 == k3 {
+		t.Error("two certificates, one ticket key")
+	}
+}
