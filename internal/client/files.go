@@ -271,7 +271,7 @@ func (c *Client) uploadFile(ctx context.Context, peer string, secret bool, path 
 		return uploaded{}, err
 	}
 	sum := sha256.New()
-	side := attach.NewBackgroundWriter(io.MultiWriter(sum, copyTmp), pipeBuf, pipeBufs)
+	side := attach.NewBackgroundWriter(io.MultiWriter(sum, newWriteback(copyTmp)), pipeBuf, pipeBufs)
 	n, err := io.CopyBuffer(enc, io.TeeReader(f, side), make([]byte, readBuf))
 	if serr := side.Close(); err == nil {
 		err = serr
@@ -636,7 +636,7 @@ func (c *Client) download(ctx context.Context, a store.Attachment, dir string) (
 	defer os.Remove(pt.Name())
 	defer pt.Close()
 	sum := sha256.New()
-	out := attach.NewBackgroundWriter(io.MultiWriter(pt, sum), pipeBuf, pipeBufs)
+	out := attach.NewBackgroundWriter(io.MultiWriter(newWriteback(pt), sum), pipeBuf, pipeBufs)
 	dec, err := attach.NewDecrypter(out, a.Key, a.Size, a.Digest)
 	if err != nil {
 		out.Close()
