@@ -51,6 +51,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,6 +153,7 @@ func run(ctx context.Context, args []string) error {
 	plaintext := fs.Bool("plaintext", false, "with --hushd-bin: run hushd with --insecure-plaintext (no TLS)")
 	profile := fs.String("cpu-profile", "", "with --hushd-bin: hushd writes a CPU profile here")
 	pid := fs.Int("hushd-pid", 0, "with --url: the process id of that hushd, to report its CPU time per message")
+	selfProfile := fs.String("self-cpu-profile", "", "write hush-load's own CPU profile (the run, set-up left out) here")
 	fs.Parse(args)
 	raiseFileLimit(uint64(4*w.Pairs + 1000))
 	var extra []string
@@ -172,6 +174,9 @@ func run(ctx context.Context, args []string) error {
 	var srv0, self0 time.Duration
 	var cpuErr error
 	w.Started = func() {
+		if *selfProfile != "" {
+			startProfile(*selfProfile)
+		}
 		self0 = selfCPU()
 		if *pid != 0 {
 			srv0, cpuErr = loadtest.ProcessCPU(*pid)
@@ -181,6 +186,7 @@ func run(ctx context.Context, args []string) error {
 	defer cancel()
 	r, err := loadtest.Run(ctx, &loadtest.Hushd{URL: u, Fingerprint: f}, w)
 	self := selfCPU() - self0
+	stopProfile()
 	fmt.Println(r)
 	if n := float64(max(r.Received, 1)); *pid != 0 && cpuErr == nil {
 		srv, err := loadtest.ProcessCPU(*pid)
@@ -190,6 +196,32 @@ func run(ctx context.Context, args []string) error {
 		}
 	}
 	return err
+}
+
+var profileFile *os.File
+
+// startProfile starts a CPU profile of this process into path.
+func startProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hush-load:", err)
+		return
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "hush-load:", err)
+		f.Close()
+		return
+	}
+	profileFile = f
+}
+
+// stopProfile ends what startProfile started.
+func stopProfile() {
+	if profileFile != nil {
+		pprof.StopCPUProfile()
+		profileFile.Close()
+		profileFile = nil
+	}
 }
 
 // selfCPU is the CPU time (user and system) this process has used.
