@@ -487,9 +487,11 @@ func (c *Conn) NextBatch(ctx context.Context) ([]api.Frame, error) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		var f api.Frame
-		if err := json.Unmarshal(line, &f); err != nil {
-			return nil, fmt.Errorf("apiclient: bad frame from the server: %w", err)
+		f, ok := api.ParseFrame(line)
+		if !ok {
+			if err := json.Unmarshal(line, &f); err != nil {
+				return nil, fmt.Errorf("apiclient: bad frame from the server: %w", err)
+			}
 		}
 		out = append(out, f)
 	}
@@ -508,7 +510,7 @@ func (c *Conn) Send(ctx context.Context, reqID uint64, to string, device uint32,
 }
 
 func (c *Conn) write(ctx context.Context, f api.Frame) error {
-	b, err := json.Marshal(f)
+	b, err := api.AppendFrame(nil, &f)
 	if err != nil {
 		return err
 	}

@@ -239,7 +239,7 @@ func (wc *wsConn) writeFrames(ctx context.Context, frames []api.Frame) error {
 			buf = append(buf, '\n')
 		}
 		var err error
-		if buf, err = appendFrame(buf, &frames[i]); err != nil {
+		if buf, err = api.AppendFrame(buf, &frames[i]); err != nil {
 			*bp = buf
 			return err
 		}
@@ -260,6 +260,15 @@ func (wc *wsConn) writeFrames(ctx context.Context, frames []api.Frame) error {
 var writeBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 const maxPooledBuf = 64 << 10
+
+// decodeFrame decodes a frame from a client: api.ParseFrame, or
+// encoding/json for what it does not take.
+func decodeFrame(b []byte) (api.Frame, error) {
+	if f, ok := api.ParseFrame(b); ok {
+		return f, nil
+	}
+	return Decode[api.Frame](b)
+}
 
 func errorFrame(reqID uint64, err error) api.Frame {
 	_, e := apiError(err)

@@ -1,32 +1,23 @@
-package httpapi
+package api
 
 import (
 	"encoding/base64"
 	"encoding/json"
 	"strconv"
-
-	"github.com/hushmsg/hush/internal/api"
 )
 
-// The frames of a busy connection, sends and acks in, "sent" and messages
-// out, are decoded and encoded here without reflection: at 5,000 messages
-// a second encoding/json took a fifth of hushd's CPU (docs/performance.md,
-// "Latency: 1,000 pairs at 5,000 messages/s"). Both are fast paths for the
-// frames as encoding/json writes them: what they do not take (an escape in
-// a string, an unknown or differently capitalised key, a null, a number
-// with a fraction or an exponent, ...) goes to encoding/json, which gives
-// the same value or the same error as before. The tests check that every
-// frame the fast path decodes, encoding/json decodes to the same value,
-// and that every frame it encodes is byte for byte what encoding/json
-// writes.
-
-// decodeFrame decodes a WebSocket frame.
-func decodeFrame(b []byte) (api.Frame, error) {
-	if f, ok := fastDecodeFrame(b); ok {
-		return f, nil
-	}
-	return Decode[api.Frame](b)
-}
+// The frames of a busy connection (sends and acks to the server, "sent"
+// answers and messages from it) are decoded and encoded here without
+// reflection: at 5,000 messages a second encoding/json took a fifth of
+// hushd's CPU (docs/performance.md, "Latency: 1,000 pairs at 5,000
+// messages/s"). Both are fast paths for frames as encoding/json writes
+// them: what they do not take (an escape in a string, an unknown or
+// differently capitalised key, a null, a number with a fraction or an
+// exponent, a key given twice, non-ASCII text) is left to encoding/json,
+// which gives the same value or the same error as before. The tests check
+// that every frame ParseFrame takes, encoding/json decodes to the same
+// value, and that every frame AppendFrame encodes is byte for byte what
+// encoding/json writes.
 
 // frameScanner reads the subset of JSON that the fast path takes.
 type frameScanner struct {
@@ -168,11 +159,29 @@ const (
 	mCommitment
 	mIdentity
 	mBlobs
+	mMsg
+	mResult
+	mID
+	mTimestamp
+	mFrom
+	mFromDevice
+	mExpiresAt
+	mFranking
+	mTag
+	mKeyID
 )
 
-// fastDecodeFrame decodes the frames clients send (sends and acks) when
-// they are in the subset described above; ok is false otherwise.
-func fastDecodeFrame(b []byte) (f api.Frame, ok bool) {
+// ParseFrame decodes a frame in the subset described above; ok is false
+// (and the frame zero) for anything else, which the caller decodes with
+// encoding/json.
+func ParseFrame(b []byte) (Frame, bool) {
+	if f, ok := parseFrame(b); ok {
+		return f, true
+	}
+	return Frame{}, false
+}
+
+func parseFrame(b []byte) (f Frame, ok bool) {
 	s := &frameScanner{b: b}
 	if !s.next('{') {
 		return f, false
@@ -192,7 +201,7 @@ func fastDecodeFrame(b []byte) (f api.Frame, ok bool) {
 			m = mType
 			var t []byte
 			t, ok = s.str()
-			f.Type = string(t)
+			f.Type = frameType(t)
 		case "reqId":
 			m = mReqID
 			f.ReqID, ok = s.uint(64)
@@ -211,8 +220,16 @@ func fastDecodeFrame(b []byte) (f api.Frame, ok bool) {
 			f.IDs, ok = s.ints()
 		case "send":
 			m = mSend
-			f.Send = new(api.SendMessage)
+			f.Send = new(SendMessage)
 			ok = s.sendMessage(f.Send)
+		case "msg":
+			m = mMsg
+			f.Msg = new(Message)
+			ok = s.message(f.Msg)
+		case "result":
+			m = mResult
+			f.Result = new(SendResult)
+			ok = s.result(f.Result)
 		default:
 			return f, false
 		}
@@ -269,7 +286,7 @@ func (s *frameScanner) strs() ([]string, bool) {
 	}
 }
 
-func (s *frameScanner) sendMessage(m *api.SendMessage) bool {
+func (s *frameScanner) sendMessage(m *SendMessage) bool {
 	if !s.next('{') {
 		return false
 	}
@@ -314,11 +331,133 @@ func (s *frameScanner) sendMessage(m *api.SendMessage) bool {
 	}
 }
 
-// appendFrame appends f as encoding/json encodes it (json.Marshal, without
-// the newline).
-func appendFrame(b []byte, f *api.Frame) ([]byte, error) {
+func (s *frameScanner) result(r *SendResult) bool {
+	if !s.next('{') {
+		return false
+	}
+	seen := 0
+	for n := 0; ; n++ {
+		k, end, ok := s.key(n)
+		switch {
+		case !ok:
+			return false
+		case end:
+			return true
+		}
+		var bit int
+		switch string(k) {
+		case "id":
+			bit = mID
+			r.ID, ok = s.int(64)
+		case "timestamp":
+			bit = mTimestamp
+			r.Timestamp, ok = s.int(64)
+		default:
+			return false
+		}
+		if !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+	}
+}
+
+func (s *frameScanner) message(m *Message) bool {
+	if !s.next('{') {
+		return false
+	}
+	seen := 0
+	for n := 0; ; n++ {
+		k, end, ok := s.key(n)
+		switch {
+		case !ok:
+			return false
+		case end:
+			return true
+		}
+		var bit int
+		switch string(k) {
+		case "id":
+			bit = mID
+			m.ID, ok = s.int(64)
+		case "timestamp":
+			bit = mTimestamp
+			m.Timestamp, ok = s.int(64)
+		case "from":
+			bit = mFrom
+			var t []byte
+			t, ok = s.str()
+			m.From = string(t)
+		case "fromDevice":
+			bit = mFromDevice
+			var d uint64
+			d, ok = s.uint(32)
+			m.FromDevice = uint32(d)
+		case "type":
+			bit = mType
+			var t int64
+			t, ok = s.int(32)
+			m.Type = int32(t)
+		case "content":
+			bit = mContent
+			m.Content, ok = s.bytes()
+		case "expiresAt":
+			bit = mExpiresAt
+			m.ExpiresAt, ok = s.int(64)
+		case "franking":
+			bit = mFranking
+			m.Franking = new(Franking)
+			ok = s.franking(m.Franking)
+		default:
+			return false
+		}
+		if !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+	}
+}
+
+func (s *frameScanner) franking(f *Franking) bool {
+	if !s.next('{') {
+		return false
+	}
+	seen := 0
+	for n := 0; ; n++ {
+		k, end, ok := s.key(n)
+		switch {
+		case !ok:
+			return false
+		case end:
+			return true
+		}
+		var bit int
+		switch string(k) {
+		case "commitment":
+			bit = mCommitment
+			f.Commitment, ok = s.bytes()
+		case "tag":
+			bit = mTag
+			f.Tag, ok = s.bytes()
+		case "keyId":
+			bit = mKeyID
+			var d uint64
+			d, ok = s.uint(32)
+			f.KeyID = uint32(d)
+		default:
+			return false
+		}
+		if !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+	}
+}
+
+// AppendFrame appends f as encoding/json encodes it (json.Marshal).
+func AppendFrame(b []byte, f *Frame) ([]byte, error) {
 	switch {
-	case f.Type == api.FrameSent && f.Result != nil && f.Msg == nil && f.IDs == nil && f.To == "" && f.Device == 0 &&
+	case f.Type == FrameSent && f.Result != nil && f.Msg == nil && f.IDs == nil && f.To == "" && f.Device == 0 &&
 		f.Send == nil && f.Error == nil:
 		b = append(b, `{"type":"sent"`...)
 		if f.ReqID != 0 {
@@ -330,7 +469,7 @@ func appendFrame(b []byte, f *api.Frame) ([]byte, error) {
 		b = append(b, `,"timestamp":`...)
 		b = strconv.AppendInt(b, f.Result.Timestamp, 10)
 		return append(b, "}}"...), nil
-	case f.Type == api.FrameMessage && f.Msg != nil && f.ReqID == 0 && f.IDs == nil && f.To == "" && f.Device == 0 &&
+	case f.Type == FrameMessage && f.Msg != nil && f.ReqID == 0 && f.IDs == nil && f.To == "" && f.Device == 0 &&
 		f.Send == nil && f.Result == nil && f.Error == nil && plain(f.Msg.From):
 		m := f.Msg
 		b = append(b, `{"type":"message","msg":{"id":`...)
@@ -357,9 +496,74 @@ func appendFrame(b []byte, f *api.Frame) ([]byte, error) {
 			b = append(b, '}')
 		}
 		return append(b, "}}"...), nil
+	case f.Type == FrameSend && f.Send != nil && f.Msg == nil && f.IDs == nil && f.Result == nil && f.Error == nil &&
+		plain(f.To) && plainAll(f.Send.Blobs):
+		m := f.Send
+		b = append(b, `{"type":"send"`...)
+		if f.ReqID != 0 {
+			b = append(b, `,"reqId":`...)
+			b = strconv.AppendUint(b, f.ReqID, 10)
+		}
+		if f.To != "" {
+			b = append(b, `,"to":"`...)
+			b = append(b, f.To...)
+			b = append(b, '"')
+		}
+		if f.Device != 0 {
+			b = append(b, `,"device":`...)
+			b = strconv.AppendUint(b, uint64(f.Device), 10)
+		}
+		b = append(b, `,"send":{"type":`...)
+		b = strconv.AppendInt(b, int64(m.Type), 10)
+		b = append(b, `,"content":`...)
+		b = appendBytes(b, m.Content)
+		if m.ExpiresIn != 0 {
+			b = append(b, `,"expiresIn":`...)
+			b = strconv.AppendInt(b, m.ExpiresIn, 10)
+		}
+		if len(m.Commitment) > 0 {
+			b = append(b, `,"frankingCommitment":`...)
+			b = appendBytes(b, m.Commitment)
+		}
+		if len(m.Blobs) > 0 {
+			b = append(b, `,"blobs":[`...)
+			for i, id := range m.Blobs {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, '"')
+				b = append(b, id...)
+				b = append(b, '"')
+			}
+			b = append(b, ']')
+		}
+		if len(m.RecipientIdentity) > 0 {
+			b = append(b, `,"recipientIdentity":`...)
+			b = appendBytes(b, m.RecipientIdentity)
+		}
+		return append(b, "}}"...), nil
+	case f.Type == FrameAck && len(f.IDs) > 0 && f.ReqID == 0 && f.Msg == nil && f.To == "" && f.Device == 0 &&
+		f.Send == nil && f.Result == nil && f.Error == nil:
+		b = append(b, `{"type":"ack","ids":[`...)
+		for i, id := range f.IDs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, id, 10)
+		}
+		return append(b, "]}"...), nil
 	}
 	j, err := json.Marshal(f)
 	return append(b, j...), err
+}
+
+func plainAll(ss []string) bool {
+	for _, s := range ss {
+		if !plain(s) {
+			return false
+		}
+	}
+	return true
 }
 
 // appendBytes appends p as encoding/json encodes a []byte.
@@ -382,4 +586,15 @@ func plain(s string) bool {
 		}
 	}
 	return true
+}
+
+// frameType returns the frame type t, without an allocation for the
+// usual ones.
+func frameType(t []byte) string {
+	for _, k := range []string{FrameSend, FrameAck, FrameSent, FrameMessage} {
+		if string(t) == k {
+			return k
+		}
+	}
+	return string(t)
 }

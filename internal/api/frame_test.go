@@ -1,13 +1,47 @@
-package httpapi
+package api_test
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"reflect"
 	"testing"
 
 	"github.com/hushmsg/hush/internal/api"
 )
+
+// strict decodes b as hushd's server does (httpapi.Decode): unknown
+// fields and data after the value are errors.
+func strict(b []byte) (api.Frame, error) {
+	var f api.Frame
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&f); err != nil {
+		return f, err
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return f, errors.New("data after the value")
+	}
+	return f, nil
+}
+
+// same checks that what ParseFrame took, encoding/json decodes to the
+// same value, strictly (as the server) and not (as clients).
+func same(t *testing.T, b []byte, got api.Frame) {
+	t.Helper()
+	want, err := strict(b)
+	if err != nil {
+		t.Fatalf("ParseFrame took %q, encoding/json (strict): %v", b, err)
+	}
+	var loose api.Frame
+	if err := json.Unmarshal(b, &loose); err != nil {
+		t.Fatalf("ParseFrame took %q, json.Unmarshal: %v", b, err)
+	}
+	if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(got, loose) {
+		t.Fatalf("%q: ParseFrame gave %+v, encoding/json %+v", b, got, want)
+	}
+}
 
 // clientFrames are frames as clients encode them (encoding/json): the fast
 // path must take every one.
@@ -26,71 +60,61 @@ func clientFrames() []api.Frame {
 	}
 }
 
-func TestFastDecodeTakesClientFrames(t *testing.T) {
-	for _, f := range clientFrames() {
+func TestParseFrameTakesEncodedFrames(t *testing.T) {
+	for _, f := range append(clientFrames(), serverFrames()[:7]...) {
 		b, err := json.Marshal(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, ok := fastDecodeFrame(b)
+		got, ok := api.ParseFrame(b)
 		if !ok {
-			t.Errorf("fast path refused %s", b)
+			if !bytes.Contains(b, []byte("null")) { // nulls are left to encoding/json
+				t.Errorf("ParseFrame refused %s", b)
+			}
 			continue
 		}
-		want, err := Decode[api.Frame](b)
-		if err != nil {
-			t.Fatalf("%s: %v", b, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s: fast path gave %+v, encoding/json %+v", b, got, want)
-		}
+		same(t, b, got)
 	}
 }
 
-// The fast path leaves to encoding/json what it does not take; decodeFrame
-// gives the same as Decode for these too.
-func TestFastDecodeRefuses(t *testing.T) {
+// ParseFrame leaves to encoding/json what it does not take.
+func TestParseFrameRefuses(t *testing.T) {
 	for _, s := range []string{
 		``, ` `, `null`, `[]`, `{`, `{"type":"ack"`, `{"type":"ack",}`, `{"type":"ack"}x`, `{"type":"ack"}{}`,
 		`{"Type":"ack"}`, `{"type":"a\"ck"}`, `{"type":"ack","type":"send"}`, `{"type":null}`,
 		`{"ids":[1.0]}`, `{"ids":[1e3]}`, `{"ids":[01]}`, `{"ids":[1,]}`, `{"ids":[,1]}`, `{"ids":[-]}`,
 		`{"ids":[9223372036854775808]}`, `{"reqId":-1}`, `{"device":4294967296}`, `{"reqId":18446744073709551616}`,
-		`{"send":{"content":"a"}}`, `{"send":{"content":"YQ=="}}`, `{"send":{"type":2147483648}}`,
-		`{"send":{"content":1}}`, `{"send":{"blobs":["a",1]}}`, `{"send":null}`, `{"msg":{}}`, `{"unknown":1}`,
-		`{"to":"é"}`, "{\"to\":\"a\x01\"}", `{"send":{"content":"YQ==","content":"Yg=="}}`,
-		` { "type" : "ack" , "ids" : [ 1 , 2 ] } `, "{\"type\":\"ack\",\n\"ids\":[3]}\r\n",
+		`{"send":{"content":"a"}}`, `{"send":{"type":2147483648}}`, `{"send":{"content":1}}`,
+		`{"send":{"blobs":["a",1]}}`, `{"send":null}`, `{"unknown":1}`, `{"to":"é"}`, "{\"to\":\"a\x01\"}",
+		`{"send":{"content":"YQ==","content":"Yg=="}}`, `{"msg":{"content":null}}`, `{"msg":{"franking":{"tag":"x"}}}`,
+		`{"result":{"id":1,"id":2}}`, `{"msg":{"fromDevice":-1}}`, `{"error":{"code":"x"}}`,
 	} {
-		fast, ok := fastDecodeFrame([]byte(s))
-		want, werr := Decode[api.Frame]([]byte(s))
-		if ok && (werr != nil || !reflect.DeepEqual(fast, want)) {
-			t.Errorf("%q: fast path gave %+v, encoding/json %+v, %v", s, fast, want, werr)
+		if f, ok := api.ParseFrame([]byte(s)); ok || !reflect.DeepEqual(f, api.Frame{}) {
+			t.Errorf("ParseFrame took %q: %+v, %v", s, f, ok)
 		}
-		got, err := decodeFrame([]byte(s))
-		if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() || !reflect.DeepEqual(got, want) {
-			t.Errorf("%q: decodeFrame gave %+v, %v; Decode %+v, %v", s, got, err, want, werr)
+	}
+	// White space where JSON allows it is taken.
+	for _, s := range []string{` { "type" : "ack" , "ids" : [ 1 , 2 ] } `, "{\"type\":\"ack\",\n\"ids\":[3]}\r\n",
+		`{"send":{"content":"YQ=="}}`, `{"msg":{}}`, `{"result":{}}`, `{}`} {
+		f, ok := api.ParseFrame([]byte(s))
+		if !ok {
+			t.Errorf("ParseFrame refused %q", s)
+			continue
 		}
+		same(t, []byte(s), f)
 	}
 }
 
-// FuzzFastDecodeFrame: whatever the fast path decodes, encoding/json
-// decodes to the same value.
-func FuzzFastDecodeFrame(f *testing.F) {
-	for _, fr := range clientFrames() {
+// FuzzParseFrame: whatever ParseFrame decodes, encoding/json decodes to
+// the same value.
+func FuzzParseFrame(f *testing.F) {
+	for _, fr := range append(clientFrames(), serverFrames()...) {
 		b, _ := json.Marshal(fr)
 		f.Add(b)
 	}
-	f.Add([]byte(`{"type":"ack","ids":[1,2,3]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got, ok := fastDecodeFrame(b)
-		if !ok {
-			return
-		}
-		want, err := Decode[api.Frame](b)
-		if err != nil {
-			t.Fatalf("fast path took %q, encoding/json: %v", b, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("%q: fast path gave %+v, encoding/json %+v", b, got, want)
+		if got, ok := api.ParseFrame(b); ok {
+			same(t, b, got)
 		}
 	})
 }
@@ -120,12 +144,13 @@ func serverFrames() []api.Frame {
 }
 
 func TestAppendFrameIsJSON(t *testing.T) {
-	for _, f := range serverFrames() {
+	weird := api.Frame{Type: api.FrameSend, To: "<x>", Send: &api.SendMessage{Blobs: []string{"a\"b"}}}
+	for _, f := range append(append(serverFrames(), clientFrames()...), weird) {
 		want, err := json.Marshal(&f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := appendFrame([]byte("prefix"), &f)
+		got, err := api.AppendFrame([]byte("prefix"), &f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,12 +170,17 @@ func FuzzAppendFrame(f *testing.F) {
 		if franked {
 			m.Franking = &api.Franking{Commitment: commit, Tag: tag, KeyID: uint32(id >> 7)}
 		}
-		for _, fr := range []api.Frame{{Type: api.FrameMessage, Msg: m}, {Type: api.FrameSent, ReqID: uint64(id), Result: &api.SendResult{ID: id, Timestamp: -id}}} {
+		send := &api.SendMessage{Type: int32(id), Content: content, ExpiresIn: id >> 3, Commitment: commit, RecipientIdentity: tag}
+		if franked {
+			send.Blobs = []string{from, "b"}
+		}
+		for _, fr := range []api.Frame{{Type: api.FrameMessage, Msg: m}, {Type: api.FrameSent, ReqID: uint64(id), Result: &api.SendResult{ID: id, Timestamp: -id}},
+			{Type: api.FrameSend, ReqID: uint64(id), To: from, Device: uint32(id), Send: send}, {Type: api.FrameAck, IDs: []int64{id, -id, 0}}} {
 			want, err := json.Marshal(&fr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := appendFrame(nil, &fr)
+			got, err := api.AppendFrame(nil, &fr)
 			if err != nil || !bytes.Equal(got, want) {
 				t.Fatalf("appendFrame gave %s, %v; encoding/json %s", got, err, want)
 			}
@@ -158,25 +188,30 @@ func FuzzAppendFrame(f *testing.F) {
 	})
 }
 
-func BenchmarkDecodeFrame(b *testing.B) {
-	f := api.Frame{Type: api.FrameSend, ReqID: 12345, To: "l1x2y3r999", Device: 1, Send: &api.SendMessage{Type: 1, Content: make([]byte, 256)}}
-	in, _ := json.Marshal(f)
-	b.Run("fast", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := decodeFrame(in); err != nil {
-				b.Fatal(err)
+func BenchmarkParseFrame(b *testing.B) {
+	for _, f := range []api.Frame{
+		{Type: api.FrameSend, ReqID: 12345, To: "l1x2y3r999", Device: 1, Send: &api.SendMessage{Type: 1, Content: make([]byte, 256)}},
+		{Type: api.FrameMessage, Msg: &api.Message{ID: 1 << 60, Timestamp: 1764700000000, From: "l1x2y3s999",
+			FromDevice: 1, Type: 1, Content: make([]byte, 256), ExpiresAt: 1764700000000}},
+	} {
+		in, _ := json.Marshal(f)
+		b.Run(f.Type+"/fast", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := api.ParseFrame(in); !ok {
+					b.Fatal("refused")
+				}
 			}
-		}
-	})
-	b.Run("encoding-json", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := Decode[api.Frame](in); err != nil {
-				b.Fatal(err)
+		})
+		b.Run(f.Type+"/encoding-json", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := strict(in); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
+		})
+	}
 }
 
 func BenchmarkAppendFrame(b *testing.B) {
@@ -186,7 +221,7 @@ func BenchmarkAppendFrame(b *testing.B) {
 	b.Run("fast", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			buf, _ = appendFrame(buf[:0], &f)
+			buf, _ = api.AppendFrame(buf[:0], &f)
 		}
 	})
 	b.Run("encoding-json", func(b *testing.B) {
