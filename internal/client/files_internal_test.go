@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -320,6 +321,41 @@ func TestPlaceNeverClobbers(t *testing.T) {
 			t.Fatalf("%d: %s %v %v", i, p, b, err)
 		}
 		seen[p] = true
+	}
+}
+
+// TestPlaceAcrossFileSystems: a file received into the home's tmp folder
+// and saved in a download folder on another file system (no link, no
+// rename) is copied there and named, without clobbering, and only named
+// files are left there.
+func TestPlaceAcrossFileSystems(t *testing.T) {
+	other, err := os.MkdirTemp("/dev/shm", "hush-test-")
+	if err != nil {
+		t.Skip("no /dev/shm:", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(other) })
+	home := t.TempDir()
+	var st1, st2 syscall.Stat_t
+	if syscall.Stat(home, &st1) != nil || syscall.Stat(other, &st2) != nil || st1.Dev == st2.Dev {
+		t.Skip("/dev/shm is on the same file system as the temporary folder")
+	}
+	os.WriteFile(filepath.Join(other, "a.txt"), []byte("already there"), 0o600)
+	tmp, err := os.CreateTemp(home, ".hush-download-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tmp.Close()
+	tmp.WriteString("the file")
+	p, err := placeFrom(tmp, other, "a.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(p); err != nil || string(b) != "the file" || p != filepath.Join(other, "a (1).txt") {
+		t.Fatalf("placed as %s: %q, %v", p, b, err)
+	}
+	es, _ := os.ReadDir(other)
+	if len(es) != 2 {
+		t.Fatalf("the download folder holds %v", es)
 	}
 }
 
