@@ -123,6 +123,7 @@ func storm(ctx context.Context, args []string) error {
 	// The storm: kill the victim; each client notices its connection
 	// break, waits, and reconnects to node 1 or 2.
 	back := make([]time.Duration, *n)
+	broke := make([]time.Duration, *n) // when each client saw its connection break
 	var attempts atomic.Int64
 	var errMu sync.Mutex
 	errKinds := map[string]int{}
@@ -135,6 +136,7 @@ func storm(ctx context.Context, args []string) error {
 	for i := range *n {
 		wg.Go(func() {
 			conns[i].Next(ctx) // until it breaks
+			broke[i] = time.Since(killed)
 			conns[i].CloseNow()
 			clients[i].Skip(victim.URL) // as hush does: the others first
 			wait := *backoff
@@ -224,6 +226,8 @@ func storm(ctx context.Context, args []string) error {
 		"nodes 1 and 2 hold %.0f + %.0f WebSockets; their CPU during the storm %.1fs + %.1fs\n",
 		len(ok), *n, all.Seconds(), waits, pct(0.5), pct(0.99), ok[len(ok)-1].Seconds(), attempts.Load(),
 		conn1, conn2, cpu[0].Seconds(), cpu[1].Seconds())
+	slices.Sort(broke)
+	fmt.Printf("the clients saw their connections break after %.2fs (p50) to %.2fs (last)\n", broke[len(broke)/2].Seconds(), broke[len(broke)-1].Seconds())
 	fmt.Printf("CPU of nodes 1 and 2 per client back: %.2f ms\n", float64((cpu[0]+cpu[1]).Microseconds())/1000/float64(len(ok)))
 	if len(errKinds) > 0 {
 		fmt.Printf("failed tries of nodes 1 and 2: %v\n", errKinds)
