@@ -517,6 +517,39 @@ func (c *Conn) write(ctx context.Context, f api.Frame) error {
 	return c.c.Write(ctx, websocket.MessageText, b)
 }
 
+// Ping sends a WebSocket ping and waits for the pong, which another
+// goroutine's pending [Conn.Next] reads.
+func (c *Conn) Ping(ctx context.Context) error { return c.c.Ping(ctx) }
+
+// KeepAlive pings the server every interval until ctx ends, and closes
+// the connection at once (so that the pending [Conn.Next] fails and the
+// caller reconnects) when a pong has not come within timeout. It blocks:
+// run it on a goroutine of its own, beside a goroutine that keeps calling
+// Next (the pong is read there). The pings keep a load balancer's idle
+// timeout from cutting a quiet connection, and find a connection whose
+// peer went away without a word (a node's machine lost, a NAT entry
+// dropped) long before TCP would (docs/operations.md, "Load balancer").
+func (c *Conn) KeepAlive(ctx context.Context, interval, timeout time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		err := c.Ping(pctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				c.c.CloseNow()
+			}
+			return
+		}
+	}
+}
+
 // Close closes the connection.
 func (c *Conn) Close() error {
 	return c.c.Close(websocket.StatusNormalClosure, "")

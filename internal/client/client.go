@@ -66,6 +66,10 @@ type Options struct {
 	// CheckKeysEvery is the least time between two looks at the server's
 	// prekey counts (default 10 minutes).
 	CheckKeysEvery time.Duration
+	// PingEvery is how often a listening WebSocket (recv --follow, the
+	// TUI) pings the server; a pong late by PingTimeout ends the
+	// connection, which is then opened again (defaults 30 s and 20 s).
+	PingEvery, PingTimeout time.Duration
 	// Progress, if set, is told how the upload or download of a file goes
 	// (docs/client.md "Files"), every MiB or so.
 	Progress func(Progress)
@@ -90,6 +94,12 @@ func (o *Options) defaults() {
 	}
 	if o.CheckKeysEvery <= 0 {
 		o.CheckKeysEvery = 10 * time.Minute
+	}
+	if o.PingEvery <= 0 {
+		o.PingEvery = 30 * time.Second
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = 20 * time.Second
 	}
 }
 

@@ -261,6 +261,7 @@ func (c *Client) listen(ctx context.Context, o ReceiveOptions) (string, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go conn.KeepAlive(ctx, c.opts.PingEvery, c.opts.PingTimeout)
 	keys := keyKeeper(ctx, func(force bool) error {
 		_, err := c.MaintainKeys(ctx, force)
 		return err

@@ -127,6 +127,9 @@ func (wc *wsConn) readOne() error {
 	if wc.c.Closing() {
 		return nil // draining until the peer answers our close
 	}
+	if typ == 0 {
+		return nil // a ping (answered) or a pong: nothing to handle
+	}
 	if typ != ws.OpText {
 		wc.c.Close(ws.CloseUnsupported, "frames are JSON text")
 		return errors.New("binary message")

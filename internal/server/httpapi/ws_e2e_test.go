@@ -335,3 +335,54 @@ func TestParkingUnderTraffic(t *testing.T) {
 		}
 	}
 }
+
+// TestPingParked: hushd answers a client's ping on a parked WebSocket (one
+// that holds no goroutine while idle), parks it again, and the connection
+// still takes deliveries: the keepalive of hush's listening connections
+// (apiclient.Conn.KeepAlive) costs an idle connection nothing more.
+func TestPingParked(t *testing.T) {
+	ctx := t.Context()
+	env := servertest.StartWith(t, server.Config{Limits: servertest.Generous}, t.TempDir(), httpapi.Options{Linger: -1})
+	alice := env.NewUser(t, "alice", 0)
+	bob := env.NewUser(t, "bob", 0)
+	conn, err := bob.C.Connect(ctx)
+	check(t, err)
+	defer conn.Close()
+	if f := servertest.Recv(t, conn, wait); f.Type != api.FrameEmpty {
+		t.Fatalf("first frame %+v", f)
+	}
+	frames := make(chan api.Frame, 1)
+	go func() {
+		// The pongs are read here, as in hush's receive loop.
+		f, err := conn.Next(ctx)
+		if err != nil {
+			close(frames)
+			return
+		}
+		frames <- f
+	}()
+	for range 3 {
+		if runtime.GOOS == "linux" {
+			testutil.Eventually(t, wait, func() error {
+				if n := env.Handler.Parked(); n != 1 {
+					return fmt.Errorf("%d connections parked, want 1", n)
+				}
+				return nil
+			})
+		}
+		pctx, cancel := context.WithTimeout(ctx, wait)
+		err := conn.Ping(pctx)
+		cancel()
+		check(t, err)
+	}
+	r, err := alice.C.Send(ctx, "bob", 1, api.SendMessage{Type: 1, Content: []byte("after the pings")})
+	check(t, err)
+	select {
+	case f, ok := <-frames:
+		if !ok || f.Msg == nil || f.Msg.ID != r.ID {
+			t.Fatalf("after the pings: %+v (open %v)", f, ok)
+		}
+	case <-time.After(wait):
+		t.Fatal("no delivery after the pings")
+	}
+}

@@ -173,7 +173,9 @@ func Upgrade(w http.ResponseWriter, r *http.Request, readLimit int) (*Conn, erro
 }
 
 // ReadMessage returns the next text or binary message, answering pings
-// and reassembling fragments. It returns a *CloseError when the connection
+// and reassembling fragments. A control frame between messages (a ping,
+// answered, or a pong) ends the read with opcode 0 and no message, so
+// that the caller may park the connection again (see Await). It returns a *CloseError when the connection
 // was closed by a close frame or for a protocol error (after starting the
 // closing handshake), or another error when the connection failed. After
 // Close, the caller keeps reading (and dropping what it reads) until an
@@ -429,10 +431,16 @@ func readMessage(r io.Reader, limit int, onControl func(op byte, payload []byte)
 			if err := onControl(op, payload); err != nil {
 				return 0, nil, err
 			}
-			if onFrame != nil && !fragmented {
-				onFrame(false) // between messages: idle again
+			if fragmented {
+				continue
 			}
-			continue
+			// Between messages: idle again. Return, so that a connection
+			// pinged while parked is parked again rather than held by a
+			// goroutine waiting for its next message.
+			if onFrame != nil {
+				onFrame(false)
+			}
+			return 0, nil, nil
 		}
 		if op != opContinuation {
 			msgOp = op

@@ -72,6 +72,8 @@ func TestReadMessage(t *testing.T) {
 		{"new message inside fragments", append(clientFrame(false, OpText, []byte("x")), clientFrame(true, OpText, []byte("y"))...), 100, 0, nil, CloseProtocolError},
 		{"invalid UTF-8", clientFrame(true, OpText, []byte{0xff, 0xfe}), 100, 0, nil, CloseInvalidData},
 		{"close", clientFrame(true, opClose, []byte{0x03, 0xe8}), 100, 0, nil, CloseNormal},
+		{"ping between messages", append(clientFrame(true, opPing, []byte("q")), clientFrame(true, OpText, []byte("next"))...), 100, 0, nil, 0},
+		{"pong between messages", clientFrame(true, opPong, []byte("r")), 100, 0, nil, 0},
 		{"truncated header", []byte{0x81}, 100, 0, nil, -1},
 		{"truncated payload", clientFrame(true, OpText, []byte("hello"))[:8], 100, 0, nil, -1},
 	}
@@ -87,7 +89,7 @@ func TestReadMessage(t *testing.T) {
 			t.Errorf("%s: got %v, want an I/O error", tc.name, err)
 		}
 	}
-	if len(controls) != 2 || controls[0] != "9p" {
+	if len(controls) != 4 || controls[0] != "9p" || controls[2] != "9q" || controls[3] != ":r" {
 		t.Errorf("control frames seen: %q", controls)
 	}
 	if got := acceptKey("dGhlIHNhbXBsZSBub25jZQ=="); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" { // RFC 6455 section 1.3
@@ -111,6 +113,9 @@ func FuzzReadMessage(f *testing.F) {
 		op, msg, err := readMessage(bytes.NewReader(b), limit, func(byte, []byte) error { return nil }, nil)
 		if err != nil {
 			return
+		}
+		if op == 0 && msg == nil {
+			return // a control frame between messages
 		}
 		if len(msg) > limit || (op != OpText && op != OpBinary) {
 			t.Fatalf("returned op %d with %d bytes", op, len(msg))
@@ -281,8 +286,15 @@ func TestHalfSentMessage(t *testing.T) {
 		defer c.Kill()
 		done := make(chan error, 1)
 		go func() {
-			_, _, err := c.ReadMessage()
-			done <- err
+			// As the server's loop does: a ping between messages ends a
+			// read with no message; read on.
+			for {
+				op, _, err := c.ReadMessage()
+				if err != nil || op != 0 {
+					done <- err
+					return
+				}
+			}
 		}()
 		// Idle, then a ping: no deadline yet.
 		time.Sleep(10 * MessageTimeout)
