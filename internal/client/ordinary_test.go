@@ -395,3 +395,85 @@ func TestOrdinaryMismatchForever(t *testing.T) {
 	wantLines(t, "bob", bob.recv(t), "alice: through a changing list")
 	wantLines(t, "bob", bob.recv(t))
 }
+
+// TestOrdinaryAnswerLost: the server accepts an ordinary message but its
+// answer is lost (as when the sender is killed before it records the
+// acceptance). The message stays pending, its outbox row without the
+// request; sent again after a restart it is encrypted again (the next
+// message keys, the same content id), and every device shows it once:
+// the second copy is dropped by its content id. The sessions still work
+// both ways.
+func TestOrdinaryAnswerLost(t *testing.T) {
+	ctx := t.Context()
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	target, err := url.Parse(env.URL)
+	check(t, err)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // to the test's own server
+	var lose atomic.Bool
+	var lost atomic.Int32
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if lose.Load() && r.Method == "POST" && r.URL.Path == "/v1/ordinary/messages" {
+			// The server gets it; the client does not hear so.
+			rec := httptest.NewRecorder()
+			rp.ServeHTTP(rec, r)
+			if rec.Code != http.StatusOK {
+				t.Errorf("the server answered %d: %s", rec.Code, rec.Body)
+			}
+			lost.Add(1)
+			http.Error(w, "lost", http.StatusBadGateway)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	home := filepath.Join(t.TempDir(), "alice")
+	c, err := client.Register(ctx, home, client.RegisterParams{Server: ts.URL, Fingerprint: tlscert.Fingerprint(ts.Certificate().Raw),
+		Username: "alice", Password: "password-alice"}, opts)
+	check(t, err)
+	alice1 := &user{name: "alice", home: home, c: c}
+	t.Cleanup(func() { alice1.c.Close() })
+	bob1 := register(t, env, "bob")
+	alice2, bob2 := linkWithIdentity(t, env, alice1), linkWithIdentity(t, env, bob1)
+	check(t, bob1.c.EnsureOrdinary(ctx))
+
+	alice1.sendOrdinary(t, "bob", "first")
+	lose.Store(true)
+	m, err := alice1.c.SendOrdinary(ctx, "bob", "answer lost")
+	var q *client.QueuedError
+	if !errors.As(err, &q) || m == nil || m.State != store.StatePending || lost.Load() != 1 {
+		t.Fatalf("send with its answer lost: %+v %v (%d lost)", m, err, lost.Load())
+	}
+	out, err := alice1.c.Store().Read().Outbox(ctx)
+	check(t, err)
+	if len(out) != 1 || len(out[0].Request) > 64 {
+		t.Fatalf("outbox %d rows, the first's request %d bytes (want the mark only)", len(out), len(out[0].Request))
+	}
+	lose.Store(false)
+	alice1.restart(t)
+	check(t, alice1.c.FlushOutbox(ctx))
+	if sm, err := alice1.c.Message(ctx, m.ID); err != nil || sm.State != store.StateSent {
+		t.Fatalf("after the flush: %+v %v", sm, err)
+	}
+	for _, u := range []*user{bob1, bob2} {
+		got := u.recv(t)
+		wantLines(t, "bob", got, "alice: first", "alice: answer lost")
+		if got[1].MsgID != m.MsgID {
+			t.Fatalf("bob got %+v", got[1])
+		}
+		wantLines(t, "bob", u.recv(t))
+		h, err := u.c.Conversation(ctx, "alice", false, 0)
+		check(t, err)
+		wantLines(t, "bob's history", h, "alice: first", "alice: answer lost")
+	}
+	wantLines(t, "alice2", alice2.recv(t), "-> bob: first", "-> bob: answer lost")
+	h, err := alice2.c.Conversation(ctx, "bob", false, 0)
+	check(t, err)
+	wantLines(t, "alice2's history", h, "-> bob: first", "-> bob: answer lost")
+
+	bob2.sendOrdinary(t, "alice", "back")
+	wantLines(t, "alice1", alice1.recv(t), "bob: back")
+	wantLines(t, "alice2", alice2.recv(t), "bob: back")
+	alice1.sendOrdinary(t, "bob", "again")
+	wantLines(t, "bob1", bob1.recv(t), "-> alice: back", "alice: again")
+}

@@ -479,10 +479,11 @@ func (t *Tx) IncomingIDs(ctx context.Context, peer string, secret bool, ids []co
 //
 // A done row (its message no longer pending) is not deleted here but by
 // the next AddOutgoing, in the transaction that writes the next row into
-// the pages it frees: deleted here, with secure_delete, its pages (an
-// ordinary request is 27 KB: seven of them) would be written as zeros in
-// this transaction and written again by the next send, a sixth of the WAL
-// a send writes (BenchmarkOrdinaryFanOut, docs/performance.md). A done
+// the pages it frees: deleted here, with secure_delete, the pages of a
+// row with a whole request (27 KB for an ordinary message to 10 devices, as
+// rows of a hush before December 2026 held: seven pages) would be written
+// as zeros in this transaction and written again by the next send
+// (BenchmarkOrdinaryFanOut, docs/performance.md). A done
 // row holds only what was sent (ciphertexts, the history record sealed
 // under the account's history key, franking commitments), as the server
 // did; deleting the message deletes it too (ON DELETE CASCADE).
@@ -552,9 +553,12 @@ type Outgoing struct {
 	Type       int
 	Ciphertext []byte
 	ExpiresIn  int64 // seconds, the server's expiry hint
-	// Request, when set, makes this an ordinary message: the whole body of
+	// Request, when set, makes this an ordinary (or a group) message; Device,
+	// Identity, Type and Ciphertext are then unused. An ordinary message's
+	// row holds only a mark that it is encrypted again when sent (the
+	// client's ordinaryAgain); a row of an older hush holds the whole body of
 	// POST /v1/ordinary/messages (JSON api.OrdinarySend), one ciphertext per
-	// device; Device, Identity, Type and Ciphertext are then unused.
+	// device.
 	Request []byte
 	// Blobs are the blob ids the message carries (a secret message's; an
 	// ordinary one has them in Request).
