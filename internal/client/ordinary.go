@@ -348,6 +348,7 @@ func (c *Client) fanOutLoop(ctx context.Context, m *store.Message, fs *fanState)
 		if err != nil {
 			return err
 		}
+		trace("ordinary-stored") // TestSendKilled kills here, before the request
 		mm, err := c.postOrdinary(ctx, out, devs)
 		if !errors.Is(err, errMismatch) {
 			return err
