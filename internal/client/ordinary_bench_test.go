@@ -1,7 +1,9 @@
 package client
 
 import (
+	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,10 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hushmsg/hush/internal/api"
 	"github.com/hushmsg/hush/internal/client/store"
 	"github.com/hushmsg/hush/internal/content"
+	"github.com/hushmsg/hush/internal/history"
 	"github.com/hushmsg/hush/key"
 	"github.com/hushmsg/hush/session"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // Sending one ordinary message to 2 x 5 devices (issue 9, Performance):
@@ -143,6 +148,7 @@ func benchFanOut(b *testing.B, n int) {
 		b.StopTimer()
 		reportCPU(b, start)
 	})
+	b.Run("bound", func(b *testing.B) { benchBound(b, n, body) })
 	b.Run("engine", func(b *testing.B) {
 		ctx := b.Context()
 		st, err := store.Open(ctx, filepath.Join(b.TempDir(), "alice"), store.Options{Create: true})
@@ -229,4 +235,128 @@ func benchFanOut(b *testing.B, n int) {
 		}
 		b.ReportMetric(float64(size)/float64(len(recs)), "record-B")
 	})
+}
+
+// boundStore keeps the records decoded, as the engine's fan-out does
+// (store.FanOutSessions), and appends each record it is given, serialized
+// and sealed as the store seals it, to a journal buffer.
+type boundStore struct {
+	*session.MemoryStore
+	recs    map[session.Address]*session.Record
+	journal []byte
+	seal    func(dst, pt []byte, row string) []byte
+}
+
+func (s *boundStore) LoadSession(_ context.Context, a session.Address) (*session.Record, error) {
+	return s.recs[a], nil
+}
+
+func (s *boundStore) StoreSession(_ context.Context, a session.Address, r *session.Record) error {
+	s.recs[a] = r
+	pt, err := r.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	s.journal = s.seal(s.journal, pt, a.String())
+	return nil
+}
+
+// benchBound is the measured bound of any engine that makes a send
+// durable before it leaves (docs/performance.md): the protocol on records
+// kept decoded, and what a send does beyond it whatever the store (the two
+// franked contents, each record serialized and sealed, the message body
+// sealed, the history record, the request's JSON), with the store itself
+// replaced by its operating system's floor: the sealed records and
+// message appended to a file with one write and one fsync (a send
+// journal, without the journal's reading back, applying and collapsing).
+func benchBound(b *testing.B, n int, body string) {
+	ctx := b.Context()
+	alice, err := key.GenerateIdentityKeyPair(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	k := make([]byte, chacha20poly1305.KeySize)
+	rand.Read(k)
+	aead, err := chacha20poly1305.NewX(k)
+	if err != nil {
+		b.Fatal(err)
+	}
+	seal := func(dst, pt []byte, row string) []byte {
+		nonce := make([]byte, aead.NonceSize())
+		rand.Read(nonce)
+		dst = append(dst, nonce...)
+		return aead.Seal(dst, nonce, pt, []byte("hush-store-v1 o_sessions record "+row))
+	}
+	ms := &boundStore{MemoryStore: session.NewMemoryStore(alice, 7), recs: make(map[session.Address]*session.Record), seal: seal}
+	ci := &session.Cipher{Store: ms, Local: session.Address{Name: "alice", Device: 1}, PQRatchet: session.PQRequired}
+	peers := benchPeers(b, alice, n)
+	for _, p := range peers {
+		if err := ci.ProcessBundle(ctx, p.addr, p.bundle); err != nil {
+			b.Fatal(err)
+		}
+	}
+	kr := history.NewKeyring(time.Now())
+	f, err := os.OpenFile(filepath.Join(b.TempDir(), "journal"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var off int64
+	b.ReportAllocs()
+	start := cpuTime()
+	b.ResetTimer()
+	for range b.N {
+		m := &store.Message{Peer: "bob", MsgID: content.NewID(), Outgoing: true, Kind: store.KindText,
+			Body: body, SentAt: time.Now().Truncate(time.Millisecond), Shown: true, State: store.StatePending, Device: 1}
+		cm := &content.Message{ID: m.MsgID, SentAt: m.SentAt, Body: m.Body, Ordinary: true}
+		sync := *cm
+		pt, com, err := frank(cm)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sync.SyncTo = m.Peer
+		syncPT, syncCom, err := frank(&sync)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ms.journal = ms.journal[:0]
+		req := api.OrdinarySend{}
+		for i, name := range []string{"bob", "alice"} {
+			r := api.OrdinaryRecipient{Username: name}
+			for _, p := range peers {
+				if p.addr.Name != name {
+					continue
+				}
+				body, c := pt, com
+				if i == 1 {
+					body, c = syncPT, syncCom
+				}
+				ct, err := ci.Encrypt(ctx, p.addr, body)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r.Devices = append(r.Devices, api.OrdinaryDeviceMessage{Device: uint32(p.addr.Device), RegistrationID: 9,
+					Type: api.TypeOrdinaryPreKey, Content: ct.Body, Commitment: c})
+			}
+			req.Recipients = append(req.Recipients, r)
+		}
+		ms.journal = seal(ms.journal, []byte(m.Body), "message")
+		rec, err := historyRecord(kr, m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.History = []api.HistoryRecord{rec}
+		if _, err := json.Marshal(req); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := f.WriteAt(ms.journal, off); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		off = (off + int64(len(ms.journal))) % (64 << 20)
+	}
+	b.StopTimer()
+	reportCPU(b, start)
 }
