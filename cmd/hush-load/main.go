@@ -153,6 +153,7 @@ func run(ctx context.Context, args []string) error {
 	plaintext := fs.Bool("plaintext", false, "with --hushd-bin: run hushd with --insecure-plaintext (no TLS)")
 	profile := fs.String("cpu-profile", "", "with --hushd-bin: hushd writes a CPU profile here")
 	pid := fs.Int("hushd-pid", 0, "with --url: the process id of that hushd, to report its CPU time per message")
+	fs.DurationVar(&w.Timeline, "timeline", 0, "also print delivery latency per period of this length (by send time)")
 	selfProfile := fs.String("self-cpu-profile", "", "write hush-load's own CPU profile (the run, set-up left out) here")
 	fs.Parse(args)
 	raiseFileLimit(uint64(4*w.Pairs + 1000))
@@ -173,7 +174,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	var srv0, self0 time.Duration
 	var cpuErr error
+	var start time.Time
 	w.Started = func() {
+		start = time.Now()
 		if *selfProfile != "" {
 			startProfile(*selfProfile)
 		}
@@ -188,6 +191,13 @@ func run(ctx context.Context, args []string) error {
 	self := selfCPU() - self0
 	stopProfile()
 	fmt.Println(r)
+	if len(r.Timeline) > 0 {
+		fmt.Printf("timeline (by send time; first send at %s): start_ms messages p50_ms p99_ms max_ms\n",
+			start.UTC().Format("15:04:05.000"))
+		for _, p := range r.Timeline {
+			fmt.Printf("%8d %6d %8.2f %8.2f %8.2f\n", p.Start.Milliseconds(), p.Messages, ms(p.P50), ms(p.P99), ms(p.Max))
+		}
+	}
 	if n := float64(max(r.Received, 1)); *pid != 0 && cpuErr == nil {
 		srv, err := loadtest.ProcessCPU(*pid)
 		if err == nil {
@@ -332,3 +342,5 @@ func idle(ctx context.Context, args []string) error {
 	}
 	return nil
 }
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }

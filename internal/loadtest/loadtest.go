@@ -44,6 +44,9 @@ type Workload struct {
 	Window   int           // unacknowledged sends per sender
 	Rate     float64       // total messages per second; 0: as fast as possible
 	Duration time.Duration // for Rate runs
+	// Timeline, if above zero, makes Run report delivery latency per
+	// period of this length (Result.Timeline), by send time.
+	Timeline time.Duration
 	// Started, if set, is called once the pairs are set up and connected,
 	// just before the first message is sent (to take measurements that
 	// leave the setup out, such as the server's CPU time).
@@ -63,6 +66,17 @@ type Result struct {
 	// Send latency: send call to the system's acknowledgement.
 	SendP50, SendP99 time.Duration
 	Behind           int64 // for Rate runs: sends skipped because the window was full
+	// Timeline is delivery latency per Workload.Timeline of send time,
+	// from the first send on (with Workload.Timeline only).
+	Timeline []Period
+}
+
+// Period is the delivery latency of the messages sent in one period of a
+// run's timeline.
+type Period struct {
+	Start         time.Duration // since the first send
+	Messages      int
+	P50, P99, Max time.Duration
 }
 
 func (r Result) String() string {
@@ -87,6 +101,7 @@ type pairState struct {
 	sentAt  []int64 // FIFO of send times, for send latency
 	sendLat []time.Duration
 	recvLat []time.Duration
+	recvAt  []int64 // send times of recvLat's messages, with Timeline
 }
 
 // Run sets up the pairs, runs the workload and measures it.
@@ -125,6 +140,9 @@ func Run(ctx context.Context, sys System, w Workload) (Result, error) {
 				t := int64(binary.BigEndian.Uint64(content))
 				p.mu.Lock()
 				p.recvLat = append(p.recvLat, time.Duration(now-t))
+				if w.Timeline > 0 {
+					p.recvAt = append(p.recvAt, t)
+				}
 				p.mu.Unlock()
 			}
 			if n := received.Add(1); w.Rate == 0 && n >= target {
@@ -232,6 +250,9 @@ func Run(ctx context.Context, sys System, w Workload) (Result, error) {
 	}
 	r.PerSecond = float64(r.Received) / elapsed.Seconds()
 	var recv, snd []time.Duration
+	if w.Timeline > 0 {
+		r.Timeline = timeline(pairs, start.UnixNano(), w.Timeline)
+	}
 	for _, p := range pairs {
 		p.mu.Lock()
 		recv = append(recv, p.recvLat...)
@@ -255,4 +276,27 @@ func percentiles(d []time.Duration) (p50, p99, max time.Duration) {
 		return d[int(math.Min(float64(len(d)-1), math.Ceil(q*float64(len(d)))-1))]
 	}
 	return at(0.50), at(0.99), d[len(d)-1]
+}
+
+// timeline groups the delivery latencies of pairs by send time into
+// periods of length d from start (Unix nanoseconds).
+func timeline(pairs []*pairState, start int64, d time.Duration) []Period {
+	var byPeriod [][]time.Duration
+	for _, p := range pairs {
+		p.mu.Lock()
+		for i, t := range p.recvAt {
+			k := max(0, int((t-start)/int64(d)))
+			for len(byPeriod) <= k {
+				byPeriod = append(byPeriod, nil)
+			}
+			byPeriod[k] = append(byPeriod[k], p.recvLat[i])
+		}
+		p.mu.Unlock()
+	}
+	ps := make([]Period, len(byPeriod))
+	for k, lat := range byPeriod {
+		ps[k] = Period{Start: time.Duration(k) * d, Messages: len(lat)}
+		ps[k].P50, ps[k].P99, ps[k].Max = percentiles(lat)
+	}
+	return ps
 }

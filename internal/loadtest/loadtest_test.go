@@ -83,3 +83,38 @@ func FuzzMetricValue(f *testing.F) {
 		}
 	})
 }
+
+func TestTimeline(t *testing.T) {
+	const start = int64(1e12)
+	at := func(ms int64) int64 { return start + ms*1e6 }
+	p := &pairState{
+		recvAt:  []int64{at(5), at(150), at(120), at(199), at(-1), at(350)},
+		recvLat: []time.Duration{1, 20, 10, 30, 2, 40},
+	}
+	got := timeline([]*pairState{p}, start, 100*time.Millisecond)
+	want := []Period{
+		{Start: 0, Messages: 2, P50: 1, P99: 2, Max: 2},
+		{Start: 100 * time.Millisecond, Messages: 3, P50: 20, P99: 30, Max: 30},
+		{Start: 200 * time.Millisecond},
+		{Start: 300 * time.Millisecond, Messages: 1, P50: 40, P99: 40, Max: 40},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("period %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	r, err := Run(t.Context(), &loopback{}, Workload{Pairs: 2, Rate: 200, Duration: 300 * time.Millisecond, Size: 64, Window: 4, Timeline: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range r.Timeline {
+		n += p.Messages
+	}
+	if n != int(r.Received) || n == 0 {
+		t.Fatalf("timeline counts %d messages, %d received", n, r.Received)
+	}
+}

@@ -52,6 +52,9 @@ type Store struct {
 	cdb   *sql.DB // the checkpointer's (one connection)
 
 	stopCkpt, ckptDone chan struct{}
+	// pause is held by the writer while it runs a batch, and by
+	// Checkpoint while it truncates the WAL.
+	pause sync.Mutex
 
 	// Acknowledgements wait here and are applied at the start of the next
 	// batch, so that they ride along with other writes instead of each
@@ -402,9 +405,9 @@ func Open(path string) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4)
-	// The checkpointer waits at most 100 ms for readers before it gives up
-	// a truncating checkpoint: the writer must not stall behind it.
-	cdb, err := sql.Open("sqlite", strings.Replace(dsn, "busy_timeout(10000)", "busy_timeout(100)", 1))
+	// The checkpointer waits at most 5 ms for readers before it gives up
+	// a truncating checkpoint: the writer is paused meanwhile (Checkpoint).
+	cdb, err := sql.Open("sqlite", strings.Replace(dsn, "busy_timeout(10000)", "busy_timeout(5)", 1))
 	if err != nil {
 		wconn.Close()
 		wdb.Close()
@@ -445,24 +448,23 @@ func Open(path string) (*Store, error) {
 	return s, nil
 }
 
-// checkpointer copies the WAL into the database file twice a second,
-// without blocking the writer (PASSIVE); SQLite then starts the WAL over
-// at the next transaction. Every truncateEvery ticks it truncates the WAL
-// as well (Checkpoint).
+// checkpointer copies the WAL into the database file twice a second, and
+// every truncateEvery ticks (then at every tick until it succeeds)
+// truncates the WAL as well (Checkpoint).
 func (s *Store) checkpointer() {
 	defer close(s.ckptDone)
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
-	for n := 1; ; n++ {
+	for due := 1; ; due++ {
 		select {
 		case <-s.stopCkpt:
 			return
 		case <-t.C:
-			if n%truncateEvery == 0 {
-				_ = s.Checkpoint(context.Background())
-			} else {
-				_, _ = s.cdb.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
-			}
+		}
+		if due < truncateEvery {
+			_, _ = s.checkpoint(context.Background(), false)
+		} else if s.Checkpoint(context.Background()) == nil {
+			due = 0
 		}
 	}
 }
@@ -473,17 +475,53 @@ const truncateEvery = 10
 
 // Checkpoint copies the WAL into the database and truncates it to zero
 // bytes, so that deleted rows leave no copy in the WAL file; the
-// checkpointer calls it every 5 s. It fails when a reader or the writer
-// held the WAL for more than 100 ms (the next one will do).
+// checkpointer calls it every 5 s. It fails when a reader held the WAL
+// for more than 5 ms (the checkpointer tries again 0.5 s later).
 func (s *Store) Checkpoint(ctx context.Context) error {
-	var busy, logFrames, done int
-	if err := s.cdb.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
+	busy, err := s.checkpoint(ctx, true)
+	if err != nil {
 		return fmt.Errorf("sqlitestore: checkpoint: %w", err)
 	}
-	if busy != 0 {
+	if busy {
 		return errors.New("sqlitestore: checkpoint: the WAL is in use")
 	}
 	return nil
+}
+
+// checkpoint copies the WAL into the database in two steps: first
+// without stopping the writer (PASSIVE), then, with the writer paused
+// between two batches, the few frames it committed meanwhile (and, with
+// truncate, truncating the WAL). It reports whether a reader kept it from
+// finishing.
+//
+// Why the pause. A truncating checkpoint needs SQLite's write lock, which
+// the writer holds nearly all the time under load. Left to SQLite, the
+// checkpointer and the writer took it from each other by polling with
+// sleeps (the busy handler's 1, 2, 5, 10, 15, 20, 25... ms): the
+// truncation often failed after 100 ms of trying, and when it got the
+// lock the writer, and every sender waiting on it, stalled behind it for
+// 50-130 ms (docs/performance.md, "Latency"). Paused, the writer holds no
+// lock, so the checkpoint takes it at once. And a WAL that is not copied
+// completely while the writer is between transactions is never started
+// over (SQLite restarts it only at a transaction that finds every frame
+// copied): under steady load it grew for the whole 5 s, and truncating
+// 40 MB of WAL cost the paused writer another 20-100 ms. Copied
+// completely at every tick, the WAL starts over twice a second: it stays
+// a few MB, its blocks are written over instead of allocated, and the
+// truncation has little to free.
+func (s *Store) checkpoint(ctx context.Context, truncate bool) (busy bool, err error) {
+	if _, err := s.cdb.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+		return false, err
+	}
+	q := "PRAGMA wal_checkpoint(PASSIVE)"
+	if truncate {
+		q = "PRAGMA wal_checkpoint(TRUNCATE)"
+	}
+	var b, logFrames, done int
+	s.pause.Lock()
+	err = s.cdb.QueryRowContext(ctx, q).Scan(&b, &logFrames, &done)
+	s.pause.Unlock()
+	return b != 0, err
 }
 
 func (s *Store) closeDBs() {
@@ -568,7 +606,9 @@ func (s *Store) writer() {
 				break fill
 			}
 		}
+		s.pause.Lock()
 		s.runBatch(batch)
+		s.pause.Unlock()
 	}
 }
 

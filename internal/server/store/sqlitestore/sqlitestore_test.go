@@ -6,7 +6,10 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -375,5 +378,56 @@ func TestAckApplied(t *testing.T) {
 	defer s.Close()
 	if ms, err := s.Pending(ctx, to, 0, 0, 10); err != nil || len(ms) != 0 {
 		t.Fatalf("after Close and reopen: %d pending, %v", len(ms), err)
+	}
+}
+
+// TestCheckpointUnderWrites checks that a truncating checkpoint succeeds
+// while writers keep the writer busy: it pauses the writer between two
+// batches instead of competing with it for SQLite's write lock (which,
+// polled with sleeps, it lost for its whole busy timeout), and with no
+// reader in the WAL nothing else can make it fail.
+func TestCheckpointUnderWrites(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(filepath.Join(t.TempDir(), "hush.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, _, err := s.CreateAccount(ctx, store.NewAccount{Username: "alice", PasswordHash: "h"}, store.NewDevice{TokenHash: []byte("t")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := store.DeviceRef{Account: a.ID, Device: 1}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var written atomic.Int64
+	for range 16 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := s.EnqueueBatch(ctx, []*store.Message{{To: to, From: to, Content: make([]byte, 256), ExpiresAt: 1 << 50}}, 1<<30, 1<<30)
+				if err == nil {
+					err = res[0].Err
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				written.Add(1)
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+	for i := range 5 {
+		for start := written.Load(); written.Load() < start+200; {
+			runtime.Gosched()
+		}
+		if err := s.Checkpoint(ctx); err != nil {
+			t.Fatalf("checkpoint %d, %d messages written: %v", i, written.Load(), err)
+		}
 	}
 }
