@@ -132,7 +132,7 @@ func TestFileRoundTrip(t *testing.T) {
 	bob.must("recv")
 	size := int64(client.MaxFileSize)
 	path, sum := writeRandom(t, t.TempDir(), "big file.bin", size)
-	total := attach.CiphertextSize(size)
+	total := attach.V2.CiphertextSize(size)
 
 	// The first run, killed once the server has more than half.
 	cmd := hushCmd(alice.dir, "send", "--to", "bob", "--file", path, "the big one")
@@ -265,7 +265,7 @@ func TestFileRoundTrip(t *testing.T) {
 	// in memory with internal/attach alone (one core), on this machine now.
 	k := attach.NewKey()
 	start = time.Now()
-	enc, _ := attach.NewEncrypter(io.Discard, k, size)
+	enc, _ := attach.NewStreamEncrypter(io.Discard, k, size)
 	io.CopyN(enc, zeros{}, size)
 	enc.Close()
 	encFloor := time.Since(start)
@@ -290,7 +290,7 @@ func TestFileTampered(t *testing.T) {
 	alice.must("recv")
 	path, _ := writeRandom(t, t.TempDir(), "report.pdf", 300_000)
 	alice.must("send", "--secret", "--to", "bob", "--file", path)
-	bf := blobFile(t, s, attach.CiphertextSize(300_000))
+	bf := blobFile(t, s, attach.V2.CiphertextSize(300_000))
 	b, err := os.ReadFile(bf)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,16 @@
-// Package attach encrypts and decrypts attachments (files and photos) in
-// the format of Signal's attachments: a fresh 64-byte key per attachment
-// (an AES-256 key and an HMAC-SHA256 key), and
+// Package attach encrypts and decrypts attachments (files and photos), in
+// two formats (schemes), both under a fresh 64-byte key per attachment:
+//
+//   - v2 ([V2], stream.go; what hush sends since 2026-12-03): AES-256-GCM
+//     in 64 KiB chunks under the STREAM construction, with a key derived
+//     by HKDF-SHA256 from the key and a per-file salt, and a key
+//     commitment in its header, which is the Digest that travels with the
+//     key. [StreamEncrypter], [StreamDecrypter].
+//   - v1 ([V1]; still received): Signal's attachments, below.
+//     [Encrypter], [Decrypter].
+//
+// [NewSealer] and [NewOpener] choose by scheme. Format v1, in detail: the
+// key is an AES-256 key and an HMAC-SHA256 key, and
 //
 //	IV (16 bytes) || AES-256-CBC(padded plaintext, PKCS#7) || HMAC-SHA256(mac key, IV || ciphertext)
 //

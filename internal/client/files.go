@@ -24,17 +24,22 @@ import (
 )
 
 // This file: attachments (issue 11; docs/client.md "Files"). A file sent
-// is encrypted as it is read, with a fresh key (internal/attach, Signal's
-// attachment format), and uploaded to a blob on the server in chunks of
-// uploadChunk bytes; the upload is remembered in the store (key, IV, blob)
-// before its first byte goes, so that the same send run again after an
-// interruption encrypts the file again under the same key and IV (the
-// same bytes) and goes on where the server's copy stops. The message that
-// names the blob, its key and its digest is sent once the upload is done.
-// Each receiving device downloads the blob, checks its length, digest and
-// MAC before decrypting a byte, checks the plaintext's SHA-256, saves the
-// file under a sanitised name that clobbers nothing, and then tells the
-// server it has it (DELETE). Memory stays flat: everything streams.
+// is encrypted as it is read, with a fresh key (internal/attach: format v2,
+// chunked AES-256-GCM with a key commitment, since 2026-12-03; v1,
+// Signal's AES-256-CBC + HMAC-SHA256, is still received), and uploaded to
+// a blob on the server in chunks of uploadChunk bytes; the upload is
+// remembered in the store (scheme, key, salt or IV, blob) before its first
+// byte goes, so that the same send run again after an interruption
+// encrypts the file again under the same key and salt (the same bytes)
+// and goes on where the server's copy stops. The message that names the
+// blob, its scheme, key and digest is sent once the upload is done. Each
+// receiving device downloads the blob and decrypts it as it comes into a
+// private temporary file (v2 checks the key commitment before opening a
+// chunk, and each chunk's tag before releasing it; v1 checks its MAC at
+// the end), checks the length and the plaintext's SHA-256, only then
+// saves the file under a sanitised name that clobbers nothing, and then
+// tells the server it has it (DELETE). Memory stays flat: everything
+// streams.
 
 // Attachment is a file of a message: see [store.Attachment].
 type Attachment = store.Attachment
@@ -72,6 +77,10 @@ const (
 	pipeBufs = 3
 	readBuf  = 256 << 10
 )
+
+// sendScheme is the format of the files this client sends (a test sends
+// v1, as clients before 2026-12-03 did).
+var sendScheme = attach.V2
 
 // uploadLifetime is how long an unfinished upload is remembered: the
 // server drops blobs that no send named long before that.
@@ -210,7 +219,7 @@ func (c *Client) uploadFile(ctx context.Context, peer string, secret bool, path 
 	if size > MaxFileSize {
 		return uploaded{}, &FileError{Path: path, Err: fmt.Errorf("%w (%d bytes): it is %d bytes", ErrFileTooLarge, int64(MaxFileSize), size)}
 	}
-	total := attach.CiphertextSize(size)
+	total := sendScheme.CiphertextSize(size)
 	bc := c.blobAPI()
 	up, err := c.st.Read().FindUpload(ctx, peer, secret, abs, size, fi.ModTime())
 	var offset int64
@@ -218,10 +227,15 @@ func (c *Client) uploadFile(ctx context.Context, peer string, secret bool, path 
 	case err == nil:
 		st, err := bc.BlobState(ctx, up.BlobID)
 		switch {
-		case err == nil && st.Size == total:
+		case err == nil && st.Size == total && up.Scheme == sendScheme:
 			offset = st.Received
 		case err == nil || apiclient.IsCode(err, api.CodeNotFound):
-			// Gone (expired) or not what this upload made: start again.
+			// Gone (expired), not what this upload made, or made in
+			// another format (v1, before an update): start again, and
+			// discard what is left of it (it counts against the quota).
+			if err == nil {
+				_ = bc.DeleteBlob(ctx, up.BlobID)
+			}
 			if err := c.st.Update(ctx, func(tx *store.Tx) error { return tx.DeleteUpload(ctx, up.ID) }); err != nil {
 				return uploaded{}, err
 			}
@@ -235,7 +249,7 @@ func (c *Client) uploadFile(ctx context.Context, peer string, secret bool, path 
 		return uploaded{}, err
 	}
 	if up == nil {
-		up = &store.Upload{Peer: peer, Secret: secret, File: abs, Size: size, MTime: fi.ModTime(), Key: attach.NewKey()}
+		up = &store.Upload{Peer: peer, Secret: secret, File: abs, Size: size, MTime: fi.ModTime(), Key: attach.NewKey(), Scheme: sendScheme}
 		rand.Read(up.IV[:])
 		st, err := bc.CreateBlob(ctx, total)
 		if err != nil {
@@ -251,10 +265,10 @@ func (c *Client) uploadFile(ctx context.Context, peer string, secret bool, path 
 			return uploaded{}, err
 		}
 	}
-	// One pass over the file, on three goroutines besides the upload's:
+	// One pass over the file, on two goroutines besides the upload's:
 	// this one reads and encrypts (of the ciphertext, the bytes the server
-	// has are skipped); one computes the MAC (internal/attach); one the
-	// file's SHA-256 and this home's copy.
+	// has are skipped; format v1 computes its MAC on a goroutine of its
+	// own, internal/attach), one the file's SHA-256 and this home's copy.
 	copyTmp, err := c.tmpFile(".hush-sending-")
 	if err != nil {
 		return uploaded{}, err
@@ -265,7 +279,7 @@ func (c *Client) uploadFile(ctx context.Context, peer string, secret bool, path 
 	w := &chunkUploader{ctx: ctx, bc: bc, id: up.BlobID, skip: offset, total: total,
 		progress: func(done int64) { c.progress(Progress{Name: name, Upload: true, Done: done, Total: total}) }}
 	w.start()
-	enc, err := attach.NewEncrypterIV(w, up.Key, up.IV, size)
+	enc, err := attach.NewSealer(up.Scheme, w, up.Key, up.IV, size)
 	if err != nil {
 		w.abort()
 		return uploaded{}, err
@@ -306,6 +320,9 @@ func (c *Client) uploadFile(ctx context.Context, peer string, secret bool, path 
 	}
 	a := store.Attachment{Attachment: content.Attachment{Name: name, Size: size, ContentType: contentType(name),
 		Key: up.Key, Digest: enc.Digest(), BlobID: up.BlobID}, State: store.AttachSaved}
+	if up.Scheme != attach.V1 {
+		a.Scheme = up.Scheme
+	}
 	sum.Sum(a.SHA256[:0])
 	// This home's copy, as the recipient's: a disappearing message
 	// takes it too.
@@ -567,7 +584,7 @@ func (c *Client) downloadAll(ctx context.Context, id int64, dir string, warn fun
 			continue
 		}
 		path, dlErr := c.download(ctx, a, c.downloadDir(dir))
-		if dlErr != nil && !errors.Is(dlErr, attach.ErrCorrupt) && !errors.Is(dlErr, errBlobGone) {
+		if dlErr != nil && !errors.Is(dlErr, attach.ErrCorrupt) && !errors.Is(dlErr, errBlobGone) && !errors.Is(dlErr, attach.ErrUnsupported) {
 			return notices, dlErr // unreachable, or a local failure: try again later
 		}
 		state := store.AttachSaved
@@ -579,8 +596,11 @@ func (c *Client) downloadAll(ctx context.Context, id int64, dir string, warn fun
 				return err
 			}
 			why := "it is not the file " + m.Peer + " sent (its length, digest, MAC or SHA-256 does not match)"
-			if errors.Is(dlErr, errBlobGone) {
+			switch {
+			case errors.Is(dlErr, errBlobGone):
 				why = "the server no longer has it"
+			case errors.Is(dlErr, attach.ErrUnsupported):
+				why = "it was sent in a format this version of hush does not read"
 			}
 			_, err := tx.AddNoticeIn(ctx, m.Peer, m.Secret, fmt.Sprintf("The file %s from %s was refused: %s; nothing was saved.",
 				content.FileName(a.Name), m.Peer, why))
@@ -620,15 +640,19 @@ func (c *Client) updateNoting(ctx context.Context, fn func(tx *store.Tx) error, 
 }
 
 // download fetches one attachment's blob, checks it and saves the file in
-// dir; attach.ErrCorrupt or errBlobGone refuse it, with nothing saved.
-// One pass, on three goroutines: this one downloads and decrypts, one
-// computes the MAC (internal/attach), one the SHA-256 of the plaintext
-// and writes it to a private temporary file in the home's tmp folder.
-// Only once the length, MAC and SHA-256 match is the file synced and
-// given its name in dir; otherwise it is removed, unseen.
+// dir; attach.ErrCorrupt, attach.ErrUnsupported or errBlobGone refuse
+// it, with nothing saved. One pass, on two goroutines: this one
+// downloads and decrypts (format v1 computes its MAC on a third,
+// internal/attach), one the SHA-256 of the plaintext and writes it to a
+// private temporary file in the home's tmp folder. Only once the length,
+// the tags (or MAC) and the SHA-256 match is the file synced and given
+// its name in dir; otherwise it is removed, unseen.
 func (c *Client) download(ctx context.Context, a store.Attachment, dir string) (string, error) {
 	name := content.FileName(a.Name)
-	total := attach.CiphertextSize(a.Size)
+	if !a.Format().Known() {
+		return "", attach.ErrUnsupported
+	}
+	total := a.Format().CiphertextSize(a.Size)
 	pt, err := c.tmpFile(".hush-download-")
 	if err != nil {
 		return "", err
@@ -637,7 +661,7 @@ func (c *Client) download(ctx context.Context, a store.Attachment, dir string) (
 	defer pt.Close()
 	sum := sha256.New()
 	out := attach.NewBackgroundWriter(io.MultiWriter(newWriteback(pt), sum), pipeBuf, pipeBufs)
-	dec, err := attach.NewDecrypter(out, a.Key, a.Size, a.Digest)
+	dec, err := attach.NewOpener(a.Format(), out, a.Key, a.Size, a.Digest)
 	if err != nil {
 		out.Close()
 		return "", err

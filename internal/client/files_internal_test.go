@@ -141,7 +141,7 @@ func TestUploadResumes(t *testing.T) {
 	fb := newFakeBlobs()
 	c := testClient(t, fb)
 	path, data := writeFile(t, "big.bin", 3*uploadChunk+12345)
-	total := attach.CiphertextSize(int64(len(data)))
+	total := sendScheme.CiphertextSize(int64(len(data)))
 	fb.failAt = 2*uploadChunk + 10
 	if _, err := c.uploadFiles(t.Context(), "bob", true, []string{path}); err == nil {
 		t.Fatal("the upload did not fail")
@@ -167,7 +167,10 @@ func TestUploadResumes(t *testing.T) {
 		t.Fatalf("attachment %v, %d blobs", a, len(fb.blobs))
 	}
 	var out bytes.Buffer
-	dec, err := attach.NewDecrypter(&out, a.Key, a.Size, a.Digest)
+	if a.Format() != attach.V2 {
+		t.Fatalf("sent in scheme %d", a.Format())
+	}
+	dec, err := attach.NewOpener(a.Format(), &out, a.Key, a.Size, a.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,8 +230,19 @@ func slicesRepeat(s string, n int) []string {
 // TestDownload: a received file is saved under its sanitised name,
 // without clobbering; a flipped byte, a truncated or extended blob, a
 // wrong SHA-256 are refused with nothing saved; a blob the server no
-// longer has is refused.
+// longer has is refused. In format v2, and in v1 as clients sent it
+// before 2026-12-03 (still received).
 func TestDownload(t *testing.T) {
+	for _, s := range []attach.Scheme{attach.V2, attach.V1} {
+		t.Run(fmt.Sprintf("v%d", s), func(t *testing.T) {
+			defer func(old attach.Scheme) { sendScheme = old }(sendScheme)
+			sendScheme = s
+			testDownload(t, s)
+		})
+	}
+}
+
+func testDownload(t *testing.T, scheme attach.Scheme) {
 	fb := newFakeBlobs()
 	sender := testClient(t, fb)
 	recv := testClient(t, fb)
@@ -238,6 +252,9 @@ func TestDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := us[0].att.Attachment
+	if good.Format() != scheme {
+		t.Fatalf("sent in scheme %d", good.Format())
+	}
 	dir := filepath.Join(t.TempDir(), "downloads")
 	for _, name := range []string{"../../etc/passwd", "..", "/abs/x", "CON", ".hidden", "a\u202etxt.exe", "photo.jpg", "photo.jpg"} {
 		a := store.Attachment{Attachment: good}
@@ -289,6 +306,12 @@ func TestDownload(t *testing.T) {
 		fb.blobs[good.BlobID].size++
 	})
 	bad("gone", func(*store.Attachment) { delete(fb.blobs, good.BlobID) })
+	bad("the other scheme", func(a *store.Attachment) { a.Scheme = 3 - a.Format() })
+	a := store.Attachment{Attachment: good}
+	a.Scheme = 9
+	if _, err := recv.download(t.Context(), a, t.TempDir()); !errors.Is(err, attach.ErrUnsupported) {
+		t.Errorf("scheme 9: %v", err)
+	}
 	if es, _ := os.ReadDir(filepath.Join(recv.st.Home(), tmpDir)); len(es) != 0 {
 		t.Errorf("%d temporary files left", len(es))
 	}
@@ -372,4 +395,33 @@ func TestFileNamesOnDisk(t *testing.T) {
 		}
 	}
 	_ = time.Second
+}
+
+// TestUploadV1NotResumedAsV2: an upload a v1 client left half-way is not
+// continued in format v2 (the bytes would not match): a new blob, whole.
+func TestUploadV1NotResumedAsV2(t *testing.T) {
+	fb := newFakeBlobs()
+	c := testClient(t, fb)
+	path, data := writeFile(t, "old.bin", 2*uploadChunk+5)
+	sendScheme = attach.V1
+	fb.failAt = uploadChunk + 10
+	_, err := c.uploadFiles(t.Context(), "bob", true, []string{path})
+	sendScheme, fb.failAt = attach.V2, 0
+	if err == nil {
+		t.Fatal("the upload did not fail")
+	}
+	us, err := c.uploadFiles(t.Context(), "bob", true, []string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := us[0].att
+	var out bytes.Buffer
+	dec, _ := attach.NewOpener(a.Format(), &out, a.Key, a.Size, a.Digest)
+	dec.Write(fb.blobs[a.BlobID].data)
+	if err := dec.Close(); err != nil || a.Format() != attach.V2 || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("scheme %d: %v", a.Format(), err)
+	}
+	if len(fb.blobs) != 1 || len(fb.deleted) != 1 {
+		t.Fatalf("%d blobs left, %d discarded: the v1 one stays", len(fb.blobs), len(fb.deleted))
+	}
 }

@@ -44,14 +44,30 @@ type Attachment struct {
 	Size        int64 // plaintext bytes, 0 to MaxAttachmentSize
 	ContentType string
 	Key         attach.Key
-	// Digest is the HMAC-SHA256 tag that ends the ciphertext: it commits
-	// to the stored bytes (see internal/attach for why it is the tag and
-	// not a second hash of the ciphertext).
+	// Digest checks the ciphertext: in format v1 the HMAC-SHA256 tag that
+	// ends it, which commits to the stored bytes (see internal/attach for
+	// why it is the tag and not a second hash of the ciphertext); in
+	// format v2 the key commitment in its header (docs/franking.md).
 	Digest attach.Digest
 	// SHA256 is the SHA-256 of the plaintext, checked after decryption
 	// and shown to people (it names the file independently of its key).
 	SHA256 [sha256.Size]byte
 	BlobID string
+	// Scheme is the blob's format (field 8, since 2026-12-03): 0 (field
+	// absent; Parse also reads an explicit 1 so) for v1, Signal's
+	// AES-256-CBC + HMAC-SHA256; attach.V2 for the chunked AES-256-GCM
+	// STREAM. Parse keeps a scheme it does not know (the message stays
+	// readable; the file is refused when it is downloaded); [Format]
+	// says which it is.
+	Scheme attach.Scheme
+}
+
+// Format is the attachment's scheme, attach.V1 when unset.
+func (a Attachment) Format() attach.Scheme {
+	if a.Scheme == 0 {
+		return attach.V1
+	}
+	return a.Scheme
 }
 
 func (a Attachment) String() string {
@@ -109,16 +125,23 @@ func (a *Attachment) append(b []byte) []byte {
 		b = pbwire.AppendBytes(b, fAttKey, a.Key[:])
 		b = pbwire.AppendBytes(b, fAttDigest, a.Digest[:])
 		b = pbwire.AppendBytes(b, fAttSHA256, a.SHA256[:])
-		return pbwire.AppendBytes(b, fAttBlobID, []byte(a.BlobID))
+		b = pbwire.AppendBytes(b, fAttBlobID, []byte(a.BlobID))
+		if a.Format() != attach.V1 {
+			// Only past v1: a v1 pointer stays byte for byte what it was.
+			b = pbwire.AppendVarint(b, fAttScheme, uint64(a.Scheme))
+		}
+		return b
 	})
 }
 
 // parse reads an Attachment: a name and content type of UTF-8, a key of
-// 64 bytes, a digest and a SHA-256 of 32, a size within bounds and a
-// well-formed blob id; check says the rest.
+// 64 bytes, a digest and a SHA-256 of 32, a size within bounds, a
+// well-formed blob id and a scheme of 32 bits (absent: attach.V1); check
+// says the rest.
 func (a *Attachment) parse(b []byte) error {
 	var key, digest, sum []byte
 	var size uint64
+	scheme := uint64(attach.V1)
 	ok := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v uint64, bs []byte) bool {
 		switch num {
 		case fAttName:
@@ -142,13 +165,20 @@ func (a *Attachment) parse(b []byte) error {
 		case fAttBlobID:
 			a.BlobID = string(bs)
 			return typ == protowire.BytesType
+		case fAttScheme:
+			scheme = v
+			return typ == protowire.VarintType
 		}
 		return true
 	})
-	if !ok || len(key) != attach.KeySize || len(digest) != attach.DigestSize || len(sum) != sha256.Size || size > MaxAttachmentSize {
+	if !ok || len(key) != attach.KeySize || len(digest) != attach.DigestSize || len(sum) != sha256.Size || size > MaxAttachmentSize ||
+		scheme == 0 || scheme > 1<<32-1 {
 		return fmt.Errorf("%w: bad attachment", ErrMalformed)
 	}
 	a.Size = int64(size)
+	if scheme != uint64(attach.V1) {
+		a.Scheme = attach.Scheme(scheme) // v1 stays the zero value
+	}
 	copy(a.Key[:], key)
 	copy(a.Digest[:], digest)
 	copy(a.SHA256[:], sum)

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hushmsg/hush/internal/api"
@@ -72,6 +73,31 @@ func TestAttachmentsRoundTrip(t *testing.T) {
 			}
 		}
 	}
+	// Format v2: field 8, read by the generated code; v1 writes no field 8.
+	v2 := testAttachment("v2.bin")
+	v2.Scheme = attach.V2
+	m := &Message{ID: NewID(), SentAt: time.UnixMilli(1), Attachments: []Attachment{v2, testAttachment("v1.bin")}}
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c pb.Content
+	if err := proto.Unmarshal(b, &c); err != nil || c.Attachments[0].Scheme != 2 || c.Attachments[1].Scheme != 0 {
+		t.Fatalf("protobuf reads schemes %v, %v", c.Attachments, err)
+	}
+	if got, err := Parse(b); err != nil || got.Attachments[0].Format() != attach.V2 || got.Attachments[1].Format() != attach.V1 {
+		t.Fatalf("schemes read back as %v, %v", got, err)
+	}
+	// An explicit 1 is v1; an unknown scheme is kept, the message readable.
+	for _, s := range []uint32{1, 3, 1<<32 - 1} {
+		a := testAttachment("s")
+		ref, _ := proto.Marshal(&pb.Content{Version: 1, Id: make([]byte, IDSize), Attachments: []*pb.Attachment{{Name: a.Name, Size: uint64(a.Size),
+			Key: a.Key[:], Digest: a.Digest[:], Sha256: a.SHA256[:], BlobId: a.BlobID, Scheme: s}}})
+		got, err := Parse(ref)
+		if err != nil || uint32(got.Attachments[0].Format()) != s {
+			t.Fatalf("scheme %d: %v, %v", s, got, err)
+		}
+	}
 	a := testAttachment("ref.pdf")
 	ref, _ := proto.Marshal(&pb.Content{Version: 1, Id: make([]byte, IDSize), Attachments: []*pb.Attachment{{Name: a.Name, Size: uint64(a.Size),
 		ContentType: a.ContentType, Key: a.Key[:], Digest: a.Digest[:], Sha256: a.SHA256[:], BlobId: a.BlobID}}})
@@ -79,6 +105,18 @@ func TestAttachmentsRoundTrip(t *testing.T) {
 	if err != nil || len(got.Attachments) != 1 || !reflect.DeepEqual(got.Attachments[0], a) {
 		t.Fatalf("we read protobuf's encoding as %+v, %v", got, err)
 	}
+}
+
+// rawAttachment is a content with the attachment a followed by the
+// bytes extra inside it.
+func rawAttachment(t *testing.T, a *pb.Attachment, extra ...byte) []byte {
+	ab, err := proto.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := proto.Marshal(&pb.Content{Version: 1, Id: make([]byte, IDSize)})
+	b = protowire.AppendTag(b, 7, protowire.BytesType)
+	return protowire.AppendBytes(b, append(ab, extra...))
 }
 
 func TestAttachmentsBad(t *testing.T) {
@@ -116,6 +154,9 @@ func TestAttachmentsBad(t *testing.T) {
 		"bad utf8 name":    append(enc(), 0x3a, 3, 0x0a, 1, 0xff),
 		"attachment junk":  append(enc(), 0x3a, 2, 0xff, 0xff),
 		"attachment varnt": append(enc(), 0x38, 1),
+		"scheme 0":         rawAttachment(t, good(), 0x40, 0),
+		"scheme 2^32":      rawAttachment(t, good(), 0x40, 0x80, 0x80, 0x80, 0x80, 0x10),
+		"scheme bytes":     rawAttachment(t, good(), 0x42, 1, 2),
 	} {
 		if m, err := Parse(b); !errors.Is(err, ErrMalformed) || m != nil {
 			t.Errorf("%s: got %v, %v", name, m, err)
@@ -240,5 +281,9 @@ func FuzzFileName(f *testing.F) {
 func TestLargestFileFits(t *testing.T) {
 	if got := attach.CiphertextSize(MaxAttachmentSize); got != api.MaxBlobBytes {
 		t.Fatalf("a %d-byte file is a %d-byte blob; api.MaxBlobBytes is %d", MaxAttachmentSize, got, api.MaxBlobBytes)
+	}
+	// Format v2 fits as well: its blobs are size buckets.
+	if got := attach.V2.CiphertextSize(MaxAttachmentSize); got > api.MaxBlobBytes {
+		t.Fatalf("a %d-byte file is a %d-byte blob in format v2; api.MaxBlobBytes is %d", MaxAttachmentSize, got, api.MaxBlobBytes)
 	}
 }

@@ -69,6 +69,7 @@ const (
 	fAttDigest      = 5
 	fAttSHA256      = 6
 	fAttBlobID      = 7
+	fAttScheme      = 8
 
 	fGroupID          = 1 // GroupContext, SenderKeyDistribution, GroupControl
 	fSKDMDistribution = 2 // SenderKeyDistribution

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hushmsg/hush/internal/attach"
+
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -304,6 +306,7 @@ func FuzzParse(f *testing.F) {
 		{Control: &Control{HistoryEpoch: epoch}, Ordinary: true},
 		{Attachments: []Attachment{testAttachment("../../etc/passwd"), testAttachment("CON.txt")}, Ordinary: true},
 		{Body: "a photo", Attachments: []Attachment{testAttachment("photo.jpg")}, Timer: time.Minute},
+		{Body: "v2", Attachments: []Attachment{{Name: "v2.bin", Size: 9, Key: attach.NewKey(), BlobID: "AAAAAAAAAAAAAAAAAAAAAA", Scheme: attach.V2}}},
 		{Body: "to the group", Ordinary: true, Group: &GroupContext{ID: GroupID{1, 2}}},
 		{SenderKey: &SenderKeyDistribution{Group: GroupID{3}, Distribution: bytes.Repeat([]byte{0x33}, 140)}, Ordinary: true},
 		{GroupControl: &GroupControl{Group: GroupID{4}, Entries: [][]byte{{1, 2, 3}, bytes.Repeat([]byte{7}, 300)}}, Ordinary: true},

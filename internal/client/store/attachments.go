@@ -59,6 +59,7 @@ type attachmentMeta struct {
 	Digest      []byte `json:"digest"`
 	SHA256      []byte `json:"sha256"`
 	BlobID      string `json:"blob"`
+	Scheme      uint32 `json:"scheme,omitempty"` // attach.Scheme; absent: v1
 }
 
 func attachmentAD(msg int64, idx int) string { return fmt.Sprintf("%d/%d", msg, idx) }
@@ -66,7 +67,7 @@ func attachmentAD(msg int64, idx int) string { return fmt.Sprintf("%d/%d", msg, 
 func (t *Tx) insertAttachments(ctx context.Context, msg int64, as []Attachment) error {
 	for i, a := range as {
 		b, err := json.Marshal(attachmentMeta{Name: a.Name, Size: a.Size, ContentType: a.ContentType, Key: a.Key[:],
-			Digest: a.Digest[:], SHA256: a.SHA256[:], BlobID: a.BlobID})
+			Digest: a.Digest[:], SHA256: a.SHA256[:], BlobID: a.BlobID, Scheme: uint32(a.Scheme)})
 		if err != nil {
 			return err
 		}
@@ -120,6 +121,7 @@ func (t *q) attachments(ctx context.Context, ms []*Message) error {
 			return fmt.Errorf("store: attachment %d of message %d: %w", idx, msg, err)
 		}
 		a.Name, a.Size, a.ContentType, a.BlobID, a.Path = meta.Name, meta.Size, meta.ContentType, meta.BlobID, path.String
+		a.Scheme = attach.Scheme(meta.Scheme)
 		copy(a.Key[:], meta.Key)
 		copy(a.Digest[:], meta.Digest)
 		copy(a.SHA256[:], meta.SHA256)
@@ -197,7 +199,10 @@ type Upload struct {
 	MTime  time.Time
 	BlobID string
 	Key    attach.Key
-	IV     [attach.IVSize]byte
+	IV     [attach.IVSize]byte // the v1 IV, or the v2 salt
+	// Scheme is the format (sealed with the key: a byte after the IV,
+	// none for v1, as rows made before format v2 have).
+	Scheme attach.Scheme
 }
 
 // FindUpload returns the upload of the file (path, size, modification
@@ -216,7 +221,12 @@ func (t *q) FindUpload(ctx context.Context, peer string, secret bool, file strin
 	if err != nil {
 		return nil, err
 	}
-	if len(b) != attach.KeySize+attach.IVSize {
+	u.Scheme = attach.V1
+	switch len(b) {
+	case attach.KeySize + attach.IVSize:
+	case attach.KeySize + attach.IVSize + 1:
+		u.Scheme = attach.Scheme(b[len(b)-1])
+	default:
 		return nil, errors.New("store: bad upload row")
 	}
 	copy(u.Key[:], b)
@@ -231,6 +241,12 @@ func (t *Tx) AddUpload(ctx context.Context, u *Upload) error {
 		return err
 	}
 	secrets := append(u.Key[:len(u.Key):len(u.Key)], u.IV[:]...)
+	if u.Scheme > attach.V1 {
+		if u.Scheme > 255 {
+			return fmt.Errorf("store: upload scheme %d", u.Scheme)
+		}
+		secrets = append(secrets, byte(u.Scheme))
+	}
 	_, err := t.x.ExecContext(ctx, "UPDATE uploads SET secrets = ? WHERE id = ?", t.s.seal.seal(secrets, "uploads", "secrets", rowID(u.ID)), u.ID)
 	return err
 }

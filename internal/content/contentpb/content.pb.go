@@ -282,19 +282,28 @@ func (x *HistoryEpoch) GetKey() []byte {
 }
 
 // Attachment names a file sent with a message (issue 11, docs/client.md):
-// its ciphertext is a blob on the server, in the format of internal/attach
-// (Signal's attachments: AES-256-CBC then HMAC-SHA256, padded to a size
-// bucket). Everything a receiver needs to fetch, check and decrypt it
+// its ciphertext is a blob on the server, in a format of internal/attach
+// (v1: Signal's attachments, AES-256-CBC then HMAC-SHA256, padded to a
+// size bucket; v2: chunked AES-256-GCM with a key commitment, field
+// scheme). Everything a receiver needs to fetch, check and decrypt it
 // travels here, inside the end-to-end encrypted content.
 type Attachment struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`                                  // the sender's file name; a receiver sanitises it before any use
-	Size          uint64                 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`                                 // plaintext bytes, at most 100 MiB
-	ContentType   string                 `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"` // optional MIME type, printable ASCII, at most 255 bytes
-	Key           []byte                 `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`                                    // 64 bytes: AES-256 key || HMAC-SHA256 key, fresh for this file
-	Digest        []byte                 `protobuf:"bytes,5,opt,name=digest,proto3" json:"digest,omitempty"`                              // 32 bytes: the HMAC-SHA256 tag that ends the ciphertext
-	Sha256        []byte                 `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"`                              // 32 bytes: SHA-256 of the plaintext
-	BlobId        string                 `protobuf:"bytes,7,opt,name=blob_id,json=blobId,proto3" json:"blob_id,omitempty"`                // the server's blob id (22 characters of base64url)
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`                                  // the sender's file name; a receiver sanitises it before any use
+	Size        uint64                 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`                                 // plaintext bytes, at most 100 MiB
+	ContentType string                 `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"` // optional MIME type, printable ASCII, at most 255 bytes
+	Key         []byte                 `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`                                    // 64 bytes: AES-256 key || HMAC-SHA256 key, fresh for this file
+	Digest      []byte                 `protobuf:"bytes,5,opt,name=digest,proto3" json:"digest,omitempty"`                              // 32 bytes: the HMAC-SHA256 tag that ends the ciphertext
+	Sha256      []byte                 `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"`                              // 32 bytes: SHA-256 of the plaintext
+	BlobId      string                 `protobuf:"bytes,7,opt,name=blob_id,json=blobId,proto3" json:"blob_id,omitempty"`                // the server's blob id (22 characters of base64url)
+	// Since 2026-12-03: how the blob is encrypted (internal/attach). Absent
+	// or 1: format v1 above. 2: format v2, AES-256-GCM in 64 KiB chunks
+	// (STREAM) under a key derived with HKDF-SHA256 from key and a salt in
+	// the blob's header; digest is then the key commitment of that header.
+	// A client that does not know the field reads a v2 blob as v1 and
+	// refuses it (its length and tag do not match): the message itself
+	// arrives, the file is refused with a notice.
+	Scheme        uint32 `protobuf:"varint,8,opt,name=scheme,proto3" json:"scheme,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -376,6 +385,13 @@ func (x *Attachment) GetBlobId() string {
 		return x.BlobId
 	}
 	return ""
+}
+
+func (x *Attachment) GetScheme() uint32 {
+	if x != nil {
+		return x.Scheme
+	}
+	return 0
 }
 
 // Control is for the sender's own devices only; a receiver refuses it from
@@ -885,7 +901,7 @@ const file_content_proto_rawDesc = "" +
 	"\astarted\x18\x01 \x01(\bR\astarted\"0\n" +
 	"\fHistoryEpoch\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\"\xb2\x01\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\"\xca\x01\n" +
 	"\n" +
 	"Attachment\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -894,7 +910,8 @@ const file_content_proto_rawDesc = "" +
 	"\x03key\x18\x04 \x01(\fR\x03key\x12\x16\n" +
 	"\x06digest\x18\x05 \x01(\fR\x06digest\x12\x16\n" +
 	"\x06sha256\x18\x06 \x01(\fR\x06sha256\x12\x17\n" +
-	"\ablob_id\x18\a \x01(\tR\x06blobId\"J\n" +
+	"\ablob_id\x18\a \x01(\tR\x06blobId\x12\x16\n" +
+	"\x06scheme\x18\b \x01(\rR\x06scheme\"J\n" +
 	"\aControl\x12?\n" +
 	"\rhistory_epoch\x18\x01 \x01(\v2\x1a.hush.content.HistoryEpochR\fhistoryEpoch\"\x1e\n" +
 	"\fGroupContext\x12\x0e\n" +
