@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,6 +20,9 @@ import (
 
 	"github.com/hushmsg/hush/internal/attach"
 	"github.com/hushmsg/hush/internal/client"
+	"github.com/hushmsg/hush/internal/server"
+	"github.com/hushmsg/hush/internal/server/ratelimit"
+	"github.com/hushmsg/hush/internal/server/servertest"
 )
 
 // writeRandom writes size random bytes to a new file and returns its
@@ -355,6 +359,53 @@ func TestFileDisappears(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("files still there: %v %v", a, b)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if ms := messagesOnly(lines(t, bob.must("--json", "history", "alice"))); len(ms) != 1 {
+		t.Fatalf("bob's history: %v", ms)
+	}
+}
+
+// TestFileExpiresPending: bob is shown a message with a timer whose file
+// could not be downloaded (the server refuses the download: bob's
+// download bytes are limited to almost nothing here), so the file stays
+// pending; when his countdown ends, the message goes and his hush tells
+// the server it will never fetch the blob: the blob is gone from the
+// server's folder after the timer, not after 30 days.
+func TestFileExpiresPending(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	limits := servertest.Generous
+	limits.BlobDownloadPerDev = ratelimit.Limit{Rate: 1, Burst: 1000}
+	s := &hushd{Env: servertest.StartIn(t, server.Config{Limits: limits}, dir), Dir: dir}
+	alice, bob := newHome(t, "alice"), newHome(t, "bob")
+	alice.register(s)
+	bob.register(s)
+	bob.must("send", "--secret", "--to", "alice", "hi")
+	alice.must("recv")
+	path, _ := writeRandom(t, t.TempDir(), "photo.jpg", 300_000)
+	alice.must("send", "--secret", "--to", "bob", "--timer", "5s", "--file", path, "for your eyes only")
+	bf := blobFile(t, s, attach.V2.CiphertextSize(300_000))
+	cmd := hushCmd(bob.dir, "recv", "--json")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Run() // warns about the file it could not download
+	ms := messagesOnly(lines(t, out.String()))
+	if len(ms) != 1 || len(attachmentsOf(t, ms[0])) != 1 || attachmentsOf(t, ms[0])[0]["state"] != "pending" {
+		t.Fatalf("bob got %v (stderr %s)", ms, errb.String())
+	}
+	if _, err := os.Stat(bf); err != nil {
+		t.Fatalf("the blob went before the timer: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		bob.must("list")
+		if _, err := os.Stat(bf); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the blob of the expired message is still on the server")
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

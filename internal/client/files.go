@@ -742,6 +742,31 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// discardTimeout bounds telling the server about the blobs of expired
+// messages, which every command does first (docs/client.md, "Disappearing
+// files"): an unreachable server must not hold it up.
+const discardTimeout = 3 * time.Second
+
+// discardBlobs tells the server that this device will never fetch the
+// blobs of files that were still pending when their message's timer ran
+// out (DELETE: "I have it", so that the server deletes each once its
+// other recipients have it too). Best effort: a blob the server cannot be
+// told about goes when its message's server lifetime ends, 30 days at
+// most.
+func (c *Client) discardBlobs(ctx context.Context, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, discardTimeout)
+	defer cancel()
+	for _, id := range ids {
+		if err := c.blobAPI().DeleteBlob(ctx, id); err != nil && !apiclient.IsCode(err, api.CodeNotFound) {
+			trace("discarding an expired file's blob: " + err.Error())
+			return
+		}
+	}
+}
+
 // removeFiles deletes the saved files of expired messages.
 func removeFiles(paths []string) {
 	for _, p := range paths {

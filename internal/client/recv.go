@@ -603,9 +603,13 @@ func (c *Client) Expire(ctx context.Context) ([]int64, error) {
 		return nil, err
 	}
 	var ids []int64
+	var blobs []string
 	err := c.st.Update(ctx, func(tx *store.Tx) error {
 		files, err := tx.ExpiringFiles(ctx, tx.Now)
 		if err != nil {
+			return err
+		}
+		if blobs, err = tx.ExpiringPendingBlobs(ctx, tx.Now); err != nil {
 			return err
 		}
 		if ids, err = tx.Expire(ctx, tx.Now); err != nil {
@@ -620,6 +624,7 @@ func (c *Client) Expire(ctx context.Context) ([]int64, error) {
 	if err != nil || len(ids) == 0 {
 		return ids, err
 	}
+	c.discardBlobs(ctx, blobs)
 	return ids, c.st.Checkpoint(ctx)
 }
 

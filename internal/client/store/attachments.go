@@ -187,9 +187,40 @@ func (t *Tx) ExpiringFiles(ctx context.Context, now time.Time) ([]string, error)
 	return out, rows.Err()
 }
 
+// ExpiringPendingBlobs returns the blob ids of the files still pending
+// (never downloaded) of the messages that expire by now: the device will
+// never fetch them, and tells the server so.
+func (t *Tx) ExpiringPendingBlobs(ctx context.Context, now time.Time) ([]string, error) {
+	rows, err := t.x.QueryContext(ctx, `SELECT a.message, a.idx, a.meta FROM attachments a JOIN messages m ON a.message = m.id
+		WHERE m.expires_at IS NOT NULL AND m.expires_at <= ? AND a.state = ?`, now.UnixMilli(), AttachPending)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var msg int64
+		var idx int
+		var sealed []byte
+		if err := rows.Scan(&msg, &idx, &sealed); err != nil {
+			return nil, err
+		}
+		b, err := t.s.seal.open(sealed, "attachments", "meta", attachmentAD(msg, idx))
+		if err != nil {
+			return nil, err
+		}
+		var meta attachmentMeta
+		if err := json.Unmarshal(b, &meta); err != nil {
+			return nil, fmt.Errorf("store: attachment %d of message %d: %w", idx, msg, err)
+		}
+		out = append(out, meta.BlobID)
+	}
+	return out, rows.Err()
+}
+
 // Upload is an attachment upload under way, remembered so that a send
-// run again after an interruption resumes it (the same key and IV give
-// the same ciphertext: internal/attach.NewEncrypterIV).
+// run again after an interruption resumes it (the same scheme, key and
+// IV or salt give the same ciphertext: internal/attach.NewSealer).
 type Upload struct {
 	ID     int64
 	Peer   string
