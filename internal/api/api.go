@@ -640,7 +640,9 @@ const (
 	// encryption (docs/api.md), attach.CiphertextSize(100 MiB): Signal's
 	// size buckets pad 104,857,600 bytes to 107,335,738, then come the IV,
 	// the PKCS#7 block and the tag. (Until 2026-12-02 this said
-	// 100 MiB + 1 MiB, which a 100 MiB file does not fit.)
+	// 100 MiB + 1 MiB, which a 100 MiB file does not fit.) Format v2
+	// blobs, sent since 2026-12-03, are a size bucket themselves:
+	// 107,335,738 bytes for 100 MiB.
 	MaxBlobBytes = 107_335_792
 	// MaxBlobsPerMessage is the most blobs one send may name.
 	MaxBlobsPerMessage = 32

@@ -35,7 +35,8 @@ const (
 
 // Attachment names a file sent with a message: where its ciphertext is
 // (BlobID, a blob on the server), the key that decrypts it and the digest
-// that checks it (internal/attach, Signal's attachment format), and what
+// that checks it (internal/attach: format v2, or v1, Signal's, per
+// Scheme), and what
 // the file is. It comes from a peer: Name must go through [FileName]
 // before any use, and ContentType is only a hint. The key is secret:
 // String leaves it out.
