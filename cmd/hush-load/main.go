@@ -153,6 +153,7 @@ func run(ctx context.Context, args []string) error {
 	plaintext := fs.Bool("plaintext", false, "with --hushd-bin: run hushd with --insecure-plaintext (no TLS)")
 	profile := fs.String("cpu-profile", "", "with --hushd-bin: hushd writes a CPU profile here")
 	pid := fs.Int("hushd-pid", 0, "with --url: the process id of that hushd, to report its CPU time per message")
+	fs.DurationVar(&w.Warmup, "warmup", 0, "also print the delivery latency of what was sent after this much of the run")
 	fs.DurationVar(&w.Timeline, "timeline", 0, "also print delivery latency per period of this length (by send time)")
 	selfProfile := fs.String("self-cpu-profile", "", "write hush-load's own CPU profile (the run, set-up left out) here")
 	fs.Parse(args)

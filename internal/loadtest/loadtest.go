@@ -47,6 +47,11 @@ type Workload struct {
 	// Timeline, if above zero, makes Run report delivery latency per
 	// period of this length (Result.Timeline), by send time.
 	Timeline time.Duration
+	// Warmup, if above zero, makes Run report the delivery latency of the
+	// messages sent after the first Warmup of the run apart as well
+	// (Result.Steady): the first messages of each pair meet the server's
+	// caches cold, all at once.
+	Warmup time.Duration
 	// Started, if set, is called once the pairs are set up and connected,
 	// just before the first message is sent (to take measurements that
 	// leave the setup out, such as the server's CPU time).
@@ -69,6 +74,9 @@ type Result struct {
 	// Timeline is delivery latency per Workload.Timeline of send time,
 	// from the first send on (with Workload.Timeline only).
 	Timeline []Period
+	// Steady is the delivery latency of the messages sent after
+	// Workload.Warmup (with Workload.Warmup only).
+	Steady Period
 }
 
 // Period is the delivery latency of the messages sent in one period of a
@@ -86,6 +94,10 @@ func (r Result) String() string {
 	}
 	s += fmt.Sprintf(": %d msgs in %.2fs = %.0f msg/s; delivery p50 %.2fms p99 %.2fms max %.2fms; durable-ack p50 %.2fms p99 %.2fms",
 		r.Received, r.Elapsed.Seconds(), r.PerSecond, ms(r.P50), ms(r.P99), ms(r.Max), ms(r.SendP50), ms(r.SendP99))
+	if r.Workload.Warmup > 0 {
+		s += fmt.Sprintf("; sent after the first %v: %d, delivery p50 %.2fms p99 %.2fms max %.2fms", r.Workload.Warmup,
+			r.Steady.Messages, ms(r.Steady.P50), ms(r.Steady.P99), ms(r.Steady.Max))
+	}
 	if r.Behind > 0 {
 		s += fmt.Sprintf("; %d sends could not keep the rate", r.Behind)
 	}
@@ -101,7 +113,7 @@ type pairState struct {
 	sentAt  []int64 // FIFO of send times, for send latency
 	sendLat []time.Duration
 	recvLat []time.Duration
-	recvAt  []int64 // send times of recvLat's messages, with Timeline
+	recvAt  []int64 // send times of recvLat's messages, with Timeline or Warmup
 }
 
 // Run sets up the pairs, runs the workload and measures it.
@@ -140,7 +152,7 @@ func Run(ctx context.Context, sys System, w Workload) (Result, error) {
 				t := int64(binary.BigEndian.Uint64(content))
 				p.mu.Lock()
 				p.recvLat = append(p.recvLat, time.Duration(now-t))
-				if w.Timeline > 0 {
+				if w.Timeline > 0 || w.Warmup > 0 {
 					p.recvAt = append(p.recvAt, t)
 				}
 				p.mu.Unlock()
@@ -253,6 +265,9 @@ func Run(ctx context.Context, sys System, w Workload) (Result, error) {
 	if w.Timeline > 0 {
 		r.Timeline = timeline(pairs, start.UnixNano(), w.Timeline)
 	}
+	if w.Warmup > 0 {
+		r.Steady = steady(pairs, start.Add(w.Warmup).UnixNano())
+	}
 	for _, p := range pairs {
 		p.mu.Lock()
 		recv = append(recv, p.recvLat...)
@@ -299,4 +314,22 @@ func timeline(pairs []*pairState, start int64, d time.Duration) []Period {
 		ps[k].P50, ps[k].P99, ps[k].Max = percentiles(lat)
 	}
 	return ps
+}
+
+// steady is the delivery latency of the messages of pairs sent at or
+// after from (Unix nanoseconds).
+func steady(pairs []*pairState, from int64) Period {
+	var lat []time.Duration
+	for _, p := range pairs {
+		p.mu.Lock()
+		for i, t := range p.recvAt {
+			if t >= from {
+				lat = append(lat, p.recvLat[i])
+			}
+		}
+		p.mu.Unlock()
+	}
+	r := Period{Messages: len(lat)}
+	r.P50, r.P99, r.Max = percentiles(lat)
+	return r
 }

@@ -118,3 +118,12 @@ func TestTimeline(t *testing.T) {
 		t.Fatalf("timeline counts %d messages, %d received", n, r.Received)
 	}
 }
+
+func TestSteady(t *testing.T) {
+	const start = int64(1e12)
+	p := &pairState{recvAt: []int64{start, start + 5e8, start + 1e9, start + 2e9}, recvLat: []time.Duration{100, 1, 2, 3}}
+	got := steady([]*pairState{p}, start+1e9)
+	if want := (Period{Messages: 2, P50: 2, P99: 3, Max: 3}); got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}
