@@ -83,6 +83,7 @@ func (s *Server) Authenticate(ctx context.Context, credential string) (Principal
 		} else if err != nil {
 			return Principal{}, s.internal("authenticate", err)
 		}
+		tn := s.names.ticket(ref.Account)
 		a, err := s.st.AccountByID(ctx, ref.Account)
 		if err != nil {
 			return Principal{}, s.internal("authenticate", err)
@@ -90,6 +91,9 @@ func (s *Server) Authenticate(ctx context.Context, credential string) (Principal
 		copy(e.hash[:], d.TokenHash)
 		e.username = a.Username
 		s.auth.fill(ref, t, e)
+		// The username for deliveries of this device's messages (username),
+		// read here anyway: a pair's first message then needs one read less.
+		s.names.fill(ref.Account, tn, a.Username)
 	}
 	if subtle.ConstantTimeCompare(hash[:], e.hash[:]) != 1 {
 		return Principal{}, errUnauthorized

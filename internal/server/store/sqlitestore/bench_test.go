@@ -297,3 +297,34 @@ func BenchmarkEnqueueOne(b *testing.B) {
 	c.Stop()
 	c.report()
 }
+
+// BenchmarkColdReads measures the reads of a pair's first message, per
+// pair: the recipient's account and devices and the accounts it blocks
+// (the send's checks), and the sender's account (its username, for the
+// delivery). A thousand pairs starting at once make a thousand of these
+// at once (docs/performance.md, "Latency").
+func BenchmarkColdReads(b *testing.B) {
+	s, snd, _ := benchStore(b)
+	ctx := b.Context()
+	c := &cpuClock{b: b}
+	b.ResetTimer()
+	c.Start()
+	for i := 0; i < b.N; i++ {
+		ref := snd[i%len(snd)]
+		a, err := s.AccountByID(ctx, ref.Account)
+		if err == nil {
+			_, err = s.AccountByUsername(ctx, a.Username)
+		}
+		if err == nil {
+			_, err = s.Devices(ctx, ref.Account)
+		}
+		if err == nil {
+			_, err = s.Blocked(ctx, ref.Account)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	c.Stop()
+	c.report()
+}
