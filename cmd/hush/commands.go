@@ -97,7 +97,7 @@ included.`,
 countdown of a timed message starts then. With --follow, keeps listening
 (and deletes messages as they expire) until interrupted.
 Files that come with a message are downloaded, checked (a file whose
-digest, MAC or SHA-256 does not match is refused: nothing is saved, and a
+digest, tags or SHA-256 do not match is refused: nothing is saved, and a
 notice says so) and saved in the home's files folder, or in --download-dir,
 under the sender's name for them made safe, never replacing a file; a
 disappearing message takes its files with it.`,

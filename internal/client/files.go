@@ -595,7 +595,7 @@ func (c *Client) downloadAll(ctx context.Context, id int64, dir string, warn fun
 			if err := tx.SetAttachment(ctx, m.ID, i, state, path); err != nil || state == store.AttachSaved {
 				return err
 			}
-			why := "it is not the file " + m.Peer + " sent (its length, digest, MAC or SHA-256 does not match)"
+			why := "it is not the file " + m.Peer + " sent (its length, digest, tags or SHA-256 do not match)"
 			switch {
 			case errors.Is(dlErr, errBlobGone):
 				why = "the server no longer has it"

@@ -23,7 +23,7 @@ const (
 	AttachPending AttachState = 0
 	// AttachSaved: the file is at Path.
 	AttachSaved AttachState = 1
-	// AttachRefused: the blob failed its digest, MAC or SHA-256 check, or
+	// AttachRefused: the blob failed its digest, tag (MAC) or SHA-256 check, or
 	// the server no longer has it: nothing was saved, and nothing will be.
 	AttachRefused AttachState = 2
 )
