@@ -51,6 +51,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -66,6 +67,16 @@ func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: hush-load run|idle|storm|cluster|group [flags]; hush-load run --help")
 		os.Exit(2)
+	}
+	// hush-load's own live heap is mostly the TLS buffers of its
+	// connections (about 40 MB for 2,000), which the default GOGC had
+	// marked every 0.6-1 s: each cycle took 35-50 ms of marking and its
+	// assists on the two cores it shares with hushd, and most of the
+	// periods whose delivery p99 stood above 25 ms had one in them
+	// (docs/performance.md, "Latency"). Collecting a fifth as often costs
+	// this tool memory only; hushd, its child, keeps its own setting.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(500)
 	}
 	// Interrupted, the commands stop their hushd and remove its folder.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
