@@ -530,7 +530,14 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 // a few MB, its blocks are written over instead of allocated, and the
 // truncation has little to free.
 func (s *Store) checkpoint(ctx context.Context, truncate bool) (busy bool, err error) {
-	if _, err := s.cdb.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+	// One connection for both steps, taken before the pause: the writer
+	// must never wait for another Checkpoint call to give it back.
+	conn, err := s.cdb.Conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
 		return false, err
 	}
 	q := "PRAGMA wal_checkpoint(PASSIVE)"
@@ -539,7 +546,7 @@ func (s *Store) checkpoint(ctx context.Context, truncate bool) (busy bool, err e
 	}
 	var b, logFrames, done int
 	s.pause.Lock()
-	err = s.cdb.QueryRowContext(ctx, q).Scan(&b, &logFrames, &done)
+	err = conn.QueryRowContext(ctx, q).Scan(&b, &logFrames, &done)
 	s.pause.Unlock()
 	return b != 0, err
 }
