@@ -1,9 +1,18 @@
 package client_test
 
 import (
+	"crypto/tls"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hushmsg/hush/internal/api"
@@ -12,6 +21,7 @@ import (
 	"github.com/hushmsg/hush/internal/client/store"
 	"github.com/hushmsg/hush/internal/server"
 	"github.com/hushmsg/hush/internal/server/servertest"
+	"github.com/hushmsg/hush/internal/server/tlscert"
 )
 
 func wantBlocked(t *testing.T, u *user, want ...string) {
@@ -201,5 +211,55 @@ func TestBlockBadInput(t *testing.T) {
 	check(t, err)
 	if !slices.Equal(server, local) {
 		t.Fatalf("after the flood the server has %q, this device %q", server, local)
+	}
+}
+
+// TestBlockedHostileServer: the server's block list is only kept (and
+// printed by hush blocked) as usernames: a list from a hostile or broken
+// server with terminal escapes, line breaks, the caller's own name,
+// repeats and a flood of entries leaves the valid names, once each, and
+// nothing else.
+func TestBlockedHostileServer(t *testing.T) {
+	ctx := t.Context()
+	env := servertest.Start(t, server.Config{Limits: servertest.Generous})
+	register(t, env, "bob")
+	var hostile atomic.Bool
+	target, err := url.Parse(env.URL)
+	check(t, err)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // to the test's own server
+	bad := []string{"bob", "eve\x1b]0;owned\x07", "carol\nmallory: hi", "alice", "bob", "\u202edave", "", strings.Repeat("a", api.MaxUsernameLen+1)}
+	for i := range 20000 {
+		bad = append(bad, fmt.Sprintf("user%d", i%100))
+	}
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hostile.Load() && r.Method == "GET" && r.URL.Path == "/v1/blocks" {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(api.Blocks{Usernames: bad})
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	c, err := client.Register(ctx, filepath.Join(t.TempDir(), "alice"), client.RegisterParams{Server: ts.URL,
+		Fingerprint: tlscert.Fingerprint(ts.Certificate().Raw), Username: "alice", Password: "password-alice"}, opts)
+	check(t, err)
+	t.Cleanup(func() { c.Close() })
+	hostile.Store(true)
+	names, err := c.Blocked(ctx)
+	check(t, err)
+	local, lerr := c.Store().Read().Blocked(ctx)
+	check(t, lerr)
+	for _, list := range [][]string{names, local} {
+		seen := map[string]bool{}
+		for _, n := range list {
+			if !api.ValidUsername(n) || n == "alice" || seen[n] {
+				t.Fatalf("kept %q from the hostile list (all: %d names)", n, len(list))
+			}
+			seen[n] = true
+		}
+		if len(list) != 101 || !seen["bob"] || !seen["user99"] {
+			t.Fatalf("kept %d names, want the 101 distinct valid ones", len(list))
+		}
 	}
 }
