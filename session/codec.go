@@ -111,22 +111,40 @@ func appendState(b []byte, s *State) []byte {
 		})
 	}
 	if s.PQ != nil {
-		pq, err := s.PQ.MarshalBinary()
-		if err != nil {
-			panic("session: internal error: " + err.Error())
-		}
-		b = pbwire.AppendBytes(b, fPQRatchetState, pq)
+		// Written in place: a buffer of its own would be as large again
+		// as the record (spqr's size hint is for its largest states).
+		b = pbwire.AppendMessage(b, fPQRatchetState, func(b []byte) []byte {
+			b, err := s.PQ.AppendBinary(b)
+			if err != nil {
+				panic("session: internal error: " + err.Error())
+			}
+			return b
+		})
 	}
 	return b
 }
 
 // encodeRecord writes a RecordStructure.
 func encodeRecord(r *Record) []byte {
-	n := 0
+	return appendRecord(make([]byte, 0, r.sizeHint()), r)
+}
+
+// sizeHint is about the size of r encoded: the fixed part of a session
+// (keys, chains, the SPQR state of an established chain) fits in 1 KiB;
+// the pending Kyber ciphertext and the archived sessions come on top.
+func (r *Record) sizeHint() int {
+	n := 1024
 	for _, p := range r.previous {
 		n += len(p) + 4
 	}
-	b := make([]byte, 0, 1024+n)
+	if c := r.current; c != nil && c.Pending != nil {
+		n += len(c.Pending.KyberCiphertext) + 8
+	}
+	return n
+}
+
+// appendRecord appends r, encoded as a RecordStructure, to b.
+func appendRecord(b []byte, r *Record) []byte {
 	if r.current != nil {
 		b = pbwire.AppendMessage(b, 1, func(b []byte) []byte { return appendState(b, r.current) })
 	}

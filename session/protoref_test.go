@@ -244,6 +244,15 @@ func TestCodecMatchesProtobuf(t *testing.T) {
 		if again, _ := r2.MarshalBinary(); !bytes.Equal(again, ours) {
 			t.Fatalf("seed %d: protobuf reads our record differently", i)
 		}
+		// AppendBinary writes the same bytes after a prefix, into a
+		// buffer too small (it grows) and into one that was used.
+		for _, buf := range [][]byte{[]byte("prefix"), bytes.Repeat([]byte{0xaa}, 4096)[:3]} {
+			pre := bytes.Clone(buf)
+			got, _ := r.AppendBinary(buf)
+			if !bytes.Equal(got[:len(pre)], pre) || !bytes.Equal(got[len(pre):], ours) {
+				t.Fatalf("seed %d: AppendBinary differs from MarshalBinary", i)
+			}
+		}
 	}
 }
 

@@ -31,6 +31,11 @@ func ParseRecord(b []byte) (*Record, error) { return decodeRecord(b) }
 // MarshalBinary encodes the record. The result holds private keys.
 func (r *Record) MarshalBinary() ([]byte, error) { return encodeRecord(r), nil }
 
+// AppendBinary appends the encoding MarshalBinary returns to b
+// (encoding.BinaryAppender): a caller encoding many records can reuse one
+// buffer. The bytes appended hold private keys; clear them when done.
+func (r *Record) AppendBinary(b []byte) ([]byte, error) { return appendRecord(b, r), nil }
+
 // archived decodes archived session i.
 func (r *Record) archived(i int) (*State, error) { return decodeState(r.previous[i]) }
 

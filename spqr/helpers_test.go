@@ -86,6 +86,11 @@ func roundTrip(t testing.TB, s *State) *State {
 	if err != nil || !bytes.Equal(b, b2) {
 		t.Fatalf("state encoding not stable for %v", s.br.kind)
 	}
+	// AppendBinary writes the same bytes after whatever is in the buffer.
+	b3, err := s.AppendBinary([]byte{7, 7, 7})
+	if err != nil || !bytes.Equal(b3[:3], []byte{7, 7, 7}) || !bytes.Equal(b3[3:], b) {
+		t.Fatalf("AppendBinary differs from MarshalBinary for %v", s.br.kind)
+	}
 	return s2
 }
 

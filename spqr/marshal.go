@@ -51,7 +51,22 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	if !s.v1 {
 		return []byte{stateFormatV1, byte(V0)}, nil
 	}
-	b := make([]byte, 0, s.sizeHint())
+	b, err := s.AppendBinary(make([]byte, 0, s.sizeHint()))
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// AppendBinary appends the encoding MarshalBinary returns to b
+// (encoding.BinaryAppender), so that a caller writing the state inside a
+// larger record needs no buffer of its own. On error b is returned
+// unchanged in length. The bytes appended hold secrets.
+func (s *State) AppendBinary(b []byte) ([]byte, error) {
+	if !s.v1 {
+		return append(b, stateFormatV1, byte(V0)), nil
+	}
+	start := len(b)
 	b = append(b, stateFormatV1, byte(V1))
 	var flags byte
 	if s.neg != nil {
@@ -131,7 +146,8 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		b = binary.BigEndian.AppendUint32(b, br.enc.NextIndex())
 		b = append(b, br.msg2[:]...)
 	default:
-		return nil, ErrStateDecode
+		clear(b[start:])
+		return b[:start], ErrStateDecode
 	}
 	return b, nil
 }

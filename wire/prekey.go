@@ -32,7 +32,11 @@ func (m *PreKeySignalMessage) Bytes() []byte { return m.serialized }
 // NewPreKeySignalMessage encodes m (libsignal PreKeySignalMessage::new).
 func NewPreKeySignalMessage(m PreKeySignalMessage) *PreKeySignalMessage {
 	inner := m.Message.Bytes()
-	b := make([]byte, 0, 64+len(inner)+len(m.KyberCiphertext))
+	// Besides the inner message and the Kyber ciphertext: the version,
+	// two 35-byte keys, four uint32 varint fields (6 each) and two tags
+	// with lengths (4 each), at most 103 bytes. With 64 here the last
+	// append reallocated, doubling every 2.6 KB PreKey message.
+	b := make([]byte, 0, 128+len(inner)+len(m.KyberCiphertext))
 	b = append(b, versionByte(m.Version))
 	if m.PreKeyID != nil {
 		b = protowire.AppendTag(b, 1, protowire.VarintType)

@@ -545,11 +545,20 @@ func (k *Keys) storeSessions(ctx context.Context, recs map[session.Address]*sess
 		return nil
 	}
 	args := make([]any, 0, 3*len(recs))
+	// One buffer for every record's plaintext, which holds private keys:
+	// each is sealed from it and overwritten by the next, and the buffer
+	// (and any it outgrew) is cleared before this returns.
+	var pt []byte
+	defer func() { clear(pt[:cap(pt)]) }()
 	for a, r := range recs {
-		b, err := r.MarshalBinary()
+		b, err := r.AppendBinary(pt[:0])
 		if err != nil {
 			return err
 		}
+		if cap(b) != cap(pt) {
+			clear(pt[:cap(pt)])
+		}
+		pt = b
 		args = append(args, a.Name, uint32(a.Device), k.q.s.seal.seal(b, k.tb.sessions, "record", sessionRow(a)))
 	}
 	_, err := k.q.x.ExecContext(ctx, "INSERT INTO "+k.tb.sessions+" (name, device, record) VALUES (?, ?, ?)"+
