@@ -221,13 +221,11 @@ func (c *Cipher) Encrypt(ctx context.Context, remote Address, plaintext []byte) 
 	if s.Pending != nil {
 		m.Addresses = addressesField(c.Local, remote)
 	}
-	sm, err := wire.NewSignalMessage(m, mk.MACKey[:], s.LocalIdentity, s.RemoteIdentity)
-	if err != nil {
-		return nil, err
-	}
-	out := &Ciphertext{Type: TypeSignal, Body: sm.Bytes()}
+	var out *Ciphertext
 	if p := s.Pending; p != nil {
-		pm := wire.NewPreKeySignalMessage(wire.PreKeySignalMessage{
+		// The SignalMessage is encoded inside the PreKey message's buffer
+		// (libsignal: SignalMessage::new, then PreKeySignalMessage::new).
+		pm, err := wire.NewPreKeySignalMessageAround(wire.PreKeySignalMessage{
 			Version:         s.Version,
 			RegistrationID:  s.LocalRegistrationID,
 			PreKeyID:        p.PreKeyID,
@@ -236,9 +234,17 @@ func (c *Cipher) Encrypt(ctx context.Context, remote Address, plaintext []byte) 
 			KyberCiphertext: p.KyberCiphertext,
 			BaseKey:         p.BaseKey,
 			IdentityKey:     s.LocalIdentity,
-			Message:         sm,
-		})
+		}, m, mk.MACKey[:], s.LocalIdentity, s.RemoteIdentity)
+		if err != nil {
+			return nil, err
+		}
 		out = &Ciphertext{Type: TypePreKey, Body: pm.Bytes()}
+	} else {
+		sm, err := wire.NewSignalMessage(m, mk.MACKey[:], s.LocalIdentity, s.RemoteIdentity)
+		if err != nil {
+			return nil, err
+		}
+		out = &Ciphertext{Type: TypeSignal, Body: sm.Bytes()}
 	}
 	if err := c.checkTrust(ctx, remote, s.RemoteIdentity, Sending); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"fmt"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -32,11 +33,47 @@ func (m *PreKeySignalMessage) Bytes() []byte { return m.serialized }
 // NewPreKeySignalMessage encodes m (libsignal PreKeySignalMessage::new).
 func NewPreKeySignalMessage(m PreKeySignalMessage) *PreKeySignalMessage {
 	inner := m.Message.Bytes()
-	// Besides the inner message and the Kyber ciphertext: the version,
-	// two 35-byte keys, four uint32 varint fields (6 each) and two tags
-	// with lengths (4 each), at most 103 bytes. With 64 here the last
-	// append reallocated, doubling every 2.6 KB PreKey message.
-	b := make([]byte, 0, 128+len(inner)+len(m.KyberCiphertext))
+	b := make([]byte, 0, preKeyOverhead+len(inner)+len(m.KyberCiphertext))
+	b = m.appendHead(b)
+	b = protowire.AppendBytes(b, inner)
+	m.serialized = m.appendTail(b)
+	return &m
+}
+
+// NewPreKeySignalMessageAround is NewSignalMessage(sm, macKey, sender,
+// receiver) wrapped by NewPreKeySignalMessage (m.Message is set to it),
+// byte for byte, with the inner message encoded in place: one buffer for
+// both instead of two and a copy. The inner message's Bytes alias the
+// outer's.
+func NewPreKeySignalMessageAround(m PreKeySignalMessage, sm SignalMessage, macKey []byte, sender, receiver key.IdentityKey) (*PreKeySignalMessage, error) {
+	if len(macKey) != 32 {
+		return nil, errors.New("wire: MAC key must be 32 bytes")
+	}
+	n := 1 + sm.encodedLen() + MACSize
+	b := make([]byte, 0, preKeyOverhead+n+len(m.KyberCiphertext))
+	b = m.appendHead(b)
+	b = protowire.AppendVarint(b, uint64(n))
+	start := len(b)
+	b = append(b, versionByte(sm.Version))
+	b = sm.appendProto(b)
+	mac := computeMAC(macKey, sender, receiver, b[start:])
+	b = append(b, mac[:MACSize]...)
+	sm.serialized = b[start:len(b):len(b)]
+	m.Message = &sm
+	m.serialized = m.appendTail(b)
+	return &m, nil
+}
+
+// preKeyOverhead is the most a PreKeySignalMessage takes besides the
+// inner message and the Kyber ciphertext: the version, two 35-byte keys,
+// four uint32 varint fields (6 each) and two tags with lengths (4 each),
+// at most 103 bytes. (With 64, as before, the last append reallocated,
+// doubling every 2.6 KB PreKey message.)
+const preKeyOverhead = 128
+
+// appendHead appends the version and fields 1 to 3, and the tag of the
+// inner message (field 4), whose length and bytes follow.
+func (m *PreKeySignalMessage) appendHead(b []byte) []byte {
 	b = append(b, versionByte(m.Version))
 	if m.PreKeyID != nil {
 		b = protowire.AppendTag(b, 1, protowire.VarintType)
@@ -48,8 +85,11 @@ func NewPreKeySignalMessage(m PreKeySignalMessage) *PreKeySignalMessage {
 	b = protowire.AppendTag(b, 3, protowire.BytesType)
 	b = protowire.AppendVarint(b, key.ECPublicSize)
 	b = m.IdentityKey.AppendBytes(b)
-	b = protowire.AppendTag(b, 4, protowire.BytesType)
-	b = protowire.AppendBytes(b, inner)
+	return protowire.AppendTag(b, 4, protowire.BytesType)
+}
+
+// appendTail appends fields 5 to 8.
+func (m *PreKeySignalMessage) appendTail(b []byte) []byte {
 	b = protowire.AppendTag(b, 5, protowire.VarintType)
 	b = protowire.AppendVarint(b, uint64(m.RegistrationID))
 	b = protowire.AppendTag(b, 6, protowire.VarintType)
@@ -60,8 +100,7 @@ func NewPreKeySignalMessage(m PreKeySignalMessage) *PreKeySignalMessage {
 		b = protowire.AppendTag(b, 8, protowire.BytesType)
 		b = protowire.AppendBytes(b, m.KyberCiphertext)
 	}
-	m.serialized = b
-	return &m
+	return b
 }
 
 // ParsePreKeySignalMessage parses a serialized PreKeySignalMessage and the

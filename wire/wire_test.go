@@ -69,6 +69,50 @@ func TestRecordedMessages(t *testing.T) {
 	}
 }
 
+// TestPreKeyAround: NewPreKeySignalMessageAround writes what
+// NewSignalMessage wrapped by NewPreKeySignalMessage writes, for
+// libsignal's PreKey messages (with and without one-time and Kyber
+// prekeys) and with inner messages whose length takes one, two or three
+// bytes.
+func TestPreKeyAround(t *testing.T) {
+	pre, _, _ := recorded(t)
+	a, _ := key.GenerateIdentityKeyPair(rand.Reader)
+	b, _ := key.GenerateIdentityKeyPair(rand.Reader)
+	macKey := make([]byte, 32)
+	rand.Read(macKey)
+	for i, m := range pre {
+		for _, size := range []int{-1, 0, 300, 20000} {
+			sm := *m.Message
+			sm.serialized = nil
+			if size >= 0 {
+				sm.Ciphertext = bytes.Repeat([]byte{byte(i)}, size)
+			}
+			inner, err := NewSignalMessage(sm, macKey, a.Public, b.Public)
+			if err != nil {
+				t.Fatal(err)
+			}
+			outer := *m
+			outer.Message = inner
+			want := NewPreKeySignalMessage(outer).Bytes()
+			outer.Message = nil
+			got, err := NewPreKeySignalMessageAround(outer, sm, macKey, a.Public, b.Public)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want) || !bytes.Equal(got.Message.Bytes(), inner.Bytes()) {
+				t.Fatalf("message %d, ciphertext %d: in place\n%x\nwant\n%x", i, size, got.Bytes(), want)
+			}
+			p, err := ParsePreKeySignalMessage(got.Bytes())
+			if err != nil || !p.Message.VerifyMAC(macKey, a.Public, b.Public) {
+				t.Fatalf("message %d, ciphertext %d: does not parse or verify: %v", i, size, err)
+			}
+		}
+	}
+	if _, err := NewPreKeySignalMessageAround(*pre[0], *pre[0].Message, make([]byte, 16), a.Public, b.Public); err == nil {
+		t.Fatal("a 16-byte MAC key is taken")
+	}
+}
+
 // TestRecordedFields checks the fields of libsignal 0.103.0's first message
 // against the layout decoded in the recording's msg1.prekey.txt.
 func TestRecordedFields(t *testing.T) {
