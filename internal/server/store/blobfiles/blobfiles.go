@@ -128,7 +128,7 @@ func (f *Files) WriteBlob(ctx context.Context, b store.Blob, off, n int64, r io.
 	if _, err := file.Seek(off, io.SeekStart); err != nil {
 		return fmt.Errorf("blobfiles: %w", err)
 	}
-	if w, err := f.copyChunk(file, r, n); err != nil {
+	if w, err := f.copyChunk(file, r, off, n); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
@@ -157,8 +157,11 @@ const copyBuf = 1 << 20
 
 var bufs = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
 
-// copyChunk copies n bytes from r to file through a 1 MiB buffer.
-func (f *Files) copyChunk(file *os.File, r io.Reader, n int64) (int64, error) {
+// copyChunk copies n bytes from r to file, whose offset is off, through
+// a 1 MiB buffer, starting the disk's writeback of each 1 MiB as it is
+// written (an 8 MiB chunk through hushd on loopback: see
+// docs/performance.md, "Files end to end").
+func (f *Files) copyChunk(file *os.File, r io.Reader, off, n int64) (int64, error) {
 	bp := bufs.Get().(*[]byte)
 	defer bufs.Put(bp)
 	buf := *bp
@@ -169,6 +172,7 @@ func (f *Files) copyChunk(file *os.File, r io.Reader, n int64) (int64, error) {
 			if _, werr := file.Write(buf[:k]); werr != nil {
 				return done, werr
 			}
+			startWriteback(file, off+done, int64(k))
 			done += int64(k)
 		}
 		if err != nil {
