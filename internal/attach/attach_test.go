@@ -15,6 +15,19 @@ import (
 	"testing"
 )
 
+// writeOdd writes p to w in writes of odd sizes, to cross block and
+// chunk boundaries, and stops at the first error.
+func writeOdd(w io.Writer, p []byte) error {
+	for len(p) > 0 {
+		n := min(len(p), 1+len(p)%70001)
+		if _, err := w.Write(p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
 func encrypt(t testing.TB, k Key, pt []byte) ([]byte, Digest) {
 	t.Helper()
 	var out bytes.Buffer
@@ -22,13 +35,8 @@ func encrypt(t testing.TB, k Key, pt []byte) ([]byte, Digest) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Odd write sizes, to cross block and chunk boundaries.
-	for p := pt; len(p) > 0; {
-		n := min(len(p), 1+len(p)%70001)
-		if _, err := e.Write(p[:n]); err != nil {
-			t.Fatal(err)
-		}
-		p = p[n:]
+	if err := writeOdd(e, pt); err != nil {
+		t.Fatal(err)
 	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
@@ -44,11 +52,7 @@ func decrypt(ct []byte, k Key, size int64, d Digest) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	for p := ct; len(p) > 0 && err == nil; {
-		n := min(len(p), 1+len(p)%70001)
-		_, err = dec.Write(p[:n])
-		p = p[n:]
-	}
+	err = writeOdd(dec, ct)
 	if cerr := dec.Close(); err == nil {
 		err = cerr
 	}

@@ -29,12 +29,8 @@ func encryptV2(t testing.TB, k Key, salt [SaltSize]byte, pt []byte) ([]byte, Dig
 	if err != nil {
 		t.Fatal(err)
 	}
-	for p := pt; len(p) > 0; {
-		n := min(len(p), 1+len(p)%70001)
-		if _, err := e.Write(p[:n]); err != nil {
-			t.Fatal(err)
-		}
-		p = p[n:]
+	if err := writeOdd(e, pt); err != nil {
+		t.Fatal(err)
 	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
@@ -50,11 +46,7 @@ func decryptV2(ct []byte, k Key, size int64, d Digest) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	for p := ct; len(p) > 0 && err == nil; {
-		n := min(len(p), 1+len(p)%70001)
-		_, err = dec.Write(p[:n])
-		p = p[n:]
-	}
+	err = writeOdd(dec, ct)
 	if cerr := dec.Close(); err == nil {
 		err = cerr
 	}
