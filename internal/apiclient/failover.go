@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"syscall"
 )
 
 // Failover between the nodes of one cluster (issue 12; docs/client.md,
@@ -189,7 +192,7 @@ func (e *FailoverError) Error() string {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		b.WriteString(a.base + ": " + a.err.Error())
+		b.WriteString(a.base + ": " + Reason(a.err))
 	}
 	return b.String()
 }
@@ -200,4 +203,25 @@ func (e *FailoverError) Unwrap() []error {
 		out[i] = a.err
 	}
 	return out
+}
+
+// Reason says in a few words why a request did not reach a server, for a
+// person: "no answer in time", "connection refused", "connection reset",
+// or the error's own text without the request's method and URL (which
+// say nothing to them).
+func Reason(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "no answer in time"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
 }

@@ -562,7 +562,7 @@ func explain(err error) error {
 	if !errors.As(err, &e) {
 		var ne net.Error
 		if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("%w: %w", ErrUnreachable, err)
+			return &unreachableError{err}
 		}
 		return err
 	}
@@ -583,6 +583,31 @@ func explain(err error) error {
 	}
 	return &serverError{say: say, err: err}
 }
+
+// unreachableError is a request that reached no server, said in a
+// sentence (explain): where it went and why, in a few words ("cannot
+// reach the server at https://host:8443: no answer in time"), not Go's
+// "Post \"https://...\": context deadline exceeded (Client.Timeout
+// exceeded while awaiting headers)". It is ErrUnreachable and wraps the
+// error.
+type unreachableError struct{ err error }
+
+func (e *unreachableError) Error() string {
+	var fe *apiclient.FailoverError
+	if errors.As(e.err, &fe) {
+		return ErrUnreachable.Error() + ": " + fe.Error() // each URL and why
+	}
+	at := ""
+	var ue *url.Error
+	if errors.As(e.err, &ue) {
+		if u, err := url.Parse(ue.URL); err == nil && u.Host != "" {
+			at = " at " + u.Scheme + "://" + u.Host
+		}
+	}
+	return ErrUnreachable.Error() + at + ": " + apiclient.Reason(e.err)
+}
+
+func (e *unreachableError) Unwrap() []error { return []error{ErrUnreachable, e.err} }
 
 // serverError is the server's refusal said in a sentence (explain); it
 // wraps the *apiclient.Error, so that errors.As and apiclient.IsCode see

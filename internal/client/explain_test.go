@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/hushmsg/hush/internal/api"
@@ -45,6 +48,22 @@ func TestExplainWraps(t *testing.T) {
 	}
 	if err := client.Explain(context.DeadlineExceeded); !errors.Is(err, client.ErrUnreachable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("a timeout explained as %v", err)
+	}
+	// Said for a person: where and why, without Go's request line.
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&url.Error{Op: "Post", URL: "https://h.example:8443/v1/history", Err: fmt.Errorf("%w (Client.Timeout exceeded while awaiting headers)", context.DeadlineExceeded)},
+			"cannot reach the server at https://h.example:8443: no answer in time"},
+		{&url.Error{Op: "Get", URL: "https://h.example:8443/v1/blocks", Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}},
+			"cannot reach the server at https://h.example:8443: connection refused"},
+		{context.DeadlineExceeded, "cannot reach the server: no answer in time"},
+	} {
+		err := client.Explain(tc.err)
+		if err.Error() != tc.want || !errors.Is(err, client.ErrUnreachable) || !errors.Is(err, tc.err) {
+			t.Errorf("%v explained as %q, want %q", tc.err, err, tc.want)
+		}
 	}
 	// Anything else goes through as it is.
 	other := errors.New("disk full")
