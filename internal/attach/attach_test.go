@@ -28,10 +28,12 @@ func writeOdd(w io.Writer, p []byte) error {
 	return nil
 }
 
-func encrypt(t testing.TB, k Key, pt []byte) ([]byte, Digest) {
+// sealOdd encrypts pt in scheme s under k and iv (the v1 IV, the v2
+// salt), in writes of odd sizes.
+func sealOdd(t testing.TB, s Scheme, k Key, iv [IVSize]byte, pt []byte) ([]byte, Digest) {
 	t.Helper()
 	var out bytes.Buffer
-	e, err := NewEncrypter(&out, k, int64(len(pt)))
+	e, err := NewSealer(s, &out, k, iv, int64(len(pt)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,11 +46,11 @@ func encrypt(t testing.TB, k Key, pt []byte) ([]byte, Digest) {
 	return out.Bytes(), e.Digest()
 }
 
-// decrypt streams ct through a Decrypter in writes of odd sizes and
-// returns the plaintext, or nothing and the error of Write or Close.
-func decrypt(ct []byte, k Key, size int64, d Digest) ([]byte, error) {
+// openOdd streams ct through scheme s's decrypter in writes of odd sizes
+// and returns the plaintext, or nothing and the error of Write or Close.
+func openOdd(s Scheme, ct []byte, k Key, size int64, d Digest) ([]byte, error) {
 	var out bytes.Buffer
-	dec, err := NewDecrypter(&out, k, size, d)
+	dec, err := NewOpener(s, &out, k, size, d)
 	if err != nil {
 		return nil, err
 	}
@@ -60,6 +62,17 @@ func decrypt(ct []byte, k Key, size int64, d Digest) ([]byte, error) {
 		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+// encrypt encrypts pt in format v1 under k and a random IV.
+func encrypt(t testing.TB, k Key, pt []byte) ([]byte, Digest) {
+	t.Helper()
+	return sealOdd(t, V1, k, [IVSize]byte(random(IVSize)), pt)
+}
+
+// decrypt decrypts a format v1 attachment (openOdd).
+func decrypt(ct []byte, k Key, size int64, d Digest) ([]byte, error) {
+	return openOdd(V1, ct, k, size, d)
 }
 
 func random(n int) []byte {

@@ -20,40 +20,15 @@ import (
 
 var updateVectors = flag.Bool("update-vectors", false, "write testdata/v2-vectors.json (once: the vectors must never change)")
 
-// encryptV2 encrypts pt in format v2 under k and salt, in writes of odd
-// sizes.
+// encryptV2 encrypts pt in format v2 under k and salt (sealOdd).
 func encryptV2(t testing.TB, k Key, salt [SaltSize]byte, pt []byte) ([]byte, Digest) {
 	t.Helper()
-	var out bytes.Buffer
-	e, err := NewStreamEncrypterSalt(&out, k, salt, int64(len(pt)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := writeOdd(e, pt); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out.Bytes(), e.Digest()
+	return sealOdd(t, V2, k, salt, pt)
 }
 
-// decryptV2 streams ct through a StreamDecrypter in writes of odd sizes
-// and returns the plaintext, or nothing and the error.
+// decryptV2 decrypts a format v2 attachment (openOdd).
 func decryptV2(ct []byte, k Key, size int64, d Digest) ([]byte, error) {
-	var out bytes.Buffer
-	dec, err := NewStreamDecrypter(&out, k, size, d)
-	if err != nil {
-		return nil, err
-	}
-	err = writeOdd(dec, ct)
-	if cerr := dec.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, err
-	}
-	return out.Bytes(), nil
+	return openOdd(V2, ct, k, size, d)
 }
 
 func randomSalt() (s [SaltSize]byte) {

@@ -91,6 +91,27 @@ func benchAnswer(b *testing.B, peers []benchPeer, enc func(session.Address, []by
 	}
 }
 
+// benchCipher is alice's cipher over st with sessions to the n devices
+// of benchPeers, each of which has answered if answered.
+func benchCipher(b *testing.B, st session.Store, alice *key.IdentityKeyPair, n int, answered bool) (*session.Cipher, []benchPeer) {
+	ctx := b.Context()
+	ci := &session.Cipher{Store: st, Local: session.Address{Name: "alice", Device: 1}, PQRatchet: session.PQRequired}
+	peers := benchPeers(b, alice, n)
+	for _, p := range peers {
+		if err := ci.ProcessBundle(ctx, p.addr, p.bundle); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if answered {
+		benchAnswer(b, peers, func(a session.Address, pt []byte) (*session.Ciphertext, error) { return ci.Encrypt(ctx, a, pt) },
+			func(a session.Address, ct *session.Ciphertext) error {
+				_, err := ci.Decrypt(ctx, a, ct.Type, ct.Body)
+				return err
+			})
+	}
+	return ci, peers
+}
+
 func benchPeers(b *testing.B, alice *key.IdentityKeyPair, n int) []benchPeer {
 	bob, err := key.GenerateIdentityKeyPair(rand.Reader)
 	if err != nil {
@@ -162,20 +183,7 @@ func benchFanOut(b *testing.B, n int, answered bool) {
 			b.Fatal(err)
 		}
 		ms := session.NewMemoryStore(alice, 7)
-		ci := &session.Cipher{Store: ms, Local: session.Address{Name: "alice", Device: 1}, PQRatchet: session.PQRequired}
-		peers := benchPeers(b, alice, n)
-		for _, p := range peers {
-			if err := ci.ProcessBundle(ctx, p.addr, p.bundle); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if answered {
-			benchAnswer(b, peers, func(a session.Address, pt []byte) (*session.Ciphertext, error) { return ci.Encrypt(ctx, a, pt) },
-				func(a session.Address, ct *session.Ciphertext) error {
-					_, err := ci.Decrypt(ctx, a, ct.Type, ct.Body)
-					return err
-				})
-		}
+		ci, peers := benchCipher(b, ms, alice, n, answered)
 		b.ReportAllocs()
 		start := cpuTime()
 		b.ResetTimer()
@@ -348,20 +356,7 @@ func benchBound(b *testing.B, n int, answered bool, body string) {
 		return aead.Seal(dst, nonce, pt, []byte("hush-store-v1 o_sessions record "+row))
 	}
 	ms := &boundStore{MemoryStore: session.NewMemoryStore(alice, 7), recs: make(map[session.Address]*session.Record), seal: seal}
-	ci := &session.Cipher{Store: ms, Local: session.Address{Name: "alice", Device: 1}, PQRatchet: session.PQRequired}
-	peers := benchPeers(b, alice, n)
-	for _, p := range peers {
-		if err := ci.ProcessBundle(ctx, p.addr, p.bundle); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if answered {
-		benchAnswer(b, peers, func(a session.Address, pt []byte) (*session.Ciphertext, error) { return ci.Encrypt(ctx, a, pt) },
-			func(a session.Address, ct *session.Ciphertext) error {
-				_, err := ci.Decrypt(ctx, a, ct.Type, ct.Body)
-				return err
-			})
-	}
+	ci, peers := benchCipher(b, ms, alice, n, answered)
 	kr := history.NewKeyring(time.Now())
 	f, err := os.OpenFile(filepath.Join(b.TempDir(), "journal"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
