@@ -431,3 +431,126 @@ func TestCheckpointUnderWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestWALBoundedUnderLoad checks that, with the writer never idle (the
+// idle truncation off), the frames of a burst of acknowledged messages
+// leave the WAL anyway: later transactions write over the start of the
+// file, and the journal size limit cuts off the tail that the smaller
+// transactions after the burst no longer reach. Without the limit, the
+// burst's tail would stay until the server next idles.
+func TestWALBoundedUnderLoad(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s, err := open(filepath.Join(dir, "hushd.db"), ckptTiming{tick: 20 * time.Millisecond, tail: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, _, err := s.CreateAccount(ctx, store.NewAccount{Username: "alice", PasswordHash: "h"}, store.NewDevice{TokenHash: []byte("t")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := store.DeviceRef{Account: a.ID, Device: 1}
+	canary := []byte("CANARY-" + strings.Repeat("5e1d", 256))
+	var burst []*store.Message
+	var ids []int64
+	for i := range 2000 { // one transaction: a WAL of a few MB
+		burst = append(burst, &store.Message{PublicID: int64(1 + i), To: to, From: to, Content: canary, ExpiresAt: 1 << 50})
+		ids = append(ids, int64(1+i))
+	}
+	if _, err := s.EnqueueBatch(ctx, burst, 1<<30, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ack(ctx, to, ids); err != nil {
+		t.Fatal(err)
+	}
+	wal := filepath.Join(dir, "hushd.db-wal")
+	fi, err := os.Stat(wal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	burstSize := fi.Size()
+
+	// From now on, a small write after another: the writer is never idle
+	// for a tick.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := int64(1 << 20); ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := s.EnqueueBatch(ctx, []*store.Message{{PublicID: i, To: to, From: to, Content: []byte("small"), ExpiresAt: 1 << 50}}, 1<<30, 1<<30); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := s.Ack(ctx, to, []int64{i}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var found []string
+		files, _ := filepath.Glob(filepath.Join(dir, "hushd.db*"))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, canary[:64]) {
+				found = append(found, filepath.Base(f))
+			}
+		}
+		fi, err := os.Stat(wal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(found) == 0 && fi.Size() < burstSize/4 {
+			if fi.Size() == 0 {
+				t.Fatal("the WAL was truncated to zero bytes under load")
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s of small writes: WAL %d bytes (after the burst %d), acknowledged content still in %v", fi.Size(), burstSize, found)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWALTruncatedWhenIdle checks that the checkpointer truncates the WAL
+// to zero bytes once the writer has nothing to do.
+func TestWALTruncatedWhenIdle(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s, err := open(filepath.Join(dir, "hushd.db"), ckptTiming{tick: 20 * time.Millisecond, tail: 5, idleTruncate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, _, err := s.CreateAccount(ctx, store.NewAccount{Username: "alice", PasswordHash: "h"}, store.NewDevice{TokenHash: []byte("t")}); err != nil {
+		t.Fatal(err)
+	}
+	wal := filepath.Join(dir, "hushd.db-wal")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		fi, err := os.Stat(wal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the WAL still holds %d bytes 20 s after the last write", fi.Size())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
