@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	hush-load run  [--hushd-bin BIN | --url URL --fingerprint HEX [--hushd-pid PID]] [--pairs N] [--messages M] [--size B] [--window W] [--rate R --duration D]
+//	hush-load run  [--hushd-bin BIN | --url URL --fingerprint HEX [--hushd-pid PID]] [--pairs N] [--messages M] [--size B] [--window W] [--rate R --duration D] [--warmup D] [--timeline D] [--disk-probe DIR]
 //	hush-load idle --hushd-bin BIN --conns N [--sources 127.0.0.2,127.0.0.3,...] [--hold D]
 //	hush-load storm --hushd-bin BIN --store postgres://... --nats nats://... [--clients N] [--backoff D]
 //	hush-load cluster --hushd-bin BIN --store postgres://... --nats nats://... [run's workload flags]
@@ -40,7 +40,11 @@
 // machine), run also reports the CPU time hushd and hush-load itself spent
 // per message received, counted from the first message sent (account
 // setup and connections left out): on a shared machine that is a steadier
-// measure than messages per second.
+// measure than messages per second. On Linux it reports the share of the
+// machine's CPU time the hypervisor gave to other guests meanwhile
+// (steal), and with --disk-probe the latency of a 4 KiB write and
+// datasync on the disk every 10 ms (per timeline period too): a run's tail
+// often follows one or the other, not the server.
 package main
 
 import (
@@ -167,7 +171,13 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&w.Warmup, "warmup", 0, "also print the delivery latency of what was sent after this much of the run")
 	fs.DurationVar(&w.Timeline, "timeline", 0, "also print delivery latency per period of this length (by send time)")
 	selfProfile := fs.String("self-cpu-profile", "", "write hush-load's own CPU profile (the run, set-up left out) here")
+	probeDir := fs.String("disk-probe", "", "also measure the disk that holds this folder (hushd's: with --hushd-bin, the temporary directory) with a 4 KiB write and datasync every 10 ms")
 	fs.Parse(args)
+	if *probeDir != "" {
+		if fi, err := os.Stat(*probeDir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--disk-probe %q: not a folder", *probeDir)
+		}
+	}
 	raiseFileLimit(uint64(4*w.Pairs + 1000))
 	var extra []string
 	if *plaintext {
@@ -187,7 +197,14 @@ func run(ctx context.Context, args []string) error {
 	var srv0, self0 time.Duration
 	var cpuErr error
 	var start time.Time
+	var total0, steal0 int64
+	var probe *loadtest.DiskProbe
+	var probeErr error
 	w.Started = func() {
+		if *probeDir != "" {
+			probe, probeErr = loadtest.StartDiskProbe(*probeDir, 10*time.Millisecond)
+		}
+		total0, steal0, _ = loadtest.CPUTimes()
 		start = time.Now()
 		if *selfProfile != "" {
 			startProfile(*selfProfile)
@@ -202,12 +219,33 @@ func run(ctx context.Context, args []string) error {
 	r, err := loadtest.Run(ctx, &loadtest.Hushd{URL: u, Fingerprint: f}, w)
 	self := selfCPU() - self0
 	stopProfile()
+	var samples []loadtest.ProbeSample
+	if probe != nil {
+		samples = probe.Stop()
+	}
 	fmt.Println(r)
+	if total1, steal1, err := loadtest.CPUTimes(); err == nil && total1 > total0 {
+		fmt.Printf("host: %.1f%% of the CPU time went to other guests (steal)\n", 100*float64(steal1-steal0)/float64(total1-total0))
+	}
+	if probeErr != nil {
+		fmt.Fprintln(os.Stderr, "hush-load: disk probe:", probeErr)
+	} else if probe != nil {
+		fmt.Println(loadtest.Summarize(samples, 20*time.Millisecond))
+	}
 	if len(r.Timeline) > 0 {
-		fmt.Printf("timeline (by send time; first send at %s): start_ms messages p50_ms p99_ms max_ms\n",
-			start.UTC().Format("15:04:05.000"))
+		head := "start_ms messages p50_ms p99_ms max_ms"
+		if probe != nil {
+			head += " disk_probe_max_ms"
+		}
+		fmt.Printf("timeline (by send time; first send at %s): %s\n", start.UTC().Format("15:04:05.000"), head)
 		for _, p := range r.Timeline {
-			fmt.Printf("%8d %6d %8.2f %8.2f %8.2f\n", p.Start.Milliseconds(), p.Messages, ms(p.P50), ms(p.P99), ms(p.Max))
+			fmt.Printf("%8d %6d %8.2f %8.2f %8.2f", p.Start.Milliseconds(), p.Messages, ms(p.P50), ms(p.P99), ms(p.Max))
+			if probe != nil {
+				// Probe times count from the probe's start, just before start.
+				off := start.Sub(probe.Started())
+				fmt.Printf(" %8.2f", ms(loadtest.MaxIn(samples, p.Start+off, w.Timeline)))
+			}
+			fmt.Println()
 		}
 	}
 	if n := float64(max(r.Received, 1)); *pid != 0 && cpuErr == nil {
