@@ -63,8 +63,9 @@ type Store struct {
 	// pause is held by the writer while it runs a batch, and by the
 	// checkpointer while it copies the last frames, truncates the WAL or
 	// sets the writer's walMax (its journal_size_limit, -1 until set).
-	pause  sync.Mutex
-	walMax int64
+	pause    sync.Mutex
+	walMax   int64
+	pageSize int64 // the database's, for the WAL's size
 
 	// Acknowledgements wait here and are applied at the start of the next
 	// batch, so that they ride along with other writes instead of each
@@ -482,6 +483,10 @@ func open(path string, ck ckptTiming) (*Store, error) {
 		s.closeDBs()
 		return nil, fmt.Errorf("sqlitestore: %w", err)
 	}
+	if err := wconn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&s.pageSize); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
 	go s.writer()
 	go s.checkpointer(ck)
 	return s, nil
@@ -533,17 +538,15 @@ func (s *Store) checkpointer(ck ckptTiming) {
 		if err != nil {
 			continue
 		}
-		sizes[tick%len(sizes)] = walSize(frames)
+		sizes[tick%len(sizes)] = s.walSize(frames)
 		_ = s.walLimit(ctx, slices.Max(sizes))
 	}
 }
 
 // walSize is the size of a WAL of n frames (sqlite.org/fileformat2.html,
 // "The WAL File Format": a 32-byte header, then frames of a 24-byte header
-// and a page). pageSize is SQLite's default, which Open keeps.
-func walSize(frames int) int64 { return 32 + int64(frames)*(24+pageSize) }
-
-const pageSize = 4096
+// and a page).
+func (s *Store) walSize(frames int) int64 { return 32 + int64(frames)*(24+s.pageSize) }
 
 // walLimit sets the writer's journal_size_limit: when the writer next
 // starts the WAL over, SQLite truncates the file to this size (or to what
@@ -596,8 +599,7 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 // copied): under steady load it grew for the whole 5 s, and truncating
 // 40 MB of WAL cost the paused writer another 20-100 ms. Copied
 // completely at every tick, the WAL starts over twice a second: it stays
-// a few MB, its blocks are written over instead of allocated, and the
-// truncation has little to free.
+// a few MB, and its blocks are written over instead of allocated.
 func (s *Store) checkpoint(ctx context.Context, truncate bool) (frames int, busy bool, err error) {
 	// One connection for both steps, taken before the pause: the writer
 	// must never wait for another Checkpoint call to give it back.
