@@ -372,8 +372,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 
 // Open opens (creating if needed) the database file at path.
 func Open(path string) (*Store, error) {
-	return open(path, ckptTiming{tick: 500 * time.Millisecond, tail: 10, idleTruncate: true})
+	return open(path, defaultTiming)
 }
+
+// defaultTiming copies the WAL twice a second and keeps a frame in it at
+// most 5 s under load.
+var defaultTiming = ckptTiming{tick: 500 * time.Millisecond, tail: 10, idleTruncate: true}
 
 // ckptTiming is how the checkpointer works (checkpointer): it copies the
 // WAL every tick; under load, a frame stays in the WAL at most tail

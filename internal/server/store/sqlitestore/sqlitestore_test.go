@@ -210,19 +210,43 @@ func TestJournalsInMemory(t *testing.T) {
 	}
 }
 
+// openWithAlice opens a store in dir (closed when t ends) with the
+// checkpointer timing ck and one account, alice; it returns her device.
+func openWithAlice(t *testing.T, dir string, ck ckptTiming) (*Store, store.DeviceRef) {
+	t.Helper()
+	s, err := open(filepath.Join(dir, "hushd.db"), ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	a, _, err := s.CreateAccount(t.Context(), store.NewAccount{Username: "alice", PasswordHash: "h"}, store.NewDevice{TokenHash: []byte("t")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, store.DeviceRef{Account: a.ID, Device: 1}
+}
+
+// filesHolding names the store's files in dir that contain b.
+func filesHolding(t *testing.T, dir string, b []byte) []string {
+	t.Helper()
+	var found []string
+	files, _ := filepath.Glob(filepath.Join(dir, "hushd.db*"))
+	for _, f := range files {
+		content, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(content, b) {
+			found = append(found, filepath.Base(f))
+		}
+	}
+	return found
+}
+
 func TestDeliveredLeavesNoCopy(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	s, err := Open(filepath.Join(dir, "hushd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	a, _, err := s.CreateAccount(ctx, store.NewAccount{Username: "alice", PasswordHash: "h"}, store.NewDevice{TokenHash: []byte("t")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	to := store.DeviceRef{Account: a.ID, Device: 1}
+	s, to := openWithAlice(t, dir, defaultTiming)
 	canary := []byte("CANARY-" + strings.Repeat("7f3a", 64))
 	var msgs []*store.Message
 	for i := range 20 { // enough to fill pages of their own
@@ -240,22 +264,15 @@ func TestDeliveredLeavesNoCopy(t *testing.T) {
 	if err := s.Ack(ctx, to, ids); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Block(ctx, a.ID, a.ID+1); err != nil { // a synchronous write after the lazy ack
+	if err := s.Block(ctx, to.Account, to.Account+1); err != nil { // a synchronous write after the lazy ack
 		t.Fatal(err)
 	}
 	if ms, err := s.Pending(ctx, to, 0, 0, 100); err != nil || len(ms) != 0 {
 		t.Fatalf("still pending: %d %v", len(ms), err)
 	}
 	checkpoint(t, s)
-	files, _ := filepath.Glob(filepath.Join(dir, "hushd.db*"))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Contains(b, canary[:40]) {
-			t.Errorf("%s still holds an acknowledged message's content", filepath.Base(f))
-		}
+	if found := filesHolding(t, dir, canary[:40]); len(found) > 0 {
+		t.Errorf("%v still hold an acknowledged message's content", found)
 	}
 }
 
@@ -441,16 +458,7 @@ func TestCheckpointUnderWrites(t *testing.T) {
 func TestWALBoundedUnderLoad(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	s, err := open(filepath.Join(dir, "hushd.db"), ckptTiming{tick: 20 * time.Millisecond, tail: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	a, _, err := s.CreateAccount(ctx, store.NewAccount{Username: "alice", PasswordHash: "h"}, store.NewDevice{TokenHash: []byte("t")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	to := store.DeviceRef{Account: a.ID, Device: 1}
+	s, to := openWithAlice(t, dir, ckptTiming{tick: 20 * time.Millisecond, tail: 5})
 	canary := []byte("CANARY-" + strings.Repeat("5e1d", 256))
 	var burst []*store.Message
 	var ids []int64
@@ -497,17 +505,7 @@ func TestWALBoundedUnderLoad(t *testing.T) {
 
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		var found []string
-		files, _ := filepath.Glob(filepath.Join(dir, "hushd.db*"))
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if bytes.Contains(b, canary[:64]) {
-				found = append(found, filepath.Base(f))
-			}
-		}
+		found := filesHolding(t, dir, canary[:64])
 		fi, err := os.Stat(wal)
 		if err != nil {
 			t.Fatal(err)
@@ -528,16 +526,8 @@ func TestWALBoundedUnderLoad(t *testing.T) {
 // TestWALTruncatedWhenIdle checks that the checkpointer truncates the WAL
 // to zero bytes once the writer has nothing to do.
 func TestWALTruncatedWhenIdle(t *testing.T) {
-	ctx := t.Context()
 	dir := t.TempDir()
-	s, err := open(filepath.Join(dir, "hushd.db"), ckptTiming{tick: 20 * time.Millisecond, tail: 5, idleTruncate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, _, err := s.CreateAccount(ctx, store.NewAccount{Username: "alice", PasswordHash: "h"}, store.NewDevice{TokenHash: []byte("t")}); err != nil {
-		t.Fatal(err)
-	}
+	openWithAlice(t, dir, ckptTiming{tick: 20 * time.Millisecond, tail: 5, idleTruncate: true})
 	wal := filepath.Join(dir, "hushd.db-wal")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
